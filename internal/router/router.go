@@ -1,0 +1,313 @@
+package router
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// State is a virtual router's protocol state.
+type State uint8
+
+// The states of RFC 9568 §6.4.
+const (
+	Init State = iota
+	Backup
+	Master
+)
+
+var stateNames = [...]string{Init: "init", Backup: "backup", Master: "master"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("state(%d)", s)
+}
+
+// Reason says why a transition happened. Its string is a stable label for
+// logs and metrics.
+type Reason uint8
+
+// Reasons for transitions.
+const (
+	ReasonNone           Reason = iota
+	ReasonStartup               // Initialize → Backup
+	ReasonMasterDown            // Master_Down_Timer fired in Backup
+	ReasonHigherPriority        // a better advertisement reached a Master
+	ReasonShutdown              // the instance stopped
+)
+
+var reasonNames = [...]string{
+	ReasonNone:           "none",
+	ReasonStartup:        "startup",
+	ReasonMasterDown:     "master down timer",
+	ReasonHigherPriority: "higher priority seen",
+	ReasonShutdown:       "shutdown",
+}
+
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return fmt.Sprintf("reason(%d)", r)
+}
+
+// Config is what the state machine needs to know about its instance.
+type Config struct {
+	// Priority is the local priority, 1..254 (an address owner's 255 is not
+	// supported).
+	Priority uint8
+	// AdvertInterval is the local Advertisement_Interval.
+	AdvertInterval time.Duration
+	// Preempt is Preempt_Mode.
+	Preempt bool
+	// PreemptDelay holds off preemption of a lower-priority Master until
+	// such a Master has been seen for this long (keepalived's preempt_delay).
+	PreemptDelay time.Duration
+	// Addr is the local primary address, compared on equal priorities.
+	Addr netip.Addr
+}
+
+// EventKind says what happened.
+type EventKind uint8
+
+// Events.
+const (
+	// Startup starts the instance (RFC 9568 §6.4.1).
+	Startup EventKind = iota + 1
+	// Shutdown stops it.
+	Shutdown
+	// Timeout says the deadline returned by Deadline has passed. A Timeout
+	// before the deadline is ignored, so a stale timer is harmless.
+	Timeout
+	// Advert is a valid ADVERTISEMENT for this virtual router.
+	Advert
+)
+
+// Event is an input to Step. From, Priority and Interval describe an Advert.
+type Event struct {
+	Kind     EventKind
+	From     netip.Addr    // the advertisement's IP source
+	Priority uint8         // its priority
+	Interval time.Duration // its Max Advertise Interval
+}
+
+// ActionKind says what the caller must do.
+type ActionKind uint8
+
+// Actions, in the order the caller must carry them out.
+const (
+	// SendAdvert sends an ADVERTISEMENT with Action.Priority.
+	SendAdvert ActionKind = iota + 1
+	// AddVIPs puts the virtual addresses on the interface.
+	AddVIPs
+	// RemoveVIPs takes them off.
+	RemoveVIPs
+	// Announce starts a round of gratuitous ARPs / neighbour advertisements.
+	Announce
+	// Transition reports a state change (From, To, Reason) for logs,
+	// metrics and hooks.
+	Transition
+)
+
+// Action is an output of Step.
+type Action struct {
+	Kind     ActionKind
+	Priority uint8
+	From, To State
+	Reason   Reason
+}
+
+// reannounceEvery limits how often a Master re-announces its VIPs when it
+// hears a lower-priority Master (a healed partition).
+const reannounceEvery = time.Second
+
+// Router is one virtual router. The zero value is not usable; call New.
+type Router struct {
+	cfg   Config
+	state State
+
+	// masterAdverInterval is Master_Adver_Interval: the interval learned
+	// from the current Master (RFC 9568 §6.1).
+	masterAdverInterval time.Duration
+	// deadline is Adver_Timer in Master and Master_Down_Timer in Backup;
+	// zero in Init.
+	deadline time.Time
+	// master is the address of the last Master heard, or ours.
+	master netip.Addr
+	// lowerSince is when a lower-priority Master was first heard in a row,
+	// for PreemptDelay.
+	lowerSince time.Time
+	// announced is when the VIPs were last announced.
+	announced time.Time
+}
+
+// New returns a Router in Init.
+func New(cfg Config) *Router {
+	return &Router{cfg: cfg, masterAdverInterval: cfg.AdvertInterval}
+}
+
+// State returns the current state.
+func (r *Router) State() State { return r.state }
+
+// Deadline returns when the caller must deliver a Timeout event, or the zero
+// time when no timer is armed.
+func (r *Router) Deadline() time.Time { return r.deadline }
+
+// Master returns the address of the current Master as far as this router
+// knows: its own address in Master, the last advertiser in Backup.
+func (r *Router) Master() netip.Addr { return r.master }
+
+// MasterAdverInterval returns the learned Master_Adver_Interval.
+func (r *Router) MasterAdverInterval() time.Duration { return r.masterAdverInterval }
+
+// Config returns the configuration in force.
+func (r *Router) Config() Config { return r.cfg }
+
+// SkewTime is RFC 9568 §6.1's Skew_Time for priority p and the Master's
+// advertisement interval: ((256 - p) * interval) / 256.
+func SkewTime(p uint8, masterInterval time.Duration) time.Duration {
+	return time.Duration(256-int64(p)) * masterInterval / 256
+}
+
+// MasterDownInterval is RFC 9568 §6.1's Master_Down_Interval:
+// 3 * interval + Skew_Time.
+func MasterDownInterval(p uint8, masterInterval time.Duration) time.Duration {
+	return 3*masterInterval + SkewTime(p, masterInterval)
+}
+
+// Step applies ev at time now and appends the resulting actions to out.
+func (r *Router) Step(now time.Time, ev Event, out []Action) []Action {
+	switch ev.Kind {
+	case Startup:
+		return r.startup(now, out)
+	case Shutdown:
+		return r.shutdown(out)
+	case Timeout:
+		if r.deadline.IsZero() || now.Before(r.deadline) {
+			return out
+		}
+		return r.timeout(now, out)
+	case Advert:
+		return r.advert(now, ev, out)
+	}
+	return out
+}
+
+// RFC 9568 §6.4.1: a router that is not the address owner starts in Backup
+// with Master_Adver_Interval = Advertisement_Interval.
+func (r *Router) startup(now time.Time, out []Action) []Action {
+	if r.state != Init {
+		return out
+	}
+	r.masterAdverInterval = r.cfg.AdvertInterval
+	r.master = netip.Addr{}
+	r.deadline = now.Add(MasterDownInterval(r.cfg.Priority, r.masterAdverInterval))
+	return r.become(Backup, ReasonStartup, out)
+}
+
+// RFC 9568 §6.4.2 and §6.4.3, on Shutdown. A Master sends priority 0 so
+// that a Backup takes over after Skew_Time instead of Master_Down_Interval.
+func (r *Router) shutdown(out []Action) []Action {
+	switch r.state {
+	case Master:
+		out = append(out, Action{Kind: SendAdvert, Priority: 0}, Action{Kind: RemoveVIPs})
+	case Init:
+		return out
+	}
+	r.deadline = time.Time{}
+	return r.become(Init, ReasonShutdown, out)
+}
+
+func (r *Router) timeout(now time.Time, out []Action) []Action {
+	switch r.state {
+	case Backup:
+		// RFC 9568 §6.4.2: Master_Down_Timer fired.
+		return r.becomeMaster(now, ReasonMasterDown, out)
+	case Master:
+		// RFC 9568 §6.4.3: Adver_Timer fired.
+		r.deadline = now.Add(r.cfg.AdvertInterval)
+		return append(out, Action{Kind: SendAdvert, Priority: r.cfg.Priority})
+	}
+	return out
+}
+
+func (r *Router) becomeMaster(now time.Time, why Reason, out []Action) []Action {
+	r.deadline = now.Add(r.cfg.AdvertInterval)
+	r.master = r.cfg.Addr
+	r.lowerSince = time.Time{}
+	r.announced = now
+	out = append(out,
+		Action{Kind: SendAdvert, Priority: r.cfg.Priority},
+		Action{Kind: AddVIPs},
+		Action{Kind: Announce},
+	)
+	return r.become(Master, why, out)
+}
+
+func (r *Router) become(to State, why Reason, out []Action) []Action {
+	from := r.state
+	r.state = to
+	return append(out, Action{Kind: Transition, From: from, To: to, Reason: why})
+}
+
+func (r *Router) advert(now time.Time, ev Event, out []Action) []Action {
+	switch r.state {
+	case Backup:
+		return r.advertInBackup(now, ev, out)
+	case Master:
+		return r.advertInMaster(now, ev, out)
+	}
+	return out
+}
+
+// RFC 9568 §6.4.2, ADVERTISEMENT received in Backup.
+func (r *Router) advertInBackup(now time.Time, ev Event, out []Action) []Action {
+	if ev.Priority == 0 {
+		// The Master is leaving: take over after Skew_Time.
+		r.deadline = now.Add(SkewTime(r.cfg.Priority, r.masterAdverInterval))
+		return out
+	}
+	if ev.Priority < r.cfg.Priority && r.cfg.Preempt {
+		if r.lowerSince.IsZero() {
+			r.lowerSince = now
+		}
+		if now.Sub(r.lowerSince) >= r.cfg.PreemptDelay {
+			// Discard: Master_Down_Timer runs out and this router
+			// preempts the lower-priority Master.
+			return out
+		}
+	} else {
+		r.lowerSince = time.Time{}
+	}
+	r.master = ev.From
+	r.masterAdverInterval = ev.Interval
+	r.deadline = now.Add(MasterDownInterval(r.cfg.Priority, r.masterAdverInterval))
+	return out
+}
+
+// RFC 9568 §6.4.3, ADVERTISEMENT received in Master.
+func (r *Router) advertInMaster(now time.Time, ev Event, out []Action) []Action {
+	if ev.Priority == 0 {
+		// Another Master is leaving; make sure the Backups hear us now.
+		r.deadline = now.Add(r.cfg.AdvertInterval)
+		return append(out, Action{Kind: SendAdvert, Priority: r.cfg.Priority})
+	}
+	if ev.Priority > r.cfg.Priority || (ev.Priority == r.cfg.Priority && ev.From.Compare(r.cfg.Addr) > 0) {
+		r.master = ev.From
+		r.masterAdverInterval = ev.Interval
+		r.deadline = now.Add(MasterDownInterval(r.cfg.Priority, r.masterAdverInterval))
+		out = append(out, Action{Kind: RemoveVIPs})
+		return r.become(Backup, ReasonHigherPriority, out)
+	}
+	// A lower Master exists: a partition has healed or a peer cannot hear
+	// us. The RFC discards the packet; the other router steps down on our
+	// next advertisement. Clients may have followed it, so re-announce the
+	// VIPs, at most once per reannounceEvery.
+	if now.Sub(r.announced) >= reannounceEvery {
+		r.announced = now
+		out = append(out, Action{Kind: Announce})
+	}
+	return out
+}
