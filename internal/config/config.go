@@ -1,0 +1,283 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Defaults for optional fields.
+const (
+	DefaultControlSocket    = "/run/vipd/vipd.sock"
+	DefaultPriority         = 100
+	DefaultAdvertInterval   = time.Second
+	DefaultPreempt          = true
+	DefaultPreemptDelay     = 0
+	DefaultAnnounceCount    = 5
+	DefaultAnnounceInterval = 200 * time.Millisecond
+)
+
+// Config is a validated vipd configuration.
+type Config struct {
+	File          string // path it was loaded from
+	ControlSocket string
+	Instances     []Instance
+}
+
+// Instance is one VRRP virtual router.
+type Instance struct {
+	Name           string
+	Interface      string
+	VRID           uint8
+	Priority       uint8 // 1..254; 255 (address owner) is not supported
+	AdvertInterval time.Duration
+	Preempt        bool
+	PreemptDelay   time.Duration
+	VIPs           []netip.Prefix // IPv4, the address as written with its prefix length
+	Announce       Announce
+}
+
+// Announce is how gratuitous ARPs are sent when an instance becomes master.
+type Announce struct {
+	Count    int           // rounds, the first at once
+	Interval time.Duration // between rounds
+}
+
+// Load reads the file at path and parses it; path is the file name used in
+// error messages. A read failure is returned as is (an *fs.PathError);
+// anything wrong with the contents as Errors.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse parses and validates a config; file is used in error messages and
+// as Config.File. When anything is wrong it returns a nil Config and an
+// error of type Errors holding every problem found, ordered by line.
+func Parse(file string, data []byte) (*Config, error) {
+	d := &decoder{file: file}
+	var cfg *Config
+	if root := d.document(data); root != nil {
+		cfg = d.config(root)
+	}
+	if len(d.errs) > 0 {
+		slices.SortStableFunc(d.errs, func(a, b *Error) int { return a.Line - b.Line })
+		return nil, d.errs
+	}
+	return cfg, nil
+}
+
+// document returns the root node of the single YAML document in data, or
+// nil after reporting why there is none.
+func (d *decoder) document(data []byte) *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			d.errs = append(d.errs, &Error{File: d.file, Msg: "empty file; at least one instance is required"})
+		} else {
+			d.errs = append(d.errs, syntaxError(d.file, data, err))
+		}
+		return nil
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == nil:
+		d.errorf(&extra, "", "only one YAML document is allowed")
+	case !errors.Is(err, io.EOF):
+		d.errs = append(d.errs, syntaxError(d.file, data, err))
+	}
+	root := &doc
+	if len(doc.Content) > 0 { // always, for a document
+		root = doc.Content[0]
+	}
+	if root.Kind == yaml.DocumentNode || root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		d.errorf(root, "", "empty document; at least one instance is required")
+		return nil
+	}
+	return root
+}
+
+// config decodes the top-level mapping.
+func (d *decoder) config(n *yaml.Node) *Config {
+	c := &Config{File: d.file, ControlSocket: DefaultControlSocket}
+	d.mapping(n, "", []field{
+		{name: "control_socket", decode: setString(d, &c.ControlSocket, checkSocketPath)},
+		{name: "instances", required: true, decode: func(n *yaml.Node, path string) {
+			c.Instances = d.instances(n, path)
+		}},
+	})
+	return c
+}
+
+// source remembers where an instance's values came from, for the checks
+// that span instances.
+type source struct {
+	vals map[string]*yaml.Node // value node by field name
+	vips []at                  // parallel to Instance.VIPs
+}
+
+// at is where a value was written.
+type at struct {
+	node *yaml.Node
+	path string
+}
+
+func (d *decoder) instances(n *yaml.Node, path string) []Instance {
+	var (
+		insts []Instance
+		srcs  []source
+	)
+	ok := d.list(n, path, "instances", func(_ int, n *yaml.Node, path string) {
+		in, src := d.instance(n, path)
+		insts = append(insts, in)
+		srcs = append(srcs, src)
+	})
+	if ok && len(n.Content) == 0 {
+		d.errorf(n, path, "at least one instance is required")
+	}
+	d.checkUnique(path, insts, srcs)
+	return insts
+}
+
+func (d *decoder) instance(n *yaml.Node, path string) (Instance, source) {
+	in := Instance{
+		Priority:       DefaultPriority,
+		AdvertInterval: DefaultAdvertInterval,
+		Preempt:        DefaultPreempt,
+		PreemptDelay:   DefaultPreemptDelay,
+		Announce:       Announce{Count: DefaultAnnounceCount, Interval: DefaultAnnounceInterval},
+	}
+	var src source
+	src.vals, _ = d.mapping(n, path, []field{
+		{name: "name", required: true, decode: setString(d, &in.Name, checkName)},
+		{name: "interface", required: true, decode: setString(d, &in.Interface, checkInterface)},
+		{name: "vrid", required: true, decode: setInt(d, &in.VRID, 1, 255)},
+		{name: "priority", decode: d.priority(&in.Priority)},
+		// RFC 9568 §5.2.7: a 12-bit count of centiseconds.
+		{name: "advert_interval", decode: setDuration(d, &in.AdvertInterval, 10*time.Millisecond, 4095*10*time.Millisecond, 10*time.Millisecond)},
+		{name: "preempt", decode: setBool(d, &in.Preempt)},
+		{name: "preempt_delay", decode: setDuration(d, &in.PreemptDelay, 0, time.Hour, 0)},
+		{name: "vips", required: true, decode: func(n *yaml.Node, path string) {
+			in.VIPs, src.vips = d.vips(n, path)
+		}},
+		{name: "announce", decode: func(n *yaml.Node, path string) {
+			d.mapping(n, path, []field{
+				{name: "count", decode: setInt(d, &in.Announce.Count, 1, 100)},
+				{name: "interval", decode: setDuration(d, &in.Announce.Interval, 10*time.Millisecond, 10*time.Second, 0)},
+			})
+		}},
+	})
+	return in, src
+}
+
+// priority is setInt(1, 254) with a clearer word for 255.
+func (d *decoder) priority(dst *uint8) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		v, ok := d.integer(n, path)
+		switch {
+		case !ok:
+		case v == 255:
+			// RFC 9568 §5.2.4: 255 is reserved for the router that owns the
+			// addresses; vipd always adds VIPs it does not own.
+			d.errorf(n, path, "255 is reserved for the address owner, which vipd does not support; use 1..254")
+		case d.inRange(n, path, v, 1, 254):
+			*dst = uint8(v)
+		}
+	}
+}
+
+// vips decodes the VIP list, reporting bad entries and duplicates within
+// it; duplicates across instances are checkUnique's.
+func (d *decoder) vips(n *yaml.Node, path string) ([]netip.Prefix, []at) {
+	var (
+		vips []netip.Prefix
+		locs []at
+		seen = map[netip.Addr]*yaml.Node{}
+	)
+	ok := d.list(n, path, "addresses", func(_ int, n *yaml.Node, path string) {
+		if !d.scalar(n, path, "an IPv4 address or prefix such as 192.0.2.50/24") {
+			return
+		}
+		p, err := parseVIP(n.Value)
+		if err != nil {
+			d.errorf(n, path, "%v", err)
+			return
+		}
+		if first, dup := seen[p.Addr()]; dup {
+			d.errorf(n, path, "%s is listed twice (first at line %d)", p.Addr(), first.Line)
+			return
+		}
+		seen[p.Addr()] = n
+		vips = append(vips, p)
+		locs = append(locs, at{n, path})
+	})
+	if ok && len(n.Content) == 0 {
+		d.errorf(n, path, "at least one VIP is required")
+	}
+	return vips, locs
+}
+
+// checkUnique reports names, VRIDs on one interface, and VIP addresses used
+// by more than one instance, at the second use. Zero values are fields that
+// were missing or invalid, already reported.
+func (d *decoder) checkUnique(path string, insts []Instance, srcs []source) {
+	type where struct {
+		inst int
+		line int
+	}
+	type link struct {
+		iface string
+		vrid  uint8
+	}
+	names := map[string]where{}
+	vrids := map[link]where{}
+	vips := map[netip.Addr]where{}
+	for i, in := range insts {
+		src := srcs[i]
+		p := fmt.Sprintf("%s[%d]", path, i)
+		if in.Name != "" {
+			n := src.vals["name"]
+			if w, dup := names[in.Name]; dup {
+				d.errorf(n, p+".name", "instance name %q is already used (line %d)", in.Name, w.line)
+			} else {
+				names[in.Name] = where{i, n.Line}
+			}
+		}
+		if in.Interface != "" && in.VRID != 0 {
+			n := src.vals["vrid"]
+			k := link{in.Interface, in.VRID}
+			if w, dup := vrids[k]; dup {
+				d.errorf(n, p+".vrid", "VRID %d is already used on %s by %s (line %d)", in.VRID, in.Interface, label(insts, path, w.inst), w.line)
+			} else {
+				vrids[k] = where{i, n.Line}
+			}
+		}
+		for j, v := range in.VIPs {
+			loc := src.vips[j]
+			if w, dup := vips[v.Addr()]; dup {
+				d.errorf(loc.node, loc.path, "%s is already a VIP of %s (line %d)", v.Addr(), label(insts, path, w.inst), w.line)
+			} else {
+				vips[v.Addr()] = where{i, loc.node.Line}
+			}
+		}
+	}
+}
+
+// label names instance i in a message: by name when it has a valid one.
+func label(insts []Instance, path string, i int) string {
+	if insts[i].Name != "" {
+		return fmt.Sprintf("instance %q", insts[i].Name)
+	}
+	return fmt.Sprintf("%s[%d]", path, i)
+}

@@ -1,0 +1,571 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// doc joins lines into a YAML file, so a case's line numbers can be counted.
+func doc(lines ...string) string { return strings.Join(lines, "\n") + "\n" }
+
+// inst is a valid one-instance file (lines 1-6) followed by extra instance
+// fields from line 7.
+func inst(extra ...string) string {
+	return doc(append([]string{
+		"instances:",
+		"  - name: api",
+		"    interface: eth0",
+		"    vrid: 51",
+		"    vips:",
+		"      - 192.0.2.50/24",
+	}, extra...)...)
+}
+
+// with is inst with one of its fields (by line prefix) replaced.
+func with(old, new string, extra ...string) string {
+	s := inst(extra...)
+	out := strings.Replace(s, "    "+old+"\n", "    "+new+"\n", 1)
+	if out == s {
+		panic("with: no line " + old)
+	}
+	return out
+}
+
+func TestParseExample(t *testing.T) {
+	path := filepath.Join("..", "..", "configs", "vipd.yaml")
+	got, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		File:          path,
+		ControlSocket: "/run/vipd/vipd.sock",
+		Instances: []Instance{{
+			Name:           "api",
+			Interface:      "eth0",
+			VRID:           51,
+			Priority:       150,
+			AdvertInterval: 100 * time.Millisecond,
+			Preempt:        true,
+			PreemptDelay:   0,
+			VIPs:           []netip.Prefix{netip.MustParsePrefix("192.0.2.50/24")},
+			Announce:       Announce{Count: 5, Interval: 200 * time.Millisecond},
+		}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load(%q):\n got %+v\nwant %+v", path, got, want)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	got, err := Parse("vipd.yaml", []byte(doc(
+		"instances:",
+		"  - {name: a, interface: eth0, vrid: 1, vips: [192.0.2.1]}",
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		File:          "vipd.yaml",
+		ControlSocket: DefaultControlSocket,
+		Instances: []Instance{{
+			Name:           "a",
+			Interface:      "eth0",
+			VRID:           1,
+			Priority:       DefaultPriority,
+			AdvertInterval: DefaultAdvertInterval,
+			Preempt:        DefaultPreempt,
+			PreemptDelay:   DefaultPreemptDelay,
+			VIPs:           []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")},
+			Announce:       Announce{Count: DefaultAnnounceCount, Interval: DefaultAnnounceInterval},
+		}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+func TestParseValues(t *testing.T) {
+	got, err := Parse("vipd.yaml", []byte(doc(
+		"control_socket: /tmp/v.sock",
+		"instances:",
+		"  - name: db.primary_1",
+		"    interface: bond0.100",
+		"    vrid: 255",
+		"    priority: 1",
+		"    advert_interval: 40.95s",
+		"    preempt: false",
+		"    preempt_delay: 1h",
+		"    vips: [198.51.100.7/31, 198.18.0.1, 198.18.0.2/15]",
+		"    announce: {count: 100, interval: 10s}",
+		"  - name: web",
+		"    interface: bond0.100",
+		"    vrid: 0x34",
+		"    priority: 254",
+		"    advert_interval: 10ms",
+		"    preempt_delay: 0",
+		"    vips: [192.0.2.51/24]",
+		"    announce: {count: 1, interval: 10ms}",
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Instance{{
+		Name:           "db.primary_1",
+		Interface:      "bond0.100",
+		VRID:           255,
+		Priority:       1,
+		AdvertInterval: 40950 * time.Millisecond,
+		Preempt:        false,
+		PreemptDelay:   time.Hour,
+		VIPs: []netip.Prefix{
+			netip.MustParsePrefix("198.51.100.7/31"),
+			netip.MustParsePrefix("198.18.0.1/32"),
+			netip.MustParsePrefix("198.18.0.2/15"), // host bits kept
+		},
+		Announce: Announce{Count: 100, Interval: 10 * time.Second},
+	}, {
+		Name:           "web",
+		Interface:      "bond0.100",
+		VRID:           0x34,
+		Priority:       254,
+		AdvertInterval: 10 * time.Millisecond,
+		Preempt:        true,
+		PreemptDelay:   0,
+		VIPs:           []netip.Prefix{netip.MustParsePrefix("192.0.2.51/24")},
+		Announce:       Announce{Count: 1, Interval: 10 * time.Millisecond},
+	}}
+	if got.ControlSocket != "/tmp/v.sock" {
+		t.Errorf("ControlSocket = %q", got.ControlSocket)
+	}
+	if !reflect.DeepEqual(got.Instances, want) {
+		t.Errorf("got  %+v\nwant %+v", got.Instances, want)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	const instFields = "name, interface, vrid, priority, advert_interval, preempt, preempt_delay, vips, announce"
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		// The file as a whole.
+		{"empty", "", []string{
+			"vipd.yaml: empty file; at least one instance is required",
+		}},
+		{"comments only", "# nothing\n", []string{
+			"vipd.yaml: empty file; at least one instance is required",
+		}},
+		{"null document", "---\n~\n", []string{
+			"vipd.yaml:2: empty document; at least one instance is required",
+		}},
+		{"syntax", doc("instances:", "  - name: api", " vrid: 1"), []string{
+			"vipd.yaml:2: invalid YAML: did not find expected key",
+		}},
+		{"syntax first line", "\t- x\n", []string{
+			"vipd.yaml:1: invalid YAML: found character that cannot start any token",
+		}},
+		{"control character", doc("instances:", "  - name: a\x01"), []string{
+			"vipd.yaml:2: invalid YAML: control characters are not allowed",
+		}},
+		{"invalid utf-8", doc("instances:", "", "  - name: \xff"), []string{
+			"vipd.yaml:3: invalid YAML: invalid leading UTF-8 octet",
+		}},
+		{"two documents", inst("---", "instances: []"), []string{
+			"vipd.yaml:7: only one YAML document is allowed",
+		}},
+		{"top level list", "- a\n", []string{
+			"vipd.yaml:1: expected a mapping, got a list",
+		}},
+		{"top level scalar", "hello\n", []string{
+			`vipd.yaml:1: expected a mapping, got "hello"`,
+		}},
+		{"no instances field", "control_socket: /run/x.sock\n", []string{
+			"vipd.yaml:1: instances: required field is missing",
+		}},
+		{"instances empty", "instances: []\n", []string{
+			"vipd.yaml:1: instances: at least one instance is required",
+		}},
+		{"instances null", "instances:\n", []string{
+			"vipd.yaml:1: instances: expected a list of instances, got null",
+		}},
+		{"instances mapping", doc("instances:", "  name: api"), []string{
+			"vipd.yaml:2: instances: expected a list of instances, got a mapping",
+		}},
+		{"instance not a mapping", doc("instances:", "  - api"), []string{
+			`vipd.yaml:2: instances[0]: expected a mapping, got "api"`,
+		}},
+
+		// Field names.
+		{"unknown top-level", "instance: []\n", []string{
+			`vipd.yaml:1: instance: unknown field; did you mean "instances"? (valid fields: control_socket, instances)`,
+			"vipd.yaml:1: instances: required field is missing",
+		}},
+		{"unknown with suggestion", inst("    prioriti: 100"), []string{
+			`vipd.yaml:7: instances[0].prioriti: unknown field; did you mean "priority"? (valid fields: ` + instFields + ")",
+		}},
+		{"unknown without suggestion", inst("    weight: 100"), []string{
+			"vipd.yaml:7: instances[0].weight: unknown field (valid fields: " + instFields + ")",
+		}},
+		{"unknown in announce", inst("    announce:", "      rounds: 3"), []string{
+			"vipd.yaml:8: instances[0].announce.rounds: unknown field (valid fields: count, interval)",
+		}},
+		{"field twice", inst("    vrid: 52"), []string{
+			"vipd.yaml:7: instances[0].vrid: field is set twice (first at line 4)",
+		}},
+		{"non-string key", inst("    [a]: 1"), []string{
+			"vipd.yaml:7: instances[0]: expected a field name, got a list",
+		}},
+		{"alias", doc("instances:", "  - name: &n api", "    interface: eth0", "    vrid: 51", "    vips: [192.0.2.50]",
+			"  - name: *n", "    interface: eth0", "    vrid: 52", "    vips: [192.0.2.51]"), []string{
+			"vipd.yaml:6: instances[1].name: YAML aliases are not supported",
+		}},
+		{"merge key", doc("instances:", "  - &a {name: api, interface: eth0, vrid: 51, vips: [192.0.2.50]}", "  - <<: *a"), []string{
+			"vipd.yaml:3: instances[1]: YAML merge keys (<<) are not supported",
+			"vipd.yaml:3: instances[1].name: required field is missing",
+			"vipd.yaml:3: instances[1].interface: required field is missing",
+			"vipd.yaml:3: instances[1].vrid: required field is missing",
+			"vipd.yaml:3: instances[1].vips: required field is missing",
+		}},
+
+		// Required fields, at the instance's line.
+		{"missing all", doc("control_socket: /run/x.sock", "instances:", "  - preempt: true"), []string{
+			"vipd.yaml:3: instances[0].name: required field is missing",
+			"vipd.yaml:3: instances[0].interface: required field is missing",
+			"vipd.yaml:3: instances[0].vrid: required field is missing",
+			"vipd.yaml:3: instances[0].vips: required field is missing",
+		}},
+
+		// control_socket.
+		{"control_socket relative", "control_socket: vipd.sock\n" + inst(), []string{
+			`vipd.yaml:1: control_socket: "vipd.sock" is not an absolute path`,
+		}},
+		{"control_socket too long", "control_socket: /" + strings.Repeat("a", 107) + "\n" + inst(), []string{
+			"vipd.yaml:1: control_socket: path is 108 bytes long; a Unix socket path is at most 107",
+		}},
+		{"control_socket list", "control_socket: [/a]\n" + inst(), []string{
+			"vipd.yaml:1: control_socket: expected a string, got a list",
+		}},
+
+		// name.
+		{"name invalid", doc("instances:", `  - name: "my api"`, "    interface: eth0", "    vrid: 51", "    vips: [192.0.2.50]"), []string{
+			`vipd.yaml:2: instances[0].name: "my api" is not a valid instance name: use 1 to 64 of A-Z a-z 0-9 _ . -`,
+		}},
+		{"name empty", doc("instances:", `  - name: ""`, "    interface: eth0", "    vrid: 51", "    vips: [192.0.2.50]"), []string{
+			`vipd.yaml:2: instances[0].name: "" is not a valid instance name: use 1 to 64 of A-Z a-z 0-9 _ . -`,
+		}},
+		{"name too long", doc("instances:", "  - name: "+strings.Repeat("n", 65), "    interface: eth0", "    vrid: 51", "    vips: [192.0.2.50]"), []string{
+			`vipd.yaml:2: instances[0].name: "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn…" is not a valid instance name: use 1 to 64 of A-Z a-z 0-9 _ . -`,
+		}},
+		{"name null", doc("instances:", "  - name:", "    interface: eth0", "    vrid: 51", "    vips: [192.0.2.50]"), []string{
+			"vipd.yaml:2: instances[0].name: expected a string, got null",
+		}},
+
+		// interface.
+		{"interface with colon", with("interface: eth0", "interface: eth0:1"), []string{
+			`vipd.yaml:3: instances[0].interface: "eth0:1" is not a valid interface name: it contains ':'`,
+		}},
+		{"interface with slash", with("interface: eth0", "interface: a/b"), []string{
+			`vipd.yaml:3: instances[0].interface: "a/b" is not a valid interface name: it contains '/'`,
+		}},
+		{"interface with space", with("interface: eth0", `interface: "eth 0"`), []string{
+			`vipd.yaml:3: instances[0].interface: "eth 0" is not a valid interface name: it contains ' '`,
+		}},
+		{"interface too long", with("interface: eth0", "interface: enp0s31f6abcdefghi"), []string{
+			`vipd.yaml:3: instances[0].interface: "enp0s31f6abcdefghi" is not a valid interface name: longer than 15 bytes`,
+		}},
+		{"interface dot", with("interface: eth0", `interface: ".."`), []string{
+			`vipd.yaml:3: instances[0].interface: ".." is not a valid interface name: reserved`,
+		}},
+		{"interface empty", with("interface: eth0", `interface: ""`), []string{
+			"vipd.yaml:3: instances[0].interface: interface name is empty",
+		}},
+
+		// vrid and integers in general.
+		{"vrid too big", with("vrid: 51", "vrid: 300"), []string{
+			"vipd.yaml:4: instances[0].vrid: 300 is out of range 1..255",
+		}},
+		{"vrid zero", with("vrid: 51", "vrid: 0"), []string{
+			"vipd.yaml:4: instances[0].vrid: 0 is out of range 1..255",
+		}},
+		{"vrid negative", with("vrid: 51", "vrid: -1"), []string{
+			"vipd.yaml:4: instances[0].vrid: -1 is out of range 1..255",
+		}},
+		{"vrid huge", with("vrid: 51", "vrid: 99999999999999999999999"), []string{
+			"vipd.yaml:4: instances[0].vrid: 99999999999999999999999 is out of range 1..255",
+		}},
+		{"vrid huge negative", with("vrid: 51", "vrid: -99999999999999999999999"), []string{
+			"vipd.yaml:4: instances[0].vrid: -99999999999999999999999 is out of range 1..255",
+		}},
+		{"vrid uint64", with("vrid: 51", "vrid: 18446744073709551615"), []string{
+			"vipd.yaml:4: instances[0].vrid: 18446744073709551615 is out of range 1..255",
+		}},
+		{"vrid string", with("vrid: 51", "vrid: abc"), []string{
+			`vipd.yaml:4: instances[0].vrid: expected an integer, got "abc"`,
+		}},
+		{"vrid quoted number", with("vrid: 51", `vrid: "51"`), []string{
+			`vipd.yaml:4: instances[0].vrid: expected an integer, got "51"`,
+		}},
+		{"vrid float", with("vrid: 51", "vrid: 51.5"), []string{
+			"vipd.yaml:4: instances[0].vrid: expected an integer, got 51.5",
+		}},
+		{"vrid infinity", with("vrid: 51", "vrid: .inf"), []string{
+			"vipd.yaml:4: instances[0].vrid: expected an integer, got .inf",
+		}},
+		{"vrid bool", with("vrid: 51", "vrid: true"), []string{
+			"vipd.yaml:4: instances[0].vrid: expected an integer, got true",
+		}},
+		{"vrid null", with("vrid: 51", "vrid: null"), []string{
+			"vipd.yaml:4: instances[0].vrid: expected an integer, got null",
+		}},
+		{"vrid mapping", with("vrid: 51", "vrid: {a: 1}"), []string{
+			"vipd.yaml:4: instances[0].vrid: expected an integer, got a mapping",
+		}},
+
+		// priority.
+		{"priority 255", inst("    priority: 255"), []string{
+			"vipd.yaml:7: instances[0].priority: 255 is reserved for the address owner, which vipd does not support; use 1..254",
+		}},
+		{"priority 0", inst("    priority: 0"), []string{
+			"vipd.yaml:7: instances[0].priority: 0 is out of range 1..254",
+		}},
+		{"priority 1000", inst("    priority: 1000"), []string{
+			"vipd.yaml:7: instances[0].priority: 1000 is out of range 1..254",
+		}},
+		{"priority string", inst("    priority: high"), []string{
+			`vipd.yaml:7: instances[0].priority: expected an integer, got "high"`,
+		}},
+
+		// Durations.
+		{"advert_interval not a duration", inst("    advert_interval: fast"), []string{
+			`vipd.yaml:7: instances[0].advert_interval: expected a Go duration such as 100ms, got "fast"`,
+		}},
+		{"advert_interval bare number", inst("    advert_interval: 100"), []string{
+			"vipd.yaml:7: instances[0].advert_interval: expected a Go duration such as 100ms, got 100",
+		}},
+		{"advert_interval zero", inst("    advert_interval: 0"), []string{
+			"vipd.yaml:7: instances[0].advert_interval: 0 is out of range 10ms..40.95s",
+		}},
+		{"advert_interval too short", inst("    advert_interval: 5ms"), []string{
+			"vipd.yaml:7: instances[0].advert_interval: 5ms is out of range 10ms..40.95s",
+		}},
+		{"advert_interval too long", inst("    advert_interval: 41s"), []string{
+			"vipd.yaml:7: instances[0].advert_interval: 41s is out of range 10ms..40.95s",
+		}},
+		{"advert_interval negative", inst("    advert_interval: -1s"), []string{
+			"vipd.yaml:7: instances[0].advert_interval: -1s is out of range 10ms..40.95s",
+		}},
+		{"advert_interval not centiseconds", inst("    advert_interval: 105ms"), []string{
+			"vipd.yaml:7: instances[0].advert_interval: 105ms is not a multiple of 10ms",
+		}},
+		{"advert_interval overflow", inst("    advert_interval: 9999999999h"), []string{
+			`vipd.yaml:7: instances[0].advert_interval: expected a Go duration such as 100ms, got "9999999999h"`,
+		}},
+		{"preempt_delay too long", inst("    preempt_delay: 61m"), []string{
+			"vipd.yaml:7: instances[0].preempt_delay: 61m is out of range 0s..1h",
+		}},
+		{"preempt_delay negative", inst("    preempt_delay: -1ms"), []string{
+			"vipd.yaml:7: instances[0].preempt_delay: -1ms is out of range 0s..1h",
+		}},
+		{"preempt_delay null", inst("    preempt_delay: ~"), []string{
+			"vipd.yaml:7: instances[0].preempt_delay: expected a Go duration such as 100ms, got null",
+		}},
+
+		// preempt.
+		{"preempt yes", inst("    preempt: yes"), []string{
+			`vipd.yaml:7: instances[0].preempt: expected true or false, got "yes"`,
+		}},
+		{"preempt number", inst("    preempt: 1"), []string{
+			"vipd.yaml:7: instances[0].preempt: expected true or false, got 1",
+		}},
+
+		// vips.
+		{"vips empty", doc("instances:", "  - name: api", "    interface: eth0", "    vrid: 51", "    vips: []"), []string{
+			"vipd.yaml:5: instances[0].vips: at least one VIP is required",
+		}},
+		{"vips a string", doc("instances:", "  - name: api", "    interface: eth0", "    vrid: 51", "    vips: 192.0.2.50/24"), []string{
+			`vipd.yaml:5: instances[0].vips: expected a list of addresses, got "192.0.2.50/24"`,
+		}},
+		{"vip ipv6", inst("      - 2001:db8::1/64"), []string{
+			"vipd.yaml:7: instances[0].vips[1]: IPv6 VIPs are not supported yet (2001:db8::1/64)",
+		}},
+		{"vip ipv4-mapped", inst("      - ::ffff:192.0.2.9"), []string{
+			"vipd.yaml:7: instances[0].vips[1]: IPv6 VIPs are not supported yet (::ffff:192.0.2.9)",
+		}},
+		{"vip garbage", inst("      - www.example"), []string{
+			`vipd.yaml:7: instances[0].vips[1]: expected an IPv4 address or prefix such as 192.0.2.50/24, got "www.example"`,
+		}},
+		{"vip bad prefix length", inst("      - 192.0.2.51/33"), []string{
+			`vipd.yaml:7: instances[0].vips[1]: expected an IPv4 address or prefix such as 192.0.2.50/24, got "192.0.2.51/33"`,
+		}},
+		{"vip null", inst("      -"), []string{
+			"vipd.yaml:7: instances[0].vips[1]: expected an IPv4 address or prefix such as 192.0.2.50/24, got null",
+		}},
+		{"vip number", inst("      - 3221225985"), []string{
+			`vipd.yaml:7: instances[0].vips[1]: expected an IPv4 address or prefix such as 192.0.2.50/24, got "3221225985"`,
+		}},
+		{"vip unspecified", inst("      - 0.0.0.0"), []string{
+			"vipd.yaml:7: instances[0].vips[1]: 0.0.0.0 is the unspecified address, not usable as a VIP",
+		}},
+		{"vip loopback", inst("      - 127.0.0.2/8"), []string{
+			"vipd.yaml:7: instances[0].vips[1]: 127.0.0.2 is a loopback address, not usable as a VIP",
+		}},
+		{"vip multicast", inst("      - 224.0.0.18"), []string{
+			"vipd.yaml:7: instances[0].vips[1]: 224.0.0.18 is a multicast address, not usable as a VIP",
+		}},
+		{"vip broadcast", inst("      - 255.255.255.255"), []string{
+			"vipd.yaml:7: instances[0].vips[1]: 255.255.255.255 is the broadcast address, not usable as a VIP",
+		}},
+		{"vip /0", inst("      - 192.0.2.51/0"), []string{
+			"vipd.yaml:7: instances[0].vips[1]: prefix length /0 is not allowed",
+		}},
+		{"vip twice in one instance", inst("      - 192.0.2.50/32"), []string{
+			"vipd.yaml:7: instances[0].vips[1]: 192.0.2.50 is listed twice (first at line 6)",
+		}},
+
+		// announce.
+		{"announce count 0", inst("    announce:", "      count: 0"), []string{
+			"vipd.yaml:8: instances[0].announce.count: 0 is out of range 1..100",
+		}},
+		{"announce count float", inst("    announce:", "      count: 2.0"), []string{
+			"vipd.yaml:8: instances[0].announce.count: expected an integer, got 2.0",
+		}},
+		{"announce interval", inst("    announce:", "      interval: 11s"), []string{
+			"vipd.yaml:8: instances[0].announce.interval: 11s is out of range 10ms..10s",
+		}},
+		{"announce not a mapping", inst("    announce: 5"), []string{
+			"vipd.yaml:7: instances[0].announce: expected a mapping, got 5",
+		}},
+
+		// Across instances: at the second use, citing the first.
+		{"duplicate name", doc(
+			"instances:",
+			"  - {name: api, interface: eth0, vrid: 51, vips: [192.0.2.50]}",
+			"  - {name: api, interface: eth0, vrid: 52, vips: [192.0.2.51]}",
+		), []string{
+			`vipd.yaml:3: instances[1].name: instance name "api" is already used (line 2)`,
+		}},
+		{"duplicate vrid on interface", doc(
+			"instances:",
+			"  - {name: api, interface: eth0, vrid: 51, vips: [192.0.2.50]}",
+			"  - {name: db, interface: eth1, vrid: 51, vips: [192.0.2.51]}",
+			"  - name: web",
+			"    interface: eth0",
+			"    vrid: 51",
+			"    vips: [192.0.2.52]",
+		), []string{
+			`vipd.yaml:6: instances[2].vrid: VRID 51 is already used on eth0 by instance "api" (line 2)`,
+		}},
+		{"duplicate vip across instances", doc(
+			"instances:",
+			"  - {name: api, interface: eth0, vrid: 51, vips: [192.0.2.50/24]}",
+			"  - name: db",
+			"    interface: eth1",
+			"    vrid: 52",
+			"    vips:",
+			"      - 198.51.100.1/24",
+			"      - 192.0.2.50/25",
+		), []string{
+			`vipd.yaml:8: instances[1].vips[1]: 192.0.2.50 is already a VIP of instance "api" (line 2)`,
+		}},
+		{"duplicates with invalid name", doc(
+			"instances:",
+			"  - {name: 'a b', interface: eth0, vrid: 51, vips: [192.0.2.50]}",
+			"  - {name: db, interface: eth0, vrid: 51, vips: [192.0.2.50]}",
+		), []string{
+			`vipd.yaml:2: instances[0].name: "a b" is not a valid instance name: use 1 to 64 of A-Z a-z 0-9 _ . -`,
+			"vipd.yaml:3: instances[1].vrid: VRID 51 is already used on eth0 by instances[0] (line 2)",
+			"vipd.yaml:3: instances[1].vips[0]: 192.0.2.50 is already a VIP of instances[0] (line 2)",
+		}},
+
+		// Everything at once, ordered by line.
+		{"many", doc(
+			"control_socket: relative",
+			"instances:",
+			"  - name: api",
+			"    interface: eth0",
+			"    vrid: 300",
+			"    priority: 255",
+			"    vips: [2001:db8::1]",
+			"    bogus: 1",
+			"  - interface: eth0",
+			"    advert_interval: 1",
+		), []string{
+			`vipd.yaml:1: control_socket: "relative" is not an absolute path`,
+			"vipd.yaml:5: instances[0].vrid: 300 is out of range 1..255",
+			"vipd.yaml:6: instances[0].priority: 255 is reserved for the address owner, which vipd does not support; use 1..254",
+			"vipd.yaml:7: instances[0].vips[0]: IPv6 VIPs are not supported yet (2001:db8::1)",
+			"vipd.yaml:8: instances[0].bogus: unknown field (valid fields: " + instFields + ")",
+			"vipd.yaml:9: instances[1].name: required field is missing",
+			"vipd.yaml:9: instances[1].vrid: required field is missing",
+			"vipd.yaml:9: instances[1].vips: required field is missing",
+			"vipd.yaml:10: instances[1].advert_interval: expected a Go duration such as 100ms, got 1",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("vipd.yaml", []byte(tt.in))
+			if err == nil {
+				t.Fatalf("Parse succeeded: %+v", cfg)
+			}
+			if cfg != nil {
+				t.Errorf("Parse returned a Config with an error")
+			}
+			es, ok := err.(Errors)
+			if !ok {
+				t.Fatalf("error is %T, want Errors", err)
+			}
+			var got []string
+			for _, e := range es {
+				got = append(got, e.Error())
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("input:\n%s\ngot:\n\t%s\nwant:\n\t%s", tt.in, strings.Join(got, "\n\t"), strings.Join(tt.want, "\n\t"))
+			}
+		})
+	}
+}
+
+func TestErrorFields(t *testing.T) {
+	_, err := Parse("dir/vipd.yaml", []byte(with("vrid: 51", "vrid: 300")))
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("errors.As(%v, *Error) failed", err)
+	}
+	want := &Error{File: "dir/vipd.yaml", Line: 4, Field: "instances[0].vrid", Msg: "300 is out of range 1..255"}
+	if !reflect.DeepEqual(e, want) {
+		t.Errorf("got %+v, want %+v", e, want)
+	}
+
+	errs := Errors{
+		{File: "a.yaml", Line: 1, Field: "f", Msg: "one"},
+		{File: "a.yaml", Line: 2, Msg: "two"},
+	}
+	if got, want := errs.Error(), "a.yaml:1: f: one\na.yaml:2: two"; got != want {
+		t.Errorf("Errors.Error() = %q, want %q", got, want)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(path, []byte(with("vrid: 51", "vrid: 0")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if want := path + ":4: instances[0].vrid: 0 is out of range 1..255"; err == nil || err.Error() != want {
+		t.Errorf("Load(bad) = %v, want %s", err, want)
+	}
+
+	if _, err := Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load(missing) = %v, want fs.ErrNotExist", err)
+	}
+}
