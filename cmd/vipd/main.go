@@ -1,0 +1,194 @@
+// Command vipd keeps virtual IP addresses highly available across hosts with
+// VRRP version 3 (RFC 9568). See README.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/vipd/vipd/internal/config"
+	"github.com/vipd/vipd/internal/daemon"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+const defaultConfig = "/etc/vipd/vipd.yaml"
+
+const usage = `vipd keeps virtual IP addresses highly available with VRRPv3 (RFC 9568).
+
+Usage:
+  vipd run      [--config FILE] [--log-format text|json] [--log-level LEVEL]
+  vipd validate [--config FILE]
+  vipd cleanup  [--config FILE]    remove this config's VIPs (after a crash)
+  vipd version
+
+The default config file is ` + defaultConfig + `.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process exit, for tests.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(args, stderr)
+	case "validate":
+		return cmdValidate(args, stdout, stderr)
+	case "cleanup":
+		return cmdCleanup(args, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "vipd", buildVersion())
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "vipd: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+// commonFlags are the flags every command that reads a config takes.
+type commonFlags struct {
+	fs        *flag.FlagSet
+	config    string
+	logFormat string
+	logLevel  string
+}
+
+func newFlags(name string, stderr io.Writer, logging bool) *commonFlags {
+	f := &commonFlags{fs: flag.NewFlagSet("vipd "+name, flag.ContinueOnError)}
+	f.fs.SetOutput(stderr)
+	f.fs.StringVar(&f.config, "config", defaultConfig, "configuration `file`")
+	f.logFormat, f.logLevel = "text", "info"
+	if logging {
+		f.fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+		f.fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	}
+	return f
+}
+
+func (f *commonFlags) parse(args []string) error {
+	if err := f.fs.Parse(args); err != nil {
+		return err
+	}
+	if f.fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", f.fs.Arg(0))
+	}
+	return nil
+}
+
+// logger builds the slog logger the flags ask for.
+func (f *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", f.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch f.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", f.logFormat)
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	f := newFlags("run", stderr, true)
+	if err := f.parse(args); err != nil {
+		return 2
+	}
+	log, err := f.logger(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "vipd:", err)
+		return 2
+	}
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	sys, closeSys, err := daemon.NewSystem()
+	if err != nil {
+		log.Error("netlink unavailable", "err", err)
+		return 1
+	}
+	defer closeSys()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log.Info("starting", "version", buildVersion(), "config", f.config, "instances", len(cfg.Instances))
+	if err := daemon.New(cfg, sys, log).Run(ctx); err != nil {
+		log.Error("stopped", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	f := newFlags("validate", stderr, false)
+	if err := f.parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d instances)\n", f.config, len(cfg.Instances))
+	return 0
+}
+
+func cmdCleanup(args []string, stderr io.Writer) int {
+	f := newFlags("cleanup", stderr, true)
+	if err := f.parse(args); err != nil {
+		return 2
+	}
+	log, err := f.logger(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "vipd:", err)
+		return 2
+	}
+	cfg, err := config.Load(f.config)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	sys, closeSys, err := daemon.NewSystem()
+	if err != nil {
+		log.Error("netlink unavailable", "err", err)
+		return 1
+	}
+	defer closeSys()
+	if err := daemon.Cleanup(cfg, sys, log); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+

@@ -1,0 +1,38 @@
+package daemon
+
+import (
+	"net/netip"
+
+	"github.com/vipd/vipd/internal/netif"
+	"github.com/vipd/vipd/internal/transport"
+)
+
+// System is the operating system as the daemon uses it: links, addresses and
+// sockets. The Linux implementation is returned by NewSystem; tests use a
+// simulated segment.
+type System interface {
+	LinkByName(name string) (netif.Link, error)
+	PrimaryIPv4(ifindex int, exclude []netip.Prefix) (netip.Addr, error)
+	ListenIPv4(ifindex int) (PacketConn, error)
+	DialARP(ifindex int) (Announcer, error)
+	AddrSet
+}
+
+// PacketConn is a raw VRRP socket on one interface.
+type PacketConn interface {
+	ReadFrom(b []byte) (int, transport.Meta, error)
+	WriteTo(b []byte, src, dst netip.Addr) error
+	Close() error
+}
+
+// Announcer tells the segment that an address has moved (gratuitous ARP).
+type Announcer interface {
+	Announce(addr netip.Addr) error
+	Close() error
+}
+
+// AddrSet adds and removes addresses on interfaces, idempotently.
+type AddrSet interface {
+	Add(ifindex int, p netip.Prefix) error
+	Remove(ifindex int, p netip.Prefix) error
+}

@@ -1,0 +1,37 @@
+package daemon
+
+import (
+	"net/netip"
+
+	"github.com/vipd/vipd/internal/announce"
+	"github.com/vipd/vipd/internal/netif"
+	"github.com/vipd/vipd/internal/transport"
+)
+
+// linuxSystem is System on Linux: netlink, raw IP and packet sockets.
+type linuxSystem struct {
+	*netif.Addrs
+}
+
+var _ System = (*linuxSystem)(nil)
+
+// NewSystem returns the Linux System. Close releases its netlink handle.
+func NewSystem() (System, func() error, error) {
+	a, err := netif.NewAddrs()
+	if err != nil {
+		return nil, nil, err
+	}
+	return &linuxSystem{Addrs: a}, a.Close, nil
+}
+
+func (*linuxSystem) LinkByName(name string) (netif.Link, error) { return netif.LinkByName(name) }
+
+func (*linuxSystem) PrimaryIPv4(ifindex int, exclude []netip.Prefix) (netip.Addr, error) {
+	return netif.PrimaryIPv4(ifindex, exclude)
+}
+
+func (*linuxSystem) ListenIPv4(ifindex int) (PacketConn, error) {
+	return transport.ListenIPv4(ifindex)
+}
+
+func (*linuxSystem) DialARP(ifindex int) (Announcer, error) { return announce.DialARP(ifindex) }
