@@ -191,4 +191,3 @@ func buildVersion() string {
 	}
 	return "dev"
 }
-
