@@ -1,0 +1,122 @@
+package announce
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/mdlayher/packet"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// ARP opcodes (RFC 826).
+const (
+	opRequest = 1
+	opReply   = 2
+)
+
+const (
+	etherHeaderLen = 14
+	arpLen         = 28
+	// minFrameLen is the minimum Ethernet frame without its FCS. Most
+	// drivers pad short frames themselves; padding here does not rely on it.
+	minFrameLen = 60
+)
+
+var broadcast = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+
+// appendGratuitousARP appends a broadcast Ethernet frame carrying a
+// gratuitous ARP for addr from mac to b, padded to the minimum frame size.
+//
+// Both forms have SPA = TPA = addr. The request (RFC 5227 §3 announcement)
+// has THA = 0; the reply has THA = SHA, because Linux only takes a reply as
+// gratuitous (and lets it override a recently confirmed neighbour entry) when
+// its THA equals its SHA (net/ipv4/arp.c, arp_process).
+func appendGratuitousARP(b []byte, op uint16, mac net.HardwareAddr, addr netip.Addr) []byte {
+	b = append(b, broadcast...)
+	b = append(b, mac...)
+	b = binary.BigEndian.AppendUint16(b, unix.ETH_P_ARP)
+
+	b = binary.BigEndian.AppendUint16(b, 1) // HTYPE Ethernet
+	b = binary.BigEndian.AppendUint16(b, unix.ETH_P_IP)
+	b = append(b, 6, 4) // HLEN, PLEN
+	b = binary.BigEndian.AppendUint16(b, op)
+	ip := addr.As4()
+	b = append(b, mac...)   // SHA
+	b = append(b, ip[:]...) // SPA
+	if op == opReply {
+		b = append(b, mac...) // THA
+	} else {
+		b = append(b, 0, 0, 0, 0, 0, 0)
+	}
+	b = append(b, ip[:]...) // TPA
+	for range minFrameLen - etherHeaderLen - arpLen {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// ARP sends gratuitous ARPs on one interface. It is safe for concurrent use.
+type ARP struct {
+	c   *packet.Conn
+	mac net.HardwareAddr
+}
+
+// dropAll is a socket filter that accepts nothing: the socket only sends,
+// and without it every ARP frame on the link would queue on it unread.
+var dropAll = mustAssemble([]bpf.Instruction{bpf.RetConstant{Val: 0}})
+
+func mustAssemble(insns []bpf.Instruction) []bpf.RawInstruction {
+	raw, err := bpf.Assemble(insns)
+	if err != nil {
+		panic(err)
+	}
+	return raw
+}
+
+// DialARP opens an AF_PACKET socket for ARP on the interface with index
+// ifindex, in the calling thread's network namespace. Frames are sent from
+// the interface's MAC address as it is now.
+func DialARP(ifindex int) (*ARP, error) {
+	ifi, err := net.InterfaceByIndex(ifindex)
+	if err != nil {
+		return nil, fmt.Errorf("announce: interface index %d: %w", ifindex, err)
+	}
+	if len(ifi.HardwareAddr) != 6 {
+		return nil, fmt.Errorf("announce: %s has no Ethernet address (%q)", ifi.Name, ifi.HardwareAddr)
+	}
+	c, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, &packet.Config{Filter: dropAll})
+	if err != nil {
+		return nil, fmt.Errorf("announce: ARP socket on %s: %w", ifi.Name, err)
+	}
+	return &ARP{c: c, mac: ifi.HardwareAddr}, nil
+}
+
+// Announce broadcasts two gratuitous ARPs for addr: the request form and the
+// reply form (see appendGratuitousARP). Hosts differ in which one they
+// honour; sending both is what keepalived does too.
+func (a *ARP) Announce(addr netip.Addr) error {
+	addr = addr.Unmap()
+	if !addr.Is4() {
+		return fmt.Errorf("announce: ARP for %v: not an IPv4 address", addr)
+	}
+	var buf [minFrameLen]byte
+	return errors.Join(
+		a.send(buf[:0], opRequest, addr),
+		a.send(buf[:0], opReply, addr),
+	)
+}
+
+func (a *ARP) send(b []byte, op uint16, addr netip.Addr) error {
+	b = appendGratuitousARP(b, op, a.mac, addr)
+	if _, err := a.c.WriteTo(b, &packet.Addr{HardwareAddr: broadcast}); err != nil {
+		return fmt.Errorf("announce: gratuitous ARP (op %d) for %v: %w", op, addr, err)
+	}
+	return nil
+}
+
+// Close closes the socket.
+func (a *ARP) Close() error { return a.c.Close() }

@@ -1,0 +1,349 @@
+package announce
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/packet"
+	"github.com/vipd/vipd/internal/testenv"
+	"golang.org/x/sys/unix"
+)
+
+func TestAppendGratuitousARPGolden(t *testing.T) {
+	mac := net.HardwareAddr{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}
+	addr := netip.MustParseAddr("192.0.2.50")
+	pad := strings.Repeat("00", 18)
+	tests := []struct {
+		name string
+		op   uint16
+		want string
+	}{
+		{
+			name: "request",
+			op:   opRequest,
+			want: "ffffffffffff" + "020000000001" + "0806" + // Ethernet
+				"0001" + "0800" + "06" + "04" + "0001" + // HTYPE, PTYPE, HLEN, PLEN, OP
+				"020000000001" + "c0000232" + // SHA, SPA
+				"000000000000" + "c0000232" + // THA zero, TPA = SPA
+				pad,
+		},
+		{
+			name: "reply",
+			op:   opReply,
+			want: "ffffffffffff" + "020000000001" + "0806" +
+				"0001" + "0800" + "06" + "04" + "0002" +
+				"020000000001" + "c0000232" +
+				"020000000001" + "c0000232" + // THA = SHA, TPA = SPA
+				pad,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := appendGratuitousARP(nil, tt.op, mac, addr)
+			if h := hex.EncodeToString(got); h != tt.want {
+				t.Errorf("appendGratuitousARP =\n%s\nwant\n%s", h, tt.want)
+			}
+			if len(got) != minFrameLen {
+				t.Errorf("frame is %d bytes, want %d", len(got), minFrameLen)
+			}
+			// It appends.
+			pre := []byte{0xaa, 0xbb}
+			got2 := appendGratuitousARP(pre, tt.op, mac, addr)
+			if !bytes.Equal(got2[:2], pre) || !bytes.Equal(got2[2:], got) {
+				t.Errorf("appending to %x = %x, want the prefix kept", pre, got2)
+			}
+		})
+	}
+}
+
+func TestAnnounceRejectsIPv6(t *testing.T) {
+	var a ARP // never reaches the socket
+	if err := a.Announce(netip.MustParseAddr("2001:db8::1")); err == nil {
+		t.Fatal("Announce(IPv6) succeeded, want an error")
+	}
+}
+
+const (
+	vip       = "192.0.2.50"
+	senderMAC = "02:00:00:00:00:01"
+	wrongMAC  = "02:00:00:00:00:99"
+)
+
+// pair is two namespaces joined by a veth: ns1's v1 (senderMAC, 192.0.2.1/24
+// and the VIP) and ns2's v2 (192.0.2.2/24).
+type pair struct {
+	ns1, ns2 string
+	if1, if2 int // interface indexes, each in its own namespace
+}
+
+func newPair(t *testing.T) pair {
+	t.Helper()
+	testenv.Privileged(t)
+	p := pair{ns1: testenv.Netns(t, "arp1"), ns2: testenv.Netns(t, "arp2")}
+	testenv.IP(t, "link", "add", "v1", "netns", p.ns1, "type", "veth", "peer", "name", "v2", "netns", p.ns2)
+	testenv.IP(t, "-n", p.ns1, "link", "set", "v1", "address", senderMAC, "up")
+	testenv.IP(t, "-n", p.ns2, "link", "set", "v2", "up")
+	testenv.IP(t, "-n", p.ns1, "addr", "add", "192.0.2.1/24", "dev", "v1")
+	testenv.IP(t, "-n", p.ns1, "addr", "add", vip+"/24", "dev", "v1")
+	testenv.IP(t, "-n", p.ns2, "addr", "add", "192.0.2.2/24", "dev", "v2")
+	waitLink(t, p.ns1, "v1", "UP")
+	waitLink(t, p.ns2, "v2", "UP")
+	// A long locktime makes the kernel refuse to change a fresh entry's MAC
+	// for any ARP that it does not classify as gratuitous, so the tests
+	// below prove that ours are.
+	testenv.IP(t, "-n", p.ns2, "ntable", "change", "name", "arp_cache", "dev", "v2", "locktime", "60000")
+	p.if1 = ifindex(t, p.ns1, "v1")
+	p.if2 = ifindex(t, p.ns2, "v2")
+	return p
+}
+
+// waitLink polls ns's dev for up to 5s until its operstate is want and, when
+// want is UP, its qdisc is attached. The kernel's linkwatch work sets both
+// asynchronously after "ip link set up" (later still while other namespaces
+// are being torn down), and until then what is sent is silently dropped.
+func waitLink(t *testing.T, ns, dev, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var ls []struct {
+			Qdisc     string `json:"qdisc"`
+			OperState string `json:"operstate"`
+		}
+		out := testenv.IP(t, "-n", ns, "-j", "link", "show", "dev", dev)
+		if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 1 {
+			t.Fatalf("ip -j link show: %v: %s", err, out)
+		}
+		if ls[0].OperState == want && (want != "UP" || ls[0].Qdisc != "noop") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s in %s: operstate %s, qdisc %s after 5s; want %s", dev, ns, ls[0].OperState, ls[0].Qdisc, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func ifindex(t *testing.T, ns, name string) int {
+	t.Helper()
+	var (
+		ifi *net.Interface
+		err error
+	)
+	testenv.Do(t, ns, func() { ifi, err = net.InterfaceByName(name) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ifi.Index
+}
+
+func (p pair) dial(t *testing.T) *ARP {
+	t.Helper()
+	var (
+		a   *ARP
+		err error
+	)
+	testenv.Do(t, p.ns1, func() { a, err = DialARP(p.if1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// neigh returns ns2's neighbour entry for addr: its MAC and state.
+func (p pair) neigh(t *testing.T, addr string) (string, string) {
+	t.Helper()
+	var es []struct {
+		LLAddr string   `json:"lladdr"`
+		State  []string `json:"state"`
+	}
+	out := testenv.IP(t, "-n", p.ns2, "-j", "neigh", "show", addr, "dev", "v2")
+	if err := json.Unmarshal([]byte(out), &es); err != nil {
+		t.Fatalf("ip neigh show: %v: %s", err, out)
+	}
+	if len(es) != 1 {
+		return "", ""
+	}
+	return es[0].LLAddr, strings.Join(es[0].State, ",")
+}
+
+// waitNeigh polls ns2's entry for addr for up to 2s until it has mac.
+func (p pair) waitNeigh(t *testing.T, addr, mac string) bool {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if got, _ := p.neigh(t, addr); got == mac {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAnnounceUpdatesNeighbour(t *testing.T) {
+	p := newPair(t)
+	a := p.dial(t)
+	addr := netip.MustParseAddr(vip)
+	sends := []struct {
+		name string
+		send func() error
+	}{
+		{"both", func() error { return a.Announce(addr) }},
+		{"request only", func() error { return a.send(nil, opRequest, addr) }},
+		{"reply only", func() error { return a.send(nil, opReply, addr) }},
+	}
+	for _, s := range sends {
+		for _, state := range []string{"stale", "reachable"} {
+			t.Run(s.name+"/"+state, func(t *testing.T) {
+				testenv.IP(t, "-n", p.ns2, "neigh", "replace", vip, "lladdr", wrongMAC, "dev", "v2", "nud", state)
+				if mac, st := p.neigh(t, vip); mac != wrongMAC {
+					t.Fatalf("setup: entry is %s %s, want %s", mac, st, wrongMAC)
+				}
+				if err := s.send(); err != nil {
+					t.Fatal(err)
+				}
+				if !p.waitNeigh(t, vip, senderMAC) {
+					mac, st := p.neigh(t, vip)
+					t.Fatalf("after 2s ns2's entry for %s is %s %s, want %s", vip, mac, st, senderMAC)
+				}
+			})
+		}
+	}
+}
+
+// TestReplyWithZeroTHAIsNotGratuitous documents why the reply form carries
+// THA = SHA: with THA zero Linux does not take it as gratuitous and keeps
+// the old MAC inside locktime.
+func TestReplyWithZeroTHAIsNotGratuitous(t *testing.T) {
+	p := newPair(t)
+	a := p.dial(t)
+	const marker = "192.0.2.51"
+	testenv.IP(t, "-n", p.ns2, "neigh", "replace", vip, "lladdr", wrongMAC, "dev", "v2", "nud", "stale")
+	testenv.IP(t, "-n", p.ns2, "neigh", "replace", marker, "lladdr", wrongMAC, "dev", "v2", "nud", "stale")
+
+	b := appendGratuitousARP(nil, opReply, a.mac, netip.MustParseAddr(vip))
+	copy(b[etherHeaderLen+18:etherHeaderLen+24], make([]byte, 6)) // THA = 0
+	if _, err := a.c.WriteTo(b, &packet.Addr{HardwareAddr: broadcast}); err != nil {
+		t.Fatal(err)
+	}
+	// A proper announcement sent after it, once processed, bounds the wait.
+	if err := a.Announce(netip.MustParseAddr(marker)); err != nil {
+		t.Fatal(err)
+	}
+	if !p.waitNeigh(t, marker, senderMAC) {
+		t.Fatalf("marker %s not updated", marker)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if mac, st := p.neigh(t, vip); mac != wrongMAC {
+		t.Errorf("a reply with THA 0 changed the entry to %s %s; the kernel's rule changed", mac, st)
+	}
+}
+
+// arpFrame is a received frame, decoded independently of the encoder.
+type arpFrame struct {
+	dst, src     string
+	etherType    uint16
+	htype, ptype uint16
+	hlen, plen   uint8
+	op           uint16
+	sha, tha     string
+	spa, tpa     netip.Addr
+	len          int
+}
+
+func decode(b []byte) (arpFrame, bool) {
+	if len(b) < etherHeaderLen+arpLen {
+		return arpFrame{}, false
+	}
+	be := binary.BigEndian
+	a := b[etherHeaderLen:]
+	spa, _ := netip.AddrFromSlice(a[14:18])
+	tpa, _ := netip.AddrFromSlice(a[24:28])
+	return arpFrame{
+		dst:       net.HardwareAddr(b[0:6]).String(),
+		src:       net.HardwareAddr(b[6:12]).String(),
+		etherType: be.Uint16(b[12:14]),
+		htype:     be.Uint16(a[0:2]),
+		ptype:     be.Uint16(a[2:4]),
+		hlen:      a[4],
+		plen:      a[5],
+		op:        be.Uint16(a[6:8]),
+		sha:       net.HardwareAddr(a[8:14]).String(),
+		spa:       spa,
+		tha:       net.HardwareAddr(a[18:24]).String(),
+		tpa:       tpa,
+		len:       len(b),
+	}, true
+}
+
+func TestAnnounceFramesOnTheWire(t *testing.T) {
+	p := newPair(t)
+	a := p.dial(t)
+	var (
+		capture *packet.Conn
+		err     error
+	)
+	testenv.Do(t, p.ns2, func() {
+		capture, err = packet.Listen(&net.Interface{Index: p.if2}, packet.Raw, unix.ETH_P_ARP, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer capture.Close()
+
+	addr := netip.MustParseAddr(vip)
+	if err := a.Announce(addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := capture.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var got []arpFrame
+	buf := make([]byte, 1500)
+	for range 50 { // bounded: other ARP traffic on the link is skipped
+		n, _, err := capture.ReadFrom(buf)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, ok := decode(buf[:n]); ok && f.spa == addr {
+			got = append(got, f)
+		}
+		if len(got) == 2 {
+			break
+		}
+	}
+	want := []arpFrame{
+		{
+			dst: "ff:ff:ff:ff:ff:ff", src: senderMAC, etherType: 0x0806,
+			htype: 1, ptype: 0x0800, hlen: 6, plen: 4, op: 1,
+			sha: senderMAC, spa: addr, tha: "00:00:00:00:00:00", tpa: addr, len: 60,
+		},
+		{
+			dst: "ff:ff:ff:ff:ff:ff", src: senderMAC, etherType: 0x0806,
+			htype: 1, ptype: 0x0800, hlen: 6, plen: 4, op: 2,
+			sha: senderMAC, spa: addr, tha: senderMAC, tpa: addr, len: 60,
+		},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("captured %d gratuitous ARPs for %s, want %d: %+v", len(got), vip, len(want), got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("frame %d:\n got %+v\nwant %+v", i, got[i], want[i])
+		}
+	}
+}

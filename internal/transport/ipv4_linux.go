@@ -1,0 +1,179 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// Protocol is VRRP's IP protocol number (RFC 9568 §5.1.1.3).
+const Protocol = 112
+
+// GroupIPv4 is the IPv4 multicast group of VRRP adverts (RFC 9568 §5.1.1.2).
+var GroupIPv4 = netip.AddrFrom4([4]byte{224, 0, 0, 18})
+
+// Socket invariants, asserted by the tests.
+const (
+	// ttl is both the unicast and the multicast TTL: receivers drop adverts
+	// with any other TTL (RFC 9568 §5.1.1.3), which keeps VRRP on the link.
+	ttl = 255
+	// tos marks adverts as network control (precedence 6, DSCP CS6), as
+	// keepalived does, so that congested queues keep them.
+	tos = 0xc0
+)
+
+// Meta describes a received packet, from its IP header and control messages.
+type Meta struct {
+	Src, Dst netip.Addr
+	TTL      int
+	IfIndex  int
+}
+
+// IPv4Conn is a raw IPv4 socket for VRRP bound to one interface.
+//
+// ReadFrom is for one goroutine at a time (it reuses its buffers); WriteTo and
+// Close may be called from any goroutine, concurrently with ReadFrom.
+type IPv4Conn struct {
+	ifindex int
+	pc      *ipv4.PacketConn
+
+	// Reused by ReadFrom. A raw IPv4 socket always delivers the IP header:
+	// it lands in hdr and the VRRP message in the caller's buffer.
+	hdr  [ipv4.HeaderLen]byte
+	bufs [2][]byte
+	oob  []byte
+	msgs [1]ipv4.Message
+	cm   ipv4.ControlMessage
+}
+
+// ListenIPv4 opens a raw IPv4 socket for protocol 112 in the calling thread's
+// network namespace, bound to the interface with index ifindex. It joins
+// 224.0.0.18 on that interface and sets, once and for the socket's life: TTL
+// and multicast TTL 255, multicast loopback off, multicast interface ifindex,
+// IP_MULTICAST_ALL off, TOS network control, and IP_PKTINFO for the
+// receiving interface. TTL, source and destination come from the IP header
+// that raw IPv4 sockets deliver anyway, so no IP_RECVTTL is asked for.
+func ListenIPv4(ifindex int) (*IPv4Conn, error) {
+	if ifindex <= 0 {
+		return nil, fmt.Errorf("transport: invalid interface index %d", ifindex)
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		cerr := rc.Control(func(fd uintptr) { err = bindIPv4(int(fd), ifindex) })
+		return errors.Join(cerr, err)
+	}}
+	pconn, err := lc.ListenPacket(context.Background(), fmt.Sprintf("ip4:%d", Protocol), "0.0.0.0")
+	if err != nil {
+		return nil, fmt.Errorf("transport: raw IPv4 socket on interface index %d: %w", ifindex, err)
+	}
+	c := &IPv4Conn{ifindex: ifindex, pc: ipv4.NewPacketConn(pconn)}
+	if err := c.setup(); err != nil {
+		pconn.Close()
+		return nil, fmt.Errorf("transport: raw IPv4 socket on interface index %d: %w", ifindex, err)
+	}
+	const flags = ipv4.FlagDst | ipv4.FlagInterface // both IP_PKTINFO on Linux
+	c.oob = ipv4.NewControlMessage(flags)
+	return c, nil
+}
+
+// bindIPv4 runs on the new socket before Go binds it. A raw socket is hashed
+// for its protocol as soon as it exists and so may already hold packets that
+// arrived on other interfaces; after SO_BINDTOIFINDEX no more can come, so
+// what is queued is dropped here.
+func bindIPv4(fd, ifindex int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX, ifindex); err != nil {
+		return fmt.Errorf("SO_BINDTOIFINDEX %d: %w", ifindex, err)
+	}
+	// Only groups this socket joined, on its interface, reach it, not every
+	// group any socket joined (the Linux default).
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); err != nil {
+		return fmt.Errorf("IP_MULTICAST_ALL: %w", err)
+	}
+	var b [1]byte
+	for range 4096 { // bounded by the receive buffer anyway
+		if _, _, err := unix.Recvfrom(fd, b[:], unix.MSG_DONTWAIT); err != nil {
+			break
+		}
+	}
+	return nil
+}
+
+func (c *IPv4Conn) setup() error {
+	ifi := &net.Interface{Index: c.ifindex} // x/net only uses the index on Linux
+	group := &net.IPAddr{IP: GroupIPv4.AsSlice()}
+	for _, step := range []struct {
+		what string
+		err  func() error
+	}{
+		{"IP_TTL", func() error { return c.pc.SetTTL(ttl) }},
+		{"IP_MULTICAST_TTL", func() error { return c.pc.SetMulticastTTL(ttl) }},
+		{"IP_MULTICAST_LOOP", func() error { return c.pc.SetMulticastLoopback(false) }},
+		{"IP_MULTICAST_IF", func() error { return c.pc.SetMulticastInterface(ifi) }},
+		{"IP_TOS", func() error { return c.pc.SetTOS(tos) }},
+		{"IP_PKTINFO", func() error { return c.pc.SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true) }},
+		{"join " + GroupIPv4.String(), func() error { return c.pc.JoinGroup(ifi, group) }},
+	} {
+		if err := step.err(); err != nil {
+			return fmt.Errorf("%s: %w", step.what, err)
+		}
+	}
+	return nil
+}
+
+// ReadFrom blocks until a VRRP packet arrives and copies the VRRP message,
+// without the IP header, into b; a message longer than b is truncated. It
+// returns an error wrapping net.ErrClosed once Close was called.
+func (c *IPv4Conn) ReadFrom(b []byte) (int, Meta, error) {
+	c.bufs[0], c.bufs[1] = c.hdr[:], b
+	m := &c.msgs[0]
+	*m = ipv4.Message{Buffers: c.bufs[:], OOB: c.oob}
+	if _, err := c.pc.ReadBatch(c.msgs[:], 0); err != nil {
+		return 0, Meta{}, err
+	}
+	n := m.N
+	hl := int(c.hdr[0]&0x0f) << 2
+	if n < ipv4.HeaderLen || hl < ipv4.HeaderLen || n < hl {
+		return 0, Meta{}, fmt.Errorf("transport: %d-byte packet with a %d-byte IPv4 header", n, hl)
+	}
+	if hl > ipv4.HeaderLen { // options spilled into b
+		copy(b, b[hl-ipv4.HeaderLen:n-ipv4.HeaderLen])
+	}
+	meta := Meta{
+		Src: netip.AddrFrom4([4]byte(c.hdr[12:16])),
+		Dst: netip.AddrFrom4([4]byte(c.hdr[16:20])),
+		TTL: int(c.hdr[8]),
+	}
+	c.cm.IfIndex = 0
+	if m.NN > 0 {
+		if err := c.cm.Parse(m.OOB[:m.NN]); err != nil {
+			return 0, Meta{}, fmt.Errorf("transport: control message: %w", err)
+		}
+	}
+	meta.IfIndex = c.cm.IfIndex
+	return n - hl, meta, nil
+}
+
+// WriteTo sends b, a marshalled VRRP message, to dst (224.0.0.18 or a unicast
+// peer) from src, which must be an address of the interface. TTL is 255.
+func (c *IPv4Conn) WriteTo(b []byte, src, dst netip.Addr) error {
+	src, dst = src.Unmap(), dst.Unmap()
+	if !src.Is4() || !dst.Is4() {
+		return fmt.Errorf("transport: IPv4 send from %v to %v: want two IPv4 addresses", src, dst)
+	}
+	// IP_PKTINFO's ipi_spec_dst sets the source address of a raw socket's
+	// packet, ipi_ifindex its interface.
+	cm := &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifindex}
+	if _, err := c.pc.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+		return fmt.Errorf("transport: send to %v: %w", dst, err)
+	}
+	return nil
+}
+
+// Close closes the socket; a ReadFrom blocked on it returns.
+func (c *IPv4Conn) Close() error { return c.pc.Close() }
