@@ -116,6 +116,9 @@ func (d *Daemon) runInterface(ctx context.Context, name string, ics []config.Ins
 	if err != nil {
 		return
 	}
+	if err := d.sys.PrepareInterface(name); err != nil {
+		log.Warn("cannot set promote_secondaries; removing a VIP that became the primary address would remove the host's own address too", "err", err)
+	}
 	// Before joining the election, take away whatever a crashed earlier run
 	// left, so that two hosts never answer for a VIP.
 	for _, ic := range ics {

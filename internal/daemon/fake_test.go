@@ -56,6 +56,8 @@ func (h *host) LinkByName(name string) (netif.Link, error) {
 	return netif.Link{Index: 2, Name: name, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, h.addr.As4()[3]}, Up: true}, nil
 }
 
+func (h *host) PrepareInterface(string) error { return nil }
+
 func (h *host) PrimaryIPv4(int, []netip.Prefix) (netip.Addr, error) { return h.addr, nil }
 
 func (h *host) ListenIPv4(int) (PacketConn, error) {

@@ -12,6 +12,9 @@ import (
 // simulated segment.
 type System interface {
 	LinkByName(name string) (netif.Link, error)
+	// PrepareInterface sets the interface up for VIPs that come and go
+	// (on Linux: promote_secondaries).
+	PrepareInterface(name string) error
 	PrimaryIPv4(ifindex int, exclude []netip.Prefix) (netip.Addr, error)
 	ListenIPv4(ifindex int) (PacketConn, error)
 	DialARP(ifindex int) (Announcer, error)

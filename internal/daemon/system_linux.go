@@ -26,6 +26,8 @@ func NewSystem() (System, func() error, error) {
 
 func (*linuxSystem) LinkByName(name string) (netif.Link, error) { return netif.LinkByName(name) }
 
+func (*linuxSystem) PrepareInterface(name string) error { return netif.PromoteSecondaries(name) }
+
 func (*linuxSystem) PrimaryIPv4(ifindex int, exclude []netip.Prefix) (netip.Addr, error) {
 	return netif.PrimaryIPv4(ifindex, exclude)
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -245,4 +248,23 @@ func (a *Addrs) Has(ifindex int, p netip.Prefix) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// PromoteSecondaries sets net.ipv4.conf.NAME.promote_secondaries to 1. With
+// the kernel's default of 0, deleting an interface's primary IPv4 address
+// deletes every secondary address in its subnet too: removing a VIP that a
+// crashed run added before the host's own address would take the host's
+// address with it.
+func PromoteSecondaries(name string) error {
+	if name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
+		return fmt.Errorf("promote_secondaries: bad interface name %q", name)
+	}
+	p := filepath.Join("/proc/sys/net/ipv4/conf", name, "promote_secondaries")
+	if b, err := os.ReadFile(p); err == nil && strings.TrimSpace(string(b)) == "1" {
+		return nil
+	}
+	if err := os.WriteFile(p, []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("setting %s: %w", p, err)
+	}
+	return nil
 }

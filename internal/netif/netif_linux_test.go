@@ -323,3 +323,31 @@ func TestVIPForm(t *testing.T) {
 		}
 	}
 }
+
+// A VIP left by a crashed run before the host's own address came up is the
+// primary of its subnet; removing it must not take the host's address along.
+func TestPromoteSecondariesKeepsHostAddress(t *testing.T) {
+	ns, l := dummy(t, "192.0.2.50/24", "192.0.2.11/24")
+	var a *Addrs
+	var err error
+	testenv.Do(t, ns, func() {
+		if err = PromoteSecondaries("d0"); err != nil {
+			return
+		}
+		if a, err = NewAddrs(); err != nil {
+			return
+		}
+		defer a.Close()
+		err = a.Remove(l.Index, netip.MustParsePrefix("192.0.2.50/24"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := testenv.IP(t, "-n", ns, "-4", "-br", "addr", "show", "dev", "d0")
+	if !strings.Contains(out, "192.0.2.11/24") || strings.Contains(out, "192.0.2.50") {
+		t.Fatalf("after removing the primary VIP: %q; want 192.0.2.11/24 alone", out)
+	}
+	if err := PromoteSecondaries("../x"); err == nil {
+		t.Error("PromoteSecondaries accepted a path as an interface name")
+	}
+}
