@@ -28,7 +28,15 @@ const (
 type Config struct {
 	File          string // path it was loaded from
 	ControlSocket string
+	Metrics       Metrics
 	Instances     []Instance
+}
+
+// Metrics configures the Prometheus listener.
+type Metrics struct {
+	// Listen is the host:port of the /metrics and /healthz listener;
+	// empty means no listener.
+	Listen string
 }
 
 // Instance is one VRRP virtual router.
@@ -113,6 +121,11 @@ func (d *decoder) config(n *yaml.Node) *Config {
 	c := &Config{File: d.file, ControlSocket: DefaultControlSocket}
 	d.mapping(n, "", []field{
 		{name: "control_socket", decode: setString(d, &c.ControlSocket, checkSocketPath)},
+		{name: "metrics", decode: func(n *yaml.Node, path string) {
+			d.mapping(n, path, []field{
+				{name: "listen", decode: setString(d, &c.Metrics.Listen, checkListen)},
+			})
+		}},
 		{name: "instances", required: true, decode: func(n *yaml.Node, path string) {
 			c.Instances = d.instances(n, path)
 		}},

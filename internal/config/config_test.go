@@ -47,6 +47,7 @@ func TestParseExample(t *testing.T) {
 	want := &Config{
 		File:          path,
 		ControlSocket: "/run/vipd/vipd.sock",
+		Metrics: Metrics{Listen: "127.0.0.1:9405"},
 		Instances: []Instance{{
 			Name:           "api",
 			Interface:      "eth0",
@@ -206,7 +207,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Field names.
 		{"unknown top-level", "instance: []\n", []string{
-			`vipd.yaml:1: instance: unknown field; did you mean "instances"? (valid fields: control_socket, instances)`,
+			`vipd.yaml:1: instance: unknown field; did you mean "instances"? (valid fields: control_socket, metrics, instances)`,
 			"vipd.yaml:1: instances: required field is missing",
 		}},
 		{"unknown with suggestion", inst("    prioriti: 100"), []string{
@@ -253,6 +254,20 @@ func TestParseErrors(t *testing.T) {
 		}},
 		{"control_socket list", "control_socket: [/a]\n" + inst(), []string{
 			"vipd.yaml:1: control_socket: expected a string, got a list",
+		}},
+
+		// metrics.
+		{"metrics listen no port", "metrics:\n  listen: 127.0.0.1\n" + inst(), []string{
+			`vipd.yaml:2: metrics.listen: "127.0.0.1" is not host:port (e.g. 127.0.0.1:9405)`,
+		}},
+		{"metrics listen bad port", "metrics:\n  listen: 127.0.0.1:http\n" + inst(), []string{
+			`vipd.yaml:2: metrics.listen: port "http" is not a number in 1..65535`,
+		}},
+		{"metrics listen host name", "metrics:\n  listen: example.org:9405\n" + inst(), []string{
+			`vipd.yaml:2: metrics.listen: host "example.org" is not an IP address or localhost`,
+		}},
+		{"metrics unknown field", "metrics:\n  port: 9405\n" + inst(), []string{
+			`vipd.yaml:2: metrics.port: unknown field (valid fields: listen)`,
 		}},
 
 		// name.

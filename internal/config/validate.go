@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path"
 	"regexp"
@@ -41,6 +42,26 @@ func checkInterface(s string) error {
 		switch c := s[i]; c {
 		case '/', ':', ' ', '\t', '\n', '\v', '\f', '\r', 0xa0, 0:
 			return bad(fmt.Sprintf("it contains %q", rune(c)))
+		}
+	}
+	return nil
+}
+
+// checkListen accepts "" (no listener) or host:port with a numeric port.
+func checkListen(s string) error {
+	if s == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:9405)", short(s))
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a number in 1..65535", short(port))
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil && host != "localhost" {
+			return fmt.Errorf("host %q is not an IP address or localhost", short(host))
 		}
 	}
 	return nil
