@@ -47,7 +47,7 @@ func TestParseExample(t *testing.T) {
 	want := &Config{
 		File:          path,
 		ControlSocket: "/run/vipd/vipd.sock",
-		Metrics: Metrics{Listen: "127.0.0.1:9405"},
+		Metrics:       Metrics{Listen: "127.0.0.1:9405"},
 		Instances: []Instance{{
 			Name:           "api",
 			Interface:      "eth0",
