@@ -31,5 +31,19 @@ lint: deps
 test: lint
 	$(GO) test -count=1 -timeout 40m ./...
 
+# A failover walk-through a person can follow, in network namespaces (root).
+demo:
+	$(MAKE) build
+	$(GO) build -trimpath -o $(BIN)/vipd-lab ./cmd/vipd-lab
+	$(BIN)/vipd-lab demo --vipd $(BIN)/vipd
+
+# Outages of vipd and keepalived, side by side (root; a few minutes).
+# RUNS=N overrides the measurements per cell (default 3).
+bench:
+	$(MAKE) build
+	$(GO) build -trimpath -o $(BIN)/vipd-lab ./cmd/vipd-lab
+	@command -v keepalived >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends keepalived >/dev/null; }
+	$(BIN)/vipd-lab bench --vipd $(BIN)/vipd $(if $(RUNS),--runs $(RUNS))
+
 clean:
 	rm -rf $(BIN)

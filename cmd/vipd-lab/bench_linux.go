@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vipd/vipd/internal/lab"
+)
+
+// The two scenarios: the master's cable is pulled (the backups must notice
+// its silence), or the master is stopped gracefully (it says goodbye with a
+// priority-0 advert).
+const (
+	crash = "crash"
+	stop  = "stop"
+)
+
+type cellKey struct {
+	scenario string
+	interval time.Duration
+	daemon   string
+}
+
+type cell struct {
+	outages  []time.Duration
+	failures []error
+}
+
+func (c *cell) add(d time.Duration, err error) {
+	if err != nil {
+		c.failures = append(c.failures, err)
+		return
+	}
+	c.outages = append(c.outages, d)
+}
+
+// bench measures the client's longest outage in both scenarios for vipd and
+// keepalived at each interval, runs times each, and prints one table.
+func bench(ctx context.Context, w io.Writer, vipdPath string, runs int, intervals []time.Duration) error {
+	bin, err := vipdBinary(vipdPath)
+	if err != nil {
+		return err
+	}
+	if err := needKeepalived(); err != nil {
+		return err
+	}
+	l, err := lab.New(lab.Config{Nodes: 3})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+
+	fmt.Fprintf(w, "vipd-lab bench: 3 nodes (priorities %v), a client pinging the VIP every 2ms;\n", priorities)
+	fmt.Fprintf(w, "outage = the client's longest gap between echo replies; %d runs each (lab %s).\n\n", runs, l.Prefix)
+	results := map[cellKey]*cell{}
+	for _, iv := range intervals {
+		for _, d := range []daemon{vipdDaemon(l, bin), keepalivedDaemon} {
+			if err := benchCell(ctx, w, l, d, iv, runs, results); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				fmt.Fprintf(w, "%-10s %-6v gave up: %v\n", d.name, iv, err)
+			}
+		}
+	}
+	fmt.Fprintln(w)
+	printTable(w, results, intervals)
+	return nil
+}
+
+// benchCell runs both scenarios runs times for one daemon at one interval.
+func benchCell(ctx context.Context, w io.Writer, l *lab.Lab, d daemon, interval time.Duration, runs int, results map[cellKey]*cell) error {
+	get := func(s string) *cell {
+		k := cellKey{s, interval, d.name}
+		if results[k] == nil {
+			results[k] = &cell{}
+		}
+		return results[k]
+	}
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	if err := startAll(l, d, interval); err != nil {
+		return err
+	}
+	defer func() { _ = stopAll(l) }()
+	p, err := l.Probe(ctx, lab.VIP.Addr(), 2*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer p.Stop()
+
+	// reset brings the lab back to all daemons running and n1 plugged in
+	// after a step failed, so one bad run does not spoil the others.
+	reset := func(cause error) error {
+		fmt.Fprintf(w, "%-10s %-6v   restarting the daemons after: %v\n", d.name, interval, cause)
+		_ = stopAll(l)
+		if err := n1.RestoreLink(); err != nil {
+			return err
+		}
+		return startAll(l, d, interval)
+	}
+	for r := 1; r <= runs; r++ {
+		if _, err := settle(ctx, l, p, n1, interval); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			get(crash).add(0, err)
+			get(stop).add(0, err)
+			if err := reset(err); err != nil {
+				return err
+			}
+			continue
+		}
+		crashOut, crashErr := measure(ctx, l, p, n2, interval, n1.CutLink)
+		get(crash).add(crashOut, crashErr)
+		if err := n1.RestoreLink(); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+
+		var stopOut time.Duration
+		_, stopErr := settle(ctx, l, p, n1, interval)
+		if stopErr == nil {
+			var exitErr error
+			stopOut, stopErr = measure(ctx, l, p, n2, interval, func() error {
+				_, exitErr = n1.Stop()
+				return nil
+			})
+			if stopErr == nil && exitErr != nil {
+				stopErr = exitErr
+			}
+			if !n1.Running() {
+				if err := d.start(n1, instance(0, interval)); err != nil {
+					return err
+				}
+			}
+		}
+		get(stop).add(stopOut, stopErr)
+		fmt.Fprintf(w, "%-10s %-6v run %d/%d: crash %s, stop %s\n", d.name, interval, r, runs, result(crashOut, crashErr), result(stopOut, stopErr))
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if crashErr != nil || stopErr != nil {
+			if err := reset(errors.Join(crashErr, stopErr)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func result(d time.Duration, err error) string {
+	if err != nil {
+		return "failed (" + err.Error() + ")"
+	}
+	return ms(d)
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func printTable(w io.Writer, results map[cellKey]*cell, intervals []time.Duration) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tinterval\tvipd median (max)\tkeepalived median (max)\tvipd/keepalived\tRFC 9568")
+	for _, sc := range []string{crash, stop} {
+		for _, iv := range intervals {
+			v, k := results[cellKey{sc, iv, "vipd"}], results[cellKey{sc, iv, "keepalived"}]
+			ratio := "-"
+			if v != nil && k != nil && len(v.outages) > 0 && len(k.outages) > 0 && median(k.outages) > 0 {
+				ratio = fmt.Sprintf("%.2f", float64(median(v.outages))/float64(median(k.outages)))
+			}
+			rfc := ms(lab.MasterDownInterval(priorities[1], iv)) + " Master_Down_Interval"
+			if sc == stop {
+				rfc = ms(lab.SkewTime(priorities[1], iv)) + " Skew_Time"
+			}
+			fmt.Fprintf(tw, "%s\t%v\t%s\t%s\t%s\t%s\n", sc, iv, summary(v), summary(k), ratio, rfc)
+		}
+	}
+	_ = tw.Flush()
+}
+
+func summary(c *cell) string {
+	if c == nil {
+		return "-"
+	}
+	s := "-"
+	if len(c.outages) > 0 {
+		s = fmt.Sprintf("%s (%s)", ms(median(c.outages)), ms(slices.Max(c.outages)))
+	}
+	if n := len(c.failures); n > 0 {
+		s += fmt.Sprintf(" %d failed", n)
+	}
+	return s
+}

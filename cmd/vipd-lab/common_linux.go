@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/vipd/vipd/internal/lab"
+)
+
+// vrid is the virtual router every scenario uses.
+const vrid = 51
+
+// priorities of n1, n2, n3.
+var priorities = []int{150, 100, 50}
+
+// daemon starts one VRRP implementation in a node.
+type daemon struct {
+	name  string
+	start func(n *lab.Node, in lab.Instance) error
+}
+
+func vipdDaemon(l *lab.Lab, binary string) daemon {
+	return daemon{name: "vipd", start: func(n *lab.Node, in lab.Instance) error {
+		sock := filepath.Join(l.Dir, n.Name+".sock")
+		return n.StartVipd(binary, lab.VipdConfig(sock, in))
+	}}
+}
+
+var keepalivedDaemon = daemon{name: "keepalived", start: func(n *lab.Node, in lab.Instance) error {
+	return n.StartKeepalived(lab.KeepalivedConfig(n.Name, in))
+}}
+
+// vipdBinary resolves the --vipd flag to an absolute path of an executable.
+func vipdBinary(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("vipd binary: %w (build it with 'make build')", err)
+	}
+	if st.IsDir() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("vipd binary %s is not an executable file", abs)
+	}
+	return abs, nil
+}
+
+func instance(i int, interval time.Duration) lab.Instance {
+	return lab.Instance{
+		VRID:           vrid,
+		Priority:       priorities[i],
+		AdvertInterval: interval,
+		Preempt:        true,
+		VIPs:           []netip.Prefix{lab.VIP},
+	}
+}
+
+func startAll(l *lab.Lab, d daemon, interval time.Duration) error {
+	for i, n := range l.Nodes {
+		if err := d.start(n, instance(i, interval)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stopAll stops every node's daemon and removes a VIP a daemon left behind,
+// so the next daemon starts from a clean lab.
+func stopAll(l *lab.Lab) error {
+	var first error
+	for _, n := range l.Nodes {
+		if _, err := n.Stop(); err != nil && err != lab.ErrNotRunning && first == nil {
+			first = err
+		}
+		if ok, _ := n.Has(lab.VIP); ok {
+			_, _ = n.IP("addr", "del", lab.VIP.String(), "dev", "eth0")
+		}
+	}
+	return first
+}
+
+// waitTimeout bounds every wait for a VRRP event: generous, as the machine
+// may be busy.
+func waitTimeout(interval time.Duration) time.Duration {
+	return 10*time.Second + 10*interval
+}
+
+// settle waits until only want holds the VIP and the client gets replies,
+// then two more intervals so the backups have heard the master. It returns
+// when want was seen as the only holder.
+func settle(ctx context.Context, l *lab.Lab, p *lab.Prober, want *lab.Node, interval time.Duration) (time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, waitTimeout(interval))
+	defer cancel()
+	if _, err := l.WaitHolders(ctx, lab.VIP, lab.Only(want)); err != nil {
+		return time.Time{}, err
+	}
+	held := time.Now()
+	if err := p.WaitReply(ctx, held); err != nil {
+		return held, err
+	}
+	return held, sleep(ctx, 2*interval)
+}
+
+// measure runs event, waits until next holds the VIP and the client gets a
+// reply again, and returns the client's longest gap between replies.
+func measure(ctx context.Context, l *lab.Lab, p *lab.Prober, next *lab.Node, interval time.Duration, event func() error) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, waitTimeout(interval))
+	defer cancel()
+	p.ResetOutage()
+	if err := event(); err != nil {
+		return 0, err
+	}
+	holds := func(h []*lab.Node) bool { return slices.Contains(h, next) }
+	if _, err := l.WaitHolders(ctx, lab.VIP, holds); err != nil {
+		return 0, fmt.Errorf("%s did not take the VIP: %w", next.Name, err)
+	}
+	if err := p.WaitReply(ctx, time.Now()); err != nil {
+		return 0, fmt.Errorf("the client got no reply after %s took the VIP: %w", next.Name, err)
+	}
+	return p.Stats().Outage, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func needKeepalived() error {
+	if _, err := exec.LookPath("keepalived"); err != nil {
+		return fmt.Errorf("keepalived not found (apt-get install keepalived): %w", err)
+	}
+	return nil
+}
+
+// ms formats a duration for people: milliseconds with one decimal below a
+// second, seconds with two above.
+func ms(d time.Duration) string {
+	if d >= time.Second {
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+}

@@ -1,0 +1,16 @@
+//go:build !linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+var errLinux = errors.New("needs Linux network namespaces")
+
+func demo(context.Context, io.Writer, string, string) error { return errLinux }
+
+func bench(context.Context, io.Writer, string, int, []time.Duration) error { return errLinux }

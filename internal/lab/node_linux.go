@@ -1,0 +1,361 @@
+package lab
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+)
+
+// ErrNotRunning is returned by Stop and Kill when the node runs no daemon.
+var ErrNotRunning = errors.New("no daemon running")
+
+// Node is a namespace plugged into the lab's bridge by its eth0: a router
+// node or the client.
+type Node struct {
+	// Name is short and stable: n1, n2, …, or client.
+	Name string
+	// NS is the network namespace's name (ip netns).
+	NS string
+	// Addr is eth0's primary address.
+	Addr netip.Prefix
+
+	lab  *Lab
+	port string // the veth end in the switch namespace
+	mac  net.HardwareAddr
+	h    *netlink.Handle // netlink in NS; netlink.Handle serialises requests
+
+	mu   sync.Mutex
+	proc *process
+}
+
+type process struct {
+	kind    string // "vipd" or "keepalived"
+	cmd     *exec.Cmd
+	log     *os.File
+	done    chan struct{} // closed when the process has been waited for
+	waitErr error         // valid once done is closed
+}
+
+// MAC returns eth0's hardware address.
+func (n *Node) MAC() net.HardwareAddr { return n.mac }
+
+// LogPath is the file that receives the output of the node's daemons, each
+// start appending to it.
+func (n *Node) LogPath() string { return filepath.Join(n.lab.Dir, n.Name+".log") }
+
+// StartVipd writes configYAML to the node's directory and runs
+// "BINARY run --config FILE --log-format json --log-level debug" in the node's
+// namespace, its output appended to LogPath.
+func (n *Node) StartVipd(binary, configYAML string) error {
+	file := filepath.Join(n.lab.Dir, n.Name+".yaml")
+	if err := os.WriteFile(file, []byte(configYAML), 0o600); err != nil {
+		return err
+	}
+	return n.start("vipd", binary, "run", "--config", file, "--log-format", "json", "--log-level", "debug")
+}
+
+// StartKeepalived writes conf to the node's directory and runs Debian's
+// keepalived in the node's namespace in the foreground, VRRP only, logging to
+// the console (appended to LogPath) with its own pid files.
+func (n *Node) StartKeepalived(conf string) error {
+	base := filepath.Join(n.lab.Dir, n.Name+"-keepalived")
+	if err := os.WriteFile(base+".conf", []byte(conf), 0o600); err != nil {
+		return err
+	}
+	return n.start("keepalived", "keepalived",
+		"--dont-fork", "--log-console", "--log-detail", "--no-syslog",
+		"--vrrp", "--no_bfd", "--dont-respawn",
+		"--use-file", base+".conf",
+		"--pid", base+".pid", "--vrrp_pid", base+"-vrrp.pid")
+}
+
+func (n *Node) start(kind, binary string, args ...string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.proc != nil {
+		select {
+		case <-n.proc.done:
+		default:
+			return fmt.Errorf("%s: %s already running", n.Name, n.proc.kind)
+		}
+	}
+	log, err := os.OpenFile(n.LogPath(), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	// ip netns exec execs the binary without forking, so the pid we get is
+	// the daemon's own and SIGTERM reaches it.
+	cmd := exec.Command("ip", append([]string{"netns", "exec", n.NS, binary}, args...)...)
+	cmd.Stdout = log
+	cmd.Stderr = log
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// A process group of its own: a terminal's Ctrl-C does not reach
+		// the daemons (Close stops them), and Kill reaches keepalived's
+		// children too.
+		Setpgid: true,
+		// Do not outlive the lab program if it is killed.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	fmt.Fprintf(log, "=== lab: %s starting %s %s %s\n", time.Now().Format(time.RFC3339Nano), kind, binary, strings.Join(args, " "))
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return fmt.Errorf("%s: start %s: %w", n.Name, kind, err)
+	}
+	p := &process{kind: kind, cmd: cmd, log: log, done: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		fmt.Fprintf(log, "=== lab: %s %s exited: %v\n", time.Now().Format(time.RFC3339Nano), kind, exitString(p.waitErr))
+		log.Close()
+		close(p.done)
+	}()
+	n.proc = p
+	return nil
+}
+
+func exitString(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+func (n *Node) current() *process {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.proc
+}
+
+// Running reports whether the node's daemon is still running.
+func (n *Node) Running() bool {
+	p := n.current()
+	if p == nil {
+		return false
+	}
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Stop sends SIGTERM to the node's daemon and waits for it to exit, at most
+// the lab's StopTimeout (then it is killed). It returns how long the daemon
+// took to exit, and an error unless it exited with status 0 in time.
+func (n *Node) Stop() (time.Duration, error) {
+	p := n.current()
+	if p == nil {
+		return 0, ErrNotRunning
+	}
+	select {
+	case <-p.done:
+		return 0, ErrNotRunning
+	default:
+	}
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return 0, fmt.Errorf("%s: SIGTERM %s: %w", n.Name, p.kind, err)
+	}
+	t := time.NewTimer(n.lab.stopTimeout)
+	defer t.Stop()
+	select {
+	case <-p.done:
+		took := time.Since(start)
+		if p.waitErr != nil {
+			return took, fmt.Errorf("%s: %s after SIGTERM: %w", n.Name, p.kind, p.waitErr)
+		}
+		return took, nil
+	case <-t.C:
+		_ = n.Kill()
+		return time.Since(start), fmt.Errorf("%s: %s did not exit within %v of SIGTERM; killed", n.Name, p.kind, n.lab.stopTimeout)
+	}
+}
+
+// Kill sends SIGKILL to the daemon's process group and waits for it to exit.
+// It returns ErrNotRunning if there is nothing to kill.
+func (n *Node) Kill() error {
+	p := n.current()
+	if p == nil {
+		return ErrNotRunning
+	}
+	select {
+	case <-p.done:
+		return ErrNotRunning
+	default:
+	}
+	// The group's id is the daemon's pid (Setpgid).
+	if err := syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("%s: kill %s: %w", n.Name, p.kind, err)
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("%s: %s still running 5s after SIGKILL", n.Name, p.kind)
+	}
+}
+
+// LogTail returns the last lines of the node's log, or "" if there is none.
+func (n *Node) LogTail(lines int) string {
+	b, err := os.ReadFile(n.LogPath())
+	if err != nil {
+		return ""
+	}
+	b = bytes.TrimRight(b, "\n")
+	all := strings.Split(string(b), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n") + "\n"
+}
+
+// StateChange is a vipd "state change" log record.
+type StateChange struct {
+	Time     time.Time `json:"time"`
+	Instance string    `json:"instance"`
+	VRID     int       `json:"vrid"`
+	Iface    string    `json:"iface"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	Reason   string    `json:"reason"`
+}
+
+// StateChanges parses the vipd JSON log records with "msg":"state change"
+// from the node's log, oldest first.
+func (n *Node) StateChanges() ([]StateChange, error) {
+	f, err := os.Open(n.LogPath())
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []StateChange
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !bytes.Contains(line, []byte(`"state change"`)) {
+			continue
+		}
+		var rec struct {
+			Msg string `json:"msg"`
+			StateChange
+		}
+		if json.Unmarshal(line, &rec) != nil || rec.Msg != "state change" {
+			continue
+		}
+		out = append(out, rec.StateChange)
+	}
+	return out, sc.Err()
+}
+
+func (n *Node) link() (netlink.Link, error) {
+	l, err := n.h.LinkByName("eth0")
+	if err != nil {
+		return nil, fmt.Errorf("%s: eth0: %w", n.Name, err)
+	}
+	return l, nil
+}
+
+// Has reports whether the node has prefix's address on eth0 (with any
+// prefix length).
+func (n *Node) Has(prefix netip.Prefix) (bool, error) {
+	link, err := n.link()
+	if err != nil {
+		return false, err
+	}
+	addrs, err := n.h.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return false, fmt.Errorf("%s: list addresses: %w", n.Name, err)
+	}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == prefix.Addr() {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// NeighMAC returns the hardware address in the node's neighbour table for
+// ip on eth0, or an error if there is no resolved entry.
+func (n *Node) NeighMAC(ip netip.Addr) (net.HardwareAddr, error) {
+	link, err := n.link()
+	if err != nil {
+		return nil, err
+	}
+	neighs, err := n.h.NeighList(link.Attrs().Index, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("%s: list neighbours: %w", n.Name, err)
+	}
+	for _, ne := range neighs {
+		if a, ok := netip.AddrFromSlice(ne.IP); ok && a.Unmap() == ip {
+			if len(ne.HardwareAddr) == 0 || ne.State&(netlink.NUD_INCOMPLETE|netlink.NUD_FAILED) != 0 {
+				return nil, fmt.Errorf("%s: neighbour %s unresolved (state %s)", n.Name, ip, neighState(ne.State))
+			}
+			return ne.HardwareAddr, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: no neighbour entry for %s", n.Name, ip)
+}
+
+func neighState(s int) string {
+	names := []struct {
+		bit  int
+		name string
+	}{
+		{netlink.NUD_INCOMPLETE, "incomplete"}, {netlink.NUD_REACHABLE, "reachable"},
+		{netlink.NUD_STALE, "stale"}, {netlink.NUD_DELAY, "delay"}, {netlink.NUD_PROBE, "probe"},
+		{netlink.NUD_FAILED, "failed"}, {netlink.NUD_NOARP, "noarp"}, {netlink.NUD_PERMANENT, "permanent"},
+	}
+	var out []string
+	for _, s2 := range names {
+		if s&s2.bit != 0 {
+			out = append(out, s2.name)
+		}
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, "|")
+}
+
+// CutLink sets the node's port on the bridge down, as if its cable were
+// pulled: the node's eth0 loses carrier and nothing reaches or leaves it.
+func (n *Node) CutLink() error { return n.setPort(false) }
+
+// RestoreLink plugs the cable back in.
+func (n *Node) RestoreLink() error { return n.setPort(true) }
+
+func (n *Node) setPort(up bool) error {
+	sw := n.lab.sw
+	port, err := sw.LinkByName(n.port)
+	if err != nil {
+		return fmt.Errorf("%s: bridge port %s: %w", n.Name, n.port, err)
+	}
+	if up {
+		err = sw.LinkSetUp(port)
+	} else {
+		err = sw.LinkSetDown(port)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: set bridge port %s up=%t: %w", n.Name, n.port, up, err)
+	}
+	return nil
+}
+
+// IP runs "ip -n NS ARGS..." and returns its output.
+func (n *Node) IP(args ...string) (string, error) {
+	return run("ip", append([]string{"-n", n.NS}, args...)...)
+}

@@ -1,0 +1,188 @@
+package lab
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+)
+
+// MaxProbe bounds a prober's life whatever its context says.
+const MaxProbe = 10 * time.Minute
+
+// ProbeStats summarises a prober's run.
+type ProbeStats struct {
+	Sent, Received int
+	// Outage is the longest gap between two consecutive replies: how long
+	// the client could not reach the target.
+	Outage time.Duration
+	// OutageStart is the last reply before that gap, OutageEnd the first
+	// after it; both zero if there were fewer than two replies.
+	OutageStart, OutageEnd time.Time
+	// FirstReply and LastReply are zero if there was no reply.
+	FirstReply, LastReply time.Time
+	// SendErrors counts echo requests the kernel refused (e.g. an
+	// unresolvable neighbour).
+	SendErrors int
+}
+
+// Prober sends ICMP echo requests from the client to a target at a fixed
+// pace and records when replies arrive.
+type Prober struct {
+	conn   *icmp.PacketConn
+	target netip.Addr
+	id     int
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	stats ProbeStats
+}
+
+// Probe starts pinging target from the client every interval (2ms for the
+// benchmark) over a raw ICMP socket opened in the client's namespace. It runs
+// until Stop, ctx's end or MaxProbe.
+func (l *Lab) Probe(ctx context.Context, target netip.Addr, interval time.Duration) (*Prober, error) {
+	if !target.Is4() {
+		return nil, fmt.Errorf("probe %s: only IPv4 targets", target)
+	}
+	var conn *icmp.PacketConn
+	err := inNS(l.Client.NS, func() error {
+		var err error
+		conn, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("probe: raw ICMP socket in %s: %w", l.Client.NS, err)
+	}
+	var id [2]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, MaxProbe)
+	p := &Prober{conn: conn, target: target, id: int(binary.BigEndian.Uint16(id[:])), cancel: cancel}
+	p.wg.Add(2)
+	go p.send(ctx, interval)
+	go p.receive(ctx)
+	return p, nil
+}
+
+func (p *Prober) send(ctx context.Context, interval time.Duration) {
+	defer p.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	dst := &net.IPAddr{IP: p.target.AsSlice()}
+	for seq := 0; ; seq++ {
+		msg := icmp.Message{
+			Type: ipv4.ICMPTypeEcho,
+			Body: &icmp.Echo{ID: p.id, Seq: seq & 0xffff, Data: []byte("vipd-lab probe")},
+		}
+		b, err := msg.Marshal(nil)
+		if err == nil {
+			_, err = p.conn.WriteTo(b, dst)
+		}
+		p.mu.Lock()
+		p.stats.Sent++
+		if err != nil {
+			p.stats.SendErrors++
+		}
+		p.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Prober) receive(ctx context.Context) {
+	defer p.wg.Done()
+	buf := make([]byte, 1500)
+	for ctx.Err() == nil {
+		// A short deadline keeps the loop responsive to ctx even when
+		// nothing arrives; Stop also closes the socket.
+		_ = p.conn.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, from, err := p.conn.ReadFrom(buf)
+		now := time.Now()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if a, ok := from.(*net.IPAddr); !ok || !a.IP.Equal(p.target.AsSlice()) {
+			continue
+		}
+		m, err := icmp.ParseMessage(1, buf[:n]) // 1: ICMP for IPv4
+		if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+			continue
+		}
+		if e, ok := m.Body.(*icmp.Echo); !ok || e.ID != p.id {
+			continue
+		}
+		p.record(now)
+	}
+}
+
+func (p *Prober) record(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &p.stats
+	s.Received++
+	if s.FirstReply.IsZero() {
+		s.FirstReply = now
+	} else if gap := now.Sub(s.LastReply); gap > s.Outage {
+		s.Outage, s.OutageStart, s.OutageEnd = gap, s.LastReply, now
+	}
+	s.LastReply = now
+}
+
+// Stats returns the figures so far.
+func (p *Prober) Stats() ProbeStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stats
+}
+
+// WaitReply waits until a reply arrives after t.
+func (p *Prober) WaitReply(ctx context.Context, t time.Time) error {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if last := p.Stats().LastReply; last.After(t) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for an echo reply from %s: %w", p.target, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// ResetOutage forgets the longest gap so far, so that Stop reports only
+// gaps after this call (the first reply after it still closes a gap that
+// started before).
+func (p *Prober) ResetOutage() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stats.Outage, p.stats.OutageStart, p.stats.OutageEnd = 0, time.Time{}, time.Time{}
+}
+
+// Stop ends the prober, closes its socket and returns its figures. Calling
+// it again returns the same figures.
+func (p *Prober) Stop() ProbeStats {
+	p.cancel()
+	_ = p.conn.Close()
+	p.wg.Wait()
+	return p.Stats()
+}
