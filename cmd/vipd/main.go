@@ -8,13 +8,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vipd/vipd/internal/config"
 	"github.com/vipd/vipd/internal/daemon"
+	"github.com/vipd/vipd/internal/metrics"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -132,13 +137,82 @@ func cmdRun(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, buildVersion())
+	d := daemon.New(cfg, sys, m, log)
+	a := &app{path: f.config, running: cfg, d: d, log: log}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if cfg.Metrics.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			log.Error("metrics listener", "err", err)
+			return 1
+		}
+		log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := metrics.Serve(ctx, ln, reg, log); err != nil {
+				log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				_ = a.Reload()
+			}
+		}
+	}()
+
 	log.Info("starting", "version", buildVersion(), "config", f.config, "instances", len(cfg.Instances))
-	if err := daemon.New(cfg, sys, log).Run(ctx); err != nil {
+	if err := d.Run(ctx); err != nil {
 		log.Error("stopped", "err", err)
 		return 1
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// app is the running daemon as the signal handler and the control socket
+// see it.
+type app struct {
+	path string
+	d    *daemon.Daemon
+	log  *slog.Logger
+
+	mu      sync.Mutex // serialises reloads
+	running *config.Config
+}
+
+// Reload reads and validates the config file again and applies it. An
+// invalid file is refused and the running configuration kept, untouched.
+func (a *app) Reload() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cfg, err := config.Load(a.path)
+	if err != nil {
+		a.log.Error("reload refused; keeping the running configuration", "config", a.path, "err", err)
+		return err
+	}
+	if cfg.ControlSocket != a.running.ControlSocket || cfg.Metrics != a.running.Metrics {
+		a.log.Warn("reload: control_socket and metrics take effect only after a restart")
+	}
+	a.d.Reload(cfg)
+	a.running = cfg
+	a.log.Info("reloaded", "config", a.path, "instances", len(cfg.Instances))
+	return nil
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {

@@ -5,62 +5,157 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/vipd/vipd/internal/config"
-	"github.com/vipd/vipd/internal/netif"
+	"github.com/vipd/vipd/internal/metrics"
 	"github.com/vipd/vipd/internal/router"
-	"github.com/vipd/vipd/pkg/vrrp"
 )
 
 // retryEvery is how often a missing interface or address is looked up again.
 const retryEvery = time.Second
 
-// Daemon runs every instance of one configuration.
+// Daemon runs every instance of one configuration, and of the next one on
+// Reload.
 type Daemon struct {
-	cfg   *config.Config
-	sys   System
-	log   *slog.Logger
-	drops DropCounts
+	sys System
+	log *slog.Logger
+	m   *metrics.Metrics
 
-	mu        sync.Mutex
-	instances []*instance
+	// ctx is Run's context; instances and interfaces live under it.
+	ctx context.Context
+
+	mu     sync.Mutex // guards cfg, ifaces
+	cfg    *config.Config
+	ifaces map[string]*iface
+	wg     sync.WaitGroup // interface goroutines
 }
 
 // New returns a Daemon for cfg. It does nothing until Run.
-func New(cfg *config.Config, sys System, log *slog.Logger) *Daemon {
-	return &Daemon{cfg: cfg, sys: sys, log: log}
+func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *Daemon {
+	return &Daemon{cfg: cfg, sys: sys, m: m, log: log, ifaces: map[string]*iface{}}
 }
 
-// Drops returns the counts of dropped packets by reason.
-func (d *Daemon) Drops() *DropCounts { return &d.drops }
-
 // Run starts every instance and blocks until ctx is cancelled, then shuts
-// them down: a Master sends priority 0 and removes its VIPs. It returns nil
-// after a clean shutdown.
+// them down: a Master sends priority 0 and removes its VIPs.
 func (d *Daemon) Run(ctx context.Context) error {
-	byIface := map[string][]config.Instance{}
-	var order []string
+	d.mu.Lock()
+	d.ctx = ctx
 	for _, ic := range d.cfg.Instances {
-		if _, ok := byIface[ic.Interface]; !ok {
-			order = append(order, ic.Interface)
-		}
-		byIface[ic.Interface] = append(byIface[ic.Interface], ic)
+		d.startLocked(ic)
 	}
-	var wg sync.WaitGroup
-	for _, name := range order {
-		wg.Add(1)
+	d.mu.Unlock()
+	<-ctx.Done()
+	d.wg.Wait()
+	return nil
+}
+
+// startLocked starts ic on its interface, creating the interface's runner
+// if it has none.
+func (d *Daemon) startLocked(ic config.Instance) {
+	f := d.ifaces[ic.Interface]
+	if f == nil {
+		f = newIface(d, ic.Interface)
+		d.ifaces[ic.Interface] = f
+		d.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			d.runInterface(ctx, name, byIface[name])
+			defer d.wg.Done()
+			f.run(d.ctx)
 		}()
 	}
-	wg.Wait()
-	d.logDrops()
-	return nil
+	f.start(ic)
+}
+
+// Reload applies cfg in place of the running configuration: instances that
+// did not change are not touched at all; a changed priority, interval,
+// preemption or announcement setting takes effect in place; removed
+// instances leave (a Master sends priority 0 and releases its VIPs); new
+// ones start; an instance whose interface, VRID or VIPs changed is
+// restarted alone. cfg must be valid (config.Load validates).
+func (d *Daemon) Reload(cfg *config.Config) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ctx == nil { // not running yet
+		d.cfg = cfg
+		return
+	}
+	old := map[string]config.Instance{}
+	for _, ic := range d.cfg.Instances {
+		old[ic.Name] = ic
+	}
+	next := map[string]bool{}
+	for _, ic := range cfg.Instances {
+		next[ic.Name] = true
+	}
+	// Stop removed and restarted instances first, so that a VRID or VIP
+	// that moves between instances is free when the new one starts.
+	for _, oc := range d.cfg.Instances {
+		nc, ok := findInstance(cfg, oc.Name)
+		switch {
+		case !ok:
+			d.log.Info("reload: removing instance", "instance", oc.Name)
+			d.ifaces[oc.Interface].stop(oc.Name)
+		case needsRestart(oc, nc):
+			d.log.Info("reload: restarting instance", "instance", oc.Name, "why", restartWhy(oc, nc))
+			d.ifaces[oc.Interface].stop(oc.Name)
+		}
+	}
+	for _, nc := range cfg.Instances {
+		oc, ok := old[nc.Name]
+		switch {
+		case !ok:
+			d.log.Info("reload: adding instance", "instance", nc.Name)
+			d.startLocked(nc)
+		case needsRestart(oc, nc):
+			d.startLocked(nc)
+		case !equalInstance(oc, nc):
+			d.log.Info("reload: updating instance in place", "instance", nc.Name)
+			d.ifaces[nc.Interface].update(nc)
+		}
+	}
+	for name, f := range d.ifaces {
+		if f.empty() {
+			f.close()
+			delete(d.ifaces, name)
+		}
+	}
+	d.cfg = cfg
+}
+
+func findInstance(cfg *config.Config, name string) (config.Instance, bool) {
+	for _, ic := range cfg.Instances {
+		if ic.Name == name {
+			return ic, true
+		}
+	}
+	return config.Instance{}, false
+}
+
+// needsRestart says whether going from a to b needs the instance restarted:
+// its identity on the wire or the addresses it owns changed.
+func needsRestart(a, b config.Instance) bool { return restartWhy(a, b) != "" }
+
+func restartWhy(a, b config.Instance) string {
+	switch {
+	case a.Interface != b.Interface:
+		return "interface changed"
+	case a.VRID != b.VRID:
+		return "vrid changed"
+	case !slices.Equal(a.VIPs, b.VIPs):
+		return "vips changed"
+	}
+	return ""
+}
+
+func equalInstance(a, b config.Instance) bool {
+	return a.Name == b.Name && a.Interface == b.Interface && a.VRID == b.VRID &&
+		a.Priority == b.Priority && a.AdvertInterval == b.AdvertInterval &&
+		a.Preempt == b.Preempt && a.PreemptDelay == b.PreemptDelay &&
+		slices.Equal(a.VIPs, b.VIPs) && a.Announce == b.Announce
 }
 
 // Cleanup removes every VIP of cfg from its interface: what a crashed run
@@ -72,6 +167,9 @@ func Cleanup(cfg *config.Config, sys System, log *slog.Logger) error {
 		if err != nil {
 			log.Debug("cleanup: interface not found", "iface", ic.Interface, "err", err)
 			continue
+		}
+		if err := sys.PrepareInterface(ic.Interface); err != nil {
+			log.Warn("cannot set promote_secondaries", "iface", ic.Interface, "err", err)
 		}
 		errs = append(errs, removeVIPs(sys, link.Index, ic, log))
 	}
@@ -90,88 +188,6 @@ func removeVIPs(sys AddrSet, ifindex int, ic config.Instance, log *slog.Logger) 
 		log.Error("removing VIPs failed", "instance", ic.Name, "err", err)
 	}
 	return err
-}
-
-// runInterface waits for the interface and its primary address, removes
-// VIPs a crashed run may have left, opens the shared socket and runs the
-// interface's instances until ctx is cancelled.
-func (d *Daemon) runInterface(ctx context.Context, name string, ics []config.Instance) {
-	log := d.log.With("iface", name)
-	var vips []netip.Prefix
-	for _, ic := range ics {
-		vips = append(vips, ic.VIPs...)
-	}
-	var (
-		link netif.Link
-		src  netip.Addr
-	)
-	err := retry(ctx, log, "waiting for interface and its IPv4 address", func() error {
-		var err error
-		if link, err = d.sys.LinkByName(name); err != nil {
-			return err
-		}
-		src, err = d.sys.PrimaryIPv4(link.Index, vips)
-		return err
-	})
-	if err != nil {
-		return
-	}
-	if err := d.sys.PrepareInterface(name); err != nil {
-		log.Warn("cannot set promote_secondaries; removing a VIP that became the primary address would remove the host's own address too", "err", err)
-	}
-	// Before joining the election, take away whatever a crashed earlier run
-	// left, so that two hosts never answer for a VIP.
-	for _, ic := range ics {
-		_ = removeVIPs(d.sys, link.Index, ic, log)
-	}
-
-	var conn PacketConn
-	var arp Announcer
-	err = retry(ctx, log, "opening sockets", func() error {
-		var err error
-		if conn, err = d.sys.ListenIPv4(link.Index); err != nil {
-			return err
-		}
-		if arp, err = d.sys.DialARP(link.Index); err != nil {
-			conn.Close()
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return
-	}
-	defer arp.Close()
-
-	byVRID := make(map[uint8]*instance, len(ics))
-	var insts []*instance
-	for _, ic := range ics {
-		in := newInstance(ic, link, src, conn, arp, d.sys, log)
-		byVRID[ic.VRID] = in
-		insts = append(insts, in)
-	}
-	d.mu.Lock()
-	d.instances = append(d.instances, insts...)
-	d.mu.Unlock()
-	log.Info("interface ready", "index", link.Index, "source", src, "instances", len(insts))
-
-	recvDone := make(chan struct{})
-	go func() {
-		defer close(recvDone)
-		d.receive(conn, src, byVRID, log)
-	}()
-
-	var wg sync.WaitGroup
-	for _, in := range insts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			in.run(ctx)
-		}()
-	}
-	wg.Wait()
-	conn.Close()
-	<-recvDone
 }
 
 // retry calls fn until it succeeds or ctx ends, logging the first failure at
@@ -198,96 +214,33 @@ func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) 
 	}
 }
 
-// receive reads the interface's socket until it is closed, validates each
-// packet (RFC 9568 §7.1) and hands it to its instance.
-func (d *Daemon) receive(conn PacketConn, self netip.Addr, byVRID map[uint8]*instance, log *slog.Logger) {
-	buf := make([]byte, 2048)
-	var p vrrp.Packet
-	for {
-		n, meta, err := conn.ReadFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			log.Warn("reading VRRP socket", "err", err)
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		reason := d.check(&p, buf[:n], meta.Src, meta.Dst, meta.TTL, self, byVRID)
-		if reason != DropNone {
-			d.drops.add(reason)
-			if log.Enabled(context.Background(), slog.LevelDebug) {
-				log.Debug("packet dropped", "from", meta.Src, "reason", reason.String(), "len", n)
-			}
-			continue
-		}
-		in := byVRID[p.VRID]
-		ev := router.Event{Kind: router.Advert, From: meta.Src, Priority: p.Priority, Interval: p.AdvertInterval()}
-		select {
-		case in.events <- ev:
-		default:
-			d.drops.add(DropQueueFull)
-		}
-	}
-}
-
-// check validates one packet in the order of RFC 9568 §7.1 and decodes it
-// into p.
-func (d *Daemon) check(p *vrrp.Packet, b []byte, src, dst netip.Addr, ttl int, self netip.Addr, byVRID map[uint8]*instance) DropReason {
-	// §7.1: the TTL MUST be 255: the packet was not forwarded by a router.
-	if ttl != 255 {
-		return DropTTL
-	}
-	if src == self {
-		return DropOwnAddress
-	}
-	if err := vrrp.ParseInto(p, b, src, dst); err != nil {
-		return reasonOf(err)
-	}
-	if p.Version != 3 {
-		return DropVersion
-	}
-	if _, ok := byVRID[p.VRID]; !ok {
-		return DropUnknownVRID
-	}
-	for _, a := range p.Addresses {
-		if !a.Is4() {
-			return DropFamily
-		}
-	}
-	return DropNone
-}
-
-func (d *Daemon) logDrops() {
-	var attrs []any
-	for _, r := range DropReasons() {
-		if n := d.drops.Get(r); n > 0 {
-			attrs = append(attrs, r.String(), n)
-		}
-	}
-	if len(attrs) > 0 {
-		d.log.Info("packets dropped while running", attrs...)
-	}
-}
-
 // Status is a snapshot of one instance.
 type Status struct {
-	Name      string
-	Interface string
-	VRID      uint8
-	State     router.State
-	Priority  uint8
-	Master    netip.Addr
-	Since     time.Time
+	Name               string
+	Interface          string
+	VRID               uint8
+	Family             string
+	State              router.State
+	Priority           uint8 // effective
+	ConfiguredPriority uint8
+	Master             netip.Addr
+	Since              time.Time
+	VIPs               []netip.Prefix
 }
 
-// Status returns a snapshot of every running instance.
+// Status returns a snapshot of every instance, in configuration order.
 func (d *Daemon) Status() []Status {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]Status, 0, len(d.instances))
-	for _, in := range d.instances {
-		out = append(out, in.status())
+	out := make([]Status, 0, len(d.cfg.Instances))
+	for _, ic := range d.cfg.Instances {
+		if f := d.ifaces[ic.Interface]; f != nil {
+			if s, ok := f.status(ic.Name); ok {
+				out = append(out, s)
+			}
+		}
 	}
 	return out
 }
+
+func vridLabel(v uint8) string { return strconv.Itoa(int(v)) }

@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/vipd/vipd/internal/config"
+	"github.com/vipd/vipd/internal/metrics"
 	"github.com/vipd/vipd/internal/router"
 	"github.com/vipd/vipd/pkg/vrrp"
 )
@@ -27,6 +30,7 @@ func instanceConfig(prio uint8) config.Instance {
 // node is one daemon on a simulated host.
 type node struct {
 	h      *host
+	m      *metrics.Metrics
 	d      *Daemon
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -34,13 +38,18 @@ type node struct {
 
 func startNode(t *testing.T, h *host, prio uint8) *node {
 	t.Helper()
-	cfg := &config.Config{File: "test.yaml", Instances: []config.Instance{instanceConfig(prio)}}
+	return startConfig(t, h, &config.Config{File: "test.yaml", Instances: []config.Instance{instanceConfig(prio)}})
+}
+
+func startConfig(t *testing.T, h *host, cfg *config.Config) *node {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})).With("host", h.addr)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &node{h: h, d: New(cfg, h, log), cancel: cancel, done: make(chan struct{})}
+	m := metrics.New(prometheus.NewRegistry(), "test")
+	n := &node{h: h, m: m, d: New(cfg, h, m, log), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(n.done)
 		if err := n.d.Run(ctx); err != nil {
@@ -151,11 +160,12 @@ func TestDropsAreCountedAndHarmless(t *testing.T) {
 		{b: good(func(p *vrrp.Packet) { p.Version = 2; p.Interval = 1 }), ttl: 255, reason: DropVersion},
 	}
 	for _, tt := range tests {
-		before := n.d.Drops().Get(tt.reason)
+		dropped := func() float64 { return testutil.ToFloat64(n.m.PacketsDropped.WithLabelValues("eth0", tt.reason.String())) }
+		before := dropped()
 		for i := 0; i < 50; i++ {
 			seg.inject(tt.b, stranger, vrrp.IPv4Group, tt.ttl)
 		}
-		waitFor(t, time.Second, "drops counted as "+tt.reason.String(), func() bool { return n.d.Drops().Get(tt.reason) >= before+50 })
+		waitFor(t, time.Second, "drops counted as "+tt.reason.String(), func() bool { return dropped() >= before+50 })
 	}
 	if !h.has(vip) || n.d.Status()[0].State != router.Master {
 		t.Fatalf("bad packets changed the state: %+v", n.d.Status())
@@ -163,4 +173,96 @@ func TestDropsAreCountedAndHarmless(t *testing.T) {
 	// The same advertisement, valid, does make it step down.
 	seg.inject(higher, stranger, vrrp.IPv4Group, 255)
 	waitFor(t, time.Second, "Master to yield to a higher priority", func() bool { return !h.has(vip) })
+}
+
+func TestReload(t *testing.T) {
+	seg := &segment{}
+	hs := []*host{newHost(seg, "192.0.2.11"), newHost(seg, "192.0.2.12")}
+	ns := []*node{startNode(t, hs[0], 150), startNode(t, hs[1], 100)}
+	waitFor(t, 2*time.Second, "host 0 alone holding the VIP", only(0, hs...))
+	transitions := func() float64 {
+		return testutil.ToFloat64(ns[0].m.Transitions.WithLabelValues("api", "master", "backup"))
+	}
+
+	// An unrelated change (a new instance) disturbs nothing: the VIP stays
+	// at every sample and no transition happens.
+	other := instanceConfig(120)
+	other.Name, other.VRID = "ingress", 52
+	other.VIPs = []netip.Prefix{netip.MustParsePrefix("192.0.2.60/24")}
+	stop := make(chan struct{})
+	lost := make(chan int, 1)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				lost <- n
+				return
+			default:
+			}
+			if !hs[0].has(vip) {
+				n++
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	ns[0].d.Reload(&config.Config{File: "test.yaml", Instances: []config.Instance{instanceConfig(150), other}})
+	waitFor(t, 2*time.Second, "the new instance to hold its VIP", func() bool {
+		return hs[0].has(netip.MustParsePrefix("192.0.2.60/24"))
+	})
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	if n := <-lost; n != 0 {
+		t.Errorf("the VIP was missing at %d samples during an unrelated reload", n)
+	}
+	if got := transitions(); got != 0 {
+		t.Errorf("%v master→backup transitions during an unrelated reload", got)
+	}
+	if st := ns[0].d.Status(); len(st) != 2 || st[0].State != router.Master || st[1].Name != "ingress" {
+		t.Errorf("status after reload: %+v", st)
+	}
+
+	// A lower priority on the Master takes effect in place and hands over.
+	lowered := instanceConfig(40)
+	ns[0].d.Reload(&config.Config{File: "test.yaml", Instances: []config.Instance{lowered, other}})
+	waitFor(t, 2*time.Second, "host 1 alone holding the VIP", only(1, hs...))
+	if got := testutil.ToFloat64(ns[0].m.Priority.WithLabelValues("api", "configured")); got != 40 {
+		t.Errorf("configured priority metric %v, want 40", got)
+	}
+
+	// Removing an instance releases its VIP and drops its series.
+	ns[0].d.Reload(&config.Config{File: "test.yaml", Instances: []config.Instance{lowered}})
+	waitFor(t, time.Second, "the removed instance's VIP to go", func() bool {
+		return !hs[0].has(netip.MustParsePrefix("192.0.2.60/24"))
+	})
+	if n := testutil.CollectAndCount(ns[0].m.AdvertsSent); n != 1 {
+		t.Errorf("%d vipd_adverts_sent_total series after removing an instance, want 1", n)
+	}
+}
+
+func TestSplitBrainGauge(t *testing.T) {
+	seg := &segment{}
+	h := newHost(seg, "192.0.2.11")
+	n := startNode(t, h, 150)
+	waitFor(t, 2*time.Second, "the lone node to become Master", func() bool { return h.has(vip) })
+	gauge := func() float64 { return testutil.ToFloat64(n.m.SplitBrain.WithLabelValues("api")) }
+	if g := gauge(); g != 0 {
+		t.Fatalf("split brain %v before any rival", g)
+	}
+	rival := &vrrp.Packet{Version: 3, Type: vrrp.TypeAdvertisement, VRID: 51, Priority: 50, Interval: 1, Addresses: []netip.Addr{vip.Addr()}}
+	from := netip.MustParseAddr("192.0.2.99")
+	b, err := rival.Marshal(from, vrrp.IPv4Group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg.inject(b, from, vrrp.IPv4Group, 255)
+	waitFor(t, time.Second, "split brain to be seen", func() bool { return gauge() == 1 })
+	if !h.has(vip) {
+		t.Fatal("a lower-priority rival took the VIP")
+	}
+	// The rival stops: the gauge clears after three intervals.
+	waitFor(t, time.Second, "split brain to clear", func() bool { return gauge() == 0 })
+	if got := testutil.ToFloat64(n.m.MasterInfo.WithLabelValues("api", "192.0.2.11")); got != 1 {
+		t.Errorf("vipd_instance_master_info{master=192.0.2.11} = %v, want 1", got)
+	}
 }

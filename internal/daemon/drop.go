@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"errors"
-	"sync/atomic"
 
 	"github.com/vipd/vipd/pkg/vrrp"
 )
@@ -83,17 +82,4 @@ func reasonOf(err error) DropReason {
 		return DropFamily
 	}
 	return DropMalformed
-}
-
-// DropCounts counts drops by reason, safely from any goroutine.
-type DropCounts [numDropReasons]atomic.Uint64
-
-func (c *DropCounts) add(r DropReason) { c[r].Add(1) }
-
-// Get returns how many packets were dropped for r.
-func (c *DropCounts) Get(r DropReason) uint64 {
-	if r >= numDropReasons {
-		return 0
-	}
-	return c[r].Load()
 }

@@ -7,26 +7,27 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vipd/vipd/internal/config"
-	"github.com/vipd/vipd/internal/netif"
+	"github.com/vipd/vipd/internal/metrics"
 	"github.com/vipd/vipd/internal/router"
 	"github.com/vipd/vipd/pkg/vrrp"
 )
 
 // instance drives one virtual router. Only its run goroutine touches the
-// router, the timers and the buffers; status is guarded by mu.
+// router, the timers and the buffers; snap is guarded by mu.
 type instance struct {
-	cfg   config.Instance
-	link  netif.Link
-	src   netip.Addr
-	conn  PacketConn
-	arp   Announcer
-	addrs AddrSet
-	log   *slog.Logger
+	cfg config.Instance
+	f   *iface
+	log *slog.Logger
+	m   instanceMetrics
 
-	r      *router.Router
-	events chan router.Event
+	cancel  context.CancelFunc
+	done    chan struct{}
+	events  chan router.Event
+	updates chan config.Instance
 
+	r       *router.Router
 	pkt     vrrp.Packet
 	buf     []byte
 	actions []router.Action
@@ -38,43 +39,83 @@ type instance struct {
 	// sendFailing is set after a failed send, so that only the first
 	// failure of a run is logged at warn level.
 	sendFailing bool
+	// rivalSeen is when another router last advertised as Master while
+	// this one was Master.
+	rivalSeen time.Time
 
 	mu   sync.Mutex
 	snap Status
 }
 
-func newInstance(ic config.Instance, link netif.Link, src netip.Addr, conn PacketConn, arp Announcer, addrs AddrSet, log *slog.Logger) *instance {
+// instanceMetrics are the instance's series, resolved once.
+type instanceMetrics struct {
+	all                 *metrics.Metrics
+	name                string
+	state               map[router.State]prometheus.Gauge
+	configured, effect  prometheus.Gauge
+	sent, received      prometheus.Counter
+	garp, masterChanges prometheus.Counter
+	splitBrain          prometheus.Gauge
+	master              netip.Addr // the label currently set in MasterInfo
+}
+
+func newInstance(ic config.Instance, f *iface) *instance {
 	in := &instance{
-		cfg:   ic,
-		link:  link,
-		src:   src,
-		conn:  conn,
-		arp:   arp,
-		addrs: addrs,
-		log:   log.With("instance", ic.Name, "vrid", ic.VRID),
-		r: router.New(router.Config{
-			Priority:       ic.Priority,
-			AdvertInterval: ic.AdvertInterval,
-			Preempt:        ic.Preempt,
-			PreemptDelay:   ic.PreemptDelay,
-			Addr:           src,
-		}),
-		events: make(chan router.Event, 64),
-		buf:    make([]byte, 0, 1500),
+		cfg:     ic,
+		f:       f,
+		log:     f.log.With("instance", ic.Name, "vrid", ic.VRID),
+		done:    make(chan struct{}),
+		events:  make(chan router.Event, 64),
+		updates: make(chan config.Instance, 4),
+		buf:     make([]byte, 0, 1500),
 	}
-	in.pkt = vrrp.Packet{
-		Version:  3,
-		Type:     vrrp.TypeAdvertisement,
-		VRID:     ic.VRID,
-		Priority: ic.Priority,
-		// RFC 9568 §5.2.7: centiseconds; the config allows only whole ones.
-		Interval: uint16(ic.AdvertInterval / (10 * time.Millisecond)),
-	}
+	in.r = router.New(in.routerConfig())
+	in.pkt = vrrp.Packet{Version: 3, Type: vrrp.TypeAdvertisement, VRID: ic.VRID}
+	in.setPacket()
 	for _, v := range ic.VIPs {
 		in.pkt.Addresses = append(in.pkt.Addresses, v.Addr())
 	}
-	in.snap = Status{Name: ic.Name, Interface: link.Name, VRID: ic.VRID, Priority: ic.Priority, State: router.Init, Since: time.Now()}
+	in.snap = Status{Name: ic.Name, Interface: ic.Interface, VRID: ic.VRID, Family: "ipv4", State: router.Init,
+		Priority: ic.Priority, ConfiguredPriority: ic.Priority, VIPs: ic.VIPs, Since: time.Now()}
+
+	m := f.d.m
+	vrid := vridLabel(ic.VRID)
+	in.m = instanceMetrics{
+		all:           m,
+		name:          ic.Name,
+		state:         map[router.State]prometheus.Gauge{},
+		configured:    m.Priority.WithLabelValues(ic.Name, "configured"),
+		effect:        m.Priority.WithLabelValues(ic.Name, "effective"),
+		sent:          m.AdvertsSent.WithLabelValues(ic.Name),
+		received:      m.AdvertsReceived.WithLabelValues(ic.Name),
+		garp:          m.Announcements.WithLabelValues(ic.Name, "garp"),
+		masterChanges: m.MasterChangesSeen.WithLabelValues(ic.Name),
+		splitBrain:    m.SplitBrain.WithLabelValues(ic.Name),
+	}
+	for _, s := range []router.State{router.Init, router.Backup, router.Master} {
+		in.m.state[s] = m.InstanceState.WithLabelValues(ic.Name, ic.Interface, vrid, "ipv4", s.String())
+	}
+	in.m.state[router.Init].Set(1)
+	in.m.configured.Set(float64(ic.Priority))
+	in.m.effect.Set(float64(ic.Priority))
+	in.m.splitBrain.Set(0)
 	return in
+}
+
+func (in *instance) routerConfig() router.Config {
+	return router.Config{
+		Priority:       in.cfg.Priority,
+		AdvertInterval: in.cfg.AdvertInterval,
+		Preempt:        in.cfg.Preempt,
+		PreemptDelay:   in.cfg.PreemptDelay,
+		Addr:           in.f.src,
+	}
+}
+
+func (in *instance) setPacket() {
+	in.pkt.Priority = in.cfg.Priority
+	// RFC 9568 §5.2.7: centiseconds; the config allows only whole ones.
+	in.pkt.Interval = uint16(in.cfg.AdvertInterval / (10 * time.Millisecond))
 }
 
 // run is the instance's driver loop: the only goroutine that steps the
@@ -86,6 +127,10 @@ func (in *instance) run(ctx context.Context) {
 	announce.Stop()
 	defer protocol.Stop()
 	defer announce.Stop()
+
+	// Before joining the election, take away whatever a crashed earlier run
+	// left, so that two hosts never answer for a VIP.
+	_ = removeVIPs(in.f.d.sys, in.f.link.Index, in.cfg, in.log)
 
 	var armed time.Time
 	in.step(router.Event{Kind: router.Startup})
@@ -117,27 +162,45 @@ func (in *instance) run(ctx context.Context) {
 		case <-announce.C:
 			in.announceArmed = false
 			in.announceRound()
+		case ic := <-in.updates:
+			in.reconfigure(ic)
 		}
 	}
+}
+
+// reconfigure applies a changed configuration in place (see
+// Daemon.Reload for which changes get here).
+func (in *instance) reconfigure(ic config.Instance) {
+	in.cfg = ic
+	in.setPacket()
+	in.r.SetConfig(in.routerConfig())
+	in.m.configured.Set(float64(ic.Priority))
+	in.m.effect.Set(float64(ic.Priority))
+	in.mu.Lock()
+	in.snap.Priority, in.snap.ConfiguredPriority = ic.Priority, ic.Priority
+	in.mu.Unlock()
 }
 
 // step feeds ev to the router and carries out the resulting actions in
 // order.
 func (in *instance) step(ev router.Event) {
-	in.actions = in.r.Step(time.Now(), ev, in.actions[:0])
+	now := time.Now()
+	wasMaster := in.r.State() == router.Master
+	prevMaster := in.r.Master()
+	in.actions = in.r.Step(now, ev, in.actions[:0])
 	for _, a := range in.actions {
 		switch a.Kind {
 		case router.SendAdvert:
 			in.send(a.Priority)
 		case router.AddVIPs:
 			for _, vip := range in.cfg.VIPs {
-				if err := in.addrs.Add(in.link.Index, vip); err != nil {
+				if err := in.f.d.sys.Add(in.f.link.Index, vip); err != nil {
 					in.log.Error("adding VIP failed", "vip", vip, "err", err)
 				}
 			}
 		case router.RemoveVIPs:
 			in.announceLeft = 0
-			_ = removeVIPs(in.addrs, in.link.Index, in.cfg, in.log)
+			_ = removeVIPs(in.f.d.sys, in.f.link.Index, in.cfg, in.log)
 		case router.Announce:
 			// The first round goes out at once; the rest follow at the
 			// configured interval from the run loop.
@@ -147,15 +210,53 @@ func (in *instance) step(ev router.Event) {
 			in.transition(a)
 		}
 	}
+	in.observe(now, ev, wasMaster, prevMaster)
+}
+
+// observe keeps the split-brain gauge and the Master address metrics.
+func (in *instance) observe(now time.Time, ev router.Event, wasMaster bool, prevMaster netip.Addr) {
+	isMaster := in.r.State() == router.Master
+	switch {
+	case !isMaster:
+		in.rivalSeen = time.Time{}
+	case wasMaster && ev.Kind == router.Advert && ev.Priority != 0:
+		// Only a Master advertises: another router claims the VIPs too.
+		in.rivalSeen = now
+	case !in.rivalSeen.IsZero() && now.Sub(in.rivalSeen) > 3*in.cfg.AdvertInterval:
+		in.rivalSeen = time.Time{}
+	}
+	if in.rivalSeen.IsZero() {
+		in.m.splitBrain.Set(0)
+	} else {
+		in.m.splitBrain.Set(1)
+	}
+
+	master := in.r.Master()
+	if master == prevMaster {
+		return
+	}
+	if prevMaster.IsValid() && master.IsValid() {
+		in.m.masterChanges.Inc()
+	}
+	if in.m.master.IsValid() {
+		in.m.all.MasterInfo.DeleteLabelValues(in.cfg.Name, in.m.master.String())
+	}
+	in.m.master = master
+	if master.IsValid() {
+		in.m.all.MasterInfo.WithLabelValues(in.cfg.Name, master.String()).Set(1)
+	}
+	in.mu.Lock()
+	in.snap.Master = master
+	in.mu.Unlock()
 }
 
 // send multicasts an advertisement with priority p.
 func (in *instance) send(p uint8) {
 	in.pkt.Priority = p
-	b, err := in.pkt.Append(in.buf[:0], in.src, vrrp.IPv4Group, vrrp.ChecksumPseudoHeader)
+	b, err := in.pkt.Append(in.buf[:0], in.f.src, vrrp.IPv4Group, vrrp.ChecksumPseudoHeader)
 	if err == nil {
 		in.buf = b
-		err = in.conn.WriteTo(b, in.src, vrrp.IPv4Group)
+		err = in.f.conn.WriteTo(b, in.f.src, vrrp.IPv4Group)
 	}
 	switch {
 	case err != nil && !in.sendFailing:
@@ -163,9 +264,12 @@ func (in *instance) send(p uint8) {
 		in.log.Warn("sending advertisement failed; retrying at every interval", "err", err)
 	case err != nil:
 		in.log.Debug("sending advertisement failed", "err", err)
-	case in.sendFailing:
-		in.sendFailing = false
-		in.log.Info("sending advertisements again")
+	default:
+		in.m.sent.Inc()
+		if in.sendFailing {
+			in.sendFailing = false
+			in.log.Info("sending advertisements again")
+		}
 	}
 }
 
@@ -176,22 +280,25 @@ func (in *instance) announceRound() {
 	}
 	in.announceLeft--
 	for _, vip := range in.cfg.VIPs {
-		if err := in.arp.Announce(vip.Addr()); err != nil {
+		if err := in.f.arp.Announce(vip.Addr()); err != nil {
 			in.log.Debug("gratuitous ARP failed", "vip", vip.Addr(), "err", err)
+			continue
 		}
+		in.m.garp.Inc()
 	}
 }
 
 func (in *instance) transition(a router.Action) {
-	master := in.r.Master()
+	in.m.state[a.From].Set(0)
+	in.m.state[a.To].Set(1)
+	in.m.all.Transitions.WithLabelValues(in.cfg.Name, a.From.String(), a.To.String()).Inc()
 	in.mu.Lock()
 	in.snap.State = a.To
-	in.snap.Master = master
 	in.snap.Since = time.Now()
 	in.mu.Unlock()
 	attrs := []any{"from", a.From.String(), "to", a.To.String(), "reason", a.Reason.String()}
-	if master.IsValid() {
-		attrs = append(attrs, "master", master)
+	if m := in.r.Master(); m.IsValid() {
+		attrs = append(attrs, "master", m)
 	}
 	in.log.Info("state change", attrs...)
 }
@@ -199,6 +306,10 @@ func (in *instance) transition(a router.Action) {
 func (in *instance) status() Status {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	s := in.snap
-	return s
+	return in.snap
+}
+
+// deleteMetrics removes the instance's series after it was removed.
+func (in *instance) deleteMetrics() {
+	in.m.all.DeleteInstance(in.cfg.Name)
 }

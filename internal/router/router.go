@@ -35,6 +35,7 @@ const (
 	ReasonStartup               // Initialize → Backup
 	ReasonMasterDown            // Master_Down_Timer fired in Backup
 	ReasonHigherPriority        // a better advertisement reached a Master
+	ReasonPriorityZero          // Skew_Time after the Master sent priority 0
 	ReasonShutdown              // the instance stopped
 )
 
@@ -43,6 +44,7 @@ var reasonNames = [...]string{
 	ReasonStartup:        "startup",
 	ReasonMasterDown:     "master down timer",
 	ReasonHigherPriority: "higher priority seen",
+	ReasonPriorityZero:   "priority 0 received",
 	ReasonShutdown:       "shutdown",
 }
 
@@ -141,6 +143,9 @@ type Router struct {
 	lowerSince time.Time
 	// announced is when the VIPs were last announced.
 	announced time.Time
+	// leaving says the Master_Down_Timer was set to Skew_Time by a
+	// priority-0 advertisement.
+	leaving bool
 }
 
 // New returns a Router in Init.
@@ -224,7 +229,11 @@ func (r *Router) timeout(now time.Time, out []Action) []Action {
 	switch r.state {
 	case Backup:
 		// RFC 9568 §6.4.2: Master_Down_Timer fired.
-		return r.becomeMaster(now, ReasonMasterDown, out)
+		why := ReasonMasterDown
+		if r.leaving {
+			why = ReasonPriorityZero
+		}
+		return r.becomeMaster(now, why, out)
 	case Master:
 		// RFC 9568 §6.4.3: Adver_Timer fired.
 		r.deadline = now.Add(r.cfg.AdvertInterval)
@@ -248,6 +257,7 @@ func (r *Router) becomeMaster(now time.Time, why Reason, out []Action) []Action 
 
 func (r *Router) become(to State, why Reason, out []Action) []Action {
 	from := r.state
+	r.leaving = false
 	r.state = to
 	return append(out, Action{Kind: Transition, From: from, To: to, Reason: why})
 }
@@ -267,6 +277,7 @@ func (r *Router) advertInBackup(now time.Time, ev Event, out []Action) []Action 
 	if ev.Priority == 0 {
 		// The Master is leaving: take over after Skew_Time.
 		r.deadline = now.Add(SkewTime(r.cfg.Priority, r.masterAdverInterval))
+		r.leaving = true
 		return out
 	}
 	if ev.Priority < r.cfg.Priority && r.cfg.Preempt {
@@ -284,6 +295,7 @@ func (r *Router) advertInBackup(now time.Time, ev Event, out []Action) []Action 
 	r.master = ev.From
 	r.masterAdverInterval = ev.Interval
 	r.deadline = now.Add(MasterDownInterval(r.cfg.Priority, r.masterAdverInterval))
+	r.leaving = false
 	return out
 }
 
@@ -310,4 +322,17 @@ func (r *Router) advertInMaster(now time.Time, ev Event, out []Action) []Action 
 		out = append(out, Action{Kind: Announce})
 	}
 	return out
+}
+
+// SetConfig replaces the configuration in force, for a reload or a changed
+// effective priority. It takes effect from the next event: a Master
+// advertises the new priority at its next Adver_Timer, and a Backup uses it
+// for the next advertisement it judges and the next Master_Down_Timer it
+// sets. A running timer is left alone, so a reload that changes nothing
+// relevant disturbs nothing.
+func (r *Router) SetConfig(c Config) {
+	if c.Addr != r.cfg.Addr && r.state == Master {
+		r.master = c.Addr
+	}
+	r.cfg = c
 }

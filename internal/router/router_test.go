@@ -104,7 +104,8 @@ func TestStep(t *testing.T) {
 				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
 				{at: 100 * time.Millisecond, ev: adv(upper, 150, 100*time.Millisecond), state: Backup, deadline: 100*time.Millisecond + MasterDownInterval(100, 100*time.Millisecond)},
 				{at: 200 * time.Millisecond, ev: adv(upper, 0, 100*time.Millisecond), state: Backup, deadline: 200*time.Millisecond + ms(60.9375)},
-				{at: 200*time.Millisecond + ms(60.9375), ev: timeout, want: becomeMaster(100), state: Master, deadline: 200*time.Millisecond + ms(60.9375) + time.Second},
+				{at: 200*time.Millisecond + ms(60.9375), ev: timeout, want: []Action{send(100), addVIPs, announce, tr(Backup, Master, ReasonPriorityZero)},
+					state: Master, deadline: 200*time.Millisecond + ms(60.9375) + time.Second},
 			},
 		},
 		{
@@ -389,5 +390,32 @@ func (s *segment) wantMasters(t *testing.T, want int) {
 		if isMaster := r.State() == Master; isMaster != (i == want) {
 			t.Errorf("router %d (%v) state %v; want router %d alone as Master", i, r.cfg.Addr, r.State(), want)
 		}
+	}
+}
+
+func TestSetConfig(t *testing.T) {
+	r := New(Config{Priority: 100, AdvertInterval: time.Second, Preempt: true, Addr: self})
+	r.Step(t0, startup, nil)
+	r.Step(t0.Add(mdi100), timeout, nil)
+	if r.State() != Master {
+		t.Fatalf("state %v, want master", r.State())
+	}
+	// Lower priority and shorter interval: the running Adver_Timer is kept,
+	// the next advertisement carries the new priority, then the new interval.
+	r.SetConfig(Config{Priority: 40, AdvertInterval: 100 * time.Millisecond, Preempt: true, Addr: self})
+	if got := r.Deadline(); !got.Equal(t0.Add(mdi100 + time.Second)) {
+		t.Fatalf("deadline moved to %v", got.Sub(t0))
+	}
+	got := r.Step(t0.Add(mdi100+time.Second), timeout, nil)
+	if diff := cmp.Diff([]Action{send(40)}, got); diff != "" {
+		t.Fatalf("actions (-want +got):\n%s", diff)
+	}
+	if want := t0.Add(mdi100 + time.Second + 100*time.Millisecond); !r.Deadline().Equal(want) {
+		t.Fatalf("deadline %v, want %v", r.Deadline().Sub(t0), want.Sub(t0))
+	}
+	// Now a priority-100 advertisement wins over the lowered Master.
+	got = r.Step(t0.Add(mdi100+1050*time.Millisecond), adv(lower, 100, time.Second), nil)
+	if diff := cmp.Diff([]Action{removeVIPs, tr(Master, Backup, ReasonHigherPriority)}, got); diff != "" {
+		t.Fatalf("actions (-want +got):\n%s", diff)
 	}
 }
