@@ -160,7 +160,9 @@ func TestDropsAreCountedAndHarmless(t *testing.T) {
 		{b: good(func(p *vrrp.Packet) { p.Version = 2; p.Interval = 1 }), ttl: 255, reason: DropVersion},
 	}
 	for _, tt := range tests {
-		dropped := func() float64 { return testutil.ToFloat64(n.m.PacketsDropped.WithLabelValues("eth0", tt.reason.String())) }
+		dropped := func() float64 {
+			return testutil.ToFloat64(n.m.PacketsDropped.WithLabelValues("eth0", tt.reason.String()))
+		}
 		before := dropped()
 		for i := 0; i < 50; i++ {
 			seg.inject(tt.b, stranger, vrrp.IPv4Group, tt.ttl)
