@@ -160,6 +160,12 @@ func cmdRun(args []string, stderr io.Writer) int {
 		}()
 	}
 
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		notifySystemd(ctx, d, log)
+	}()
+
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -33,11 +33,40 @@ type Daemon struct {
 	cfg    *config.Config
 	ifaces map[string]*iface
 	wg     sync.WaitGroup // interface goroutines
+
+	// started is closed once every interface of the first configuration
+	// has its sockets open and its instances running.
+	started chan struct{}
 }
 
 // New returns a Daemon for cfg. It does nothing until Run.
 func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *Daemon {
-	return &Daemon{cfg: cfg, sys: sys, m: m, log: log, ifaces: map[string]*iface{}}
+	return &Daemon{cfg: cfg, sys: sys, m: m, log: log, ifaces: map[string]*iface{}, started: make(chan struct{})}
+}
+
+// Started is closed once every interface of the configuration Run started
+// with has its sockets open and its instances running. An interface that
+// does not exist yet holds it back until it appears.
+func (d *Daemon) Started() <-chan struct{} { return d.started }
+
+// Ping asks every running instance's driver loop to answer and waits for
+// all of them, or ctx: a loop that cannot answer is wedged. It is what the
+// systemd watchdog is fed from.
+func (d *Daemon) Ping(ctx context.Context) error {
+	d.mu.Lock()
+	var replies []chan struct{}
+	for _, f := range d.ifaces {
+		replies = append(replies, f.ping()...)
+	}
+	d.mu.Unlock()
+	for _, r := range replies {
+		select {
+		case <-r:
+		case <-ctx.Done():
+			return fmt.Errorf("an instance's protocol loop did not answer: %w", ctx.Err())
+		}
+	}
+	return nil
 }
 
 // Run starts every instance and blocks until ctx is cancelled, then shuts
@@ -48,7 +77,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, ic := range d.cfg.Instances {
 		d.startLocked(ic)
 	}
+	readies := make([]<-chan struct{}, 0, len(d.ifaces))
+	for _, f := range d.ifaces {
+		readies = append(readies, f.readyc)
+	}
 	d.mu.Unlock()
+	go func() {
+		for _, r := range readies {
+			select {
+			case <-r:
+			case <-ctx.Done():
+				return
+			}
+		}
+		close(d.started)
+	}()
 	<-ctx.Done()
 	d.wg.Wait()
 	return nil

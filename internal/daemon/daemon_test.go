@@ -122,10 +122,10 @@ func TestElectionAndGracefulHandover(t *testing.T) {
 		t.Fatal("stopped Master kept its VIP")
 	}
 	waitFor(t, time.Second, "host 1 alone holding the VIP", only(1, hs...))
-	st := ns[1].d.Status()
-	if len(st) != 1 || st[0].State != router.Master {
-		t.Fatalf("host 1 status %+v, want master", st)
-	}
+	waitFor(t, time.Second, "host 1's status to say master", func() bool {
+		st := ns[1].d.Status()
+		return len(st) == 1 && st[0].State == router.Master && st[0].Master == hs[1].addr
+	})
 }
 
 func TestDropsAreCountedAndHarmless(t *testing.T) {
@@ -266,5 +266,36 @@ func TestSplitBrainGauge(t *testing.T) {
 	waitFor(t, time.Second, "split brain to clear", func() bool { return gauge() == 0 })
 	if got := testutil.ToFloat64(n.m.MasterInfo.WithLabelValues("api", "192.0.2.11")); got != 1 {
 		t.Errorf("vipd_instance_master_info{master=192.0.2.11} = %v, want 1", got)
+	}
+}
+
+func TestStartedAndPing(t *testing.T) {
+	seg := &segment{}
+	n := startNode(t, newHost(seg, "192.0.2.11"), 150)
+	select {
+	case <-n.d.Started():
+	case <-time.After(2 * time.Second):
+		t.Fatal("Started not closed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := n.d.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+}
+
+// An interface that does not exist holds Started back.
+func TestStartedWaitsForInterface(t *testing.T) {
+	seg := &segment{}
+	ic := instanceConfig(150)
+	ic.Interface = "eth9"
+	n := startConfig(t, newHost(seg, "192.0.2.11"), &config.Config{File: "test.yaml", Instances: []config.Instance{ic}})
+	select {
+	case <-n.d.Started():
+		t.Fatal("Started closed without the interface")
+	case <-time.After(200 * time.Millisecond):
+	}
+	if st := n.d.Status(); len(st) != 1 || st[0].State != router.Init {
+		t.Fatalf("status %+v, want one instance in init", st)
 	}
 }

@@ -38,6 +38,9 @@ type iface struct {
 	// is replaced, never changed, when instances come and go.
 	byVRID atomic.Pointer[map[uint8]*instance]
 
+	// readyc is closed when ready is set.
+	readyc chan struct{}
+
 	mu        sync.Mutex
 	ready     bool
 	pending   []config.Instance // started before the interface was ready
@@ -46,7 +49,7 @@ type iface struct {
 }
 
 func newIface(d *Daemon, name string) *iface {
-	f := &iface{d: d, name: name, log: d.log.With("iface", name), instances: map[string]*instance{}}
+	f := &iface{d: d, name: name, log: d.log.With("iface", name), instances: map[string]*instance{}, readyc: make(chan struct{})}
 	f.ctx, f.cancel = context.WithCancel(d.ctx)
 	for r := DropNone + 1; r < numDropReasons; r++ {
 		f.drops[r] = d.m.PacketsDropped.WithLabelValues(name, r.String())
@@ -100,6 +103,7 @@ func (f *iface) run(ctx context.Context) {
 	}
 	n := len(f.pending)
 	f.pending = nil
+	close(f.readyc)
 	f.mu.Unlock()
 	f.log.Info("interface ready", "index", f.link.Index, "source", f.src, "instances", n)
 
@@ -180,6 +184,25 @@ func (f *iface) update(ic config.Instance) {
 	if in := f.instances[ic.Name]; in != nil {
 		in.updates <- ic
 	}
+}
+
+// ping asks every running instance to answer; see Daemon.Ping.
+func (f *iface) ping() []chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]chan struct{}, 0, len(f.instances))
+	for _, in := range f.instances {
+		r := make(chan struct{})
+		select {
+		case in.pings <- r:
+			out = append(out, r)
+		case <-in.done:
+		default:
+			// The loop has not taken the last ping yet: wedged or busy.
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (f *iface) empty() bool {

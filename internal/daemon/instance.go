@@ -26,6 +26,7 @@ type instance struct {
 	done    chan struct{}
 	events  chan router.Event
 	updates chan config.Instance
+	pings   chan chan struct{}
 
 	r       *router.Router
 	pkt     vrrp.Packet
@@ -67,6 +68,7 @@ func newInstance(ic config.Instance, f *iface) *instance {
 		done:    make(chan struct{}),
 		events:  make(chan router.Event, 64),
 		updates: make(chan config.Instance, 4),
+		pings:   make(chan chan struct{}, 1),
 		buf:     make([]byte, 0, 1500),
 	}
 	in.r = router.New(in.routerConfig())
@@ -164,6 +166,8 @@ func (in *instance) run(ctx context.Context) {
 			in.announceRound()
 		case ic := <-in.updates:
 			in.reconfigure(ic)
+		case reply := <-in.pings:
+			close(reply)
 		}
 	}
 }
