@@ -94,7 +94,7 @@ func newInstance(ic config.Instance, f *iface) *instance {
 		masterChanges: m.MasterChangesSeen.WithLabelValues(ic.Name),
 		splitBrain:    m.SplitBrain.WithLabelValues(ic.Name),
 	}
-	for _, s := range []router.State{router.Init, router.Backup, router.Master} {
+	for _, s := range []router.State{router.Init, router.Backup, router.Master, router.Fault} {
 		in.m.state[s] = m.InstanceState.WithLabelValues(ic.Name, ic.Interface, vrid, "ipv4", s.String())
 	}
 	in.m.state[router.Init].Set(1)

@@ -14,9 +14,12 @@ const (
 	Init State = iota
 	Backup
 	Master
+	// Fault is not in the RFC: the instance is out of the election while a
+	// tracked check or interface is down (keepalived's FAULT).
+	Fault
 )
 
-var stateNames = [...]string{Init: "init", Backup: "backup", Master: "master"}
+var stateNames = [...]string{Init: "init", Backup: "backup", Master: "master", Fault: "fault"}
 
 func (s State) String() string {
 	if int(s) < len(stateNames) {
@@ -36,6 +39,9 @@ const (
 	ReasonMasterDown            // Master_Down_Timer fired in Backup
 	ReasonHigherPriority        // a better advertisement reached a Master
 	ReasonPriorityZero          // Skew_Time after the Master sent priority 0
+	ReasonCheckFailed           // a fault-tracked check went down
+	ReasonInterfaceDown         // a tracked interface went down
+	ReasonRecovered             // every fault condition cleared
 	ReasonShutdown              // the instance stopped
 )
 
@@ -45,6 +51,9 @@ var reasonNames = [...]string{
 	ReasonMasterDown:     "master down timer",
 	ReasonHigherPriority: "higher priority seen",
 	ReasonPriorityZero:   "priority 0 received",
+	ReasonCheckFailed:    "check failed",
+	ReasonInterfaceDown:  "interface down",
+	ReasonRecovered:      "recovered",
 	ReasonShutdown:       "shutdown",
 }
 
@@ -85,14 +94,21 @@ const (
 	Timeout
 	// Advert is a valid ADVERTISEMENT for this virtual router.
 	Advert
+	// FaultOn takes the instance out of the election (Event.Reason says
+	// why): a Master sends priority 0 and releases its VIPs at once.
+	FaultOn
+	// FaultOff puts it back: it starts over in Backup.
+	FaultOff
 )
 
-// Event is an input to Step. From, Priority and Interval describe an Advert.
+// Event is an input to Step. From, Priority and Interval describe an Advert;
+// Reason a FaultOn.
 type Event struct {
 	Kind     EventKind
 	From     netip.Addr    // the advertisement's IP source
 	Priority uint8         // its priority
 	Interval time.Duration // its Max Advertise Interval
+	Reason   Reason
 }
 
 // ActionKind says what the caller must do.
@@ -196,8 +212,29 @@ func (r *Router) Step(now time.Time, ev Event, out []Action) []Action {
 		return r.timeout(now, out)
 	case Advert:
 		return r.advert(now, ev, out)
+	case FaultOn:
+		return r.fault(ev.Reason, out)
+	case FaultOff:
+		if r.state != Fault {
+			return out
+		}
+		return r.backup(now, ReasonRecovered, out)
 	}
 	return out
+}
+
+// fault leaves the election. Like a shutdown, a Master sends priority 0 so
+// that a Backup takes over after Skew_Time.
+func (r *Router) fault(why Reason, out []Action) []Action {
+	switch r.state {
+	case Fault:
+		return out
+	case Master:
+		out = append(out, Action{Kind: SendAdvert, Priority: 0}, Action{Kind: RemoveVIPs})
+	}
+	r.deadline = time.Time{}
+	r.master = netip.Addr{}
+	return r.become(Fault, why, out)
 }
 
 // RFC 9568 §6.4.1: a router that is not the address owner starts in Backup
@@ -206,10 +243,16 @@ func (r *Router) startup(now time.Time, out []Action) []Action {
 	if r.state != Init {
 		return out
 	}
+	return r.backup(now, ReasonStartup, out)
+}
+
+// backup enters Backup afresh, as at startup.
+func (r *Router) backup(now time.Time, why Reason, out []Action) []Action {
 	r.masterAdverInterval = r.cfg.AdvertInterval
 	r.master = netip.Addr{}
+	r.lowerSince = time.Time{}
 	r.deadline = now.Add(MasterDownInterval(r.cfg.Priority, r.masterAdverInterval))
-	return r.become(Backup, ReasonStartup, out)
+	return r.become(Backup, why, out)
 }
 
 // RFC 9568 §6.4.2 and §6.4.3, on Shutdown. A Master sends priority 0 so

@@ -227,6 +227,36 @@ func TestStep(t *testing.T) {
 			},
 		},
 		{
+			name: "fault in Master: priority 0 and the VIPs go at once; recovery starts over in Backup",
+			steps: []step{
+				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
+				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
+				{at: 4 * time.Second, ev: Event{Kind: FaultOn, Reason: ReasonCheckFailed},
+					want: []Action{send(0), removeVIPs, tr(Master, Fault, ReasonCheckFailed)}, state: Fault, deadline: -1},
+				{at: 5 * time.Second, ev: adv(upper, 50, time.Second), state: Fault, deadline: -1},
+				{at: 5 * time.Second, ev: timeout, state: Fault, deadline: -1},
+				{at: 5 * time.Second, ev: Event{Kind: FaultOn, Reason: ReasonInterfaceDown}, state: Fault, deadline: -1},
+				{at: 6 * time.Second, ev: Event{Kind: FaultOff}, want: []Action{tr(Fault, Backup, ReasonRecovered)}, state: Backup, deadline: 6*time.Second + mdi100},
+			},
+		},
+		{
+			name: "fault in Backup and before startup",
+			steps: []step{
+				{at: 0, ev: Event{Kind: FaultOn, Reason: ReasonInterfaceDown}, want: []Action{tr(Init, Fault, ReasonInterfaceDown)}, state: Fault, deadline: -1},
+				{at: 0, ev: startup, state: Fault, deadline: -1},
+				{at: time.Second, ev: Event{Kind: FaultOff}, want: []Action{tr(Fault, Backup, ReasonRecovered)}, state: Backup, deadline: time.Second + mdi100},
+				{at: 2 * time.Second, ev: Event{Kind: FaultOn, Reason: ReasonCheckFailed}, want: []Action{tr(Backup, Fault, ReasonCheckFailed)}, state: Fault, deadline: -1},
+				{at: 3 * time.Second, ev: shutdown, want: []Action{tr(Fault, Init, ReasonShutdown)}, state: Init, deadline: -1},
+			},
+		},
+		{
+			name: "FaultOff outside Fault is ignored",
+			steps: []step{
+				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
+				{at: time.Second, ev: Event{Kind: FaultOff}, state: Backup, deadline: mdi100},
+			},
+		},
+		{
 			name: "adverts and a second startup before startup/after are ignored",
 			steps: []step{
 				{at: 0, ev: adv(upper, 150, time.Second), state: Init, deadline: -1},
