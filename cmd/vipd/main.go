@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vipd/vipd/internal/config"
+	"github.com/vipd/vipd/internal/control"
 	"github.com/vipd/vipd/internal/daemon"
 	"github.com/vipd/vipd/internal/metrics"
 )
@@ -33,6 +34,8 @@ Usage:
   vipd run      [--config FILE] [--log-format text|json] [--log-level LEVEL]
   vipd validate [--config FILE]
   vipd cleanup  [--config FILE]    remove this config's VIPs (after a crash)
+  vipd status   [--socket PATH | --config FILE] [--json]
+  vipd reload   [--socket PATH | --config FILE]
   vipd version
 
 The default config file is ` + defaultConfig + `.
@@ -56,6 +59,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args, stdout, stderr)
 	case "cleanup":
 		return cmdCleanup(args, stderr)
+	case "status":
+		return cmdStatus(args, stdout, stderr)
+	case "reload":
+		return cmdReload(args, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "vipd", buildVersion())
 		return 0
@@ -92,7 +99,9 @@ func (f *commonFlags) parse(args []string) error {
 		return err
 	}
 	if f.fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", f.fs.Arg(0))
+		err := fmt.Errorf("unexpected argument %q", f.fs.Arg(0))
+		fmt.Fprintf(f.fs.Output(), "vipd: %v\n", err)
+		return err
 	}
 	return nil
 }
@@ -160,6 +169,21 @@ func cmdRun(args []string, stderr io.Writer) int {
 		}()
 	}
 
+	// The control socket comes first, so that a second vipd on the same
+	// config refuses to start.
+	ctl, err := control.Listen(cfg.ControlSocket, a, log)
+	if err != nil {
+		log.Error("control socket", "err", err)
+		return 1
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := ctl.Serve(ctx); err != nil {
+			log.Error("control socket", "err", err)
+		}
+	}()
+
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -200,6 +224,33 @@ type app struct {
 
 	mu      sync.Mutex // serialises reloads
 	running *config.Config
+}
+
+// Status reports every instance for the control socket.
+func (a *app) Status() []control.Instance {
+	st := a.d.Status()
+	out := make([]control.Instance, 0, len(st))
+	for _, s := range st {
+		ci := control.Instance{
+			Name:               s.Name,
+			Interface:          s.Interface,
+			VRID:               s.VRID,
+			Family:             s.Family,
+			State:              s.State.String(),
+			Priority:           s.Priority,
+			ConfiguredPriority: s.ConfiguredPriority,
+			Since:              s.Since,
+			VIPs:               make([]string, 0, len(s.VIPs)),
+		}
+		if s.Master.IsValid() {
+			ci.Master = s.Master.String()
+		}
+		for _, v := range s.VIPs {
+			ci.VIPs = append(ci.VIPs, v.String())
+		}
+		out = append(out, ci)
+	}
+	return out
 }
 
 // Reload reads and validates the config file again and applies it. An
