@@ -1,0 +1,91 @@
+package watch
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vipd/vipd/pkg/vrrp"
+)
+
+// Monitor feeds one interface's Table from any number of sockets (IPv4 now,
+// IPv6 later) and hands out reports. It is safe for concurrent use: each
+// socket's reader and the refresh loop serialise on its lock.
+type Monitor struct {
+	iface string
+	now   func() time.Time
+
+	mu    sync.Mutex
+	table *Table
+	pkt   vrrp.Packet // reused by Handle under mu
+}
+
+// NewMonitor returns a monitor for the interface named iface (used in
+// reports only). now is its clock; nil means time.Now.
+func NewMonitor(iface string, cfg Config, now func() time.Time) *Monitor {
+	if now == nil {
+		now = time.Now
+	}
+	return &Monitor{iface: iface, now: now, table: NewTable(cfg)}
+}
+
+// Handle checks b, a VRRP message without its IP header received from src
+// for dst with IP TTL ttl, records it as an advert or as a drop, and returns
+// the drop reason, DropNone for an advert.
+func (m *Monitor) Handle(b []byte, src, dst netip.Addr, ttl int) DropReason {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := check(&m.pkt, b, src, dst, ttl)
+	if r != DropNone {
+		m.table.Drop(r)
+		return r
+	}
+	m.table.Observe(m.now(), src, &m.pkt)
+	return DropNone
+}
+
+// check validates one packet in the order of RFC 9568 §7.1, as far as a
+// monitor without configuration can, and decodes it into p. Both versions
+// are accepted: a monitor reports VRRPv2 neighbours too.
+func check(p *vrrp.Packet, b []byte, src, dst netip.Addr, ttl int) DropReason {
+	// §7.1: the TTL must be 255, or the packet was forwarded by a router.
+	if ttl != 255 {
+		return DropTTL
+	}
+	return reasonOf(vrrp.ParseInto(p, b, src.Unmap(), dst.Unmap()))
+}
+
+func (m *Monitor) drop(r DropReason) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.table.Drop(r)
+}
+
+// Report forgets the senders silent for too long and returns the table now.
+func (m *Monitor) Report() Report {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	m.table.Expire(now)
+	r := m.table.Report(now)
+	r.Interface = m.iface
+	return r
+}
+
+// Refresh calls render with a fresh report at every tick, until ctx is done
+// or, when count is positive, count reports were rendered. It returns the
+// first error of render.
+func (m *Monitor) Refresh(ctx context.Context, ticks <-chan time.Time, count int, render func(Report) error) error {
+	for n := 0; count <= 0 || n < count; n++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticks:
+		}
+		if err := render(m.Report()); err != nil {
+			return err
+		}
+	}
+	return nil
+}

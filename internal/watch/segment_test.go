@@ -1,0 +1,92 @@
+package watch
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/vipd/vipd/pkg/vrrp"
+)
+
+// segment is a link a monitor listens on, simulated or real.
+type segment struct {
+	mon *Monitor
+	clk *fakeClock
+	// send puts b on the link from src to 224.0.0.18 with TTL 255.
+	send func(b []byte, src netip.Addr) error
+}
+
+// waitHeard waits up to 5s for the monitor to have taken n packets, adverts
+// and drops together.
+func waitHeard(t *testing.T, m *Monitor, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := m.Report()
+		got := r.Adverts
+		for _, d := range r.Drops {
+			got += d.Count
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("monitor took %d packets after 5s, want %d: %+v", got, n, r)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// testSegment is the body shared by the simulated and the real link: two
+// routers, 192.0.2.1 and 192.0.2.3, both advertise as Master of VRID 7 with
+// disjoint addresses for three intervals, and one advert is corrupted.
+func testSegment(t *testing.T, seg segment) {
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.3")
+	routers := []struct {
+		src netip.Addr
+		p   *vrrp.Packet
+	}{
+		{a, adv(7, 100, 100, "192.0.2.50")},
+		{b, adv(7, 90, 100, "192.0.2.60", "192.0.2.61")},
+	}
+	var sent uint64
+	for range 3 {
+		for _, r := range routers {
+			if err := seg.send(marshal(t, r.p, r.src), r.src); err != nil {
+				t.Fatal(err)
+			}
+			sent++
+		}
+		// The fake clock moves only once the round was heard, so the
+		// timing the table sees does not depend on the scheduler.
+		waitHeard(t, seg.mon, sent)
+		seg.clk.Advance(time.Second)
+	}
+	bad := marshal(t, routers[0].p, a)
+	bad[7] ^= 0xff
+	if err := seg.send(bad, a); err != nil {
+		t.Fatal(err)
+	}
+	waitHeard(t, seg.mon, sent+1)
+
+	r := seg.mon.Report()
+	start, last := seg.clk.Now().Add(-3*time.Second), seg.clk.Now().Add(-time.Second)
+	want := []Router{
+		{VRID: 7, Family: IPv4, Version: 3, Sender: a, Priority: 100, Interval: time.Second, Addresses: addrs("192.0.2.50"), FirstSeen: start, LastSeen: last, Adverts: 3, State: Master},
+		{VRID: 7, Family: IPv4, Version: 3, Sender: b, Priority: 90, Interval: time.Second, Addresses: addrs("192.0.2.60", "192.0.2.61"), FirstSeen: start, LastSeen: last, Adverts: 3, State: Master},
+	}
+	if diff := cmp.Diff(want, r.Routers, cmpAddr); diff != "" {
+		t.Errorf("routers (-want +got):\n%s", diff)
+	}
+	var kinds []ConflictKind
+	for _, c := range r.Conflicts {
+		kinds = append(kinds, c.Kind)
+	}
+	if diff := cmp.Diff([]ConflictKind{MultipleMasters, VRIDReuse}, kinds); diff != "" {
+		t.Errorf("conflicts (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]DropCount{{DropChecksum, 1}}, r.Drops); diff != "" || r.Adverts != 6 {
+		t.Errorf("%d adverts, drops (-want +got):\n%s", r.Adverts, diff)
+	}
+}
