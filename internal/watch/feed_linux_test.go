@@ -47,7 +47,7 @@ func (c *fakeConn) ReadFrom(b []byte) (int, transport.Meta, error) {
 
 func (c *fakeConn) Close() error { c.once.Do(func() { close(c.done) }); return nil }
 
-// feed runs m.Feed(c) until the test ends and checks that it returns nil
+// runFeed runs m.Feed(c) until the test ends and checks that it returns nil
 // once c is closed.
 func runFeed(t *testing.T, m *Monitor, c interface {
 	Conn
