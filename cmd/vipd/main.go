@@ -36,6 +36,8 @@ Usage:
   vipd cleanup  [--config FILE]    remove this config's VIPs (after a crash)
   vipd status   [--socket PATH | --config FILE] [--json]
   vipd reload   [--socket PATH | --config FILE]
+  vipd watch    --interface IF [--json] [--refresh 1s] [--count N] [--forget DURATION]
+                show every VRRP router heard on a link and flag conflicts
   vipd version
 
 The default config file is ` + defaultConfig + `.
@@ -63,6 +65,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdStatus(args, stdout, stderr)
 	case "reload":
 		return cmdReload(args, stdout, stderr)
+	case "watch":
+		return cmdWatch(args, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "vipd", buildVersion())
 		return 0

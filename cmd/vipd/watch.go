@@ -30,10 +30,6 @@ CAP_NET_RAW. Adverts sent by this host itself are not heard.
 Flags:
 `
 
-// Referenced here so that the linters see cmdWatch used even before run's
-// dispatcher in main.go has its "watch" case.
-var _ = cmdWatch
-
 // watchSocket is one raw VRRP socket feeding the monitor.
 type watchSocket interface {
 	watch.Conn
