@@ -29,6 +29,7 @@ type Config struct {
 	File          string // path it was loaded from
 	ControlSocket string
 	Metrics       Metrics
+	Checks        []Check
 	Instances     []Instance
 }
 
@@ -50,6 +51,10 @@ type Instance struct {
 	PreemptDelay   time.Duration
 	VIPs           []netip.Prefix // IPv4, the address as written with its prefix length
 	Announce       Announce
+
+	TrackChecks     []TrackCheck
+	TrackInterfaces []TrackInterface
+	Notify          Notify
 }
 
 // Announce is how gratuitous ARPs are sent when an instance becomes master.
@@ -77,6 +82,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	var cfg *Config
 	if root := d.document(data); root != nil {
 		cfg = d.config(root)
+		d.checkTracked(cfg)
 	}
 	if len(d.errs) > 0 {
 		slices.SortStableFunc(d.errs, func(a, b *Error) int { return a.Line - b.Line })
@@ -126,6 +132,9 @@ func (d *decoder) config(n *yaml.Node) *Config {
 				{name: "listen", decode: setString(d, &c.Metrics.Listen, checkListen)},
 			})
 		}},
+		{name: "checks", decode: func(n *yaml.Node, path string) {
+			c.Checks, d.checkLines = d.checks(n, path)
+		}},
 		{name: "instances", required: true, decode: func(n *yaml.Node, path string) {
 			c.Instances = d.instances(n, path)
 		}},
@@ -170,6 +179,7 @@ func (d *decoder) instance(n *yaml.Node, path string) (Instance, source) {
 		Preempt:        DefaultPreempt,
 		PreemptDelay:   DefaultPreemptDelay,
 		Announce:       Announce{Count: DefaultAnnounceCount, Interval: DefaultAnnounceInterval},
+		Notify:         Notify{Timeout: DefaultNotifyTimeout},
 	}
 	var src source
 	src.vals, _ = d.mapping(n, path, []field{
@@ -190,6 +200,30 @@ func (d *decoder) instance(n *yaml.Node, path string) (Instance, source) {
 				{name: "interval", decode: setDuration(d, &in.Announce.Interval, 10*time.Millisecond, 10*time.Second, 0)},
 			})
 		}},
+		{name: "track_checks", decode: func(n *yaml.Node, path string) {
+			seen := map[string]int{}
+			d.tracking(n, path, "check", checkName, func(name string, w int, n *yaml.Node, path string) {
+				if first, dup := seen[name]; dup {
+					d.errorf(n, path, "check %q is tracked twice (first at line %d)", name, first)
+					return
+				}
+				seen[name] = n.Line
+				in.TrackChecks = append(in.TrackChecks, TrackCheck{Check: name, Weight: w})
+				d.tracked = append(d.tracked, trackedAt{name: name, node: n, path: path + ".check"})
+			})
+		}},
+		{name: "track_interfaces", decode: func(n *yaml.Node, path string) {
+			seen := map[string]int{}
+			d.tracking(n, path, "interface", checkInterface, func(name string, w int, n *yaml.Node, path string) {
+				if first, dup := seen[name]; dup {
+					d.errorf(n, path, "interface %q is tracked twice (first at line %d)", name, first)
+					return
+				}
+				seen[name] = n.Line
+				in.TrackInterfaces = append(in.TrackInterfaces, TrackInterface{Interface: name, Weight: w})
+			})
+		}},
+		{name: "notify", decode: func(n *yaml.Node, path string) { d.notify(n, path, &in.Notify) }},
 	})
 	return in, src
 }

@@ -58,6 +58,7 @@ func TestParseExample(t *testing.T) {
 			PreemptDelay:   0,
 			VIPs:           []netip.Prefix{netip.MustParsePrefix("192.0.2.50/24")},
 			Announce:       Announce{Count: 5, Interval: 200 * time.Millisecond},
+			Notify:         Notify{Timeout: DefaultNotifyTimeout},
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -86,6 +87,7 @@ func TestParseDefaults(t *testing.T) {
 			PreemptDelay:   DefaultPreemptDelay,
 			VIPs:           []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")},
 			Announce:       Announce{Count: DefaultAnnounceCount, Interval: DefaultAnnounceInterval},
+			Notify:         Notify{Timeout: DefaultNotifyTimeout},
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -132,6 +134,7 @@ func TestParseValues(t *testing.T) {
 			netip.MustParsePrefix("198.18.0.2/15"), // host bits kept
 		},
 		Announce: Announce{Count: 100, Interval: 10 * time.Second},
+		Notify:   Notify{Timeout: DefaultNotifyTimeout},
 	}, {
 		Name:           "web",
 		Interface:      "bond0.100",
@@ -142,6 +145,7 @@ func TestParseValues(t *testing.T) {
 		PreemptDelay:   0,
 		VIPs:           []netip.Prefix{netip.MustParsePrefix("192.0.2.51/24")},
 		Announce:       Announce{Count: 1, Interval: 10 * time.Millisecond},
+		Notify:         Notify{Timeout: DefaultNotifyTimeout},
 	}}
 	if got.ControlSocket != "/tmp/v.sock" {
 		t.Errorf("ControlSocket = %q", got.ControlSocket)
@@ -152,7 +156,7 @@ func TestParseValues(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	const instFields = "name, interface, vrid, priority, advert_interval, preempt, preempt_delay, vips, announce"
+	const instFields = "name, interface, vrid, priority, advert_interval, preempt, preempt_delay, vips, announce, track_checks, track_interfaces, notify"
 	tests := []struct {
 		name string
 		in   string
@@ -207,7 +211,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Field names.
 		{"unknown top-level", "instance: []\n", []string{
-			`vipd.yaml:1: instance: unknown field; did you mean "instances"? (valid fields: control_socket, metrics, instances)`,
+			`vipd.yaml:1: instance: unknown field; did you mean "instances"? (valid fields: control_socket, metrics, checks, instances)`,
 			"vipd.yaml:1: instances: required field is missing",
 		}},
 		{"unknown with suggestion", inst("    prioriti: 100"), []string{
@@ -582,5 +586,129 @@ func TestLoad(t *testing.T) {
 
 	if _, err := Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Load(missing) = %v, want fs.ErrNotExist", err)
+	}
+}
+
+func TestParseChecks(t *testing.T) {
+	src := doc(
+		"checks:",
+		"  - name: apiserver",
+		"    http:",
+		"      url: https://127.0.0.1:6443/readyz",
+		"      ca_file: /var/lib/k0s/pki/ca.crt",
+		"      expect_status: [200, 204]",
+		"    interval: 1s",
+		"    timeout: 500ms",
+		"    fall: 3",
+		"    rise: 2",
+		"  - name: haproxy",
+		"    tcp: {address: \"127.0.0.1:6443\"}",
+		"    initial_state: up",
+		"  - name: custom",
+		"    exec: {command: [/usr/local/bin/check-etcd, --quick]}",
+		"    interval: 2s",
+		"instances:",
+		"  - name: api",
+		"    interface: eth0",
+		"    vrid: 51",
+		"    vips: [192.0.2.50/24]",
+		"    track_checks:",
+		"      - {check: apiserver, weight: -60}",
+		"      - {check: custom}",
+		"    track_interfaces:",
+		"      - {interface: eth1}",
+		"    notify:",
+		"      command: [/usr/local/bin/notify]",
+		"      master: [/usr/local/bin/became-master, now]",
+		"      timeout: 5s",
+	)
+	cfg, err := Parse("vipd.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Check{
+		{Name: "apiserver", Interval: time.Second, Timeout: 500 * time.Millisecond, Fall: 3, Rise: 2,
+			HTTP: &HTTPCheck{URL: "https://127.0.0.1:6443/readyz", Method: "GET", CAFile: "/var/lib/k0s/pki/ca.crt", ExpectStatus: []int{200, 204}}},
+		{Name: "haproxy", Interval: time.Second, Timeout: 500 * time.Millisecond, Fall: 3, Rise: 2, InitialUp: true,
+			TCP: &TCPCheck{Address: "127.0.0.1:6443"}},
+		{Name: "custom", Interval: 2 * time.Second, Timeout: time.Second, Fall: 3, Rise: 2,
+			Exec: &ExecCheck{Command: []string{"/usr/local/bin/check-etcd", "--quick"}}},
+	}
+	if !reflect.DeepEqual(cfg.Checks, want) {
+		t.Errorf("checks:\n got %+v\nwant %+v", cfg.Checks, want)
+	}
+	in := cfg.Instances[0]
+	if want := []TrackCheck{{Check: "apiserver", Weight: -60}, {Check: "custom"}}; !reflect.DeepEqual(in.TrackChecks, want) {
+		t.Errorf("track_checks %+v, want %+v", in.TrackChecks, want)
+	}
+	if want := []TrackInterface{{Interface: "eth1"}}; !reflect.DeepEqual(in.TrackInterfaces, want) {
+		t.Errorf("track_interfaces %+v, want %+v", in.TrackInterfaces, want)
+	}
+	wantNotify := Notify{Command: []string{"/usr/local/bin/notify"}, Master: []string{"/usr/local/bin/became-master", "now"}, Timeout: 5 * time.Second}
+	if !reflect.DeepEqual(in.Notify, wantNotify) {
+		t.Errorf("notify %+v, want %+v", in.Notify, wantNotify)
+	}
+}
+
+func TestParseCheckErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{"unknown check", inst("    track_checks: [{check: nope}]"), []string{
+			`vipd.yaml:7: instances[0].track_checks[0].check: unknown check "nope": no checks are defined (add them under checks:)`,
+		}},
+		{"unknown check with some defined", doc("checks:", "  - {name: a, tcp: {address: \"127.0.0.1:1\"}}") + inst("    track_checks: [{check: b}]"), []string{
+			`vipd.yaml:9: instances[0].track_checks[0].check: unknown check "b" (defined: a)`,
+		}},
+		{"timeout not shorter", doc("checks:", "  - name: a", "    tcp: {address: \"127.0.0.1:1\"}", "    interval: 1s", "    timeout: 1s") + inst(), []string{
+			`vipd.yaml:5: checks[0].timeout: 1s must be shorter than the interval (1s)`,
+		}},
+		{"empty command", doc("checks:", "  - name: a", "    exec: {command: []}") + inst(), []string{
+			`vipd.yaml:3: checks[0].exec.command: the command is empty: give the program and its arguments, e.g. [/usr/local/bin/check, --quick]`,
+		}},
+		{"not http", doc("checks:", "  - name: a", "    http: {url: \"ftp://127.0.0.1/\"}") + inst(), []string{
+			`vipd.yaml:3: checks[0].http.url: "ftp://127.0.0.1/" is not an http or https URL`,
+		}},
+		{"weight range", doc("checks:", "  - {name: a, tcp: {address: \"127.0.0.1:1\"}}") + inst("    track_checks: [{check: a, weight: -254}]"), []string{
+			`vipd.yaml:9: instances[0].track_checks[0].weight: -254 is out of range -253..253`,
+		}},
+		{"no kind", doc("checks:", "  - name: a") + inst(), []string{
+			`vipd.yaml:2: checks[0]: exactly one of exec, http and tcp is required, got 0`,
+		}},
+		{"two kinds", doc("checks:", "  - {name: a, tcp: {address: \"127.0.0.1:1\"}, exec: {command: [x]}}") + inst(), []string{
+			`vipd.yaml:2: checks[0]: exactly one of exec, http and tcp is required, got 2`,
+		}},
+		{"duplicate check", doc("checks:", "  - {name: a, tcp: {address: \"127.0.0.1:1\"}}", "  - {name: a, tcp: {address: \"127.0.0.1:2\"}}") + inst(), []string{
+			`vipd.yaml:3: checks[1].name: check name "a" is already used (line 2)`,
+		}},
+		{"tracked twice", doc("checks:", "  - {name: a, tcp: {address: \"127.0.0.1:1\"}}") + inst("    track_checks: [{check: a}, {check: a}]"), []string{
+			`vipd.yaml:9: instances[0].track_checks[1]: check "a" is tracked twice (first at line 9)`,
+		}},
+		{"tcp address", doc("checks:", "  - {name: a, tcp: {address: \"127.0.0.1\"}}") + inst(), []string{
+			`vipd.yaml:2: checks[0].tcp.address: "127.0.0.1" is not host:port (e.g. 127.0.0.1:6443)`,
+		}},
+		{"cert without key", doc("checks:", "  - name: a", "    http: {url: \"https://127.0.0.1/\", cert_file: /c.pem}") + inst(), []string{
+			`vipd.yaml:3: checks[0].http: cert_file and key_file go together`,
+		}},
+		{"notify empty", inst("    notify: {master: []}"), []string{
+			`vipd.yaml:7: instances[0].notify.master: the command is empty: give the program and its arguments, e.g. [/usr/local/bin/check, --quick]`,
+		}},
+		{"initial_state", doc("checks:", "  - {name: a, tcp: {address: \"127.0.0.1:1\"}, initial_state: maybe}") + inst(), []string{
+			`vipd.yaml:2: checks[0].initial_state: "maybe" is not up or down`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("vipd.yaml", []byte(tt.src))
+			var got []string
+			if err != nil {
+				got = strings.Split(err.Error(), "\n")
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("input:\n%s\ngot:\n\t%s\nwant:\n\t%s", tt.src, strings.Join(got, "\n\t"), strings.Join(tt.want, "\n\t"))
+			}
+		})
 	}
 }

@@ -19,6 +19,18 @@ import (
 type decoder struct {
 	file string
 	errs Errors
+
+	// checkLines maps each defined check's name to its line.
+	checkLines map[string]int
+	// tracked remembers track_checks entries for checkTracked.
+	tracked []trackedAt
+}
+
+// trackedAt is a track_checks entry and where it was written.
+type trackedAt struct {
+	name string
+	node *yaml.Node
+	path string
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
