@@ -55,8 +55,9 @@ func bench(ctx context.Context, w io.Writer, vipdPath string, runs int, interval
 	}
 	defer l.Close()
 
-	fmt.Fprintf(w, "vipd-lab bench: 3 nodes (priorities %v), a client pinging the VIP every 2ms;\n", priorities)
-	fmt.Fprintf(w, "outage = the client's longest gap between echo replies; %d runs each (lab %s).\n\n", runs, l.Prefix)
+	fmt.Fprintf(w, "vipd-lab bench: 3 nodes (priorities 150/100/50), a client pinging the VIP %s every 2ms.\n", lab.VIP.Addr())
+	fmt.Fprintln(w, "crash: the master's cable is pulled right after one of its adverts; stop: the master gets SIGTERM.")
+	fmt.Fprintf(w, "outage: the longest time the client's echo requests went unanswered; %d runs each (lab %s).\n\n", runs, l.Prefix)
 	results := map[cellKey]*cell{}
 	for _, iv := range intervals {
 		for _, d := range []daemon{vipdDaemon(l, bin), keepalivedDaemon} {
@@ -115,7 +116,7 @@ func benchCell(ctx context.Context, w io.Writer, l *lab.Lab, d daemon, interval 
 			}
 			continue
 		}
-		crashOut, crashErr := measure(ctx, l, p, n2, interval, n1.CutLink)
+		crashOut, crashErr := measure(ctx, l, p, n2, interval, cutAfterAdvert(l, n1))
 		get(crash).add(crashOut, crashErr)
 		if err := n1.RestoreLink(); err != nil {
 			return err
@@ -127,11 +128,9 @@ func benchCell(ctx context.Context, w io.Writer, l *lab.Lab, d daemon, interval 
 		var stopOut time.Duration
 		_, stopErr := settle(ctx, l, p, n1, interval)
 		if stopErr == nil {
+			var exit time.Duration
 			var exitErr error
-			stopOut, stopErr = measure(ctx, l, p, n2, interval, func() error {
-				_, exitErr = n1.Stop()
-				return nil
-			})
+			stopOut, stopErr = measure(ctx, l, p, n2, interval, stopDaemon(n1, &exit, &exitErr))
 			if stopErr == nil && exitErr != nil {
 				stopErr = exitErr
 			}

@@ -110,11 +110,11 @@ func settle(ctx context.Context, l *lab.Lab, p *lab.Prober, want *lab.Node, inte
 
 // measure runs event, waits until next holds the VIP and the client gets a
 // reply again, and returns the client's longest gap between replies.
-func measure(ctx context.Context, l *lab.Lab, p *lab.Prober, next *lab.Node, interval time.Duration, event func() error) (time.Duration, error) {
+func measure(ctx context.Context, l *lab.Lab, p *lab.Prober, next *lab.Node, interval time.Duration, event func(context.Context) error) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, waitTimeout(interval))
 	defer cancel()
 	p.ResetOutage()
-	if err := event(); err != nil {
+	if err := event(ctx); err != nil {
 		return 0, err
 	}
 	holds := func(h []*lab.Node) bool { return slices.Contains(h, next) }
@@ -152,4 +152,24 @@ func ms(d time.Duration) string {
 		return fmt.Sprintf("%.2fs", d.Seconds())
 	}
 	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+}
+
+// cutAfterAdvert pulls n's cable right after one of its adverts, the worst
+// moment: the backups then wait a whole Master_Down_Interval.
+func cutAfterAdvert(l *lab.Lab, n *lab.Node) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if _, err := l.WaitAdvert(ctx, n); err != nil {
+			return err
+		}
+		return n.CutLink()
+	}
+}
+
+// stopDaemon stops n's daemon gracefully; its exit is reported in *exit and
+// *err, not as the event's failure, so the takeover is measured regardless.
+func stopDaemon(n *lab.Node, exit *time.Duration, err *error) func(context.Context) error {
+	return func(context.Context) error {
+		*exit, *err = n.Stop()
+		return nil
+	}
 }

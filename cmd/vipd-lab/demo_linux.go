@@ -82,17 +82,19 @@ func demo(ctx context.Context, w io.Writer, vipdPath, logDir string) (err error)
 	if err := pause(ctx); err != nil {
 		return err
 	}
-	say("Step 1: pull n1's cable (its port on the bridge goes down).")
+	say("Step 1: pull n1's cable (its port on the bridge goes down), right after one of its adverts.")
 	before := who()
-	outage, err := measure(ctx, l, p, n2, demoInterval, n1.CutLink)
+	outage, err := measure(ctx, l, p, n2, demoInterval, cutAfterAdvert(l, n1))
 	if err != nil {
 		return err
 	}
 	say("  n2 took over the VIP. The client could not reach it for %s.", ms(outage))
-	say("  RFC 9568 has n2 wait Master_Down_Interval = 3×%v + (256−%d)×%v/256 = %s",
+	say("  RFC 9568 has n2 wait Master_Down_Interval = 3×%v + (256−%d)×%v/256 = %s after n1's last advert.",
 		demoInterval, priorities[1], demoInterval, ms(mdi))
-	say("  after n1's last advert, which left up to %v before the cable was pulled.", demoInterval)
 	say("  The client's ARP entry for %s moved: %s → %s.", lab.VIP.Addr(), before, who())
+	if has, _ := n1.Has(lab.VIP); has {
+		say("  (n1, cut off, still has the VIP on its eth0, where nobody can reach it.)")
+	}
 	say("")
 
 	if err := pause(ctx); err != nil {
@@ -107,8 +109,8 @@ func demo(ctx context.Context, w io.Writer, vipdPath, logDir string) (err error)
 	if held, err = settle(ctx, l, p, n1, demoInterval); err != nil {
 		return err
 	}
-	say("  n1 holds the VIP again (%s after the cable came back) and n2 let go of it.", ms(held.Sub(back)))
-	say("  Longest gap for the client meanwhile: %s. Its ARP entry: %s.", ms(p.Stats().Outage), who())
+	say("  %s after the cable came back n1 was the only holder again: n2 heard n1's", ms(held.Sub(back)))
+	say("  higher priority and let go. Longest gap for the client: %s. ARP entry: %s.", ms(p.Stats().Outage), who())
 	say("")
 
 	if err := pause(ctx); err != nil {
@@ -117,10 +119,7 @@ func demo(ctx context.Context, w io.Writer, vipdPath, logDir string) (err error)
 	say("Step 3: stop vipd on n1 gracefully (SIGTERM): it sends a priority-0 advert and removes the VIP.")
 	var exit time.Duration
 	var stopErr error
-	outage, err = measure(ctx, l, p, n2, demoInterval, func() error {
-		exit, stopErr = n1.Stop()
-		return nil
-	})
+	outage, err = measure(ctx, l, p, n2, demoInterval, stopDaemon(n1, &exit, &stopErr))
 	if stopErr != nil {
 		say("  vipd on n1 did not stop cleanly: %v", stopErr)
 	} else {

@@ -20,7 +20,7 @@ import (
 const usage = `vipd-lab runs vipd in a lab of network namespaces (needs root).
 
 Usage:
-  vipd-lab demo  --vipd PATH [--logs DIR]    a failover walk-through, ~30s
+  vipd-lab demo  --vipd PATH [--logs DIR]    a failover walk-through, ~10s
   vipd-lab bench --vipd PATH [--runs N] [--intervals 10ms,100ms,1s]
                                              outages of vipd and keepalived
 `

@@ -137,7 +137,7 @@ func (l *Lab) addNamespace(name string) error {
 	return err
 }
 
-func (l *Lab) addNode(name string, addr netip.Prefix) (*Node, error) {
+func (l *Lab) addNode(name string, addr netip.Prefix) (_ *Node, err error) {
 	n := &Node{
 		Name: name,
 		NS:   l.Prefix + "-" + name,
@@ -151,10 +151,14 @@ func (l *Lab) addNode(name string, addr netip.Prefix) (*Node, error) {
 	if err := l.addNamespace(n.NS); err != nil {
 		return nil, err
 	}
-	var err error
 	if n.h, err = handleAt(n.NS); err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			n.h.Close()
+		}
+	}()
 	// A locally administered MAC that spells the node's address makes
 	// captures and neighbour tables easy to read: 192.0.2.11 is
 	// 02:00:c0:00:02:0b.

@@ -277,6 +277,9 @@ func TestKeepalivedInLab(t *testing.T) {
 	if _, err := l.WaitHolders(ctx, VIP, Only(l.Nodes[0])); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := l.WaitAdvert(ctx, l.Nodes[0]); err != nil {
+		t.Errorf("the client hears no advert from the master: %v", err)
+	}
 	took, err := l.Nodes[0].Stop()
 	if err != nil {
 		t.Errorf("stop keepalived: %v", err)

@@ -21,12 +21,16 @@ const MaxProbe = 10 * time.Minute
 // ProbeStats summarises a prober's run.
 type ProbeStats struct {
 	Sent, Received int
-	// Outage is the longest gap between two consecutive replies: how long
-	// the client could not reach the target.
+	// Outage is the longest time between two replies with lost requests
+	// between them: how long the client could not reach the target. A gap
+	// without losses is the prober itself stalling on a busy machine, and
+	// only counts in MaxGap.
 	Outage time.Duration
 	// OutageStart is the last reply before that gap, OutageEnd the first
-	// after it; both zero if there were fewer than two replies.
+	// after it; both zero if no request was lost.
 	OutageStart, OutageEnd time.Time
+	// MaxGap is the longest time between two replies, losses or not.
+	MaxGap time.Duration
 	// FirstReply and LastReply are zero if there was no reply.
 	FirstReply, LastReply time.Time
 	// SendErrors counts echo requests the kernel refused (e.g. an
@@ -45,7 +49,11 @@ type Prober struct {
 
 	mu    sync.Mutex
 	stats ProbeStats
+	last  uint64 // the highest request number answered so far
 }
+
+// probeMagic starts every request's payload; a request number follows.
+const probeMagic = "vipd-lab"
 
 // Probe starts pinging target from the client every interval (2ms for the
 // benchmark) over a raw ICMP socket opened in the client's namespace. It runs
@@ -81,10 +89,13 @@ func (p *Prober) send(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	dst := &net.IPAddr{IP: p.target.AsSlice()}
-	for seq := 0; ; seq++ {
+	// Requests are numbered from 1 in the payload: the ICMP sequence
+	// number wraps after two minutes at 2ms.
+	for n := uint64(1); ; n++ {
+		data := binary.BigEndian.AppendUint64([]byte(probeMagic), n)
 		msg := icmp.Message{
 			Type: ipv4.ICMPTypeEcho,
-			Body: &icmp.Echo{ID: p.id, Seq: seq & 0xffff, Data: []byte("vipd-lab probe")},
+			Body: &icmp.Echo{ID: p.id, Seq: int(n & 0xffff), Data: data},
 		}
 		b, err := msg.Marshal(nil)
 		if err == nil {
@@ -126,23 +137,32 @@ func (p *Prober) receive(ctx context.Context) {
 		if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
 			continue
 		}
-		if e, ok := m.Body.(*icmp.Echo); !ok || e.ID != p.id {
+		e, ok := m.Body.(*icmp.Echo)
+		if !ok || e.ID != p.id || len(e.Data) != len(probeMagic)+8 || string(e.Data[:len(probeMagic)]) != probeMagic {
 			continue
 		}
-		p.record(now)
+		p.record(now, binary.BigEndian.Uint64(e.Data[len(probeMagic):]))
 	}
 }
 
-func (p *Prober) record(now time.Time) {
+// record notes the reply to request n, received at now.
+func (p *Prober) record(now time.Time, n uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := &p.stats
 	s.Received++
 	if s.FirstReply.IsZero() {
-		s.FirstReply = now
-	} else if gap := now.Sub(s.LastReply); gap > s.Outage {
+		s.FirstReply, s.LastReply, p.last = now, now, n
+		return
+	}
+	gap := now.Sub(s.LastReply)
+	s.MaxGap = max(s.MaxGap, gap)
+	// Requests between the last one answered and this one went
+	// unanswered: a real outage, not a stall of the prober.
+	if n > p.last+1 && gap > s.Outage {
 		s.Outage, s.OutageStart, s.OutageEnd = gap, s.LastReply, now
 	}
+	p.last = max(p.last, n)
 	s.LastReply = now
 }
 
@@ -169,13 +189,14 @@ func (p *Prober) WaitReply(ctx context.Context, t time.Time) error {
 	}
 }
 
-// ResetOutage forgets the longest gap so far, so that Stop reports only
-// gaps after this call (the first reply after it still closes a gap that
-// started before).
+// ResetOutage forgets the outage and longest gap so far, so that Stats and
+// Stop report only gaps after this call (the first reply after it still
+// closes a gap that started before).
 func (p *Prober) ResetOutage() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.stats.Outage, p.stats.OutageStart, p.stats.OutageEnd = 0, time.Time{}, time.Time{}
+	p.stats.MaxGap = 0
 }
 
 // Stop ends the prober, closes its socket and returns its figures. Calling

@@ -104,7 +104,8 @@ func probe(t *testing.T, l *lab.Lab) *lab.Prober {
 	t.Cleanup(func() {
 		s := p.Stop()
 		cancel()
-		t.Logf("prober: sent %d, received %d, longest gap %v", s.Sent, s.Received, s.Outage.Round(100*time.Microsecond))
+		t.Logf("prober: sent %d, received %d, longest outage %v, longest gap %v", s.Sent, s.Received,
+			s.Outage.Round(100*time.Microsecond), s.MaxGap.Round(100*time.Microsecond))
 	})
 	return p
 }
@@ -154,7 +155,13 @@ func TestHighestPriorityWins(t *testing.T) {
 	p := probe(t, l)
 	waitReply(t, p)
 	waitNeigh(t, l, n1)
+	p.ResetOutage()
 	holdSteady(t, l, n1, time.Second)
+	// Lost echo requests in a steady state would mean the VIP moved, or
+	// someone answered ARP for it, between two samples.
+	if s := p.Stats(); s.Outage > 100*time.Millisecond {
+		t.Errorf("the client lost the VIP for %v (from %v) while n1 held it", s.Outage, s.OutageStart.Format(time.StampMicro))
+	}
 	for _, n := range l.Nodes {
 		if !n.Running() {
 			t.Errorf("vipd on %s exited", n.Name)
