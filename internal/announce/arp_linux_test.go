@@ -95,8 +95,8 @@ func newPair(t *testing.T) pair {
 	testenv.IP(t, "-n", p.ns1, "addr", "add", "192.0.2.1/24", "dev", "v1")
 	testenv.IP(t, "-n", p.ns1, "addr", "add", vip+"/24", "dev", "v1")
 	testenv.IP(t, "-n", p.ns2, "addr", "add", "192.0.2.2/24", "dev", "v2")
-	waitLink(t, p.ns1, "v1", "UP")
-	waitLink(t, p.ns2, "v2", "UP")
+	testenv.WaitLink(t, p.ns1, "v1", "UP")
+	testenv.WaitLink(t, p.ns2, "v2", "UP")
 	// A long locktime makes the kernel refuse to change a fresh entry's MAC
 	// for any ARP that it does not classify as gratuitous, so the tests
 	// below prove that ours are.
@@ -104,32 +104,6 @@ func newPair(t *testing.T) pair {
 	p.if1 = ifindex(t, p.ns1, "v1")
 	p.if2 = ifindex(t, p.ns2, "v2")
 	return p
-}
-
-// waitLink polls ns's dev for up to 5s until its operstate is want and, when
-// want is UP, its qdisc is attached. The kernel's linkwatch work sets both
-// asynchronously after "ip link set up" (later still while other namespaces
-// are being torn down), and until then what is sent is silently dropped.
-func waitLink(t *testing.T, ns, dev, want string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var ls []struct {
-			Qdisc     string `json:"qdisc"`
-			OperState string `json:"operstate"`
-		}
-		out := testenv.IP(t, "-n", ns, "-j", "link", "show", "dev", dev)
-		if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 1 {
-			t.Fatalf("ip -j link show: %v: %s", err, out)
-		}
-		if ls[0].OperState == want && (want != "UP" || ls[0].Qdisc != "noop") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s in %s: operstate %s, qdisc %s after 5s; want %s", dev, ns, ls[0].OperState, ls[0].Qdisc, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func ifindex(t *testing.T, ns, name string) int {

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vipd/vipd/internal/testenv"
 	"golang.org/x/sys/unix"
@@ -21,7 +20,7 @@ func dummy(t *testing.T, addrs ...string) (string, Link) {
 	testenv.IP(t, "-n", ns, "link", "add", "d0", "type", "veth", "peer", "name", "p0")
 	testenv.IP(t, "-n", ns, "link", "set", "p0", "up")
 	testenv.IP(t, "-n", ns, "link", "set", "d0", "address", "02:00:00:00:00:01", "up")
-	waitLink(t, ns, "d0", "UP")
+	testenv.WaitLink(t, ns, "d0", "UP")
 	for _, a := range addrs {
 		testenv.IP(t, append([]string{"-n", ns, "addr", "add"}, append(strings.Fields(a), "dev", "d0")...)...)
 	}
@@ -45,15 +44,15 @@ func TestLinkByName(t *testing.T) {
 	// Administratively up but without carrier (the veth peer is down) is
 	// not up.
 	testenv.IP(t, "-n", ns, "link", "set", "p0", "down")
-	waitLink(t, ns, "d0", "LOWERLAYERDOWN")
+	testenv.WaitLink(t, ns, "d0", "LOWERLAYERDOWN")
 	testenv.Do(t, ns, func() { l, err = LinkByName("d0") })
 	if err != nil || l.Up {
 		t.Errorf("peer down: LinkByName(d0) = %+v, %v; want Up false", l, err)
 	}
 	testenv.IP(t, "-n", ns, "link", "set", "p0", "up")
-	waitLink(t, ns, "d0", "UP")
+	testenv.WaitLink(t, ns, "d0", "UP")
 	testenv.IP(t, "-n", ns, "link", "set", "d0", "down")
-	waitLink(t, ns, "d0", "DOWN")
+	testenv.WaitLink(t, ns, "d0", "DOWN")
 	testenv.Do(t, ns, func() { l, err = LinkByName("d0") })
 	if err != nil || l.Up {
 		t.Errorf("link down: LinkByName(d0) = %+v, %v; want Up false", l, err)
@@ -61,32 +60,6 @@ func TestLinkByName(t *testing.T) {
 	testenv.Do(t, ns, func() { _, err = LinkByName("nosuch0") })
 	if err == nil || !strings.Contains(err.Error(), "nosuch0") {
 		t.Errorf("LinkByName(nosuch0) error = %v, want one naming nosuch0", err)
-	}
-}
-
-// waitLink polls ns's dev for up to 5s until its operstate is want and, when
-// want is UP, its qdisc is attached. The kernel's linkwatch work sets both
-// asynchronously after "ip link set up" (later still while other namespaces
-// are being torn down), and until then what is sent is silently dropped.
-func waitLink(t *testing.T, ns, dev, want string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var ls []struct {
-			Qdisc     string `json:"qdisc"`
-			OperState string `json:"operstate"`
-		}
-		out := testenv.IP(t, "-n", ns, "-j", "link", "show", "dev", dev)
-		if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 1 {
-			t.Fatalf("ip -j link show: %v: %s", err, out)
-		}
-		if ls[0].OperState == want && (want != "UP" || ls[0].Qdisc != "noop") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s in %s: operstate %s, qdisc %s after 5s; want %s", dev, ns, ls[0].OperState, ls[0].Qdisc, want)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -3,11 +3,13 @@ package testenv
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -98,5 +100,31 @@ func Do(t testing.TB, ns string, fn func()) {
 	<-done
 	if ferr != nil {
 		t.Fatalf("netns %s: %v", ns, ferr)
+	}
+}
+
+// WaitLink polls ns's dev for up to 5s until its operstate is want and, when
+// want is UP, its qdisc is attached. The kernel's linkwatch work sets both
+// asynchronously after "ip link set up" (later still while other namespaces
+// are being torn down), and until then what is sent is silently dropped.
+func WaitLink(t testing.TB, ns, dev, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var ls []struct {
+			Qdisc     string `json:"qdisc"`
+			OperState string `json:"operstate"`
+		}
+		out := IP(t, "-n", ns, "-j", "link", "show", "dev", dev)
+		if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 1 {
+			t.Fatalf("ip -j link show: %v: %s", err, out)
+		}
+		if ls[0].OperState == want && (want != "UP" || ls[0].Qdisc != "noop") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s in %s: operstate %s, qdisc %s after 5s; want %s", dev, ns, ls[0].OperState, ls[0].Qdisc, want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

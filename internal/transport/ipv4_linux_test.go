@@ -2,7 +2,6 @@ package transport
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"net"
 	"net/netip"
@@ -34,7 +33,7 @@ func veth(t *testing.T, a, b *end) {
 		testenv.IP(t, "-n", e.ns, "link", "set", e.name, "up")
 	}
 	for _, e := range []*end{a, b} {
-		waitLink(t, e.ns, e.name, "UP")
+		testenv.WaitLink(t, e.ns, e.name, "UP")
 		var (
 			ifi *net.Interface
 			err error
@@ -44,32 +43,6 @@ func veth(t *testing.T, a, b *end) {
 			t.Fatal(err)
 		}
 		e.ifindex = ifi.Index
-	}
-}
-
-// waitLink polls ns's dev for up to 5s until its operstate is want and, when
-// want is UP, its qdisc is attached. The kernel's linkwatch work sets both
-// asynchronously after "ip link set up" (later still while other namespaces
-// are being torn down), and until then what is sent is silently dropped.
-func waitLink(t *testing.T, ns, dev, want string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var ls []struct {
-			Qdisc     string `json:"qdisc"`
-			OperState string `json:"operstate"`
-		}
-		out := testenv.IP(t, "-n", ns, "-j", "link", "show", "dev", dev)
-		if err := json.Unmarshal([]byte(out), &ls); err != nil || len(ls) != 1 {
-			t.Fatalf("ip -j link show: %v: %s", err, out)
-		}
-		if ls[0].OperState == want && (want != "UP" || ls[0].Qdisc != "noop") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s in %s: operstate %s, qdisc %s after 5s; want %s", dev, ns, ls[0].OperState, ls[0].Qdisc, want)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -1,0 +1,206 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// GroupIPv6 is the IPv6 multicast group of VRRP adverts (RFC 9568 §5.1.2.2).
+var GroupIPv6 = netip.MustParseAddr("ff02::12")
+
+// IPv6 socket invariants, asserted by the tests.
+const (
+	// hopLimit is both the unicast and the multicast hop limit: receivers
+	// drop adverts with any other (RFC 9568 §5.1.2.3).
+	hopLimit = 255
+	// tclass marks adverts as network control (DSCP CS6), as tos does for
+	// IPv4.
+	tclass = 0xc0
+)
+
+// IPv6Conn is a raw IPv6 socket for VRRP bound to one interface.
+//
+// The kernel neither computes nor checks the VRRP checksum: IPV6_CHECKSUM
+// stays off (RFC 3542 §3.1; the Linux default for protocols other than
+// ICMPv6). The codec (pkg/vrrp) computes it over the IPv6 pseudo-header and
+// checks it on receipt; were the kernel to check it, packets with a bad
+// checksum would vanish in the kernel instead of being counted under a drop
+// reason.
+//
+// ReadFrom is for one goroutine at a time (it reuses its buffers); WriteTo and
+// Close may be called from any goroutine, concurrently with ReadFrom.
+type IPv6Conn struct {
+	ifindex int
+	pc      *ipv6.PacketConn
+	rc      syscall.RawConn
+
+	// Reused by ReadFrom. A raw IPv6 socket delivers no IP header: the
+	// source comes from the socket address, the hop limit, destination and
+	// interface from control messages.
+	buf   []byte
+	oob   []byte
+	rerr  error
+	n     int
+	oobn  int
+	from  unix.Sockaddr
+	recv  func(fd uintptr) bool
+	cm    ipv6.ControlMessage
+	flags ipv6.ControlFlags
+}
+
+// ListenIPv6 opens a raw IPv6 socket for protocol 112 in the calling
+// thread's network namespace, bound to the interface with index ifindex. It
+// joins ff02::12 on that interface and sets, once and for the socket's
+// life: unicast and multicast hop limit 255, multicast loopback off,
+// multicast interface ifindex, IPV6_MULTICAST_ALL off, traffic class network
+// control, and IPV6_RECVHOPLIMIT and IPV6_RECVPKTINFO for the hop limit,
+// destination and receiving interface.
+func ListenIPv6(ifindex int) (*IPv6Conn, error) {
+	if ifindex <= 0 {
+		return nil, fmt.Errorf("transport: invalid interface index %d", ifindex)
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var err error
+		cerr := rc.Control(func(fd uintptr) { err = bindIPv6(int(fd), ifindex) })
+		return errors.Join(cerr, err)
+	}}
+	pconn, err := lc.ListenPacket(context.Background(), fmt.Sprintf("ip6:%d", Protocol), "::")
+	if err != nil {
+		return nil, fmt.Errorf("transport: raw IPv6 socket on interface index %d: %w", ifindex, err)
+	}
+	c := &IPv6Conn{ifindex: ifindex, pc: ipv6.NewPacketConn(pconn)}
+	sc, ok := pconn.(syscall.Conn)
+	if !ok { // net.ListenPacket("ip6:...") returns a *net.IPConn
+		pconn.Close()
+		return nil, fmt.Errorf("transport: raw IPv6 socket: %T is not a syscall.Conn", pconn)
+	}
+	if c.rc, err = sc.SyscallConn(); err == nil {
+		err = c.setup()
+	}
+	if err != nil {
+		pconn.Close()
+		return nil, fmt.Errorf("transport: raw IPv6 socket on interface index %d: %w", ifindex, err)
+	}
+	c.flags = ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface
+	c.oob = ipv6.NewControlMessage(c.flags)
+	c.recv = c.recvmsg
+	return c, nil
+}
+
+// bindIPv6 runs on the new socket before Go binds it; see bindIPv4.
+func bindIPv6(fd, ifindex int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX, ifindex); err != nil {
+		return fmt.Errorf("SO_BINDTOIFINDEX %d: %w", ifindex, err)
+	}
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0); err != nil {
+		return fmt.Errorf("IPV6_MULTICAST_ALL: %w", err)
+	}
+	var b [1]byte
+	for range 4096 { // bounded by the receive buffer anyway
+		if _, _, err := unix.Recvfrom(fd, b[:], unix.MSG_DONTWAIT); err != nil {
+			break
+		}
+	}
+	return nil
+}
+
+func (c *IPv6Conn) setup() error {
+	ifi := &net.Interface{Index: c.ifindex} // x/net only uses the index on Linux
+	group := &net.IPAddr{IP: GroupIPv6.AsSlice()}
+	for _, step := range []struct {
+		what string
+		err  func() error
+	}{
+		{"IPV6_UNICAST_HOPS", func() error { return c.pc.SetHopLimit(hopLimit) }},
+		{"IPV6_MULTICAST_HOPS", func() error { return c.pc.SetMulticastHopLimit(hopLimit) }},
+		{"IPV6_MULTICAST_LOOP", func() error { return c.pc.SetMulticastLoopback(false) }},
+		{"IPV6_MULTICAST_IF", func() error { return c.pc.SetMulticastInterface(ifi) }},
+		{"IPV6_TCLASS", func() error { return c.pc.SetTrafficClass(tclass) }},
+		{"IPV6_RECVHOPLIMIT, IPV6_RECVPKTINFO", func() error {
+			return c.pc.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true)
+		}},
+		{"join " + GroupIPv6.String(), func() error { return c.pc.JoinGroup(ifi, group) }},
+	} {
+		if err := step.err(); err != nil {
+			return fmt.Errorf("%s: %w", step.what, err)
+		}
+	}
+	return nil
+}
+
+// recvmsg is the raw read ReadFrom hands to the runtime poller; it returns
+// false to wait for the socket to become readable. Reading through the raw
+// connection rather than x/net's ReadBatch keeps the source as a number: x/net
+// would name a link-local source's zone by looking the interface index up in
+// the reading thread's namespace, with a netlink dump when it is not found.
+func (c *IPv6Conn) recvmsg(fd uintptr) bool {
+	c.n, c.oobn, _, c.from, c.rerr = unix.Recvmsg(int(fd), c.buf, c.oob, 0)
+	return c.rerr != unix.EAGAIN
+}
+
+// ReadFrom blocks until a VRRP packet arrives and copies the VRRP message
+// into b; a message longer than b is truncated. Meta.Src carries no zone
+// (Meta.IfIndex says where the packet came from) and Meta.TTL is the hop
+// limit; were the kernel ever to leave its control message out, TTL would be
+// 0, which no valid advert has. It returns an error wrapping net.ErrClosed
+// once Close was called.
+func (c *IPv6Conn) ReadFrom(b []byte) (int, Meta, error) {
+	c.buf = b
+	c.from, c.rerr = nil, nil
+	err := c.rc.Read(c.recv) // wraps net.ErrClosed or os.ErrDeadlineExceeded
+	c.buf = nil
+	if err == nil && c.rerr != nil {
+		err = os.NewSyscallError("recvmsg", c.rerr)
+	}
+	if err != nil {
+		return 0, Meta{}, fmt.Errorf("transport: %w", err)
+	}
+	from, ok := c.from.(*unix.SockaddrInet6)
+	if !ok {
+		return 0, Meta{}, fmt.Errorf("transport: packet from a %T", c.from)
+	}
+	c.cm = ipv6.ControlMessage{}
+	if c.oobn > 0 {
+		if err := c.cm.Parse(c.oob[:c.oobn]); err != nil {
+			return 0, Meta{}, fmt.Errorf("transport: control message: %w", err)
+		}
+	}
+	meta := Meta{
+		Src:     netip.AddrFrom16(from.Addr),
+		TTL:     c.cm.HopLimit,
+		IfIndex: c.cm.IfIndex,
+	}
+	if dst, ok := netip.AddrFromSlice(c.cm.Dst); ok {
+		meta.Dst = dst
+	}
+	return min(c.n, len(b)), meta, nil
+}
+
+// WriteTo sends b, a marshalled VRRP message, to dst (ff02::12 or a unicast
+// peer) from src, which must be a usable (not tentative) address of the
+// interface: its link-local address for multicast (RFC 9568 §5.1.2.1). Hop
+// limit is 255. Zones are ignored: the socket's interface is the zone.
+func (c *IPv6Conn) WriteTo(b []byte, src, dst netip.Addr) error {
+	src, dst = src.WithZone(""), dst.WithZone("")
+	if !src.Is6() || src.Is4In6() || !dst.Is6() || dst.Is4In6() {
+		return fmt.Errorf("transport: IPv6 send from %v to %v: want two IPv6 addresses", src, dst)
+	}
+	// IPV6_PKTINFO's ipi6_addr sets the source address, ipi6_ifindex the
+	// interface.
+	cm := &ipv6.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifindex}
+	if _, err := c.pc.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+		return fmt.Errorf("transport: send from %v to %v: %w", src, dst, err)
+	}
+	return nil
+}
+
+// Close closes the socket; a ReadFrom blocked on it returns.
+func (c *IPv6Conn) Close() error { return c.pc.Close() }
