@@ -14,16 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Link is the part of an interface vipd cares about.
-type Link struct {
-	Index        int
-	Name         string
-	HardwareAddr net.HardwareAddr
-	// Up is true when the link is administratively up and has carrier
-	// (IFF_UP and IFF_RUNNING): only then can adverts leave it.
-	Up bool
-}
-
 // LinkByName looks up the named interface in the calling thread's network
 // namespace.
 func LinkByName(name string) (Link, error) {

@@ -28,13 +28,6 @@ const (
 	tos = 0xc0
 )
 
-// Meta describes a received packet, from its IP header and control messages.
-type Meta struct {
-	Src, Dst netip.Addr
-	TTL      int
-	IfIndex  int
-}
-
 // IPv4Conn is a raw IPv4 socket for VRRP bound to one interface.
 //
 // ReadFrom is for one goroutine at a time (it reuses its buffers); WriteTo and
