@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/vipd/vipd/internal/config"
 	"github.com/vipd/vipd/internal/metrics"
+	"github.com/vipd/vipd/internal/netif"
 	"github.com/vipd/vipd/internal/router"
 )
 
@@ -37,11 +39,18 @@ type Daemon struct {
 	// started is closed once every interface of the first configuration
 	// has its sockets open and its instances running.
 	started chan struct{}
+
+	checks checkSet
+
+	linkMu sync.Mutex
+	links  map[string]bool // link up (admin up with carrier) by name, from netlink
 }
 
 // New returns a Daemon for cfg. It does nothing until Run.
 func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *Daemon {
-	return &Daemon{cfg: cfg, sys: sys, m: m, log: log, ifaces: map[string]*iface{}, started: make(chan struct{})}
+	d := &Daemon{cfg: cfg, sys: sys, m: m, log: log, ifaces: map[string]*iface{}, started: make(chan struct{}), links: map[string]bool{}}
+	d.checks.d = d
+	return d
 }
 
 // Started is closed once every interface of the configuration Run started
@@ -72,8 +81,14 @@ func (d *Daemon) Ping(ctx context.Context) error {
 // Run starts every instance and blocks until ctx is cancelled, then shuts
 // them down: a Master sends priority 0 and removes its VIPs.
 func (d *Daemon) Run(ctx context.Context) error {
+	linksDone := make(chan struct{})
+	go func() {
+		defer close(linksDone)
+		d.watchLinks(ctx)
+	}()
 	d.mu.Lock()
 	d.ctx = ctx
+	d.checks.apply(ctx, d.cfg.Checks)
 	for _, ic := range d.cfg.Instances {
 		d.startLocked(ic)
 	}
@@ -94,7 +109,71 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 	<-ctx.Done()
 	d.wg.Wait()
+	d.checks.stopAll()
+	<-linksDone
 	return nil
+}
+
+// watchLinks follows link state changes for interface tracking until ctx
+// is done.
+func (d *Daemon) watchLinks(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := d.sys.WatchLinks(ctx, func(l netif.Link) { d.setLink(ctx, l.Name, l.Up) })
+		if err != nil && ctx.Err() == nil {
+			d.log.Error("link notifications failed; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(retryEvery):
+			}
+		}
+	}
+}
+
+func (d *Daemon) setLink(ctx context.Context, name string, up bool) {
+	d.linkMu.Lock()
+	prev, known := d.links[name]
+	d.links[name] = up
+	d.linkMu.Unlock()
+	if known && prev == up {
+		return
+	}
+	if known {
+		d.log.Info("link state changed", "iface", name, "up", up)
+	}
+	d.broadcast(ctx, trackInterface, name, up)
+}
+
+// linkUp says whether the named link is up: from the notifications, or
+// asked directly before the first one arrived. A missing link is down.
+func (d *Daemon) linkUp(name string) bool {
+	d.linkMu.Lock()
+	up, known := d.links[name]
+	d.linkMu.Unlock()
+	if known {
+		return up
+	}
+	l, err := d.sys.LinkByName(name)
+	return err == nil && l.Up
+}
+
+// broadcast tells every running instance that a check or link changed;
+// instances that do not track it ignore the message.
+func (d *Daemon) broadcast(ctx context.Context, kind trackKind, name string, up bool) {
+	d.mu.Lock()
+	var targets []*instance
+	for _, f := range d.ifaces {
+		targets = append(targets, f.running()...)
+	}
+	d.mu.Unlock()
+	u := trackUpdate{kind: kind, name: name, up: up}
+	for _, in := range targets {
+		select {
+		case in.trackc <- u:
+		case <-in.done:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // startLocked starts ic on its interface, creating the interface's runner
@@ -126,6 +205,7 @@ func (d *Daemon) Reload(cfg *config.Config) {
 		d.cfg = cfg
 		return
 	}
+	d.checks.apply(d.ctx, cfg.Checks)
 	old := map[string]config.Instance{}
 	for _, ic := range d.cfg.Instances {
 		old[ic.Name] = ic
@@ -198,7 +278,9 @@ func equalInstance(a, b config.Instance) bool {
 	return a.Name == b.Name && a.Interface == b.Interface && a.VRID == b.VRID &&
 		a.Priority == b.Priority && a.AdvertInterval == b.AdvertInterval &&
 		a.Preempt == b.Preempt && a.PreemptDelay == b.PreemptDelay &&
-		slices.Equal(a.VIPs, b.VIPs) && a.Announce == b.Announce
+		slices.Equal(a.VIPs, b.VIPs) && a.Announce == b.Announce &&
+		slices.Equal(a.TrackChecks, b.TrackChecks) && slices.Equal(a.TrackInterfaces, b.TrackInterfaces) &&
+		reflect.DeepEqual(a.Notify, b.Notify)
 }
 
 // Cleanup removes every VIP of cfg from its interface: what a crashed run
@@ -269,6 +351,7 @@ type Status struct {
 	Master             netip.Addr
 	Since              time.Time
 	VIPs               []netip.Prefix
+	FailingChecks      []string
 }
 
 // Status returns a snapshot of every instance, in configuration order.

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -41,19 +42,53 @@ type host struct {
 	vips      map[netip.Prefix]bool
 	announced []netip.Addr
 	conn      *fakeConn
+	links     map[string]bool // name → up
+	linkc     chan netif.Link
 }
 
 var _ System = (*host)(nil)
 
 func newHost(seg *segment, addr string) *host {
-	return &host{seg: seg, addr: netip.MustParseAddr(addr), vips: map[netip.Prefix]bool{}}
+	return &host{seg: seg, addr: netip.MustParseAddr(addr), vips: map[netip.Prefix]bool{},
+		links: map[string]bool{"eth0": true, "eth1": true}, linkc: make(chan netif.Link, 16)}
 }
 
 func (h *host) LinkByName(name string) (netif.Link, error) {
-	if name != "eth0" {
+	h.mu.Lock()
+	up, ok := h.links[name]
+	h.mu.Unlock()
+	if !ok {
 		return netif.Link{}, fmt.Errorf("link %s not found", name)
 	}
-	return netif.Link{Index: 2, Name: name, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, h.addr.As4()[3]}, Up: true}, nil
+	return netif.Link{Index: 2, Name: name, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, h.addr.As4()[3]}, Up: up}, nil
+}
+
+// setLink changes a link's state and notifies WatchLinks.
+func (h *host) setLink(name string, up bool) {
+	h.mu.Lock()
+	h.links[name] = up
+	h.mu.Unlock()
+	h.linkc <- netif.Link{Name: name, Up: up}
+}
+
+func (h *host) WatchLinks(ctx context.Context, fn func(netif.Link)) error {
+	h.mu.Lock()
+	var existing []netif.Link
+	for name, up := range h.links {
+		existing = append(existing, netif.Link{Name: name, Up: up})
+	}
+	h.mu.Unlock()
+	for _, l := range existing {
+		fn(l)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case l := <-h.linkc:
+			fn(l)
+		}
+	}
 }
 
 func (h *host) PrepareInterface(string) error { return nil }

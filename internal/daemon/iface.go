@@ -205,6 +205,17 @@ func (f *iface) ping() []chan struct{} {
 	return out
 }
 
+// running lists the running instances.
+func (f *iface) running() []*instance {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]*instance, 0, len(f.instances))
+	for _, in := range f.instances {
+		out = append(out, in)
+	}
+	return out
+}
+
 func (f *iface) empty() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

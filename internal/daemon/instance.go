@@ -27,6 +27,7 @@ type instance struct {
 	events  chan router.Event
 	updates chan config.Instance
 	pings   chan chan struct{}
+	trackc  chan trackUpdate
 
 	r       *router.Router
 	pkt     vrrp.Packet
@@ -43,6 +44,12 @@ type instance struct {
 	// rivalSeen is when another router last advertised as Master while
 	// this one was Master.
 	rivalSeen time.Time
+
+	// tracker holds the tracked checks and interfaces; effective is the
+	// priority they leave, faulted whether they put the instance in FAULT.
+	tracker   *tracker
+	effective uint8
+	faulted   bool
 
 	mu   sync.Mutex
 	snap Status
@@ -69,6 +76,9 @@ func newInstance(ic config.Instance, f *iface) *instance {
 		events:  make(chan router.Event, 64),
 		updates: make(chan config.Instance, 4),
 		pings:   make(chan chan struct{}, 1),
+		trackc:  make(chan trackUpdate, 16),
+		// Until the tracker is built in run, nothing is known to be down.
+		effective: ic.Priority,
 		buf:     make([]byte, 0, 1500),
 	}
 	in.r = router.New(in.routerConfig())
@@ -104,9 +114,16 @@ func newInstance(ic config.Instance, f *iface) *instance {
 	return in
 }
 
+// trackUpdate says a check or link went up or down.
+type trackUpdate struct {
+	kind trackKind
+	name string
+	up   bool
+}
+
 func (in *instance) routerConfig() router.Config {
 	return router.Config{
-		Priority:       in.cfg.Priority,
+		Priority:       in.effective,
 		AdvertInterval: in.cfg.AdvertInterval,
 		Preempt:        in.cfg.Preempt,
 		PreemptDelay:   in.cfg.PreemptDelay,
@@ -134,8 +151,15 @@ func (in *instance) run(ctx context.Context) {
 	// left, so that two hosts never answer for a VIP.
 	_ = removeVIPs(in.f.d.sys, in.f.link.Index, in.cfg, in.log)
 
+	// A service that is down at start keeps the instance out of the
+	// election from the first moment.
+	in.tracker = newTracker(in.cfg, in.f.d.checks.up)
+	in.refreshLinks()
+	if in.retrack(); !in.faulted {
+		in.step(router.Event{Kind: router.Startup})
+	}
+
 	var armed time.Time
-	in.step(router.Event{Kind: router.Startup})
 	for {
 		if dl := in.r.Deadline(); !dl.Equal(armed) {
 			armed = dl
@@ -168,6 +192,10 @@ func (in *instance) run(ctx context.Context) {
 			in.reconfigure(ic)
 		case reply := <-in.pings:
 			close(reply)
+		case u := <-in.trackc:
+			if in.tracker.set(u.kind, u.name, u.up) {
+				in.retrack()
+			}
 		}
 	}
 }
@@ -177,12 +205,49 @@ func (in *instance) run(ctx context.Context) {
 func (in *instance) reconfigure(ic config.Instance) {
 	in.cfg = ic
 	in.setPacket()
-	in.r.SetConfig(in.routerConfig())
+	in.tracker = newTracker(ic, in.f.d.checks.up)
+	in.refreshLinks()
 	in.m.configured.Set(float64(ic.Priority))
-	in.m.effect.Set(float64(ic.Priority))
 	in.mu.Lock()
-	in.snap.Priority, in.snap.ConfiguredPriority = ic.Priority, ic.Priority
+	in.snap.ConfiguredPriority = ic.Priority
 	in.mu.Unlock()
+	in.r.SetConfig(in.routerConfig())
+	in.retrack()
+}
+
+// refreshLinks sets the tracker's interfaces to their current state.
+func (in *instance) refreshLinks() {
+	for _, it := range in.tracker.items {
+		if it.kind == trackInterface {
+			in.tracker.set(trackInterface, it.name, in.f.d.linkUp(it.name))
+		}
+	}
+}
+
+// retrack derives the effective priority and FAULT from the tracker and
+// applies them: a new priority is advertised from the next advertisement
+// on; entering FAULT makes a Master send priority 0 and release its VIPs at
+// once.
+func (in *instance) retrack() {
+	prio, fault, why := in.tracker.effective(in.cfg.Priority)
+	if prio != in.effective {
+		in.log.Info("effective priority changed", "from", in.effective, "to", prio, "failing_checks", in.tracker.failing())
+		in.effective = prio
+		in.r.SetConfig(in.routerConfig())
+		in.m.effect.Set(float64(prio))
+	}
+	in.mu.Lock()
+	in.snap.Priority = prio
+	in.snap.FailingChecks = in.tracker.failing()
+	in.mu.Unlock()
+	switch {
+	case fault && !in.faulted:
+		in.faulted = true
+		in.step(router.Event{Kind: router.FaultOn, Reason: why})
+	case !fault && in.faulted:
+		in.faulted = false
+		in.step(router.Event{Kind: router.FaultOff})
+	}
 }
 
 // step feeds ev to the router and carries out the resulting actions in

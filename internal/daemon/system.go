@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"net/netip"
 
 	"github.com/vipd/vipd/internal/netif"
@@ -18,6 +19,9 @@ type System interface {
 	PrimaryIPv4(ifindex int, exclude []netip.Prefix) (netip.Addr, error)
 	ListenIPv4(ifindex int) (PacketConn, error)
 	DialARP(ifindex int) (Announcer, error)
+	// WatchLinks calls fn with every link's state and then every change,
+	// until ctx is done.
+	WatchLinks(ctx context.Context, fn func(netif.Link)) error
 	AddrSet
 }
 

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"net/netip"
 
 	"github.com/vipd/vipd/internal/announce"
@@ -34,6 +35,10 @@ func (*linuxSystem) PrimaryIPv4(ifindex int, exclude []netip.Prefix) (netip.Addr
 
 func (*linuxSystem) ListenIPv4(ifindex int) (PacketConn, error) {
 	return transport.ListenIPv4(ifindex)
+}
+
+func (*linuxSystem) WatchLinks(ctx context.Context, fn func(netif.Link)) error {
+	return netif.SubscribeLinks(ctx, fn)
 }
 
 func (*linuxSystem) DialARP(ifindex int) (Announcer, error) { return announce.DialARP(ifindex) }
