@@ -52,6 +52,25 @@ type Instance struct {
 	VIPs           []netip.Prefix // IPv4, the address as written with its prefix length
 	Announce       Announce
 
+	// Family is "ipv4" or "ipv6", from the VIPs.
+	Family string
+	// Version is the VRRP version: 3 (RFC 9568, the default) or 2
+	// (RFC 3768, IPv4 only).
+	Version int
+	// AuthPass is VRRPv2's simple text password (RFC 3768 §5.3.6), up to 8
+	// bytes; empty for none.
+	AuthPass string
+	// UnicastPeers, when not empty, replaces multicast: adverts go to each
+	// peer, and adverts from anyone else are dropped.
+	UnicastPeers []netip.Addr
+	// UnicastSource is the source address of unicast adverts; invalid means
+	// the interface's (primary IPv4, or link-local IPv6).
+	UnicastSource netip.Addr
+	// V3ChecksumAsV2 computes IPv4 VRRPv3 checksums without the
+	// pseudo-header, for peers that expect that (keepalived's
+	// vrrp_version 3 with v3_checksum_as_v2).
+	V3ChecksumAsV2 bool
+
 	TrackChecks     []TrackCheck
 	TrackInterfaces []TrackInterface
 	Notify          Notify
@@ -180,8 +199,10 @@ func (d *decoder) instance(n *yaml.Node, path string) (Instance, source) {
 		PreemptDelay:   DefaultPreemptDelay,
 		Announce:       Announce{Count: DefaultAnnounceCount, Interval: DefaultAnnounceInterval},
 		Notify:         Notify{Timeout: DefaultNotifyTimeout},
+		Version:        3,
 	}
 	var src source
+	var peerNodes []at
 	src.vals, _ = d.mapping(n, path, []field{
 		{name: "name", required: true, decode: setString(d, &in.Name, checkName)},
 		{name: "interface", required: true, decode: setString(d, &in.Interface, checkInterface)},
@@ -224,7 +245,18 @@ func (d *decoder) instance(n *yaml.Node, path string) (Instance, source) {
 			})
 		}},
 		{name: "notify", decode: func(n *yaml.Node, path string) { d.notify(n, path, &in.Notify) }},
+		{name: "version", decode: setInt(d, &in.Version, 2, 3)},
+		{name: "auth_pass", decode: setString(d, &in.AuthPass, checkAuthPass)},
+		{name: "unicast_peers", decode: func(n *yaml.Node, path string) {
+			in.UnicastPeers, peerNodes = d.addrs(n, path)
+			if len(in.UnicastPeers) == 0 && len(peerNodes) == 0 && n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
+				d.errorf(n, path, "an empty list would silently mean multicast; remove the field to use multicast, or list the peers")
+			}
+		}},
+		{name: "unicast_source", decode: d.addr(&in.UnicastSource)},
+		{name: "v3_checksum_as_v2", decode: setBool(d, &in.V3ChecksumAsV2)},
 	})
+	d.checkFamily(&in, src, peerNodes, path)
 	return in, src
 }
 
@@ -253,7 +285,7 @@ func (d *decoder) vips(n *yaml.Node, path string) ([]netip.Prefix, []at) {
 		seen = map[netip.Addr]*yaml.Node{}
 	)
 	ok := d.list(n, path, "addresses", func(_ int, n *yaml.Node, path string) {
-		if !d.scalar(n, path, "an IPv4 address or prefix such as 192.0.2.50/24") {
+		if !d.scalar(n, path, "an address or prefix such as 192.0.2.50/24 or 2001:db8::50/64") {
 			return
 		}
 		p, err := parseVIP(n.Value)
@@ -284,8 +316,9 @@ func (d *decoder) checkUnique(path string, insts []Instance, srcs []source) {
 		line int
 	}
 	type link struct {
-		iface string
-		vrid  uint8
+		iface  string
+		family string
+		vrid   uint8
 	}
 	names := map[string]where{}
 	vrids := map[link]where{}
@@ -303,9 +336,9 @@ func (d *decoder) checkUnique(path string, insts []Instance, srcs []source) {
 		}
 		if in.Interface != "" && in.VRID != 0 {
 			n := src.vals["vrid"]
-			k := link{in.Interface, in.VRID}
+			k := link{in.Interface, in.Family, in.VRID}
 			if w, dup := vrids[k]; dup {
-				d.errorf(n, p+".vrid", "VRID %d is already used on %s by %s (line %d)", in.VRID, in.Interface, label(insts, path, w.inst), w.line)
+				d.errorf(n, p+".vrid", "VRID %d is already used for %s on %s by %s (line %d)", in.VRID, familyWord(in.Family), in.Interface, label(insts, path, w.inst), w.line)
 			} else {
 				vrids[k] = where{i, n.Line}
 			}

@@ -59,6 +59,7 @@ func TestParseExample(t *testing.T) {
 			VIPs:           []netip.Prefix{netip.MustParsePrefix("192.0.2.50/24")},
 			Announce:       Announce{Count: 5, Interval: 200 * time.Millisecond},
 			Notify:         Notify{Timeout: DefaultNotifyTimeout},
+			Family:         "ipv4", Version: 3,
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -88,6 +89,7 @@ func TestParseDefaults(t *testing.T) {
 			VIPs:           []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")},
 			Announce:       Announce{Count: DefaultAnnounceCount, Interval: DefaultAnnounceInterval},
 			Notify:         Notify{Timeout: DefaultNotifyTimeout},
+			Family:         "ipv4", Version: 3,
 		}},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -135,6 +137,7 @@ func TestParseValues(t *testing.T) {
 		},
 		Announce: Announce{Count: 100, Interval: 10 * time.Second},
 		Notify:   Notify{Timeout: DefaultNotifyTimeout},
+		Family:   "ipv4", Version: 3,
 	}, {
 		Name:           "web",
 		Interface:      "bond0.100",
@@ -146,6 +149,7 @@ func TestParseValues(t *testing.T) {
 		VIPs:           []netip.Prefix{netip.MustParsePrefix("192.0.2.51/24")},
 		Announce:       Announce{Count: 1, Interval: 10 * time.Millisecond},
 		Notify:         Notify{Timeout: DefaultNotifyTimeout},
+		Family:         "ipv4", Version: 3,
 	}}
 	if got.ControlSocket != "/tmp/v.sock" {
 		t.Errorf("ControlSocket = %q", got.ControlSocket)
@@ -156,7 +160,7 @@ func TestParseValues(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	const instFields = "name, interface, vrid, priority, advert_interval, preempt, preempt_delay, vips, announce, track_checks, track_interfaces, notify"
+	const instFields = "name, interface, vrid, priority, advert_interval, preempt, preempt_delay, vips, announce, track_checks, track_interfaces, notify, version, auth_pass, unicast_peers, unicast_source, v3_checksum_as_v2"
 	tests := []struct {
 		name string
 		in   string
@@ -414,22 +418,22 @@ func TestParseErrors(t *testing.T) {
 			`vipd.yaml:5: instances[0].vips: expected a list of addresses, got "192.0.2.50/24"`,
 		}},
 		{"vip ipv6", inst("      - 2001:db8::1/64"), []string{
-			"vipd.yaml:7: instances[0].vips[1]: IPv6 VIPs are not supported yet (2001:db8::1/64)",
+			"vipd.yaml:7: instances[0].vips[1]: 2001:db8::1 is IPv6 but the instance's first VIP is IPv4: an instance has one address family (use a second instance with the same VRID for the other)",
 		}},
 		{"vip ipv4-mapped", inst("      - ::ffff:192.0.2.9"), []string{
-			"vipd.yaml:7: instances[0].vips[1]: IPv6 VIPs are not supported yet (::ffff:192.0.2.9)",
+			"vipd.yaml:7: instances[0].vips[1]: ::ffff:192.0.2.9 is an IPv4-mapped IPv6 address; write the IPv4 address",
 		}},
 		{"vip garbage", inst("      - www.example"), []string{
-			`vipd.yaml:7: instances[0].vips[1]: expected an IPv4 address or prefix such as 192.0.2.50/24, got "www.example"`,
+			`vipd.yaml:7: instances[0].vips[1]: expected an address or prefix such as 192.0.2.50/24 or 2001:db8::50/64, got "www.example"`,
 		}},
 		{"vip bad prefix length", inst("      - 192.0.2.51/33"), []string{
-			`vipd.yaml:7: instances[0].vips[1]: expected an IPv4 address or prefix such as 192.0.2.50/24, got "192.0.2.51/33"`,
+			`vipd.yaml:7: instances[0].vips[1]: expected an address or prefix such as 192.0.2.50/24 or 2001:db8::50/64, got "192.0.2.51/33"`,
 		}},
 		{"vip null", inst("      -"), []string{
-			"vipd.yaml:7: instances[0].vips[1]: expected an IPv4 address or prefix such as 192.0.2.50/24, got null",
+			"vipd.yaml:7: instances[0].vips[1]: expected an address or prefix such as 192.0.2.50/24 or 2001:db8::50/64, got null",
 		}},
 		{"vip number", inst("      - 3221225985"), []string{
-			`vipd.yaml:7: instances[0].vips[1]: expected an IPv4 address or prefix such as 192.0.2.50/24, got "3221225985"`,
+			`vipd.yaml:7: instances[0].vips[1]: expected an address or prefix such as 192.0.2.50/24 or 2001:db8::50/64, got "3221225985"`,
 		}},
 		{"vip unspecified", inst("      - 0.0.0.0"), []string{
 			"vipd.yaml:7: instances[0].vips[1]: 0.0.0.0 is the unspecified address, not usable as a VIP",
@@ -481,7 +485,7 @@ func TestParseErrors(t *testing.T) {
 			"    vrid: 51",
 			"    vips: [192.0.2.52]",
 		), []string{
-			`vipd.yaml:6: instances[2].vrid: VRID 51 is already used on eth0 by instance "api" (line 2)`,
+			`vipd.yaml:6: instances[2].vrid: VRID 51 is already used for IPv4 on eth0 by instance "api" (line 2)`,
 		}},
 		{"duplicate vip across instances", doc(
 			"instances:",
@@ -501,7 +505,7 @@ func TestParseErrors(t *testing.T) {
 			"  - {name: db, interface: eth0, vrid: 51, vips: [192.0.2.50]}",
 		), []string{
 			`vipd.yaml:2: instances[0].name: "a b" is not a valid instance name: use 1 to 64 of A-Z a-z 0-9 _ . -`,
-			"vipd.yaml:3: instances[1].vrid: VRID 51 is already used on eth0 by instances[0] (line 2)",
+			"vipd.yaml:3: instances[1].vrid: VRID 51 is already used for IPv4 on eth0 by instances[0] (line 2)",
 			"vipd.yaml:3: instances[1].vips[0]: 192.0.2.50 is already a VIP of instances[0] (line 2)",
 		}},
 
@@ -521,7 +525,6 @@ func TestParseErrors(t *testing.T) {
 			`vipd.yaml:1: control_socket: "relative" is not an absolute path`,
 			"vipd.yaml:5: instances[0].vrid: 300 is out of range 1..255",
 			"vipd.yaml:6: instances[0].priority: 255 is reserved for the address owner, which vipd does not support; use 1..254",
-			"vipd.yaml:7: instances[0].vips[0]: IPv6 VIPs are not supported yet (2001:db8::1)",
 			"vipd.yaml:8: instances[0].bogus: unknown field (valid fields: " + instFields + ")",
 			"vipd.yaml:9: instances[1].name: required field is missing",
 			"vipd.yaml:9: instances[1].vrid: required field is missing",
@@ -697,6 +700,93 @@ func TestParseCheckErrors(t *testing.T) {
 		}},
 		{"initial_state", doc("checks:", "  - {name: a, tcp: {address: \"127.0.0.1:1\"}, initial_state: maybe}") + inst(), []string{
 			`vipd.yaml:2: checks[0].initial_state: "maybe" is not up or down`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("vipd.yaml", []byte(tt.src))
+			var got []string
+			if err != nil {
+				got = strings.Split(err.Error(), "\n")
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("input:\n%s\ngot:\n\t%s\nwant:\n\t%s", tt.src, strings.Join(got, "\n\t"), strings.Join(tt.want, "\n\t"))
+			}
+		})
+	}
+}
+
+func TestParseFamilies(t *testing.T) {
+	src := doc(
+		"instances:",
+		"  - {name: v4, interface: eth0, vrid: 51, vips: [192.0.2.50/24], unicast_peers: [192.0.2.12, 192.0.2.13], unicast_source: 192.0.2.11}",
+		"  - {name: v6, interface: eth0, vrid: 51, vips: [2001:db8::50/64]}",
+		"  - {name: v2, interface: eth0, vrid: 52, version: 2, advert_interval: 2s, auth_pass: secret, vips: [192.0.2.60]}",
+		"  - {name: flat, interface: eth0, vrid: 53, v3_checksum_as_v2: true, vips: [192.0.2.70]}",
+	)
+	cfg, err := Parse("vipd.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v4, v6, v2, flat := cfg.Instances[0], cfg.Instances[1], cfg.Instances[2], cfg.Instances[3]
+	if v4.Family != "ipv4" || v4.Version != 3 || len(v4.UnicastPeers) != 2 || v4.UnicastSource != netip.MustParseAddr("192.0.2.11") {
+		t.Errorf("v4 = %+v", v4)
+	}
+	if v6.Family != "ipv6" || v6.VIPs[0] != netip.MustParsePrefix("2001:db8::50/64") {
+		t.Errorf("v6 = %+v", v6)
+	}
+	if v2.Version != 2 || v2.AuthPass != "secret" || v2.AdvertInterval != 2*time.Second {
+		t.Errorf("v2 = %+v", v2)
+	}
+	if !flat.V3ChecksumAsV2 {
+		t.Errorf("flat = %+v", flat)
+	}
+}
+
+func TestParseFamilyErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		src  string
+		want []string
+	}{
+		{"mixed families", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, vips: [192.0.2.50, 2001:db8::50]}"), []string{
+			`vipd.yaml:2: instances[0].vips[1]: 2001:db8::50 is IPv6 but the instance's first VIP is IPv4: an instance has one address family (use a second instance with the same VRID for the other)`,
+		}},
+		{"same family same vrid", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, vips: [2001:db8::50]}", "  - {name: b, interface: eth0, vrid: 1, vips: [2001:db8::51]}"), []string{
+			`vipd.yaml:3: instances[1].vrid: VRID 1 is already used for IPv6 on eth0 by instance "a" (line 2)`,
+		}},
+		{"empty peers", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, vips: [192.0.2.50], unicast_peers: []}"), []string{
+			`vipd.yaml:2: instances[0].unicast_peers: an empty list would silently mean multicast; remove the field to use multicast, or list the peers`,
+		}},
+		{"peer family", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, vips: [192.0.2.50], unicast_peers: [2001:db8::12]}"), []string{
+			`vipd.yaml:2: instances[0].unicast_peers[0]: peer 2001:db8::12 is not IPv4 like the instance's VIPs`,
+		}},
+		{"peer twice", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, vips: [192.0.2.50], unicast_peers: [192.0.2.12, 192.0.2.12]}"), []string{
+			`vipd.yaml:2: instances[0].unicast_peers[1]: 192.0.2.12 is listed twice (first at line 2)`,
+		}},
+		{"source without peers", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, vips: [192.0.2.50], unicast_source: 192.0.2.11}"), []string{
+			`vipd.yaml:2: instances[0].unicast_source: unicast_source needs unicast_peers`,
+		}},
+		{"auth with v3", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, vips: [192.0.2.50], auth_pass: secret}"), []string{
+			`vipd.yaml:2: instances[0].auth_pass: VRRPv3 has no authentication (RFC 9568 §9 removed it); set version: 2 to use a password, as keepalived's authentication { auth_type PASS } does`,
+		}},
+		{"long password", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, version: 2, vips: [192.0.2.50], auth_pass: 123456789}"), []string{
+			`vipd.yaml:2: instances[0].auth_pass: a VRRPv2 password is 1 to 8 bytes, got 9`,
+		}},
+		{"v2 ipv6", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, version: 2, vips: [2001:db8::50]}"), []string{
+			`vipd.yaml:2: instances[0].version: VRRPv2 (RFC 3768) is IPv4 only; use version 3 for IPv6 VIPs`,
+		}},
+		{"v2 fractional interval", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, version: 2, advert_interval: 1500ms, vips: [192.0.2.50]}"), []string{
+			`vipd.yaml:2: instances[0].advert_interval: VRRPv2 advertises whole seconds: 1.5s is not a multiple of 1s`,
+		}},
+		{"version 4", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, version: 4, vips: [192.0.2.50]}"), []string{
+			`vipd.yaml:2: instances[0].version: 4 is out of range 2..3`,
+		}},
+		{"link-local vip", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, vips: [fe80::50]}"), []string{
+			`vipd.yaml:2: instances[0].vips[0]: fe80::50 is a link-local address, not usable as a VIP`,
+		}},
+		{"checksum option on ipv6", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, v3_checksum_as_v2: true, vips: [2001:db8::50]}"), []string{
+			`vipd.yaml:2: instances[0].v3_checksum_as_v2: applies to IPv4 only (IPv6 checksums always include the pseudo-header)`,
 		}},
 	}
 	for _, tt := range tests {

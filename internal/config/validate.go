@@ -95,13 +95,17 @@ func parseVIP(s string) (netip.Prefix, error) {
 		}
 	}
 	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("expected an IPv4 address or prefix such as 192.0.2.50/24, got %q", short(s))
+		return netip.Prefix{}, fmt.Errorf("expected an address or prefix such as 192.0.2.50/24 or 2001:db8::50/64, got %q", short(s))
 	}
 	a := p.Addr()
 	var why string
 	switch {
-	case a.Is6():
-		return netip.Prefix{}, fmt.Errorf("IPv6 VIPs are not supported yet (%s)", short(s))
+	case a.Is4In6():
+		return netip.Prefix{}, fmt.Errorf("%s is an IPv4-mapped IPv6 address; write the IPv4 address", short(s))
+	case a.Zone() != "":
+		return netip.Prefix{}, fmt.Errorf("%q has a zone; VIPs are added to the instance's interface", short(s))
+	case a.Is6() && a.IsLinkLocalUnicast():
+		why = "a link-local address"
 	case a.IsUnspecified():
 		why = "the unspecified address"
 	case a.IsLoopback():

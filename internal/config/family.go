@@ -1,0 +1,126 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// addr decodes one IP address.
+func (d *decoder) addr(dst *netip.Addr) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if !d.scalar(n, path, "an IP address") {
+			return
+		}
+		a, err := netip.ParseAddr(n.Value)
+		if err != nil || a.Zone() != "" || a.Is4In6() {
+			d.errorf(n, path, "expected an IP address such as 192.0.2.11 or 2001:db8::11, got %s", describe(n))
+			return
+		}
+		*dst = a
+	}
+}
+
+// addrs decodes a list of distinct IP addresses.
+func (d *decoder) addrs(n *yaml.Node, path string) ([]netip.Addr, []at) {
+	var (
+		out  []netip.Addr
+		locs []at
+		seen = map[netip.Addr]int{}
+	)
+	d.list(n, path, "IP addresses", func(_ int, n *yaml.Node, path string) {
+		var a netip.Addr
+		d.addr(&a)(n, path)
+		if !a.IsValid() {
+			return
+		}
+		if first, dup := seen[a]; dup {
+			d.errorf(n, path, "%s is listed twice (first at line %d)", a, first)
+			return
+		}
+		seen[a] = n.Line
+		out = append(out, a)
+		locs = append(locs, at{n, path})
+	})
+	return out, locs
+}
+
+func familyOf(a netip.Addr) string {
+	if a.Is4() {
+		return "ipv4"
+	}
+	return "ipv6"
+}
+
+func familyWord(f string) string {
+	if f == "ipv6" {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+func checkAuthPass(s string) error {
+	if len(s) == 0 || len(s) > 8 {
+		return fmt.Errorf("a VRRPv2 password is 1 to 8 bytes, got %d", len(s))
+	}
+	return nil
+}
+
+// checkFamily derives the instance's address family from its VIPs and
+// checks what depends on it: one family per instance, peers and source of
+// that family, and the VRRPv2 rules.
+func (d *decoder) checkFamily(in *Instance, src source, peers []at, path string) {
+	for i, v := range in.VIPs {
+		f := familyOf(v.Addr())
+		if i == 0 {
+			in.Family = f
+			continue
+		}
+		if f != in.Family {
+			loc := src.vips[i]
+			d.errorf(loc.node, loc.path, "%s is %s but the instance's first VIP is %s: an instance has one address family (use a second instance with the same VRID for the other)",
+				v.Addr(), familyWord(f), familyWord(in.Family))
+			return
+		}
+	}
+	if in.Family == "" {
+		return // no valid VIPs, already reported
+	}
+	for i, p := range in.UnicastPeers {
+		if familyOf(p) != in.Family {
+			d.errorf(peers[i].node, peers[i].path, "peer %s is not %s like the instance's VIPs", p, familyWord(in.Family))
+		}
+	}
+	if in.UnicastSource.IsValid() {
+		n := src.vals["unicast_source"]
+		switch {
+		case familyOf(in.UnicastSource) != in.Family:
+			d.errorf(n, join(path, "unicast_source"), "%s is not %s like the instance's VIPs", in.UnicastSource, familyWord(in.Family))
+		case len(in.UnicastPeers) == 0:
+			d.errorf(n, join(path, "unicast_source"), "unicast_source needs unicast_peers")
+		}
+	}
+	switch in.Version {
+	case 2:
+		if in.Family == "ipv6" {
+			d.errorf(src.vals["version"], join(path, "version"), "VRRPv2 (RFC 3768) is IPv4 only; use version 3 for IPv6 VIPs")
+		}
+		if n := src.vals["advert_interval"]; n != nil && in.AdvertInterval%time.Second != 0 {
+			d.errorf(n, join(path, "advert_interval"), "VRRPv2 advertises whole seconds: %s is not a multiple of 1s", fmtDuration(in.AdvertInterval))
+		} else if in.AdvertInterval > 255*time.Second {
+			d.errorf(n, join(path, "advert_interval"), "VRRPv2 advertises at most every 255s")
+		}
+		if n := src.vals["v3_checksum_as_v2"]; n != nil && in.V3ChecksumAsV2 {
+			d.errorf(n, join(path, "v3_checksum_as_v2"), "applies to version 3 only (VRRPv2 checksums never include a pseudo-header)")
+		}
+	case 3:
+		if n := src.vals["auth_pass"]; n != nil {
+			d.errorf(n, join(path, "auth_pass"), "VRRPv3 has no authentication (RFC 9568 §9 removed it); set version: 2 to use a password, as keepalived's authentication { auth_type PASS } does")
+		}
+		if n := src.vals["v3_checksum_as_v2"]; n != nil && in.V3ChecksumAsV2 && in.Family == "ipv6" {
+			d.errorf(n, join(path, "v3_checksum_as_v2"), "applies to IPv4 only (IPv6 checksums always include the pseudo-header)")
+		}
+	}
+}
