@@ -106,6 +106,9 @@ func TestReachabilityHoldersAndCable(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
+	if s := p.Stats(); s.Outage < 250*time.Millisecond || !s.OutageEnd.IsZero() {
+		t.Errorf("300ms into a cable pull: outage %v, end %v; want an outage still going on", s.Outage, s.OutageEnd)
+	}
 	if err := n1.RestoreLink(); err != nil {
 		t.Fatal(err)
 	}

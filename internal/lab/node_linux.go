@@ -208,6 +208,24 @@ func (n *Node) Kill() error {
 	}
 }
 
+// Pause freezes the node's daemon (SIGSTOP to its process group), as a
+// paused VM or a starved CPU would: its timers and sockets stand still.
+func (n *Node) Pause() error { return n.signalGroup(syscall.SIGSTOP) }
+
+// Resume thaws a paused daemon (SIGCONT).
+func (n *Node) Resume() error { return n.signalGroup(syscall.SIGCONT) }
+
+func (n *Node) signalGroup(sig syscall.Signal) error {
+	if !n.Running() {
+		return ErrNotRunning
+	}
+	p := n.current()
+	if err := syscall.Kill(-p.cmd.Process.Pid, sig); err != nil {
+		return fmt.Errorf("%s: %v to %s: %w", n.Name, sig, p.kind, err)
+	}
+	return nil
+}
+
 // LogTail returns the last lines of the node's log, or "" if there is none.
 func (n *Node) LogTail(lines int) string {
 	b, err := os.ReadFile(n.LogPath())

@@ -26,8 +26,13 @@ type ProbeStats struct {
 	// without losses is the prober itself stalling on a busy machine, and
 	// only counts in MaxGap.
 	Outage time.Duration
-	// OutageStart is the last reply before that gap, OutageEnd the first
-	// after it; both zero if no request was lost.
+	// An outage still going on counts from the last reply to now. Only
+	// lost requests after a first reply count: before it, the client may
+	// still be resolving the target's address.
+	//
+	// OutageStart is the last reply before the outage, OutageEnd the first
+	// after it, zero if it is still going on; both zero if no request was
+	// lost.
 	OutageStart, OutageEnd time.Time
 	// MaxGap is the longest time between two replies, losses or not.
 	MaxGap time.Duration
@@ -49,7 +54,8 @@ type Prober struct {
 
 	mu    sync.Mutex
 	stats ProbeStats
-	last  uint64 // the highest request number answered so far
+	last  uint64    // the highest request number answered so far
+	end   time.Time // when Stop was called
 }
 
 // probeMagic starts every request's payload; a request number follows.
@@ -166,11 +172,25 @@ func (p *Prober) record(now time.Time, n uint64) {
 	s.LastReply = now
 }
 
+// ongoingAfter is how many requests in a row must go unanswered for an
+// outage to count as going on: fewer may just be in flight.
+const ongoingAfter = 5
+
 // Stats returns the figures so far.
 func (p *Prober) Stats() ProbeStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.stats
+	s := p.stats
+	if !s.LastReply.IsZero() && uint64(s.Sent) >= p.last+ongoingAfter {
+		now := p.end
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if ongoing := now.Sub(s.LastReply); ongoing > s.Outage {
+			s.Outage, s.OutageStart, s.OutageEnd = ongoing, s.LastReply, time.Time{}
+		}
+	}
+	return s
 }
 
 // WaitReply waits until a reply arrives after t.
@@ -202,6 +222,11 @@ func (p *Prober) ResetOutage() {
 // Stop ends the prober, closes its socket and returns its figures. Calling
 // it again returns the same figures.
 func (p *Prober) Stop() ProbeStats {
+	p.mu.Lock()
+	if p.end.IsZero() {
+		p.end = time.Now()
+	}
+	p.mu.Unlock()
 	p.cancel()
 	_ = p.conn.Close()
 	p.wg.Wait()

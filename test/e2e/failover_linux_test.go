@@ -337,3 +337,53 @@ func TestStaleVIPRemovedAtStart(t *testing.T) {
 	waitHolders(t, l, "n2's stale VIP is removed", lab.Only(n1))
 	holdSteady(t, l, n1, 500*time.Millisecond)
 }
+
+// TestPausedBackupStaysQuiet freezes a backup for longer than its
+// Master_Down_Interval (a paused VM, a starved CPU) and thaws it, several
+// times. The master's adverts wait on the backup's socket, older than its
+// expired timer: it must not become master, not even for a moment, and must
+// not pull the client's traffic towards itself. keepalived passes this.
+func TestPausedBackupStaysQuiet(t *testing.T) {
+	l := newLab(t, 3)
+	n1, n3 := l.Nodes[0], l.Nodes[2]
+	startThree(t, l, true)
+	p := probe(t, l)
+	waitReply(t, p)
+	waitNeigh(t, l, n1)
+	time.Sleep(3 * interval)
+
+	p.ResetOutage()
+	// Several times: which of the expired timer and the queued adverts the
+	// thawed daemon sees first may be down to chance.
+	for range 6 {
+		if err := n3.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(600 * time.Millisecond) // n3's Master_Down_Interval is 380ms
+		if err := n3.Resume(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * interval)
+	}
+	time.Sleep(time.Second)
+	holdSteady(t, l, n1, 200*time.Millisecond)
+	changes, err := n3.StateChanges()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range changes {
+		if c.To == "master" {
+			t.Errorf("n3 became master at %s (%s) with n1's adverts waiting on its socket", c.Time.Format(time.StampMicro), c.Reason)
+		}
+	}
+	if mac, err := l.Client.NeighMAC(lab.VIP.Addr()); err != nil || mac.String() != n1.MAC().String() {
+		t.Errorf("client's neighbour entry for the VIP: %v %v, want n1's %s", mac, err, n1.MAC())
+	}
+	if s := p.Stats(); s.Outage > time.Second {
+		ended := "still going on"
+		if !s.OutageEnd.IsZero() {
+			ended = "ended " + s.OutageEnd.Format(time.StampMicro)
+		}
+		t.Errorf("the client lost the VIP for %v from %s (%s)", s.Outage.Round(time.Millisecond), s.OutageStart.Format(time.StampMicro), ended)
+	}
+}
