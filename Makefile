@@ -47,3 +47,57 @@ bench:
 
 clean:
 	rm -rf $(BIN)
+
+# Installation and the Debian package (see docs/guides/systemd.md).
+# make install [DESTDIR=/scratch/root] [PREFIX=/usr]: the binary, the systemd
+# unit, the example config (only if /etc/vipd/vipd.yaml is absent) and the
+# docs. As root with an empty DESTDIR it also creates the vipd system user.
+PREFIX   ?= /usr
+DESTDIR  ?=
+SBINDIR  ?= $(PREFIX)/sbin
+UNITDIR  ?= /lib/systemd/system
+CONFDIR  ?= /etc/vipd
+DOCDIR   ?= $(PREFIX)/share/doc/vipd
+DIST     ?= dist
+# The newest nfpm whose dependencies all resolve through the module proxy.
+NFPM_VERSION := v2.45.0
+DEB_VERSION   = $(shell sh packaging/debversion '$(VERSION)')
+DEB_ARCH      = $(shell $(GO) env GOARCH)
+# Installed as /usr/share/doc/vipd/PATH, so the links between them still work.
+DOC_FILES     = README.md $(wildcard docs/*.md docs/guides/*.md) configs/vipd.yaml $(wildcard configs/k8s/*.yaml)
+
+.PHONY: install uninstall deb
+
+install:
+	@test -x $(BIN)/vipd || $(MAKE) build
+	install -d -m 0755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(CONFDIR)
+	install -m 0755 $(BIN)/vipd $(DESTDIR)$(SBINDIR)/vipd
+	sed 's#/usr/sbin/vipd#$(SBINDIR)/vipd#g' systemd/vipd.service > $(DESTDIR)$(UNITDIR)/vipd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/vipd.service
+	@if [ -e $(DESTDIR)$(CONFDIR)/vipd.yaml ]; then \
+		echo "keeping $(DESTDIR)$(CONFDIR)/vipd.yaml"; \
+	else \
+		echo "install -m 0644 configs/vipd.yaml $(DESTDIR)$(CONFDIR)/vipd.yaml"; \
+		install -m 0644 configs/vipd.yaml $(DESTDIR)$(CONFDIR)/vipd.yaml; \
+	fi
+	@for f in $(DOC_FILES); do \
+		install -d -m 0755 "$(DESTDIR)$(DOCDIR)/$$(dirname $$f)" && \
+		install -m 0644 $$f "$(DESTDIR)$(DOCDIR)/$$f" || exit 1; \
+	done
+	@if [ -z "$(DESTDIR)" ]; then \
+		sh packaging/adduser && \
+		echo "next: edit $(CONFDIR)/vipd.yaml, then: systemctl daemon-reload && systemctl enable --now vipd"; \
+	fi
+
+# Leaves the config and the vipd user alone.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/vipd $(DESTDIR)$(UNITDIR)/vipd.service
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@echo "kept $(DESTDIR)$(CONFDIR)/vipd.yaml and the vipd user; remove them by hand if you want them gone"
+
+# dist/vipd_VERSION_ARCH.deb, built by nfpm from packaging/nfpm.yaml.
+deb: build
+	@mkdir -p $(DIST)
+	VIPD_BIN=$(BIN) VIPD_VERSION=$(DEB_VERSION) VIPD_ARCH=$(DEB_ARCH) \
+		$(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION) \
+		package --config packaging/nfpm.yaml --packager deb --target $(DIST)/
