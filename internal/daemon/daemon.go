@@ -36,9 +36,12 @@ type Daemon struct {
 	ifaces map[string]*iface
 	wg     sync.WaitGroup // interface goroutines
 
-	// started is closed once every interface of the first configuration
-	// has its sockets open and its instances running.
-	started chan struct{}
+	// started is closed once every instance of the first configuration
+	// has its sockets open and has joined the election (or entered FAULT);
+	// unstarted lists those that have not yet.
+	started   chan struct{}
+	startMu   sync.Mutex // guards unstarted; never held while waiting
+	unstarted map[string]bool
 
 	checks checkSet
 
@@ -53,9 +56,9 @@ func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *
 	return d
 }
 
-// Started is closed once every interface of the configuration Run started
-// with has its sockets open and its instances running. An interface that
-// does not exist yet holds it back until it appears.
+// Started is closed once every instance of the configuration Run started
+// with has its sockets open and has joined the election (or entered FAULT).
+// An interface that does not exist yet holds it back until it appears.
 func (d *Daemon) Started() <-chan struct{} { return d.started }
 
 // Ping asks every running instance's driver loop to answer and waits for
@@ -88,25 +91,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}()
 	d.mu.Lock()
 	d.ctx = ctx
+	d.startMu.Lock()
+	d.unstarted = map[string]bool{}
+	for _, ic := range d.cfg.Instances {
+		d.unstarted[ic.Name] = true
+	}
+	d.checkStartedLocked()
+	d.startMu.Unlock()
 	d.checks.apply(ctx, d.cfg.Checks)
 	for _, ic := range d.cfg.Instances {
 		d.startLocked(ic)
 	}
-	readies := make([]<-chan struct{}, 0, len(d.ifaces))
-	for _, f := range d.ifaces {
-		readies = append(readies, f.readyc)
-	}
 	d.mu.Unlock()
-	go func() {
-		for _, r := range readies {
-			select {
-			case <-r:
-			case <-ctx.Done():
-				return
-			}
-		}
-		close(d.started)
-	}()
 	<-ctx.Done()
 	d.wg.Wait()
 	d.checks.stopAll()
@@ -186,7 +182,7 @@ func (d *Daemon) startLocked(ic config.Instance) {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
-			f.run(d.ctx)
+			f.run()
 		}()
 	}
 	f.start(ic)
@@ -206,6 +202,14 @@ func (d *Daemon) Reload(cfg *config.Config) {
 		return
 	}
 	d.checks.apply(d.ctx, cfg.Checks)
+	d.startMu.Lock()
+	for name := range d.unstarted {
+		if _, ok := findInstance(cfg, name); !ok {
+			delete(d.unstarted, name)
+		}
+	}
+	d.checkStartedLocked()
+	d.startMu.Unlock()
 	old := map[string]config.Instance{}
 	for _, ic := range d.cfg.Instances {
 		old[ic.Name] = ic
@@ -249,6 +253,25 @@ func (d *Daemon) Reload(cfg *config.Config) {
 	d.cfg = cfg
 }
 
+// markStarted records that the named instance has started.
+func (d *Daemon) markStarted(name string) {
+	d.startMu.Lock()
+	defer d.startMu.Unlock()
+	delete(d.unstarted, name)
+	d.checkStartedLocked()
+}
+
+// checkStartedLocked closes started when nothing is left; d.startMu held.
+func (d *Daemon) checkStartedLocked() {
+	if len(d.unstarted) == 0 {
+		select {
+		case <-d.started:
+		default:
+			close(d.started)
+		}
+	}
+}
+
 func findInstance(cfg *config.Config, name string) (config.Instance, bool) {
 	for _, ic := range cfg.Instances {
 		if ic.Name == name {
@@ -270,6 +293,14 @@ func restartWhy(a, b config.Instance) string {
 		return "vrid changed"
 	case !slices.Equal(a.VIPs, b.VIPs):
 		return "vips changed"
+	case a.Version != b.Version:
+		return "version changed"
+	case a.AuthPass != b.AuthPass:
+		return "auth_pass changed"
+	case !slices.Equal(a.UnicastPeers, b.UnicastPeers) || a.UnicastSource != b.UnicastSource:
+		return "unicast peers or source changed"
+	case a.V3ChecksumAsV2 != b.V3ChecksumAsV2:
+		return "checksum mode changed"
 	}
 	return ""
 }
@@ -280,7 +311,7 @@ func equalInstance(a, b config.Instance) bool {
 		a.Preempt == b.Preempt && a.PreemptDelay == b.PreemptDelay &&
 		slices.Equal(a.VIPs, b.VIPs) && a.Announce == b.Announce &&
 		slices.Equal(a.TrackChecks, b.TrackChecks) && slices.Equal(a.TrackInterfaces, b.TrackInterfaces) &&
-		reflect.DeepEqual(a.Notify, b.Notify)
+		reflect.DeepEqual(a.Notify, b.Notify) && !needsRestart(a, b)
 }
 
 // Cleanup removes every VIP of cfg from its interface: what a crashed run

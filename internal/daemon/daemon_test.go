@@ -20,7 +20,7 @@ var vip = netip.MustParsePrefix("192.0.2.50/24")
 
 func instanceConfig(prio uint8) config.Instance {
 	return config.Instance{
-		Name: "api", Interface: "eth0", VRID: 51, Priority: prio,
+		Name: "api", Interface: "eth0", VRID: 51, Priority: prio, Family: "ipv4", Version: 3,
 		AdvertInterval: 10 * time.Millisecond, Preempt: true,
 		VIPs:     []netip.Prefix{vip},
 		Announce: config.Announce{Count: 3, Interval: 10 * time.Millisecond},

@@ -25,6 +25,9 @@ const (
 	DropOwnAddress             // sent from this host's own primary address
 	DropQueueFull              // the instance is not keeping up
 	DropMalformed              // anything else the codec refused
+	DropNotPeer                // unicast instance: the sender is not a listed peer
+	DropAuthType               // VRRPv2: another authentication type than configured
+	DropAuth                   // VRRPv2: wrong password
 	numDropReasons
 )
 
@@ -42,6 +45,9 @@ var dropNames = [numDropReasons]string{
 	DropOwnAddress:  "own_address",
 	DropQueueFull:   "queue_full",
 	DropMalformed:   "malformed",
+	DropNotPeer:     "not_a_peer",
+	DropAuthType:    "auth_type",
+	DropAuth:        "auth_mismatch",
 }
 
 func (r DropReason) String() string {

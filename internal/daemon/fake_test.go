@@ -108,6 +108,15 @@ func (h *host) ListenIPv4(int) (PacketConn, error) {
 
 func (h *host) DialARP(int) (Announcer, error) { return (*fakeARP)(h), nil }
 
+func (h *host) DialNDP(int) (Announcer, error) { return (*fakeARP)(h), nil }
+
+func (h *host) LinkLocalIPv6(int) (netip.Addr, error) {
+	a := h.addr.As4()
+	return netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 15: a[3]}), nil
+}
+
+func (h *host) ListenIPv6(i int) (PacketConn, error) { return h.ListenIPv4(i) }
+
 func (h *host) Add(_ int, p netip.Prefix) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -17,9 +17,9 @@ import (
 	"github.com/vipd/vipd/pkg/vrrp"
 )
 
-// iface runs one interface: it waits for the link and its address, opens
-// the socket shared by the interface's instances, reads it, and runs the
-// instances.
+// iface runs one interface: it waits for the link, runs the interface's
+// instances, and opens for each address family in use one socket shared by
+// the instances of that family (a plane).
 type iface struct {
 	d      *Daemon
 	name   string
@@ -28,46 +28,34 @@ type iface struct {
 	cancel context.CancelFunc
 	drops  [numDropReasons]prometheus.Counter
 
-	// Set once by run before ready is set; read-only afterwards.
+	// link is set once by run before ready is set; read-only afterwards.
 	link netif.Link
-	src  netip.Addr
-	conn PacketConn
-	arp  Announcer
-
-	// byVRID is what the receive loop reads for every packet: a map that
-	// is replaced, never changed, when instances come and go.
-	byVRID atomic.Pointer[map[uint8]*instance]
-
-	// readyc is closed when ready is set.
-	readyc chan struct{}
 
 	mu        sync.Mutex
 	ready     bool
-	pending   []config.Instance // started before the interface was ready
+	pending   []config.Instance // started before the link was found
 	instances map[string]*instance
-	wg        sync.WaitGroup // instance goroutines
+	planes    map[string]*plane // by family
+	wg        sync.WaitGroup    // instance and plane goroutines
+	instWG    sync.WaitGroup    // instance goroutines
 }
 
 func newIface(d *Daemon, name string) *iface {
-	f := &iface{d: d, name: name, log: d.log.With("iface", name), instances: map[string]*instance{}, readyc: make(chan struct{})}
+	f := &iface{d: d, name: name, log: d.log.With("iface", name), instances: map[string]*instance{}, planes: map[string]*plane{}}
 	f.ctx, f.cancel = context.WithCancel(d.ctx)
 	for r := DropNone + 1; r < numDropReasons; r++ {
 		f.drops[r] = d.m.PacketsDropped.WithLabelValues(name, r.String())
 	}
-	f.byVRID.Store(&map[uint8]*instance{})
 	return f
 }
 
-// run sets the interface up, then serves it until close or the daemon's
-// context ends, and returns once every instance has shut down.
-func (f *iface) run(ctx context.Context) {
+// run waits for the link, then serves the interface until close or the
+// daemon's context ends, and returns once every instance has shut down.
+func (f *iface) run() {
 	defer f.cancel()
-	err := retry(f.ctx, f.log, "waiting for interface and its IPv4 address", func() error {
+	err := retry(f.ctx, f.log, "waiting for interface", func() error {
 		var err error
-		if f.link, err = f.d.sys.LinkByName(f.name); err != nil {
-			return err
-		}
-		f.src, err = f.d.sys.PrimaryIPv4(f.link.Index, f.allVIPs())
+		f.link, err = f.d.sys.LinkByName(f.name)
 		return err
 	})
 	if err != nil {
@@ -76,55 +64,20 @@ func (f *iface) run(ctx context.Context) {
 	if err := f.d.sys.PrepareInterface(f.name); err != nil {
 		f.log.Warn("cannot set promote_secondaries; removing a VIP that became the primary address would remove the host's own address too", "err", err)
 	}
-	err = retry(f.ctx, f.log, "opening sockets", func() error {
-		var err error
-		if f.conn, err = f.d.sys.ListenIPv4(f.link.Index); err != nil {
-			return err
-		}
-		if f.arp, err = f.d.sys.DialARP(f.link.Index); err != nil {
-			f.conn.Close()
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return
-	}
-	recvDone := make(chan struct{})
-	go func() {
-		defer close(recvDone)
-		f.receive()
-	}()
-
 	f.mu.Lock()
 	f.ready = true
 	for _, ic := range f.pending {
 		f.startLocked(ic)
 	}
-	n := len(f.pending)
 	f.pending = nil
-	close(f.readyc)
 	f.mu.Unlock()
-	f.log.Info("interface ready", "index", f.link.Index, "source", f.src, "instances", n)
+	f.log.Info("interface found", "index", f.link.Index)
 
 	<-f.ctx.Done()
 	f.wg.Wait()
-	f.conn.Close()
-	<-recvDone
-	f.arp.Close()
 }
 
-func (f *iface) allVIPs() []netip.Prefix {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var vips []netip.Prefix
-	for _, ic := range f.pending {
-		vips = append(vips, ic.VIPs...)
-	}
-	return vips
-}
-
-// start runs ic on this interface, at once if the interface is ready.
+// start runs ic on this interface, at once if the link has been found.
 func (f *iface) start(ic config.Instance) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -136,17 +89,43 @@ func (f *iface) start(ic config.Instance) {
 }
 
 func (f *iface) startLocked(ic config.Instance) {
-	in := newInstance(ic, f)
+	p := f.planeLocked(ic.Family)
+	in := newInstance(ic, f, p)
 	ctx, cancel := context.WithCancel(f.ctx)
 	in.cancel = cancel
 	f.instances[ic.Name] = in
 	f.publishLocked()
 	f.wg.Add(1)
+	f.instWG.Add(1)
 	go func() {
 		defer f.wg.Done()
+		defer f.instWG.Done()
 		defer close(in.done)
 		in.run(ctx)
 	}()
+}
+
+// planeLocked returns the family's plane, starting it if needed.
+func (f *iface) planeLocked(family string) *plane {
+	if p := f.planes[family]; p != nil {
+		return p
+	}
+	p := &plane{f: f, family: family, log: f.log.With("family", family), ready: make(chan struct{})}
+	p.byVRID.Store(&map[uint8]*instance{})
+	var vips []netip.Prefix
+	for _, ic := range f.pending {
+		vips = append(vips, ic.VIPs...)
+	}
+	for _, in := range f.instances {
+		vips = append(vips, in.cfg.VIPs...)
+	}
+	f.planes[family] = p
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		p.run(f.ctx, vips)
+	}()
+	return p
 }
 
 // stop shuts the named instance down and waits for it.
@@ -233,80 +212,156 @@ func (f *iface) status(name string) (Status, bool) {
 	}
 	for _, ic := range f.pending {
 		if ic.Name == name {
-			return Status{Name: ic.Name, Interface: ic.Interface, VRID: ic.VRID, Family: "ipv4", State: router.Init,
+			return Status{Name: ic.Name, Interface: ic.Interface, VRID: ic.VRID, Family: ic.Family, State: router.Init,
 				Priority: ic.Priority, ConfiguredPriority: ic.Priority, VIPs: ic.VIPs}, true
 		}
 	}
 	return Status{}, false
 }
 
+// publishLocked gives each plane's receive loop its new VRID map.
 func (f *iface) publishLocked() {
-	m := make(map[uint8]*instance, len(f.instances))
-	for _, in := range f.instances {
-		m[in.cfg.VRID] = in
+	maps := map[string]map[uint8]*instance{}
+	for fam := range f.planes {
+		maps[fam] = map[uint8]*instance{}
 	}
-	f.byVRID.Store(&m)
+	for _, in := range f.instances {
+		maps[in.cfg.Family][in.cfg.VRID] = in
+	}
+	for fam, p := range f.planes {
+		m := maps[fam]
+		p.byVRID.Store(&m)
+	}
 }
 
-// receive reads the interface's socket until it is closed, validates each
+// plane is one address family on one interface: its VRRP socket, shared by
+// the family's instances and read by one goroutine, its announcer (ARP or
+// NDP) and its source address.
+type plane struct {
+	f      *iface
+	family string
+	log    *slog.Logger
+
+	// ready is closed once src, conn and ann are set; read-only afterwards.
+	ready chan struct{}
+	src   netip.Addr // primary IPv4, or link-local IPv6 (RFC 9568 §5.1.2.1)
+	conn  PacketConn
+	ann   Announcer
+
+	// byVRID is what the receive loop reads for every packet: a map that
+	// is replaced, never changed, when instances come and go.
+	byVRID atomic.Pointer[map[uint8]*instance]
+}
+
+// group is the family's VRRP multicast group.
+func (p *plane) group() netip.Addr {
+	if p.family == "ipv6" {
+		return vrrp.IPv6Group
+	}
+	return vrrp.IPv4Group
+}
+
+// run sets the plane up, retrying while the address it needs is missing or
+// (IPv6) still tentative, then reads its socket until the interface ends.
+func (p *plane) run(ctx context.Context, vips []netip.Prefix) {
+	sys, link := p.f.d.sys, p.f.link
+	err := retry(ctx, p.log, "waiting for the interface's address and opening sockets", func() error {
+		var err error
+		if p.family == "ipv6" {
+			p.src, err = sys.LinkLocalIPv6(link.Index)
+		} else {
+			p.src, err = sys.PrimaryIPv4(link.Index, vips)
+		}
+		if err != nil {
+			return err
+		}
+		if p.family == "ipv6" {
+			p.conn, err = sys.ListenIPv6(link.Index)
+		} else {
+			p.conn, err = sys.ListenIPv4(link.Index)
+		}
+		if err != nil {
+			return err
+		}
+		if p.family == "ipv6" {
+			p.ann, err = sys.DialNDP(link.Index)
+		} else {
+			p.ann, err = sys.DialARP(link.Index)
+		}
+		if err != nil {
+			p.conn.Close()
+		}
+		return err
+	})
+	if err != nil {
+		return
+	}
+	close(p.ready)
+	p.log.Info("sockets open", "source", p.src)
+	recvDone := make(chan struct{})
+	go func() {
+		defer close(recvDone)
+		p.receive()
+	}()
+	<-ctx.Done()
+	// The instances send their last adverts before the sockets close.
+	p.f.instWG.Wait()
+	p.conn.Close()
+	<-recvDone
+	p.ann.Close()
+}
+
+// receive reads the plane's socket until it is closed, validates each
 // packet (RFC 9568 §7.1) and hands it to its instance.
-func (f *iface) receive() {
+func (p *plane) receive() {
 	buf := make([]byte, 2048)
-	var p vrrp.Packet
-	debug := f.log.Enabled(context.Background(), slog.LevelDebug)
+	var pkt vrrp.Packet
+	debug := p.log.Enabled(context.Background(), slog.LevelDebug)
 	for {
-		n, meta, err := f.conn.ReadFrom(buf)
+		n, meta, err := p.conn.ReadFrom(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			f.log.Warn("reading VRRP socket", "err", err)
+			p.log.Warn("reading VRRP socket", "err", err)
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		byVRID := *f.byVRID.Load()
-		reason := check(&p, buf[:n], meta, f.src, byVRID)
+		byVRID := *p.byVRID.Load()
+		in, reason := check(&pkt, buf[:n], meta, p.src, byVRID)
 		if reason != DropNone {
-			f.drops[reason].Inc()
+			p.f.drops[reason].Inc()
 			if debug {
-				f.log.Debug("packet dropped", "from", meta.Src, "reason", reason.String(), "len", n)
+				p.log.Debug("packet dropped", "from", meta.Src, "reason", reason.String(), "len", n)
 			}
 			continue
 		}
-		in := byVRID[p.VRID]
 		in.m.received.Inc()
-		ev := router.Event{Kind: router.Advert, From: meta.Src, Priority: p.Priority, Interval: p.AdvertInterval()}
+		ev := router.Event{Kind: router.Advert, From: meta.Src, Priority: pkt.Priority, Interval: pkt.AdvertInterval()}
 		select {
 		case in.events <- ev:
 		default:
-			f.drops[DropQueueFull].Inc()
+			p.f.drops[DropQueueFull].Inc()
 		}
 	}
 }
 
-// check validates one packet in the order of RFC 9568 §7.1 and decodes it
-// into p.
-func check(p *vrrp.Packet, b []byte, meta transportMeta, self netip.Addr, byVRID map[uint8]*instance) DropReason {
-	// §7.1: the TTL MUST be 255: the packet was not forwarded by a router.
+// check validates one packet in the order of RFC 9568 §7.1 (RFC 3768 §7.1
+// for version 2), decodes it into pkt and returns the instance it is for.
+func check(pkt *vrrp.Packet, b []byte, meta transportMeta, self netip.Addr, byVRID map[uint8]*instance) (*instance, DropReason) {
+	// §7.1: the TTL (hop limit) MUST be 255: not forwarded by a router.
 	if meta.TTL != 255 {
-		return DropTTL
+		return nil, DropTTL
 	}
 	if meta.Src == self {
-		return DropOwnAddress
+		return nil, DropOwnAddress
 	}
-	if err := vrrp.ParseInto(p, b, meta.Src, meta.Dst); err != nil {
-		return reasonOf(err)
+	if err := vrrp.ParseInto(pkt, b, meta.Src, meta.Dst); err != nil {
+		return nil, reasonOf(err)
 	}
-	if p.Version != 3 {
-		return DropVersion
+	in := byVRID[pkt.VRID]
+	if in == nil {
+		return nil, DropUnknownVRID
 	}
-	if _, ok := byVRID[p.VRID]; !ok {
-		return DropUnknownVRID
-	}
-	for _, a := range p.Addresses {
-		if !a.Is4() {
-			return DropFamily
-		}
-	}
-	return DropNone
+	return in, in.wire.accept(pkt, meta.Src)
 }

@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,10 +19,18 @@ import (
 // instance drives one virtual router. Only its run goroutine touches the
 // router, the timers and the buffers; snap is guarded by mu.
 type instance struct {
-	cfg config.Instance
-	f   *iface
-	log *slog.Logger
-	m   instanceMetrics
+	cfg  config.Instance
+	f    *iface
+	p    *plane
+	log  *slog.Logger
+	m    instanceMetrics
+	wire wire // read by the plane's receive loop; fixed for the instance's life
+
+	// src is the source of adverts, and the address compared on equal
+	// priorities; dsts are where adverts go. Set when the plane is ready.
+	src  netip.Addr
+	dsts []netip.Addr
+	csum vrrp.Checksum
 
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -67,10 +77,12 @@ type instanceMetrics struct {
 	master              netip.Addr // the label currently set in MasterInfo
 }
 
-func newInstance(ic config.Instance, f *iface) *instance {
+func newInstance(ic config.Instance, f *iface, p *plane) *instance {
 	in := &instance{
 		cfg:     ic,
 		f:       f,
+		p:       p,
+		wire:    newWire(ic),
 		log:     f.log.With("instance", ic.Name, "vrid", ic.VRID),
 		done:    make(chan struct{}),
 		events:  make(chan router.Event, 64),
@@ -81,13 +93,19 @@ func newInstance(ic config.Instance, f *iface) *instance {
 		effective: ic.Priority,
 		buf:     make([]byte, 0, 1500),
 	}
-	in.r = router.New(in.routerConfig())
-	in.pkt = vrrp.Packet{Version: 3, Type: vrrp.TypeAdvertisement, VRID: ic.VRID}
+	in.pkt = vrrp.Packet{Version: uint8(ic.Version), Type: vrrp.TypeAdvertisement, VRID: ic.VRID}
+	if ic.AuthPass != "" {
+		in.pkt.AuthType, in.pkt.AuthData = in.wire.authType, in.wire.auth
+	}
 	in.setPacket()
 	for _, v := range ic.VIPs {
 		in.pkt.Addresses = append(in.pkt.Addresses, v.Addr())
 	}
-	in.snap = Status{Name: ic.Name, Interface: ic.Interface, VRID: ic.VRID, Family: "ipv4", State: router.Init,
+	in.csum = vrrp.ChecksumPseudoHeader
+	if ic.V3ChecksumAsV2 || ic.Version == 2 {
+		in.csum = vrrp.ChecksumNoPseudoHeader
+	}
+	in.snap = Status{Name: ic.Name, Interface: ic.Interface, VRID: ic.VRID, Family: ic.Family, State: router.Init,
 		Priority: ic.Priority, ConfiguredPriority: ic.Priority, VIPs: ic.VIPs, Since: time.Now()}
 
 	m := f.d.m
@@ -100,12 +118,12 @@ func newInstance(ic config.Instance, f *iface) *instance {
 		effect:        m.Priority.WithLabelValues(ic.Name, "effective"),
 		sent:          m.AdvertsSent.WithLabelValues(ic.Name),
 		received:      m.AdvertsReceived.WithLabelValues(ic.Name),
-		garp:          m.Announcements.WithLabelValues(ic.Name, "garp"),
+		garp:          m.Announcements.WithLabelValues(ic.Name, announceKind(ic.Family)),
 		masterChanges: m.MasterChangesSeen.WithLabelValues(ic.Name),
 		splitBrain:    m.SplitBrain.WithLabelValues(ic.Name),
 	}
 	for _, s := range []router.State{router.Init, router.Backup, router.Master, router.Fault} {
-		in.m.state[s] = m.InstanceState.WithLabelValues(ic.Name, ic.Interface, vrid, "ipv4", s.String())
+		in.m.state[s] = m.InstanceState.WithLabelValues(ic.Name, ic.Interface, vrid, ic.Family, s.String())
 	}
 	in.m.state[router.Init].Set(1)
 	in.m.configured.Set(float64(ic.Priority))
@@ -127,12 +145,17 @@ func (in *instance) routerConfig() router.Config {
 		AdvertInterval: in.cfg.AdvertInterval,
 		Preempt:        in.cfg.Preempt,
 		PreemptDelay:   in.cfg.PreemptDelay,
-		Addr:           in.f.src,
+		Addr:           in.src,
 	}
 }
 
 func (in *instance) setPacket() {
 	in.pkt.Priority = in.cfg.Priority
+	if in.cfg.Version == 2 {
+		// RFC 3768 §5.3.7: whole seconds.
+		in.pkt.Interval = uint16(in.cfg.AdvertInterval / time.Second)
+		return
+	}
 	// RFC 9568 §5.2.7: centiseconds; the config allows only whole ones.
 	in.pkt.Interval = uint16(in.cfg.AdvertInterval / (10 * time.Millisecond))
 }
@@ -151,6 +174,21 @@ func (in *instance) run(ctx context.Context) {
 	// left, so that two hosts never answer for a VIP.
 	_ = removeVIPs(in.f.d.sys, in.f.link.Index, in.cfg, in.log)
 
+	select {
+	case <-in.p.ready:
+	case <-ctx.Done():
+		return
+	}
+	in.src = in.p.src
+	if in.cfg.UnicastSource.IsValid() {
+		in.src = in.cfg.UnicastSource
+	}
+	in.dsts = in.cfg.UnicastPeers
+	if len(in.dsts) == 0 {
+		in.dsts = []netip.Addr{in.p.group()}
+	}
+	in.r = router.New(in.routerConfig())
+
 	// A service that is down at start keeps the instance out of the
 	// election from the first moment.
 	in.tracker = newTracker(in.cfg, in.f.d.checks.up)
@@ -158,6 +196,7 @@ func (in *instance) run(ctx context.Context) {
 	if in.retrack(); !in.faulted {
 		in.step(router.Event{Kind: router.Startup})
 	}
+	in.f.d.markStarted(in.cfg.Name)
 
 	var armed time.Time
 	for {
@@ -319,13 +358,19 @@ func (in *instance) observe(now time.Time, ev router.Event, wasMaster bool, prev
 	in.mu.Unlock()
 }
 
-// send multicasts an advertisement with priority p.
+// send sends an advertisement with priority p to the group, or to each
+// unicast peer.
 func (in *instance) send(p uint8) {
 	in.pkt.Priority = p
-	b, err := in.pkt.Append(in.buf[:0], in.f.src, vrrp.IPv4Group, vrrp.ChecksumPseudoHeader)
-	if err == nil {
-		in.buf = b
-		err = in.f.conn.WriteTo(b, in.f.src, vrrp.IPv4Group)
+	var err error
+	for _, dst := range in.dsts {
+		// The checksum covers the destination (RFC 9568 §5.2.8).
+		b, e := in.pkt.Append(in.buf[:0], in.src, dst, in.csum)
+		if e == nil {
+			in.buf = b
+			e = in.p.conn.WriteTo(b, in.src, dst)
+		}
+		err = errors.Join(err, e)
 	}
 	switch {
 	case err != nil && !in.sendFailing:
@@ -349,8 +394,8 @@ func (in *instance) announceRound() {
 	}
 	in.announceLeft--
 	for _, vip := range in.cfg.VIPs {
-		if err := in.f.arp.Announce(vip.Addr()); err != nil {
-			in.log.Debug("gratuitous ARP failed", "vip", vip.Addr(), "err", err)
+		if err := in.p.ann.Announce(vip.Addr()); err != nil {
+			in.log.Debug("announcement failed", "vip", vip.Addr(), "err", err)
 			continue
 		}
 		in.m.garp.Inc()
@@ -381,4 +426,51 @@ func (in *instance) status() Status {
 // deleteMetrics removes the instance's series after it was removed.
 func (in *instance) deleteMetrics() {
 	in.m.all.DeleteInstance(in.cfg.Name)
+}
+
+// announceKind is the announcements label of a family.
+func announceKind(family string) string {
+	if family == "ipv6" {
+		return "na"
+	}
+	return "garp"
+}
+
+// wire is what the receive loop checks against an instance: its version,
+// authentication and unicast peers. It does not change while the instance
+// runs (a reload that changes it restarts the instance).
+type wire struct {
+	version  uint8
+	authType uint8
+	auth     [8]byte
+	peers    []netip.Addr
+}
+
+func newWire(ic config.Instance) wire {
+	w := wire{version: uint8(ic.Version), peers: ic.UnicastPeers}
+	if ic.AuthPass != "" {
+		// RFC 3768 §5.3.6.1: type 1, the password zero-padded to 8 bytes.
+		w.authType = 1
+		copy(w.auth[:], ic.AuthPass)
+	}
+	return w
+}
+
+// accept checks a decoded packet against the instance.
+func (w *wire) accept(p *vrrp.Packet, src netip.Addr) DropReason {
+	if p.Version != w.version {
+		return DropVersion
+	}
+	if len(w.peers) > 0 && !slices.Contains(w.peers, src) {
+		return DropNotPeer
+	}
+	if w.version == 2 {
+		if p.AuthType != w.authType {
+			return DropAuthType
+		}
+		if w.authType == 1 && p.AuthData != w.auth {
+			return DropAuth
+		}
+	}
+	return DropNone
 }

@@ -17,8 +17,12 @@ type System interface {
 	// (on Linux: promote_secondaries).
 	PrepareInterface(name string) error
 	PrimaryIPv4(ifindex int, exclude []netip.Prefix) (netip.Addr, error)
+	// LinkLocalIPv6 fails while the address is tentative (DAD).
+	LinkLocalIPv6(ifindex int) (netip.Addr, error)
 	ListenIPv4(ifindex int) (PacketConn, error)
+	ListenIPv6(ifindex int) (PacketConn, error)
 	DialARP(ifindex int) (Announcer, error)
+	DialNDP(ifindex int) (Announcer, error)
 	// WatchLinks calls fn with every link's state and then every change,
 	// until ctx is done.
 	WatchLinks(ctx context.Context, fn func(netif.Link)) error
@@ -34,7 +38,8 @@ type PacketConn interface {
 	Close() error
 }
 
-// Announcer tells the segment that an address has moved (gratuitous ARP).
+// Announcer tells the segment that an address has moved: gratuitous ARP
+// or unsolicited neighbour advertisements.
 type Announcer interface {
 	Announce(addr netip.Addr) error
 	Close() error

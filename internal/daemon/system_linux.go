@@ -42,3 +42,9 @@ func (*linuxSystem) WatchLinks(ctx context.Context, fn func(netif.Link)) error {
 }
 
 func (*linuxSystem) DialARP(ifindex int) (Announcer, error) { return announce.DialARP(ifindex) }
+
+func (*linuxSystem) DialNDP(ifindex int) (Announcer, error) { return announce.DialNDP(ifindex) }
+
+func (*linuxSystem) ListenIPv6(ifindex int) (PacketConn, error) {
+	return transport.ListenIPv6(ifindex)
+}

@@ -83,9 +83,8 @@ func TestFaultTrackedCheck(t *testing.T) {
 
 	svc.up()
 	waitFor(t, 3*time.Second, "host 0 to recover and preempt", only(0, hs...))
-	// Once after the check first passed at start, once now.
-	if got := testutil.ToFloat64(n0.m.Transitions.WithLabelValues("api", "fault", "backup")); got != 2 {
-		t.Errorf("fault→backup transitions %v, want 2", got)
+	if got := testutil.ToFloat64(n0.m.Transitions.WithLabelValues("api", "master", "fault")); got != 1 {
+		t.Errorf("master→fault transitions %v, want 1", got)
 	}
 }
 
