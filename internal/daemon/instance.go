@@ -91,7 +91,7 @@ func newInstance(ic config.Instance, f *iface, p *plane) *instance {
 		trackc:  make(chan trackUpdate, 16),
 		// Until the tracker is built in run, nothing is known to be down.
 		effective: ic.Priority,
-		buf:     make([]byte, 0, 1500),
+		buf:       make([]byte, 0, 1500),
 	}
 	in.pkt = vrrp.Packet{Version: uint8(ic.Version), Type: vrrp.TypeAdvertisement, VRID: ic.VRID}
 	if ic.AuthPass != "" {
