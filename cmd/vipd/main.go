@@ -167,7 +167,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := metrics.Serve(ctx, ln, reg, log); err != nil {
+			if err := metrics.Serve(ctx, ln, reg, d.Ping, log); err != nil {
 				log.Error("metrics listener stopped", "err", err)
 			}
 		}()
@@ -314,6 +314,7 @@ func cmdCleanup(args []string, stderr io.Writer) int {
 	if err := daemon.Cleanup(cfg, sys, log); err != nil {
 		return 1
 	}
+	log.Info("cleanup done: no VIP of this config is left on its interfaces", "config", f.config)
 	return 0
 }
 
