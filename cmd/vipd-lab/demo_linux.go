@@ -110,7 +110,11 @@ func demo(ctx context.Context, w io.Writer, vipdPath, logDir string) (err error)
 		return err
 	}
 	say("  %s after the cable came back n1 was the only holder again: n2 heard n1's", ms(held.Sub(back)))
-	say("  higher priority and let go. Longest gap for the client: %s. ARP entry: %s.", ms(p.Stats().Outage), who())
+	lost := "the client lost not one echo request"
+	if o := p.Stats().Outage; o > 0 {
+		lost = "the client could not reach the VIP for " + ms(o)
+	}
+	say("  higher priority and let go; %s. ARP entry: %s.", lost, who())
 	say("")
 
 	if err := pause(ctx); err != nil {
