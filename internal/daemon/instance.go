@@ -61,6 +61,8 @@ type instance struct {
 	effective uint8
 	faulted   bool
 
+	hooks *hooks // nil without notify commands
+
 	mu   sync.Mutex
 	snap Status
 }
@@ -173,6 +175,14 @@ func (in *instance) run(ctx context.Context) {
 	// Before joining the election, take away whatever a crashed earlier run
 	// left, so that two hosts never answer for a VIP.
 	_ = removeVIPs(in.f.d.sys, in.f.link.Index, in.cfg, in.log)
+	if hasHooks(in.cfg.Notify) {
+		in.hooks = newHooks(in.cfg.Notify.Timeout, in.log)
+	}
+	defer func() {
+		if in.hooks != nil {
+			in.hooks.close()
+		}
+	}()
 
 	select {
 	case <-in.p.ready:
@@ -242,6 +252,12 @@ func (in *instance) run(ctx context.Context) {
 // reconfigure applies a changed configuration in place (see
 // Daemon.Reload for which changes get here).
 func (in *instance) reconfigure(ic config.Instance) {
+	switch {
+	case in.hooks == nil && hasHooks(ic.Notify):
+		in.hooks = newHooks(ic.Notify.Timeout, in.log)
+	case in.hooks != nil:
+		in.hooks.setTimeout(ic.Notify.Timeout)
+	}
 	in.cfg = ic
 	in.setPacket()
 	in.tracker = newTracker(ic, in.f.d.checks.up)
@@ -402,7 +418,14 @@ func (in *instance) announceRound() {
 	}
 }
 
+func hasHooks(n config.Notify) bool {
+	return len(n.Command)+len(n.Master)+len(n.Backup)+len(n.Fault)+len(n.Stop) > 0
+}
+
 func (in *instance) transition(a router.Action) {
+	if in.hooks != nil {
+		in.hooks.transition(in.cfg.Notify, in.cfg.Name, a.To, in.effective)
+	}
 	in.m.state[a.From].Set(0)
 	in.m.state[a.To].Set(1)
 	in.m.all.Transitions.WithLabelValues(in.cfg.Name, a.From.String(), a.To.String()).Inc()

@@ -2,6 +2,8 @@ package health
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"sync"
@@ -93,4 +95,18 @@ func (p *execProbe) command(out *tailBuffer) *exec.Cmd {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = pipeGrace
 	return cmd
+}
+
+// RunCommand runs argv without a shell, bounded by ctx, the way an exec
+// check does: in its own process group, the whole group killed when ctx is
+// done or the command exits. A non-zero exit is an *ExecError.
+func RunCommand(ctx context.Context, argv []string) error {
+	if len(argv) == 0 {
+		return errors.New("health: empty command")
+	}
+	p, err := newExecProbe(&ExecSpec{Command: argv})
+	if err != nil {
+		return err
+	}
+	return p.Probe(ctx)
 }
