@@ -208,13 +208,19 @@ func (in *instance) run(ctx context.Context) {
 	}
 	in.f.d.markStarted(in.cfg.Name)
 
-	var armed time.Time
+	// graceFor is the Master_Down_Timer deadline a stall grace was given
+	// for (see staleAfter), graceUntil when that grace ends.
+	var armed, graceFor, graceUntil time.Time
 	for {
-		if dl := in.r.Deadline(); !dl.Equal(armed) {
-			armed = dl
+		target := in.r.Deadline()
+		if !graceFor.IsZero() && graceFor.Equal(target) {
+			target = graceUntil
+		}
+		if !target.Equal(armed) {
+			armed = target
 			protocol.Stop()
-			if !dl.IsZero() {
-				protocol.Reset(time.Until(dl))
+			if !target.IsZero() {
+				protocol.Reset(time.Until(target))
 			}
 		}
 		switch {
@@ -233,6 +239,19 @@ func (in *instance) run(ctx context.Context) {
 			in.step(ev)
 		case <-protocol.C:
 			armed = time.Time{}
+			// Adverts that arrived before the timer fired go first: the
+			// select above picks at random among ready cases.
+			in.drainEvents()
+			dl := in.r.Deadline()
+			if in.r.State() == router.Backup && !dl.IsZero() && time.Since(dl) > staleAfter && !graceFor.Equal(dl) {
+				// Fired late: the process was stopped or starved, and
+				// the Master's adverts may still sit unread in the
+				// socket. Let the receive loop catch up before
+				// claiming the VIPs.
+				graceFor, graceUntil = dl, time.Now().Add(staleGrace)
+				continue
+			}
+			graceFor = time.Time{}
 			in.step(router.Event{Kind: router.Timeout})
 		case <-announce.C:
 			in.announceArmed = false
@@ -245,6 +264,26 @@ func (in *instance) run(ctx context.Context) {
 			if in.tracker.set(u.kind, u.name, u.up) {
 				in.retrack()
 			}
+		}
+	}
+}
+
+// staleAfter is how late a Master_Down_Timer may fire before the driver
+// suspects it was stalled; staleGrace is how long it then waits for adverts
+// still queued in the socket before acting on the timer.
+const (
+	staleAfter = 5 * time.Millisecond
+	staleGrace = 3 * time.Millisecond
+)
+
+// drainEvents steps every advert already queued for the instance.
+func (in *instance) drainEvents() {
+	for {
+		select {
+		case ev := <-in.events:
+			in.step(ev)
+		default:
+			return
 		}
 	}
 }
@@ -411,7 +450,7 @@ func (in *instance) announceRound() {
 	in.announceLeft--
 	for _, vip := range in.cfg.VIPs {
 		if err := in.p.ann.Announce(vip.Addr()); err != nil {
-			in.log.Debug("announcement failed", "vip", vip.Addr(), "err", err)
+			in.log.Warn("announcing a VIP failed; the next round retries", "vip", vip.Addr(), "rounds_left", in.announceLeft, "err", err)
 			continue
 		}
 		in.m.garp.Inc()

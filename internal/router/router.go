@@ -157,8 +157,9 @@ type Router struct {
 	// lowerSince is when a lower-priority Master was first heard in a row,
 	// for PreemptDelay.
 	lowerSince time.Time
-	// announced is when the VIPs were last announced.
-	announced time.Time
+	// reannounced is when the VIPs were last re-announced because a
+	// lower-priority Master was heard.
+	reannounced time.Time
 	// leaving says the Master_Down_Timer was set to Skew_Time by a
 	// priority-0 advertisement.
 	leaving bool
@@ -289,7 +290,7 @@ func (r *Router) becomeMaster(now time.Time, why Reason, out []Action) []Action 
 	r.deadline = now.Add(r.cfg.AdvertInterval)
 	r.master = r.cfg.Addr
 	r.lowerSince = time.Time{}
-	r.announced = now
+	r.reannounced = time.Time{}
 	out = append(out,
 		Action{Kind: SendAdvert, Priority: r.cfg.Priority},
 		Action{Kind: AddVIPs},
@@ -358,10 +359,12 @@ func (r *Router) advertInMaster(now time.Time, ev Event, out []Action) []Action 
 	}
 	// A lower Master exists: a partition has healed or a peer cannot hear
 	// us. The RFC discards the packet; the other router steps down on our
-	// next advertisement. Clients may have followed it, so re-announce the
-	// VIPs, at most once per reannounceEvery.
-	if now.Sub(r.announced) >= reannounceEvery {
-		r.announced = now
+	// next advertisement. Clients may have followed it — it announced the
+	// VIPs too — so re-announce them: at once the first time, then at most
+	// once per reannounceEvery, so a peer that cannot hear us does not
+	// cause a storm.
+	if r.reannounced.IsZero() || now.Sub(r.reannounced) >= reannounceEvery {
+		r.reannounced = now
 		out = append(out, Action{Kind: Announce})
 	}
 	return out

@@ -179,12 +179,13 @@ func TestStep(t *testing.T) {
 			steps: []step{
 				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
 				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
-				{at: mdi100 + 500*time.Millisecond, ev: adv(lower, 100, time.Second), state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 500*time.Millisecond, ev: adv(lower, 100, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 900*time.Millisecond, ev: adv(lower, 100, time.Second), state: Master, deadline: mdi100 + time.Second},
 				{at: mdi100 + 1500*time.Millisecond, ev: adv(lower, 100, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
 			},
 		},
 		{
-			name: "Master hearing a lower Master (healed partition) re-announces at most once a second",
+			name: "Master hearing a lower Master (healed partition) re-announces at once, then at most once a second",
 			steps: []step{
 				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
 				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
