@@ -6,7 +6,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 STATICCHECK_VERSION := v0.8.2
 # Debian packages the end-to-end tests and the benchmark use.
-DEB_PACKAGES := iproute2 nftables keepalived
+DEB_PACKAGES := iproute2 nftables keepalived systemd
 export CGO_ENABLED = 0
 
 .PHONY: all build deps test lint demo bench clean
