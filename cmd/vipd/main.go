@@ -245,6 +245,7 @@ func (a *app) Status() []control.Instance {
 			ConfiguredPriority: s.ConfiguredPriority,
 			Since:              s.Since,
 			VIPs:               make([]string, 0, len(s.VIPs)),
+			FailingChecks:      s.FailingChecks,
 		}
 		if s.Master.IsValid() {
 			ci.Master = s.Master.String()
