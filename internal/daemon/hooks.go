@@ -17,7 +17,7 @@ import (
 const hookQueue = 64
 
 // hookDrain is how long the hooks queued at shutdown may still run.
-const hookDrain = 500 * time.Millisecond
+const hookDrain = 300 * time.Millisecond
 
 // hooks runs an instance's notify commands one at a time, in the order of
 // its transitions, each bounded by its timeout, on a goroutine of its own:

@@ -63,6 +63,11 @@ type instance struct {
 
 	hooks *hooks // nil without notify commands
 
+	// handingOver is set while a Master shuts down: the VIPs stay until
+	// the new Master advertises (removalPending), so that clients reach
+	// them until the new Master's announcements move them.
+	handingOver, removalPending bool
+
 	mu   sync.Mutex
 	snap Status
 }
@@ -233,7 +238,7 @@ func (in *instance) run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			in.step(router.Event{Kind: router.Shutdown})
+			in.shutdown()
 			return
 		case ev := <-in.events:
 			in.step(ev)
@@ -266,6 +271,46 @@ func (in *instance) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// handoverMax bounds how long a Master that shuts down keeps its VIPs
+// waiting for a new Master's first advertisement.
+const handoverMax = 400 * time.Millisecond
+
+// shutdown leaves the election. A Master sends priority 0 (RFC 9568
+// §6.4.3), so that a Backup takes over after its Skew_Time, and removes its
+// VIPs make-before-break: once the new Master's first advertisement is
+// heard — it has then added the VIPs and is announcing them — or after
+// handoverMax (a little more than the longest Skew_Time, one interval) if
+// none is. Clients thus never find the VIPs on neither host, and two hosts
+// hold them only for as long as the new Master's announcement takes to
+// reach the clients. A FAULT, unlike a shutdown, releases them at once: the
+// service behind them is gone.
+func (in *instance) shutdown() {
+	in.handingOver = in.r.State() == router.Master
+	in.step(router.Event{Kind: router.Shutdown})
+	in.handingOver = false
+	if !in.removalPending {
+		return
+	}
+	in.removalPending = false
+	wait := min(in.cfg.AdvertInterval+in.cfg.AdvertInterval/4+5*time.Millisecond, handoverMax)
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	start := time.Now()
+	for {
+		select {
+		case ev := <-in.events:
+			if ev.Priority == 0 {
+				continue
+			}
+			in.log.Debug("handover: new Master heard", "master", ev.From, "after", time.Since(start))
+		case <-deadline.C:
+			in.log.Debug("handover: no new Master heard", "after", wait)
+		}
+		break
+	}
+	_ = removeVIPs(in.f.d.sys, in.f.link.Index, in.cfg, in.log)
 }
 
 // staleAfter is how late a Master_Down_Timer may fire before the driver
@@ -363,6 +408,10 @@ func (in *instance) step(ev router.Event) {
 			}
 		case router.RemoveVIPs:
 			in.announceLeft = 0
+			if in.handingOver {
+				in.removalPending = true
+				continue
+			}
 			_ = removeVIPs(in.f.d.sys, in.f.link.Index, in.cfg, in.log)
 		case router.Announce:
 			// The first round goes out at once; the rest follow at the
