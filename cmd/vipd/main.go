@@ -141,6 +141,14 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	switch msg, err := missingCapabilities(); {
+	case err != nil:
+		log.Error("cannot run", "err", err)
+		return 1
+	case msg != "":
+		log.Error("cannot run: " + msg)
+		return 1
+	}
 	sys, closeSys, err := daemon.NewSystem()
 	if err != nil {
 		log.Error("netlink unavailable", "err", err)
