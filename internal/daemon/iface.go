@@ -319,6 +319,7 @@ func (p *plane) receive() {
 	debug := p.log.Enabled(context.Background(), slog.LevelDebug)
 	for {
 		n, meta, err := p.conn.ReadFrom(buf)
+		at := time.Now()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -339,7 +340,7 @@ func (p *plane) receive() {
 		in.m.received.Inc()
 		ev := router.Event{Kind: router.Advert, From: meta.Src, Priority: pkt.Priority, Interval: pkt.AdvertInterval()}
 		select {
-		case in.events <- ev:
+		case in.events <- received{ev: ev, at: at}:
 		default:
 			p.f.drops[DropQueueFull].Inc()
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -34,7 +35,7 @@ type instance struct {
 
 	cancel  context.CancelFunc
 	done    chan struct{}
-	events  chan router.Event
+	events  chan received
 	updates chan config.Instance
 	pings   chan chan struct{}
 	trackc  chan trackUpdate
@@ -92,7 +93,7 @@ func newInstance(ic config.Instance, f *iface, p *plane) *instance {
 		wire:    newWire(ic),
 		log:     f.log.With("instance", ic.Name, "vrid", ic.VRID),
 		done:    make(chan struct{}),
-		events:  make(chan router.Event, 64),
+		events:  make(chan received, 64),
 		updates: make(chan config.Instance, 4),
 		pings:   make(chan chan struct{}, 1),
 		trackc:  make(chan trackUpdate, 16),
@@ -218,8 +219,11 @@ func (in *instance) run(ctx context.Context) {
 	var armed, graceFor, graceUntil time.Time
 	for {
 		target := in.r.Deadline()
-		if !graceFor.IsZero() && graceFor.Equal(target) {
+		switch {
+		case !graceFor.IsZero() && graceFor.Equal(target):
 			target = graceUntil
+		case !target.IsZero() && in.r.State() == router.Backup:
+			target = target.Add(-spinEarly)
 		}
 		if !target.Equal(armed) {
 			armed = target
@@ -240,13 +244,16 @@ func (in *instance) run(ctx context.Context) {
 		case <-ctx.Done():
 			in.shutdown()
 			return
-		case ev := <-in.events:
-			in.step(ev)
+		case r := <-in.events:
+			in.stepAt(r.at, r.ev)
 		case <-protocol.C:
 			armed = time.Time{}
 			// Adverts that arrived before the timer fired go first: the
 			// select above picks at random among ready cases.
 			in.drainEvents()
+			if in.r.State() == router.Backup && in.spinUntilDeadline() {
+				continue
+			}
 			dl := in.r.Deadline()
 			if in.r.State() == router.Backup && !dl.IsZero() && time.Since(dl) > staleAfter && !graceFor.Equal(dl) {
 				// Fired late: the process was stopped or starved, and
@@ -300,11 +307,11 @@ func (in *instance) shutdown() {
 	start := time.Now()
 	for {
 		select {
-		case ev := <-in.events:
-			if ev.Priority == 0 {
+		case r := <-in.events:
+			if r.ev.Priority == 0 {
 				continue
 			}
-			in.log.Debug("handover: new Master heard", "master", ev.From, "after", time.Since(start))
+			in.log.Debug("handover: new Master heard", "master", r.ev.From, "after", time.Since(start))
 		case <-deadline.C:
 			in.log.Debug("handover: no new Master heard", "after", wait)
 		}
@@ -321,12 +328,38 @@ const (
 	staleGrace = 3 * time.Millisecond
 )
 
+// spinEarly is how long before a Backup's Master_Down_Timer the driver
+// wakes up. Go's timers can fire a millisecond or two late (the runtime
+// sleeps in whole milliseconds while idle), which would add that much to
+// every failover; a Backup's timer never fires while its Master is alive,
+// so finishing the wait in a short spin costs nothing in normal operation.
+const spinEarly = 2 * time.Millisecond
+
+// spinUntilDeadline waits, spinning, until the Master_Down_Timer deadline,
+// stepping adverts that arrive meanwhile. It reports whether one of them
+// moved the deadline (or changed the state), so the timer has not expired.
+func (in *instance) spinUntilDeadline() bool {
+	dl := in.r.Deadline()
+	for time.Now().Before(dl) {
+		select {
+		case r := <-in.events:
+			in.stepAt(r.at, r.ev)
+			if in.r.State() != router.Backup || !in.r.Deadline().Equal(dl) {
+				return true
+			}
+		default:
+			runtime.Gosched()
+		}
+	}
+	return false
+}
+
 // drainEvents steps every advert already queued for the instance.
 func (in *instance) drainEvents() {
 	for {
 		select {
-		case ev := <-in.events:
-			in.step(ev)
+		case r := <-in.events:
+			in.stepAt(r.at, r.ev)
 		default:
 			return
 		}
@@ -389,10 +422,20 @@ func (in *instance) retrack() {
 	}
 }
 
-// step feeds ev to the router and carries out the resulting actions in
-// order.
-func (in *instance) step(ev router.Event) {
-	now := time.Now()
+// received is an advert as the receive loop hands it over, with the time
+// it was read: the Master_Down_Timer runs from the advert's arrival, not
+// from when the driver got to it.
+type received struct {
+	ev router.Event
+	at time.Time
+}
+
+// step feeds ev, happening now, to the router; see stepAt.
+func (in *instance) step(ev router.Event) { in.stepAt(time.Now(), ev) }
+
+// stepAt feeds ev, which happened at now, to the router and carries out the
+// resulting actions in order.
+func (in *instance) stepAt(now time.Time, ev router.Event) {
 	wasMaster := in.r.State() == router.Master
 	prevMaster := in.r.Master()
 	in.actions = in.r.Step(now, ev, in.actions[:0])
