@@ -25,12 +25,8 @@ func TestNotifyHooks(t *testing.T) {
 	logFile := filepath.Join(dir, "hooks.log")
 	notify := svcWriteScript(t, dir, "notify.sh", fmt.Sprintf("printf '%%s\\n' \"$*\" >> %s\n", logFile))
 	state := svcWriteScript(t, dir, "state.sh", fmt.Sprintf("printf '%%s\\n' \"$1\" >> %s\n", logFile))
-	web, disk := filepath.Join(dir, "web.ok"), filepath.Join(dir, "disk.ok")
-	for _, f := range []string{web, disk} {
-		if err := os.WriteFile(f, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	web := svcStartHealthHTTP(t, n1.NS, "127.0.0.1:8081")
+	disk := svcStartHealthHTTP(t, n1.NS, "127.0.0.1:8082")
 	in := svcInst(150, true)
 	in.TrackChecks = []svcTrack{{Name: "web", Weight: -60}, {Name: "disk"}}
 	in.Notify = &svcNotify{
@@ -42,8 +38,8 @@ func TestNotifyHooks(t *testing.T) {
 	}
 	startSvc(t, l, n1, svcConfig{
 		Checks: []svcCheck{
-			{Name: "web", Exec: []string{"/bin/sh", "-c", "test -e " + web}, InitialUp: true},
-			{Name: "disk", Exec: []string{"/bin/sh", "-c", "test -e " + disk}, InitialUp: true},
+			{Name: "web", HTTP: web.URL, InitialUp: true},
+			{Name: "disk", HTTP: disk.URL, InitialUp: true},
 		},
 		Instances: []svcInstance{in},
 	})
@@ -63,29 +59,16 @@ func TestNotifyHooks(t *testing.T) {
 	startSvc(t, l, n2, svcConfig{Instances: []svcInstance{svcInst(100, true)}})
 	svcWaitState(t, svcSocket(l, n2), "api", "backup")
 
-	remove := func(f string) {
-		t.Helper()
-		if err := os.Remove(f); err != nil {
-			t.Fatal(err)
-		}
-	}
-	create := func(f string) {
-		t.Helper()
-		if err := os.WriteFile(f, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	remove(web) // 150 - 60 = 90 < 100: n2 preempts
+	web.set(svcHealthFail) // 150 - 60 = 90 < 100: n2 preempts
 	waitHolders(t, l, "n2 preempts n1 at 90", lab.Only(n2))
 	expect("n1's hooks report backup at its effective priority", "INSTANCE api BACKUP 90", "backup")
-	create(web)
+	web.set(svcHealthOK)
 	waitHolders(t, l, "n1 preempts back at 150", lab.Only(n1))
 	expect("n1's hooks report master again", "INSTANCE api MASTER 150", "master")
-	remove(disk) // fault-tracked
+	disk.set(svcHealthFail) // fault-tracked
 	waitHolders(t, l, "n2 takes over from n1 in FAULT", lab.Only(n2))
 	expect("n1's hooks report fault", "INSTANCE api FAULT 150", "fault")
-	create(disk)
+	disk.set(svcHealthOK)
 	waitHolders(t, l, "n1 recovers and preempts", lab.Only(n1))
 	expect("n1's hooks report backup then master", "INSTANCE api BACKUP 150", "backup", "INSTANCE api MASTER 150", "master")
 	if _, err := n1.Stop(); err != nil {

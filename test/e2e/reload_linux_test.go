@@ -31,14 +31,11 @@ func TestReload(t *testing.T) {
 	l := newLab(t, 2)
 	n1, n2 := l.Nodes[0], l.Nodes[1]
 	dir := t.TempDir()
-	flag := filepath.Join(dir, "web.ok")
-	if err := os.WriteFile(flag, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	h := svcStartHealthHTTP(t, n1.NS, "127.0.0.1:8080")
 	hookLog := filepath.Join(dir, "hooks.log")
 	notify := svcWriteScript(t, dir, "notify.sh", fmt.Sprintf("printf '%%s\\n' \"$*\" >> %s\n", hookLog))
 
-	web := svcCheck{Name: "web", Exec: []string{"/bin/sh", "-c", "test -e " + flag}, InitialUp: true}
+	web := svcCheck{Name: "web", HTTP: h.URL, InitialUp: true}
 	api := svcInst(150, true)
 	api.TrackChecks = []svcTrack{{Name: "web", Weight: -60}}
 	cfg := svcConfig{Socket: svcSocket(l, n1), Metrics: svcMetricsAddr(0), Checks: []svcCheck{web}, Instances: []svcInstance{api}}
