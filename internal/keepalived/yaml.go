@@ -1,0 +1,376 @@
+package keepalived
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The converted configuration, in the field order of configs/vipd.yaml
+// and internal/config, with the comments that go with each part.
+
+type document struct {
+	source    string
+	header    []string
+	checks    []*outCheck
+	instances []*outInstance
+	trailer   []string
+}
+
+type outCheck struct {
+	head              []string
+	name              string
+	interval, timeout time.Duration // 0: not written
+	fall, rise        int
+	command           []string
+}
+
+type outInstance struct {
+	head             []string
+	name             string
+	iface            string
+	vrid             int
+	priority         int
+	advert           time.Duration // 0: not written
+	noPreempt        bool
+	preemptDelay     time.Duration
+	hasPreemptDelay  bool
+	vips             []outItem
+	announceCount    int           // 0: not written
+	announceInterval time.Duration // 0: not written
+	trackChecks      []outTrack
+	trackIfaces      []outTrack
+	notify           outNotify
+	version          int
+	authPass         string
+	peers            []outItem
+	source           netip.Addr
+	v3ChecksumAsV2   bool
+	// notes are comments written above a field, by field name.
+	notes map[string][]string
+	// tail is comments written after the last field.
+	tail []string
+
+	family string
+}
+
+type outItem struct {
+	value string
+	head  []string
+}
+
+type outTrack struct {
+	name   string
+	weight int
+	head   []string
+}
+
+type outNotify struct {
+	command, master, backup, fault, stop []string
+}
+
+func (n outNotify) empty() bool {
+	return n.command == nil && n.master == nil && n.backup == nil && n.fault == nil && n.stop == nil
+}
+
+func (in *outInstance) note(field, format string, args ...any) {
+	if in.notes == nil {
+		in.notes = map[string][]string{}
+	}
+	in.notes[field] = append(in.notes[field], fmt.Sprintf(format, args...))
+}
+
+type yamlWriter struct {
+	b bytes.Buffer
+}
+
+func (w *yamlWriter) line(indent int, s string) {
+	w.b.WriteString(strings.Repeat(" ", indent))
+	w.b.WriteString(s)
+	w.b.WriteByte('\n')
+}
+
+func (w *yamlWriter) comments(indent int, lines []string) {
+	for _, l := range lines {
+		w.line(indent, "# "+commentText(l))
+	}
+}
+
+func (w *yamlWriter) field(indent int, key, value string) {
+	w.line(indent, key+": "+value)
+}
+
+func (d *document) marshal() []byte {
+	var w yamlWriter
+	w.comments(0, []string{
+		"Converted from " + d.source + " by vipd convert-keepalived.",
+		`Read every "keepalived:" and "not converted:" comment, then: vipd validate --config FILE`,
+	})
+	if len(d.header) > 0 {
+		w.line(0, "#")
+		w.comments(0, d.header)
+	}
+	if len(d.checks) > 0 {
+		w.line(0, "")
+		w.line(0, "checks:")
+		for i, c := range d.checks {
+			if i > 0 {
+				w.line(0, "")
+			}
+			w.comments(2, c.head)
+			w.field(2, "- name", scalar(c.name))
+			if c.interval > 0 {
+				w.field(4, "interval", duration(c.interval))
+			}
+			if c.timeout > 0 {
+				w.field(4, "timeout", duration(c.timeout))
+			}
+			w.field(4, "fall", strconv.Itoa(c.fall))
+			w.field(4, "rise", strconv.Itoa(c.rise))
+			w.line(4, "exec:")
+			w.field(6, "command", flowList(c.command))
+		}
+	}
+	w.line(0, "")
+	w.line(0, "instances:")
+	for i, in := range d.instances {
+		if i > 0 {
+			w.line(0, "")
+		}
+		in.write(&w)
+	}
+	if len(d.trailer) > 0 {
+		w.line(0, "")
+		w.comments(0, d.trailer)
+	}
+	return w.b.Bytes()
+}
+
+func (in *outInstance) write(w *yamlWriter) {
+	const ind = 4
+	w.comments(2, in.head)
+	w.field(2, "- name", scalar(in.name))
+	f := func(key, value string) {
+		w.comments(ind, in.notes[key])
+		w.field(ind, key, value)
+	}
+	f("interface", scalar(in.iface))
+	f("vrid", strconv.Itoa(in.vrid))
+	f("priority", strconv.Itoa(in.priority))
+	if in.advert > 0 {
+		f("advert_interval", duration(in.advert))
+	}
+	if in.noPreempt || in.notes["preempt"] != nil {
+		f("preempt", strconv.FormatBool(!in.noPreempt))
+	}
+	if in.hasPreemptDelay {
+		f("preempt_delay", duration(in.preemptDelay))
+	}
+	w.comments(ind, in.notes["vips"])
+	w.line(ind, "vips:")
+	items(w, ind+2, in.vips)
+	if in.announceCount > 0 || in.announceInterval > 0 {
+		w.comments(ind, in.notes["announce"])
+		w.line(ind, "announce:")
+		if in.announceCount > 0 {
+			w.field(ind+2, "count", strconv.Itoa(in.announceCount))
+		}
+		if in.announceInterval > 0 {
+			w.field(ind+2, "interval", duration(in.announceInterval))
+		}
+	}
+	tracks(w, ind, "track_checks", "check", in.trackChecks, in.notes)
+	tracks(w, ind, "track_interfaces", "interface", in.trackIfaces, in.notes)
+	if !in.notify.empty() {
+		w.comments(ind, in.notes["notify"])
+		w.line(ind, "notify:")
+		for _, c := range []struct {
+			key  string
+			argv []string
+		}{
+			{"command", in.notify.command},
+			{"master", in.notify.master},
+			{"backup", in.notify.backup},
+			{"fault", in.notify.fault},
+			{"stop", in.notify.stop},
+		} {
+			if c.argv != nil {
+				w.field(ind+2, c.key, flowList(c.argv))
+			}
+		}
+	}
+	f("version", strconv.Itoa(in.version))
+	if in.authPass != "" {
+		f("auth_pass", scalar(in.authPass))
+	}
+	if len(in.peers) > 0 {
+		w.comments(ind, in.notes["unicast_peers"])
+		w.line(ind, "unicast_peers:")
+		items(w, ind+2, in.peers)
+	}
+	if in.source.IsValid() {
+		f("unicast_source", scalar(in.source.String()))
+	}
+	if in.v3ChecksumAsV2 {
+		f("v3_checksum_as_v2", "true")
+	}
+	w.comments(ind, in.tail)
+}
+
+func items(w *yamlWriter, indent int, list []outItem) {
+	for _, it := range list {
+		w.comments(indent, it.head)
+		w.line(indent, "- "+scalar(it.value))
+	}
+}
+
+func tracks(w *yamlWriter, indent int, field, key string, list []outTrack, notes map[string][]string) {
+	if len(list) == 0 {
+		return
+	}
+	w.comments(indent, notes[field])
+	w.line(indent, field+":")
+	for _, t := range list {
+		w.comments(indent+2, t.head)
+		w.field(indent+2, "- "+key, scalar(t.name))
+		if t.weight != 0 {
+			w.field(indent+4, "weight", strconv.Itoa(t.weight))
+		}
+	}
+}
+
+// duration renders d as vipd reads it: 100ms, 1.5s, 5m (not 5m0s).
+func duration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// flowList renders argv as a flow sequence, [prog, arg, ...].
+func flowList(argv []string) string {
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		if plainFlow(a) {
+			parts[i] = a
+		} else {
+			parts[i] = dquote(a)
+		}
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// scalar renders s as a YAML string: plain when that reads back as the
+// same string, double-quoted otherwise.
+func scalar(s string) string {
+	if plainBlock(s) {
+		return s
+	}
+	return dquote(s)
+}
+
+func plainChars(s string, extra string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("_./+-"+extra, c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// plainBlock says whether s can be written unquoted as a mapping value or
+// block sequence item: safe characters only, and yaml.v3 must read it back
+// as the same string (not 0x1F, true, 1e3, ...).
+func plainBlock(s string) bool {
+	if !plainChars(s, ":") || strings.HasSuffix(s, ":") || s[0] == ':' {
+		return false
+	}
+	return readsAsString(s)
+}
+
+// plainFlow is plainBlock inside [ ]: no ':' at all.
+func plainFlow(s string) bool {
+	return plainChars(s, "") && readsAsString(s)
+}
+
+func readsAsString(s string) bool {
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte("k: "+s+"\n"), &n); err != nil {
+		return false
+	}
+	if n.Kind != yaml.DocumentNode || len(n.Content) != 1 || len(n.Content[0].Content) != 2 {
+		return false
+	}
+	v := n.Content[0].Content[1]
+	return v.Kind == yaml.ScalarNode && v.Tag == "!!str" && v.Value == s && v.Style == 0
+}
+
+// dquote renders s as a YAML double-quoted scalar. s must be valid UTF-8
+// (Parse makes sure of that).
+func dquote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case printable(r):
+			b.WriteRune(r)
+		case r < 0x100:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r < 0x10000:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			fmt.Fprintf(&b, `\U%08x`, r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// commentText makes s safe inside a YAML comment: one line of printable
+// characters, anything else escaped.
+func commentText(s string) string {
+	ok := true
+	for _, r := range s {
+		if !printable(r) && r != '\t' {
+			ok = false
+			break
+		}
+	}
+	if ok && utf8.ValidString(s) {
+		return s
+	}
+	q := dquote(s)
+	return q[1 : len(q)-1]
+}
+
+// printable is the set of characters YAML 1.2 allows in a stream, without
+// the byte-order mark and NEL, which yaml.v3 treats specially.
+func printable(r rune) bool {
+	return r >= 0x20 && r <= 0x7e ||
+		r >= 0xa0 && r <= 0xd7ff ||
+		r >= 0xe000 && r <= 0xfffd && r != 0xfeff ||
+		r >= 0x10000 && r <= 0x10ffff
+}
