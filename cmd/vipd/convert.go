@@ -10,13 +10,6 @@ import (
 	"github.com/vipd/vipd/internal/keepalived"
 )
 
-// The dispatcher in main.go does not route convert-keepalived yet; this
-// keeps the command compiled (and staticcheck quiet) until it does:
-//
-//	case "convert-keepalived":
-//		return cmdConvertKeepalived(args, stdout, stderr)
-var _ = cmdConvertKeepalived
-
 const convertUsage = `Usage: vipd convert-keepalived [--output FILE] [--config-id ID] KEEPALIVED_CONF
 
 Writes the vipd configuration equivalent to a keepalived.conf (and the files

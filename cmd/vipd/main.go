@@ -38,6 +38,8 @@ Usage:
   vipd reload   [--socket PATH | --config FILE]
   vipd watch    --interface IF [--json] [--refresh 1s] [--count N] [--forget DURATION]
                 show every VRRP router heard on a link and flag conflicts
+  vipd convert-keepalived [--output FILE] [--config-id ID] KEEPALIVED_CONF
+                write the vipd YAML equivalent of a keepalived.conf
   vipd version
 
 The default config file is ` + defaultConfig + `.
@@ -67,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdReload(args, stdout, stderr)
 	case "watch":
 		return cmdWatch(args, stdout, stderr)
+	case "convert-keepalived":
+		return cmdConvertKeepalived(args, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "vipd", buildVersion())
 		return 0

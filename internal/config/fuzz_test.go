@@ -52,9 +52,12 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("instance out of limits: %+v", in)
 			}
 			for _, p := range in.VIPs {
-				if !p.IsValid() || !p.Addr().Is4() {
+				if !p.IsValid() || p.Addr().Is4In6() || (p.Addr().Is4() != (in.Family == "ipv4")) {
 					t.Fatalf("bad VIP %v in %+v", p, in)
 				}
+			}
+			if in.Version != 3 && (in.Version != 2 || in.Family != "ipv4") {
+				t.Fatalf("bad version in %+v", in)
 			}
 		}
 	})
