@@ -117,8 +117,16 @@ func TestReload(t *testing.T) {
 		reloaded(2)
 		return time.Now()
 	})
-	if got := len(svcLogRecords(t, n1, "effective priority changed")); got != prioChanges {
-		t.Errorf("the reload changed n1's effective priority (%d changes logged, was %d): the restarted check did not keep its state", got, prioChanges)
+	if got := svcLogRecords(t, n1, "effective priority changed"); len(got) != prioChanges {
+		var why []string
+		for _, msg := range []string{"reload: restarting check", "effective priority changed", "health check down", "health check up"} {
+			for _, r := range svcLogRecords(t, n1, msg) {
+				why = append(why, fmt.Sprintf("%v %s %v", r["time"], msg, r))
+			}
+		}
+		slices.Sort(why)
+		t.Errorf("the reload changed n1's effective priority (%d changes logged, was %d): the restarted check did not keep its state:\n%s",
+			len(got), prioChanges, strings.Join(why, "\n"))
 	}
 	if len(svcLogRecords(t, n1, "reload: updating instance in place")) != 1 {
 		t.Errorf("n1 did not log \"reload: updating instance in place\" once")
