@@ -45,13 +45,21 @@ type Daemon struct {
 
 	checks checkSet
 
+	// regMu guards reg, every instance goroutine that runs. It is a leaf
+	// lock, never held while waiting for anything, so that check and link
+	// updates and pings never wait for a reload (which holds mu while it
+	// stops instances and checks).
+	regMu sync.Mutex
+	reg   map[*instance]struct{}
+
 	linkMu sync.Mutex
 	links  map[string]bool // link up (admin up with carrier) by name, from netlink
 }
 
 // New returns a Daemon for cfg. It does nothing until Run.
 func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *Daemon {
-	d := &Daemon{cfg: cfg, sys: sys, m: m, log: log, ifaces: map[string]*iface{}, started: make(chan struct{}), links: map[string]bool{}}
+	d := &Daemon{cfg: cfg, sys: sys, m: m, log: log, ifaces: map[string]*iface{}, started: make(chan struct{}), links: map[string]bool{},
+		reg: map[*instance]struct{}{}}
 	d.checks.d = d
 	return d
 }
@@ -65,12 +73,12 @@ func (d *Daemon) Started() <-chan struct{} { return d.started }
 // all of them, or ctx: a loop that cannot answer is wedged. It is what the
 // systemd watchdog is fed from.
 func (d *Daemon) Ping(ctx context.Context) error {
-	d.mu.Lock()
 	var replies []chan struct{}
-	for _, f := range d.ifaces {
-		replies = append(replies, f.ping()...)
+	for _, in := range d.running() {
+		if r := in.ping(); r != nil {
+			replies = append(replies, r)
+		}
 	}
-	d.mu.Unlock()
 	for _, r := range replies {
 		select {
 		case <-r:
@@ -155,14 +163,8 @@ func (d *Daemon) linkUp(name string) bool {
 // broadcast tells every running instance that a check or link changed;
 // instances that do not track it ignore the message.
 func (d *Daemon) broadcast(ctx context.Context, kind trackKind, name string, up bool) {
-	d.mu.Lock()
-	var targets []*instance
-	for _, f := range d.ifaces {
-		targets = append(targets, f.running()...)
-	}
-	d.mu.Unlock()
 	u := trackUpdate{kind: kind, name: name, up: up}
-	for _, in := range targets {
+	for _, in := range d.running() {
 		select {
 		case in.trackc <- u:
 		case <-in.done:
@@ -251,6 +253,30 @@ func (d *Daemon) Reload(cfg *config.Config) {
 		}
 	}
 	d.cfg = cfg
+}
+
+// register and unregister keep the set of running instances.
+func (d *Daemon) register(in *instance) {
+	d.regMu.Lock()
+	d.reg[in] = struct{}{}
+	d.regMu.Unlock()
+}
+
+func (d *Daemon) unregister(in *instance) {
+	d.regMu.Lock()
+	delete(d.reg, in)
+	d.regMu.Unlock()
+}
+
+// running lists the running instances.
+func (d *Daemon) running() []*instance {
+	d.regMu.Lock()
+	defer d.regMu.Unlock()
+	out := make([]*instance, 0, len(d.reg))
+	for in := range d.reg {
+		out = append(out, in)
+	}
+	return out
 }
 
 // markStarted records that the named instance has started.

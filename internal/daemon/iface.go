@@ -95,12 +95,14 @@ func (f *iface) startLocked(ic config.Instance) {
 	in.cancel = cancel
 	f.instances[ic.Name] = in
 	f.publishLocked()
+	f.d.register(in)
 	f.wg.Add(1)
 	f.instWG.Add(1)
 	go func() {
 		defer f.wg.Done()
 		defer f.instWG.Done()
 		defer close(in.done)
+		defer f.d.unregister(in)
 		in.run(ctx)
 	}()
 }
@@ -163,36 +165,6 @@ func (f *iface) update(ic config.Instance) {
 	if in := f.instances[ic.Name]; in != nil {
 		in.updates <- ic
 	}
-}
-
-// ping asks every running instance to answer; see Daemon.Ping.
-func (f *iface) ping() []chan struct{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]chan struct{}, 0, len(f.instances))
-	for _, in := range f.instances {
-		r := make(chan struct{})
-		select {
-		case in.pings <- r:
-			out = append(out, r)
-		case <-in.done:
-		default:
-			// The loop has not taken the last ping yet: wedged or busy.
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// running lists the running instances.
-func (f *iface) running() []*instance {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]*instance, 0, len(f.instances))
-	for _, in := range f.instances {
-		out = append(out, in)
-	}
-	return out
 }
 
 func (f *iface) empty() bool {

@@ -53,8 +53,9 @@ type instance struct {
 	// failure of a run is logged at warn level.
 	sendFailing bool
 	// rivalSeen is when another router last advertised as Master while
-	// this one was Master.
-	rivalSeen time.Time
+	// this one was Master; rivalAdverts counts such adverts in a row.
+	rivalSeen    time.Time
+	rivalAdverts int
 
 	// tracker holds the tracked checks and interfaces; effective is the
 	// priority they leave, faulted whether they put the instance in FAULT.
@@ -422,6 +423,20 @@ func (in *instance) retrack() {
 	}
 }
 
+// ping asks the driver loop to answer: the returned channel is closed when
+// it does. nil means the instance has ended.
+func (in *instance) ping() chan struct{} {
+	r := make(chan struct{})
+	select {
+	case in.pings <- r:
+	case <-in.done:
+		return nil
+	default:
+		// The loop has not taken the last ping yet: wedged or busy.
+	}
+	return r
+}
+
 // received is an advert as the receive loop hands it over, with the time
 // it was read: the Master_Down_Timer runs from the advert's arrival, not
 // from when the driver got to it.
@@ -460,6 +475,7 @@ func (in *instance) stepAt(now time.Time, ev router.Event) {
 			// The first round goes out at once; the rest follow at the
 			// configured interval from the run loop.
 			in.announceLeft = in.cfg.Announce.Count
+			in.log.Debug("announcing the VIPs", "rounds", in.announceLeft, "interval", in.cfg.Announce.Interval)
 			in.announceRound()
 		case router.Transition:
 			in.transition(a)
@@ -471,19 +487,26 @@ func (in *instance) stepAt(now time.Time, ev router.Event) {
 // observe keeps the split-brain gauge and the Master address metrics.
 func (in *instance) observe(now time.Time, ev router.Event, wasMaster bool, prevMaster netip.Addr) {
 	isMaster := in.r.State() == router.Master
+	window := 3 * in.cfg.AdvertInterval
 	switch {
 	case !isMaster:
-		in.rivalSeen = time.Time{}
+		in.rivalSeen, in.rivalAdverts = time.Time{}, 0
 	case wasMaster && ev.Kind == router.Advert && ev.Priority != 0:
 		// Only a Master advertises: another router claims the VIPs too.
+		// One advert is not yet a split brain: a Master that steps down
+		// for us sends one last advert (see router).
+		if now.Sub(in.rivalSeen) > window {
+			in.rivalAdverts = 0
+		}
 		in.rivalSeen = now
-	case !in.rivalSeen.IsZero() && now.Sub(in.rivalSeen) > 3*in.cfg.AdvertInterval:
-		in.rivalSeen = time.Time{}
+		in.rivalAdverts++
+	case !in.rivalSeen.IsZero() && now.Sub(in.rivalSeen) > window:
+		in.rivalSeen, in.rivalAdverts = time.Time{}, 0
 	}
-	if in.rivalSeen.IsZero() {
-		in.m.splitBrain.Set(0)
-	} else {
+	if in.rivalAdverts >= 2 {
 		in.m.splitBrain.Set(1)
+	} else {
+		in.m.splitBrain.Set(0)
 	}
 
 	master := in.r.Master()

@@ -158,8 +158,8 @@ type Router struct {
 	// for PreemptDelay.
 	lowerSince time.Time
 	// reannounced is when the VIPs were last re-announced because a
-	// lower-priority Master was heard.
-	reannounced time.Time
+	// lower-priority Master was heard, lowerSeen when one last was.
+	reannounced, lowerSeen time.Time
 	// leaving says the Master_Down_Timer was set to Skew_Time by a
 	// priority-0 advertisement.
 	leaving bool
@@ -290,7 +290,7 @@ func (r *Router) becomeMaster(now time.Time, why Reason, out []Action) []Action 
 	r.deadline = now.Add(r.cfg.AdvertInterval)
 	r.master = r.cfg.Addr
 	r.lowerSince = time.Time{}
-	r.reannounced = time.Time{}
+	r.reannounced, r.lowerSeen = time.Time{}, time.Time{}
 	out = append(out,
 		Action{Kind: SendAdvert, Priority: r.cfg.Priority},
 		Action{Kind: AddVIPs},
@@ -354,16 +354,25 @@ func (r *Router) advertInMaster(now time.Time, ev Event, out []Action) []Action 
 		r.master = ev.From
 		r.masterAdverInterval = ev.Interval
 		r.deadline = now.Add(MasterDownInterval(r.cfg.Priority, r.masterAdverInterval))
-		out = append(out, Action{Kind: RemoveVIPs})
+		// One last advertisement at our own priority, which the RFC does
+		// not send: when a partition heals, the winner may never have
+		// heard us, and clients that followed us would keep our MAC until
+		// their ARP entries expire. Hearing a lower Master makes the
+		// winner re-announce the VIPs (below; keepalived does the same
+		// with garp_lower_prio_repeat). Backups ignore it: a lower
+		// priority than the Master's they already follow.
+		out = append(out, Action{Kind: RemoveVIPs}, Action{Kind: SendAdvert, Priority: r.cfg.Priority})
 		return r.become(Backup, ReasonHigherPriority, out)
 	}
 	// A lower Master exists: a partition has healed or a peer cannot hear
 	// us. The RFC discards the packet; the other router steps down on our
 	// next advertisement. Clients may have followed it — it announced the
 	// VIPs too — so re-announce them: at once the first time, then at most
-	// once per reannounceEvery, so a peer that cannot hear us does not
-	// cause a storm.
-	if r.reannounced.IsZero() || now.Sub(r.reannounced) >= reannounceEvery {
+	// once per reannounceEvery while that Master keeps advertising (a peer
+	// that cannot hear us), so that it does not cause a storm.
+	newEpisode := r.lowerSeen.IsZero() || now.Sub(r.lowerSeen) > 3*r.cfg.AdvertInterval
+	r.lowerSeen = now
+	if newEpisode || now.Sub(r.reannounced) >= reannounceEvery {
 		r.reannounced = now
 		out = append(out, Action{Kind: Announce})
 	}

@@ -161,7 +161,7 @@ func TestStep(t *testing.T) {
 			steps: []step{
 				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
 				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
-				{at: 4 * time.Second, ev: adv(lower, 200, 100*time.Millisecond), want: []Action{removeVIPs, tr(Master, Backup, ReasonHigherPriority)},
+				{at: 4 * time.Second, ev: adv(lower, 200, 100*time.Millisecond), want: []Action{removeVIPs, send(100), tr(Master, Backup, ReasonHigherPriority)},
 					state: Backup, deadline: 4*time.Second + MasterDownInterval(100, 100*time.Millisecond)},
 			},
 		},
@@ -170,7 +170,7 @@ func TestStep(t *testing.T) {
 			steps: []step{
 				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
 				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
-				{at: 4 * time.Second, ev: adv(upper, 100, time.Second), want: []Action{removeVIPs, tr(Master, Backup, ReasonHigherPriority)},
+				{at: 4 * time.Second, ev: adv(upper, 100, time.Second), want: []Action{removeVIPs, send(100), tr(Master, Backup, ReasonHigherPriority)},
 					state: Backup, deadline: 4*time.Second + mdi100},
 			},
 		},
@@ -185,12 +185,16 @@ func TestStep(t *testing.T) {
 			},
 		},
 		{
-			name: "Master hearing a lower Master (healed partition) re-announces at once, then at most once a second",
+			name: "Master hearing a lower Master (healed partition) re-announces at once, then at most once a second while it lasts",
 			steps: []step{
 				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
 				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
 				{at: mdi100 + 2*time.Second, ev: adv(lower, 50, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
 				{at: mdi100 + 2500*time.Millisecond, ev: adv(lower, 50, time.Second), state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 3100*time.Millisecond, ev: adv(lower, 50, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
+				// Silent for more than three intervals: a new episode (another
+				// heal) re-announces at once.
+				{at: mdi100 + 6200*time.Millisecond, ev: adv(lower, 50, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
 			},
 		},
 		{
@@ -446,7 +450,7 @@ func TestSetConfig(t *testing.T) {
 	}
 	// Now a priority-100 advertisement wins over the lowered Master.
 	got = r.Step(t0.Add(mdi100+1050*time.Millisecond), adv(lower, 100, time.Second), nil)
-	if diff := cmp.Diff([]Action{removeVIPs, tr(Master, Backup, ReasonHigherPriority)}, got); diff != "" {
+	if diff := cmp.Diff([]Action{removeVIPs, send(40), tr(Master, Backup, ReasonHigherPriority)}, got); diff != "" {
 		t.Fatalf("actions (-want +got):\n%s", diff)
 	}
 }
