@@ -112,6 +112,9 @@ type run struct {
 	// is decided, when the result of the probe no longer counts.
 	timer   Timer
 	timeout <-chan time.Time
+	// graced says a due run was skipped, uncounted, while this one,
+	// already failed by its timeout, was still being cleaned up.
+	graced bool
 }
 
 // Run runs the check until ctx is done. Call it once. When it returns, a run
@@ -148,6 +151,16 @@ func (c *Checker) Run(ctx context.Context) {
 			}
 			tick, tickC = c.clk.NewTimer(next.Sub(clock))
 			if cur != nil {
+				// A run that timed out has been counted as a failure
+				// already; killing and reaping it may take into the
+				// next slot (an exec check's process group gets a grace
+				// after SIGTERM). Skip that one slot uncounted, so one
+				// slow run is one failure; a probe that stays stuck
+				// fails every slot after it.
+				if cur.timeout == nil && !cur.graced {
+					cur.graced = true
+					continue
+				}
 				c.record(Result{Err: ErrOverrun, At: clock})
 				continue
 			}

@@ -309,13 +309,20 @@ func TestCheckerNoOverlap(t *testing.T) {
 	startChecker(t, c)
 
 	// The probe ignores its context: the timeout fails the run, and while
-	// it has not returned, due runs are skipped and count as failures.
+	// it has not returned, due runs are skipped: the first uncounted (the
+	// failed run may still be being killed), the rest as failures.
 	stuck := p.next(t)
 	clk.Advance(s.Timeout)
 	if res := processed(t, c, t0); !errors.Is(res.Err, health.ErrTimeout) {
 		t.Fatalf("result %+v, want ErrTimeout", res)
 	}
-	for i := 1; i <= 2; i++ {
+	clk.Advance(t0.Add(s.Interval).Sub(clk.Now()))
+	waitFor(t, "the first skipped slot", func() bool { return clk.Timers() == 1 })
+	p.noCall(t)
+	if !c.Last().At.Equal(t0) {
+		t.Fatalf("the first slot after a timeout was counted: %+v", c.Last())
+	}
+	for i := 2; i <= 3; i++ {
 		clk.Advance(t0.Add(time.Duration(i) * s.Interval).Sub(clk.Now()))
 		res := processed(t, c, clk.Now())
 		if res.OK || !errors.Is(res.Err, health.ErrOverrun) {
@@ -324,7 +331,7 @@ func TestCheckerNoOverlap(t *testing.T) {
 		p.noCall(t)
 	}
 	if c.Up() {
-		t.Fatal("still up after a timeout and two skipped runs with fall 3")
+		t.Fatal("still up after a timeout and two counted skipped runs with fall 3")
 	}
 	if u := recvUpdate(t, updates); u.Up || !errors.Is(u.Result.Err, health.ErrOverrun) {
 		t.Fatalf("update %+v, want down with ErrOverrun", u)
