@@ -22,9 +22,13 @@ const (
 
 type cellKey struct {
 	scenario string
+	family   string
 	interval time.Duration
 	daemon   string
 }
+
+// benchFamilies are the address families every scenario runs over.
+var benchFamilies = []family{ipv4, ipv6}
 
 type cell struct {
 	outages  []time.Duration
@@ -39,8 +43,9 @@ func (c *cell) add(d time.Duration, err error) {
 	c.outages = append(c.outages, d)
 }
 
-// bench measures the client's longest outage in both scenarios for vipd and
-// keepalived at each interval, runs times each, and prints one table.
+// bench measures the client's longest outage in both scenarios, over IPv4
+// and IPv6, for vipd and keepalived at each interval, runs times each, and
+// prints one table.
 func bench(ctx context.Context, w io.Writer, vipdPath string, runs int, intervals []time.Duration) error {
 	bin, err := vipdBinary(vipdPath)
 	if err != nil {
@@ -49,23 +54,25 @@ func bench(ctx context.Context, w io.Writer, vipdPath string, runs int, interval
 	if err := needKeepalived(); err != nil {
 		return err
 	}
-	l, err := lab.New(lab.Config{Nodes: 3})
+	l, err := lab.New(lab.Config{Nodes: 3, IPv6: true})
 	if err != nil {
 		return err
 	}
 	defer l.Close()
 
-	fmt.Fprintf(w, "vipd-lab bench: 3 nodes (priorities 150/100/50), a client pinging the VIP %s every 2ms.\n", lab.VIP.Addr())
+	fmt.Fprintf(w, "vipd-lab bench: 3 nodes (priorities 150/100/50), a client pinging the VIP %s or %s every 2ms.\n", lab.VIP.Addr(), lab.VIP6.Addr())
 	fmt.Fprintln(w, "crash: the master's cable is pulled right after one of its adverts; stop: the master gets SIGTERM.")
 	fmt.Fprintf(w, "outage: the longest time the client's echo requests went unanswered; %d runs each (lab %s).\n\n", runs, l.Prefix)
 	results := map[cellKey]*cell{}
 	for _, iv := range intervals {
-		for _, d := range []daemon{vipdDaemon(l, bin), keepalivedDaemon} {
-			if err := benchCell(ctx, w, l, d, iv, runs, results); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
+		for _, f := range benchFamilies {
+			for _, d := range []daemon{vipdDaemon(l, bin), keepalivedDaemon} {
+				if err := benchCell(ctx, w, l, d, f, iv, runs, results); err != nil {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					fmt.Fprintf(w, "%-10s %-4s %-6v gave up: %v\n", d.name, f.name, iv, err)
 				}
-				fmt.Fprintf(w, "%-10s %-6v gave up: %v\n", d.name, iv, err)
 			}
 		}
 	}
@@ -74,21 +81,22 @@ func bench(ctx context.Context, w io.Writer, vipdPath string, runs int, interval
 	return nil
 }
 
-// benchCell runs both scenarios runs times for one daemon at one interval.
-func benchCell(ctx context.Context, w io.Writer, l *lab.Lab, d daemon, interval time.Duration, runs int, results map[cellKey]*cell) error {
+// benchCell runs both scenarios runs times for one daemon over one family at
+// one interval.
+func benchCell(ctx context.Context, w io.Writer, l *lab.Lab, d daemon, f family, interval time.Duration, runs int, results map[cellKey]*cell) error {
 	get := func(s string) *cell {
-		k := cellKey{s, interval, d.name}
+		k := cellKey{s, f.name, interval, d.name}
 		if results[k] == nil {
 			results[k] = &cell{}
 		}
 		return results[k]
 	}
 	n1, n2 := l.Nodes[0], l.Nodes[1]
-	if err := startAll(l, d, interval); err != nil {
+	if err := startAllOf(l, d, f, interval); err != nil {
 		return err
 	}
 	defer func() { _ = stopAll(l) }()
-	p, err := l.Probe(ctx, lab.VIP.Addr(), 2*time.Millisecond)
+	p, err := l.Probe(ctx, f.vip.Addr(), 2*time.Millisecond)
 	if err != nil {
 		return err
 	}
@@ -97,15 +105,15 @@ func benchCell(ctx context.Context, w io.Writer, l *lab.Lab, d daemon, interval 
 	// reset brings the lab back to all daemons running and n1 plugged in
 	// after a step failed, so one bad run does not spoil the others.
 	reset := func(cause error) error {
-		fmt.Fprintf(w, "%-10s %-6v   restarting the daemons after: %v\n", d.name, interval, cause)
+		fmt.Fprintf(w, "%-10s %-4s %-6v   restarting the daemons after: %v\n", d.name, f.name, interval, cause)
 		_ = stopAll(l)
 		if err := n1.RestoreLink(); err != nil {
 			return err
 		}
-		return startAll(l, d, interval)
+		return startAllOf(l, d, f, interval)
 	}
 	for r := 1; r <= runs; r++ {
-		if _, err := settle(ctx, l, p, n1, interval); err != nil {
+		if _, err := settleOf(ctx, l, p, n1, interval, f.vip); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -116,7 +124,7 @@ func benchCell(ctx context.Context, w io.Writer, l *lab.Lab, d daemon, interval 
 			}
 			continue
 		}
-		crashOut, crashErr := measure(ctx, l, p, n2, interval, cutAfterAdvert(l, n1))
+		crashOut, crashErr := measureOf(ctx, l, p, n2, interval, f.vip, cutAfterAdvertOf(l, n1, f))
 		get(crash).add(crashOut, crashErr)
 		if err := n1.RestoreLink(); err != nil {
 			return err
@@ -126,22 +134,22 @@ func benchCell(ctx context.Context, w io.Writer, l *lab.Lab, d daemon, interval 
 		}
 
 		var stopOut time.Duration
-		_, stopErr := settle(ctx, l, p, n1, interval)
+		_, stopErr := settleOf(ctx, l, p, n1, interval, f.vip)
 		if stopErr == nil {
 			var exit time.Duration
 			var exitErr error
-			stopOut, stopErr = measure(ctx, l, p, n2, interval, stopDaemon(n1, &exit, &exitErr))
+			stopOut, stopErr = measureOf(ctx, l, p, n2, interval, f.vip, stopDaemon(n1, &exit, &exitErr))
 			if stopErr == nil && exitErr != nil {
 				stopErr = exitErr
 			}
 			if !n1.Running() {
-				if err := d.start(n1, instance(0, interval)); err != nil {
+				if err := d.start(n1, instanceOf(f, 0, interval)); err != nil {
 					return err
 				}
 			}
 		}
 		get(stop).add(stopOut, stopErr)
-		fmt.Fprintf(w, "%-10s %-6v run %d/%d: crash %s, stop %s\n", d.name, interval, r, runs, result(crashOut, crashErr), result(stopOut, stopErr))
+		fmt.Fprintf(w, "%-10s %-4s %-6v run %d/%d: crash %s, stop %s\n", d.name, f.name, interval, r, runs, result(crashOut, crashErr), result(stopOut, stopErr))
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -172,19 +180,21 @@ func median(ds []time.Duration) time.Duration {
 
 func printTable(w io.Writer, results map[cellKey]*cell, intervals []time.Duration) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tinterval\tvipd median (max)\tkeepalived median (max)\tvipd/keepalived\tRFC 9568")
+	fmt.Fprintln(tw, "scenario\tfamily\tinterval\tvipd median (max)\tkeepalived median (max)\tvipd/keepalived\tRFC 9568")
 	for _, sc := range []string{crash, stop} {
-		for _, iv := range intervals {
-			v, k := results[cellKey{sc, iv, "vipd"}], results[cellKey{sc, iv, "keepalived"}]
-			ratio := "-"
-			if v != nil && k != nil && len(v.outages) > 0 && len(k.outages) > 0 && median(k.outages) > 0 {
-				ratio = fmt.Sprintf("%.2f", float64(median(v.outages))/float64(median(k.outages)))
+		for _, f := range benchFamilies {
+			for _, iv := range intervals {
+				v, k := results[cellKey{sc, f.name, iv, "vipd"}], results[cellKey{sc, f.name, iv, "keepalived"}]
+				ratio := "-"
+				if v != nil && k != nil && len(v.outages) > 0 && len(k.outages) > 0 && median(k.outages) > 0 {
+					ratio = fmt.Sprintf("%.2f", float64(median(v.outages))/float64(median(k.outages)))
+				}
+				rfc := ms(lab.MasterDownInterval(priorities[1], iv)) + " Master_Down_Interval"
+				if sc == stop {
+					rfc = ms(lab.SkewTime(priorities[1], iv)) + " Skew_Time"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\n", sc, f.name, iv, summary(v), summary(k), ratio, rfc)
 			}
-			rfc := ms(lab.MasterDownInterval(priorities[1], iv)) + " Master_Down_Interval"
-			if sc == stop {
-				rfc = ms(lab.SkewTime(priorities[1], iv)) + " Skew_Time"
-			}
-			fmt.Fprintf(tw, "%s\t%v\t%s\t%s\t%s\t%s\n", sc, iv, summary(v), summary(k), ratio, rfc)
 		}
 	}
 	_ = tw.Flush()

@@ -52,6 +52,18 @@ func vipdBinary(path string) (string, error) {
 	return abs, nil
 }
 
+// A family is the address family a scenario runs over, and its VIP.
+type family struct {
+	name string // ipv4 or ipv6
+	vip  netip.Prefix
+}
+
+var (
+	ipv4 = family{"ipv4", lab.VIP}
+	ipv6 = family{"ipv6", lab.VIP6}
+)
+
+// instance is node i's instance for the IPv4 VIP.
 func instance(i int, interval time.Duration) lab.Instance {
 	return lab.Instance{
 		VRID:           vrid,
@@ -62,25 +74,40 @@ func instance(i int, interval time.Duration) lab.Instance {
 	}
 }
 
+// instanceOf is node i's instance for f's VIP.
+func instanceOf(f family, i int, interval time.Duration) lab.Instance {
+	in := instance(i, interval)
+	in.VIPs = []netip.Prefix{f.vip}
+	return in
+}
+
+// startAll starts d in every node for the IPv4 VIP.
 func startAll(l *lab.Lab, d daemon, interval time.Duration) error {
+	return startAllOf(l, d, ipv4, interval)
+}
+
+// startAllOf starts d in every node for f's VIP.
+func startAllOf(l *lab.Lab, d daemon, f family, interval time.Duration) error {
 	for i, n := range l.Nodes {
-		if err := d.start(n, instance(i, interval)); err != nil {
+		if err := d.start(n, instanceOf(f, i, interval)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// stopAll stops every node's daemon and removes a VIP a daemon left behind,
-// so the next daemon starts from a clean lab.
+// stopAll stops every node's daemon and removes a VIP (IPv4 or IPv6) a
+// daemon left behind, so the next daemon starts from a clean lab.
 func stopAll(l *lab.Lab) error {
 	var first error
 	for _, n := range l.Nodes {
 		if _, err := n.Stop(); err != nil && err != lab.ErrNotRunning && first == nil {
 			first = err
 		}
-		if ok, _ := n.Has(lab.VIP); ok {
-			_, _ = n.IP("addr", "del", lab.VIP.String(), "dev", "eth0")
+		for _, vip := range []netip.Prefix{lab.VIP, lab.VIP6} {
+			if ok, _ := n.Has(vip); ok {
+				_, _ = n.IP("addr", "del", vip.String(), "dev", "eth0")
+			}
 		}
 	}
 	return first
@@ -92,13 +119,18 @@ func waitTimeout(interval time.Duration) time.Duration {
 	return 10*time.Second + 10*interval
 }
 
-// settle waits until only want holds the VIP and the client gets replies,
-// then two more intervals so the backups have heard the master. It returns
-// when want was seen as the only holder.
+// settle waits until only want holds the IPv4 VIP and the client gets
+// replies, then two more intervals so the backups have heard the master. It
+// returns when want was seen as the only holder.
 func settle(ctx context.Context, l *lab.Lab, p *lab.Prober, want *lab.Node, interval time.Duration) (time.Time, error) {
+	return settleOf(ctx, l, p, want, interval, lab.VIP)
+}
+
+// settleOf is settle for any VIP; p must be probing it.
+func settleOf(ctx context.Context, l *lab.Lab, p *lab.Prober, want *lab.Node, interval time.Duration, vip netip.Prefix) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, waitTimeout(interval))
 	defer cancel()
-	if _, err := l.WaitHolders(ctx, lab.VIP, lab.Only(want)); err != nil {
+	if _, err := l.WaitHolders(ctx, vip, lab.Only(want)); err != nil {
 		return time.Time{}, err
 	}
 	held := time.Now()
@@ -108,9 +140,14 @@ func settle(ctx context.Context, l *lab.Lab, p *lab.Prober, want *lab.Node, inte
 	return held, sleep(ctx, 2*interval)
 }
 
-// measure runs event, waits until next holds the VIP and the client gets a
-// reply again, and returns the client's longest gap between replies.
+// measure runs event, waits until next holds the IPv4 VIP and the client
+// gets a reply again, and returns the client's longest gap between replies.
 func measure(ctx context.Context, l *lab.Lab, p *lab.Prober, next *lab.Node, interval time.Duration, event func(context.Context) error) (time.Duration, error) {
+	return measureOf(ctx, l, p, next, interval, lab.VIP, event)
+}
+
+// measureOf is measure for any VIP; p must be probing it.
+func measureOf(ctx context.Context, l *lab.Lab, p *lab.Prober, next *lab.Node, interval time.Duration, vip netip.Prefix, event func(context.Context) error) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, waitTimeout(interval))
 	defer cancel()
 	p.ResetOutage()
@@ -118,7 +155,7 @@ func measure(ctx context.Context, l *lab.Lab, p *lab.Prober, next *lab.Node, int
 		return 0, err
 	}
 	holds := func(h []*lab.Node) bool { return slices.Contains(h, next) }
-	if _, err := l.WaitHolders(ctx, lab.VIP, holds); err != nil {
+	if _, err := l.WaitHolders(ctx, vip, holds); err != nil {
 		return 0, fmt.Errorf("%s did not take the VIP: %w", next.Name, err)
 	}
 	if err := p.WaitReply(ctx, time.Now()); err != nil {
@@ -154,11 +191,20 @@ func ms(d time.Duration) string {
 	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
 }
 
-// cutAfterAdvert pulls n's cable right after one of its adverts, the worst
-// moment: the backups then wait a whole Master_Down_Interval.
+// cutAfterAdvert pulls n's cable right after one of its IPv4 adverts, the
+// worst moment: the backups then wait a whole Master_Down_Interval.
 func cutAfterAdvert(l *lab.Lab, n *lab.Node) func(context.Context) error {
+	return cutAfterAdvertOf(l, n, ipv4)
+}
+
+// cutAfterAdvertOf is cutAfterAdvert after an advert of family f.
+func cutAfterAdvertOf(l *lab.Lab, n *lab.Node, f family) func(context.Context) error {
 	return func(ctx context.Context) error {
-		if _, err := l.WaitAdvert(ctx, n); err != nil {
+		wait := l.WaitAdvert
+		if f.vip.Addr().Is6() {
+			wait = l.WaitAdvert6
+		}
+		if _, err := wait(ctx, n); err != nil {
 			return err
 		}
 		return n.CutLink()

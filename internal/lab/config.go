@@ -8,17 +8,27 @@ import (
 	"time"
 )
 
-// The addresses every lab uses (RFC 5737 documentation range).
+// The addresses every lab uses (RFC 5737 and RFC 3849 documentation ranges).
 var (
 	// VIP is the virtual address the tests, the demo and the benchmark fail over.
 	VIP = netip.MustParsePrefix("192.0.2.50/24")
 	// ClientAddr is the client's address on the lab's bridge.
 	ClientAddr = netip.MustParsePrefix("192.0.2.100/24")
+	// VIP6 is the IPv6 virtual address, for labs with Config.IPv6.
+	VIP6 = netip.MustParsePrefix("2001:db8::50/64")
+	// ClientAddr6 is the client's IPv6 address, in labs with Config.IPv6.
+	ClientAddr6 = netip.MustParsePrefix("2001:db8::100/64")
 )
 
 // NodeAddr returns the address of router node i (1-based): 192.0.2.10+i/24.
 func NodeAddr(i int) netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)}), 24)
+}
+
+// NodeAddr6 returns the IPv6 address of router node i (1-based), spelled
+// like its IPv4 address: 2001:db8::11/64 for 192.0.2.11.
+func NodeAddr6(i int) netip.Prefix {
+	return netip.MustParsePrefix(fmt.Sprintf("2001:db8::%d/64", 10+i))
 }
 
 // Instance describes one virtual router the same way for vipd and for
@@ -34,7 +44,25 @@ type Instance struct {
 	VIPs             []netip.Prefix
 	AnnounceCount    int           // gratuitous ARP rounds on becoming master; default 5
 	AnnounceInterval time.Duration // between rounds; default 200ms
+
+	// Version is the VRRP version, 2 or 3; 0 means 3. Version 2 needs
+	// whole seconds in AdvertInterval.
+	Version int
+	// AuthPass is VRRPv2's simple password (keepalived's auth_type PASS).
+	AuthPass string
+	// UnicastPeers, when not empty, replace multicast: adverts go to each.
+	UnicastPeers []netip.Addr
+	// UnicastSource is the source of unicast adverts; zero means the
+	// daemon's default.
+	UnicastSource netip.Addr
+	// V3ChecksumAsV2 has vipd compute VRRPv3 IPv4 checksums without the
+	// pseudo-header. keepalived has no such option: KeepalivedConfig
+	// ignores it.
+	V3ChecksumAsV2 bool
 }
+
+// IPv6 reports whether the instance's VIPs are IPv6 addresses.
+func (in Instance) IPv6() bool { return len(in.VIPs) > 0 && in.VIPs[0].Addr().Is6() }
 
 func (in Instance) withDefaults() Instance {
 	if in.Name == "" {
@@ -55,10 +83,27 @@ func (in Instance) withDefaults() Instance {
 // VipdConfig renders a vipd YAML configuration with the given control socket
 // path and instances.
 func VipdConfig(controlSocket string, instances ...Instance) string {
+	return VipdFile{ControlSocket: controlSocket, Instances: instances}.YAML()
+}
+
+// VipdFile is a whole vipd configuration file.
+type VipdFile struct {
+	ControlSocket string
+	// MetricsListen is metrics.listen (host:port in the node's namespace,
+	// e.g. 127.0.0.1:9405), or empty for no metrics listener.
+	MetricsListen string
+	Instances     []Instance
+}
+
+// YAML renders f.
+func (f VipdFile) YAML() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "control_socket: %s\n", strconv.Quote(controlSocket))
+	fmt.Fprintf(&b, "control_socket: %s\n", strconv.Quote(f.ControlSocket))
+	if f.MetricsListen != "" {
+		fmt.Fprintf(&b, "metrics: {listen: %s}\n", strconv.Quote(f.MetricsListen))
+	}
 	b.WriteString("instances:\n")
-	for _, in := range instances {
+	for _, in := range f.Instances {
 		in = in.withDefaults()
 		vips := make([]string, len(in.VIPs))
 		for i, p := range in.VIPs {
@@ -73,13 +118,38 @@ func VipdConfig(controlSocket string, instances ...Instance) string {
 		fmt.Fprintf(&b, "    preempt_delay: %s\n", in.PreemptDelay)
 		fmt.Fprintf(&b, "    vips: [%s]\n", strings.Join(vips, ", "))
 		fmt.Fprintf(&b, "    announce: {count: %d, interval: %s}\n", in.AnnounceCount, in.AnnounceInterval)
+		if in.Version != 0 {
+			fmt.Fprintf(&b, "    version: %d\n", in.Version)
+		}
+		if in.AuthPass != "" {
+			fmt.Fprintf(&b, "    auth_pass: %s\n", strconv.Quote(in.AuthPass))
+		}
+		if len(in.UnicastPeers) > 0 {
+			fmt.Fprintf(&b, "    unicast_peers: [%s]\n", quoteAddrs(in.UnicastPeers, ", "))
+		}
+		if in.UnicastSource.IsValid() {
+			fmt.Fprintf(&b, "    unicast_source: %s\n", strconv.Quote(in.UnicastSource.String()))
+		}
+		if in.V3ChecksumAsV2 {
+			b.WriteString("    v3_checksum_as_v2: true\n")
+		}
 	}
 	return b.String()
 }
 
+func quoteAddrs(as []netip.Addr, sep string) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = strconv.Quote(a.String())
+	}
+	return strings.Join(s, sep)
+}
+
 // KeepalivedConfig renders a keepalived configuration equivalent to the
-// instances: VRRPv3, the same interval (keepalived takes seconds with
-// fractions, down to 0.01), priority, preemption and virtual addresses.
+// instances: VRRPv3 unless an instance says version 2, the same interval
+// (keepalived takes seconds with fractions, down to 0.01), priority,
+// preemption, virtual addresses (IPv4 or IPv6), password, unicast peers and
+// source.
 func KeepalivedConfig(routerID string, instances ...Instance) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global_defs {\n  router_id %s\n  vrrp_version 3\n", routerID)
@@ -99,6 +169,22 @@ func KeepalivedConfig(routerID string, instances ...Instance) string {
 		fmt.Fprintf(&b, "  virtual_router_id %d\n", in.VRID)
 		fmt.Fprintf(&b, "  priority %d\n", in.Priority)
 		fmt.Fprintf(&b, "  advert_int %s\n", seconds(in.AdvertInterval))
+		if in.Version == 2 {
+			b.WriteString("  version 2\n")
+		}
+		if in.AuthPass != "" {
+			fmt.Fprintf(&b, "  authentication {\n    auth_type PASS\n    auth_pass %s\n  }\n", in.AuthPass)
+		}
+		if in.UnicastSource.IsValid() {
+			fmt.Fprintf(&b, "  unicast_src_ip %s\n", in.UnicastSource)
+		}
+		if len(in.UnicastPeers) > 0 {
+			b.WriteString("  unicast_peer {\n")
+			for _, p := range in.UnicastPeers {
+				fmt.Fprintf(&b, "    %s\n", p)
+			}
+			b.WriteString("  }\n")
+		}
 		if in.Preempt {
 			if in.PreemptDelay > 0 {
 				fmt.Fprintf(&b, "  preempt_delay %s\n", seconds(in.PreemptDelay))

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/vipd/vipd/internal/config"
 )
 
 func TestVipdConfig(t *testing.T) {
@@ -80,5 +82,196 @@ func TestRFCTimes(t *testing.T) {
 func TestNodeAddr(t *testing.T) {
 	if got, want := NodeAddr(1), netip.MustParsePrefix("192.0.2.11/24"); got != want {
 		t.Errorf("NodeAddr(1) = %v, want %v", got, want)
+	}
+}
+
+// The instances the lab renders for both daemons, one of each kind.
+var (
+	ipv6Instance = Instance{
+		Name: "api6", VRID: 51, Priority: 150, AdvertInterval: 100 * time.Millisecond, Preempt: true,
+		VIPs: []netip.Prefix{VIP6},
+	}
+	v2Instance = Instance{
+		Name: "v2", VRID: 52, Priority: 100, AdvertInterval: time.Second, Preempt: true,
+		VIPs: []netip.Prefix{VIP}, Version: 2, AuthPass: "s3cret",
+	}
+	unicastInstance = Instance{
+		Name: "uni", VRID: 53, Priority: 100, AdvertInterval: 100 * time.Millisecond, Preempt: true,
+		VIPs:          []netip.Prefix{netip.MustParsePrefix("192.0.2.51/24")},
+		UnicastPeers:  []netip.Addr{NodeAddr(2).Addr(), NodeAddr(3).Addr()},
+		UnicastSource: NodeAddr(1).Addr(),
+	}
+	unicast6Instance = Instance{
+		Name: "uni6", VRID: 53, Priority: 100, AdvertInterval: 100 * time.Millisecond, Preempt: true,
+		VIPs:          []netip.Prefix{netip.MustParsePrefix("2001:db8::51/64")},
+		UnicastPeers:  []netip.Addr{NodeAddr6(2).Addr()},
+		UnicastSource: NodeAddr6(1).Addr(),
+	}
+)
+
+func TestVipdConfigFamiliesUnicastV2(t *testing.T) {
+	f := VipdFile{
+		ControlSocket: "/tmp/x/n1.sock",
+		MetricsListen: "127.0.0.1:9405",
+		Instances:     []Instance{ipv6Instance, v2Instance, unicastInstance, unicast6Instance},
+	}
+	got := f.YAML()
+	want := `control_socket: "/tmp/x/n1.sock"
+metrics: {listen: "127.0.0.1:9405"}
+instances:
+  - name: api6
+    interface: eth0
+    vrid: 51
+    priority: 150
+    advert_interval: 100ms
+    preempt: true
+    preempt_delay: 0s
+    vips: ["2001:db8::50/64"]
+    announce: {count: 5, interval: 200ms}
+  - name: v2
+    interface: eth0
+    vrid: 52
+    priority: 100
+    advert_interval: 1s
+    preempt: true
+    preempt_delay: 0s
+    vips: ["192.0.2.50/24"]
+    announce: {count: 5, interval: 200ms}
+    version: 2
+    auth_pass: "s3cret"
+  - name: uni
+    interface: eth0
+    vrid: 53
+    priority: 100
+    advert_interval: 100ms
+    preempt: true
+    preempt_delay: 0s
+    vips: ["192.0.2.51/24"]
+    announce: {count: 5, interval: 200ms}
+    unicast_peers: ["192.0.2.12", "192.0.2.13"]
+    unicast_source: "192.0.2.11"
+  - name: uni6
+    interface: eth0
+    vrid: 53
+    priority: 100
+    advert_interval: 100ms
+    preempt: true
+    preempt_delay: 0s
+    vips: ["2001:db8::51/64"]
+    announce: {count: 5, interval: 200ms}
+    unicast_peers: ["2001:db8::12"]
+    unicast_source: "2001:db8::11"
+`
+	if got != want {
+		t.Errorf("VipdFile.YAML:\n%s\nwant:\n%s", got, want)
+	}
+	// vipd itself accepts what the lab writes.
+	cfg, err := config.Parse("lab.yaml", []byte(got))
+	if err != nil {
+		t.Fatalf("vipd rejects the lab's config: %v", err)
+	}
+	if n := len(cfg.Instances); n != 4 {
+		t.Errorf("%d instances parsed, want 4", n)
+	}
+	csum := Instance{VRID: 54, Priority: 100, AdvertInterval: time.Second, VIPs: []netip.Prefix{VIP}, V3ChecksumAsV2: true}
+	if _, err := config.Parse("lab.yaml", []byte(VipdConfig("/tmp/s", csum))); err != nil {
+		t.Errorf("vipd rejects v3_checksum_as_v2: %v", err)
+	}
+}
+
+func TestKeepalivedConfigFamiliesUnicastV2(t *testing.T) {
+	got := KeepalivedConfig("n1", ipv6Instance, v2Instance, unicastInstance)
+	want := `global_defs {
+  router_id n1
+  vrrp_version 3
+  vrrp_garp_interval 0.2
+}
+vrrp_instance api6 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority 150
+  advert_int 0.1
+  garp_master_repeat 5
+  garp_master_delay 0
+  virtual_ipaddress {
+    2001:db8::50/64 dev eth0
+  }
+}
+vrrp_instance v2 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 52
+  priority 100
+  advert_int 1
+  version 2
+  authentication {
+    auth_type PASS
+    auth_pass s3cret
+  }
+  garp_master_repeat 5
+  garp_master_delay 0
+  virtual_ipaddress {
+    192.0.2.50/24 dev eth0
+  }
+}
+vrrp_instance uni {
+  state BACKUP
+  interface eth0
+  virtual_router_id 53
+  priority 100
+  advert_int 0.1
+  unicast_src_ip 192.0.2.11
+  unicast_peer {
+    192.0.2.12
+    192.0.2.13
+  }
+  garp_master_repeat 5
+  garp_master_delay 0
+  virtual_ipaddress {
+    192.0.2.51/24 dev eth0
+  }
+}
+`
+	if got != want {
+		t.Errorf("KeepalivedConfig:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestNodeAddr6(t *testing.T) {
+	for i, want := range map[int]string{1: "2001:db8::11/64", 3: "2001:db8::13/64", 10: "2001:db8::20/64"} {
+		if got := NodeAddr6(i).String(); got != want {
+			t.Errorf("NodeAddr6(%d) = %s, want %s", i, got, want)
+		}
+	}
+	if !(Instance{VIPs: []netip.Prefix{VIP6}}).IPv6() || (Instance{VIPs: []netip.Prefix{VIP}}).IPv6() {
+		t.Error("Instance.IPv6 is wrong")
+	}
+}
+
+func TestMetricValue(t *testing.T) {
+	const text = `# HELP vipd_packets_dropped_total Packets dropped.
+# TYPE vipd_packets_dropped_total counter
+vipd_packets_dropped_total{interface="eth0",reason="auth_mismatch"} 0
+vipd_packets_dropped_total{interface="eth0",reason="not_a_peer"} 12
+vipd_build_info{goversion="go1.26",version="dev"} 1
+vipd_up 1
+`
+	for _, tt := range []struct {
+		name   string
+		labels []string
+		want   float64
+		ok     bool
+	}{
+		{"vipd_packets_dropped_total", []string{"reason", "not_a_peer"}, 12, true},
+		{"vipd_packets_dropped_total", []string{"interface", "eth0", "reason", "auth_mismatch"}, 0, true},
+		{"vipd_packets_dropped_total", []string{"reason", "ttl"}, 0, false},
+		{"vipd_up", nil, 1, true},
+		{"vipd_packets", nil, 0, false},
+	} {
+		got, ok := MetricValue(text, tt.name, tt.labels...)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("MetricValue(%s, %q) = %v, %t; want %v, %t", tt.name, tt.labels, got, ok, tt.want, tt.ok)
+		}
 	}
 }

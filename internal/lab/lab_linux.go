@@ -28,6 +28,15 @@ type Config struct {
 	// StopTimeout bounds how long Node.Stop waits for a daemon to exit
 	// after SIGTERM before killing it; default 5s.
 	StopTimeout time.Duration
+	// IPv6 turns IPv6 on in the nodes and the client (it is off
+	// otherwise): each gets NodeAddr6(i) or ClientAddr6 beside its IPv4
+	// address, and its eth0 a link-local address.
+	IPv6 bool
+	// DAD keeps IPv6 duplicate address detection on (with IPv6): a
+	// link-local address is then tentative for a second or two after the
+	// link comes up, at the start and after every RestoreLink, as on real
+	// hosts. Off, every address is usable at once.
+	DAD bool
 }
 
 // Lab is a running set of namespaces: Switch holds the bridge br0, and every
@@ -39,11 +48,14 @@ type Lab struct {
 	Switch string
 	// Nodes are the router nodes n1, n2, … at 192.0.2.11/24, .12, ….
 	Nodes []*Node
-	// Client is the client at 192.0.2.100/24.
+	// Client is the client at 192.0.2.100/24 (and 2001:db8::100/64).
 	Client *Node
 	// Dir holds configs and logs.
 	Dir string
+	// IPv6 says whether the nodes and the client have IPv6 (Config.IPv6).
+	IPv6 bool
 
+	dad         bool
 	ownDir      bool
 	stopTimeout time.Duration
 	sw          *netlink.Handle
@@ -72,6 +84,8 @@ func New(cfg Config) (l *Lab, err error) {
 	l = &Lab{
 		Prefix:      "vl" + hex.EncodeToString(b[:]),
 		Dir:         cfg.Dir,
+		IPv6:        cfg.IPv6,
+		dad:         cfg.DAD,
 		stopTimeout: cfg.StopTimeout,
 	}
 	if l.Dir == "" {
@@ -89,7 +103,9 @@ func New(cfg Config) (l *Lab, err error) {
 	}()
 
 	l.Switch = l.Prefix + "-sw"
-	if err := l.addNamespace(l.Switch); err != nil {
+	// The switch has no address of its own: IPv6 stays off there even in
+	// an IPv6 lab (the bridge forwards IPv6 all the same).
+	if err := l.addNamespace(l.Switch, false); err != nil {
 		return l, err
 	}
 	if l.sw, err = handleAt(l.Switch); err != nil {
@@ -107,48 +123,89 @@ func New(cfg Config) (l *Lab, err error) {
 		return l, err
 	}
 	for i := 1; i <= cfg.Nodes; i++ {
-		n, err := l.addNode(fmt.Sprintf("n%d", i), NodeAddr(i))
+		var addr6 netip.Prefix
+		if l.IPv6 {
+			addr6 = NodeAddr6(i)
+		}
+		n, err := l.addNode(fmt.Sprintf("n%d", i), NodeAddr(i), addr6)
 		if err != nil {
 			return l, err
 		}
 		l.Nodes = append(l.Nodes, n)
 	}
-	if l.Client, err = l.addNode("client", ClientAddr); err != nil {
+	var client6 netip.Prefix
+	if l.IPv6 {
+		client6 = ClientAddr6
+	}
+	if l.Client, err = l.addNode("client", ClientAddr, client6); err != nil {
 		return l, err
+	}
+	if l.IPv6 && !l.dad {
+		if err := l.waitLinkLocal(5 * time.Second); err != nil {
+			return l, err
+		}
 	}
 	return l, nil
 }
 
-// addNamespace creates a namespace with loopback up and IPv6 off: the lab is
-// IPv4-only, and IPv6 would only add DAD, router solicitations and MLD
-// reports to every capture.
-func (l *Lab) addNamespace(name string) error {
+// waitLinkLocal waits until every node and the client has a usable
+// link-local address: the kernel adds it once the link has carrier.
+func (l *Lab) waitLinkLocal(d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for _, n := range l.all() {
+		for {
+			_, err := n.LinkLocal()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("after %v: %w", d, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// addNamespace creates a namespace with loopback up. IPv6 is off unless ipv6
+// is set: an IPv4 lab would only get DAD, router solicitations and MLD
+// reports in every capture from it. With ipv6, duplicate address detection
+// is off too unless the lab asked for it, so that every address is usable at
+// once.
+func (l *Lab) addNamespace(name string, ipv6 bool) error {
 	if _, err := run("ip", "netns", "add", name); err != nil {
 		return err
 	}
 	l.mu.Lock()
 	l.namespaces = append(l.namespaces, name)
 	l.mu.Unlock()
-	if _, err := run("ip", "netns", "exec", name, "sysctl", "-q", "-w",
-		"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"); err != nil {
+	sysctls := []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"}
+	if ipv6 {
+		sysctls = []string{"net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0"}
+		if !l.dad {
+			sysctls = append(sysctls, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+		}
+	}
+	if _, err := run("ip", append([]string{"netns", "exec", name, "sysctl", "-q", "-w"}, sysctls...)...); err != nil {
 		return err
 	}
 	_, err := run("ip", "-n", name, "link", "set", "lo", "up")
 	return err
 }
 
-func (l *Lab) addNode(name string, addr netip.Prefix) (_ *Node, err error) {
+func (l *Lab) addNode(name string, addr, addr6 netip.Prefix) (_ *Node, err error) {
 	n := &Node{
-		Name: name,
-		NS:   l.Prefix + "-" + name,
-		Addr: addr,
-		lab:  l,
-		port: name,
+		Name:  name,
+		NS:    l.Prefix + "-" + name,
+		Addr:  addr,
+		Addr6: addr6,
+		lab:   l,
+		port:  name,
 	}
 	if name == "client" {
 		n.NS = l.Prefix + "-c"
 	}
-	if err := l.addNamespace(n.NS); err != nil {
+	if err := l.addNamespace(n.NS, addr6.IsValid()); err != nil {
 		return nil, err
 	}
 	if n.h, err = handleAt(n.NS); err != nil {
@@ -167,10 +224,17 @@ func (l *Lab) addNode(name string, addr netip.Prefix) (_ *Node, err error) {
 	steps := [][]string{
 		{"-n", n.NS, "link", "add", "eth0", "address", n.mac.String(), "type", "veth", "peer", "name", n.port, "netns", l.Switch},
 		{"-n", n.NS, "addr", "add", addr.String(), "dev", "eth0"},
+	}
+	if addr6.IsValid() {
+		// nodad: the lab's own addresses are usable at once, even with
+		// Config.DAD.
+		steps = append(steps, []string{"-n", n.NS, "addr", "add", addr6.String(), "dev", "eth0", "nodad"})
+	}
+	steps = append(steps, [][]string{
 		{"-n", n.NS, "link", "set", "eth0", "up"},
 		{"-n", l.Switch, "link", "set", n.port, "master", "br0"},
 		{"-n", l.Switch, "link", "set", n.port, "up"},
-	}
+	}...)
 	for _, s := range steps {
 		if _, err := run("ip", s...); err != nil {
 			return nil, err
@@ -321,27 +385,73 @@ func (l *Lab) LogTails(lines int) string {
 	return b.String()
 }
 
-// BlockVRRP makes the switch drop VRRP (IP protocol 112) between its ports,
-// while everything else still flows: every router node then believes it is
-// alone, as in a split brain. It needs nftables' nft.
+// BlockVRRP makes the switch drop VRRP (IPv4 protocol and IPv6 next header
+// 112) between its ports, while everything else still flows: every router
+// node then believes it is alone, as in a split brain. It needs nftables'
+// nft.
 func (l *Lab) BlockVRRP() error {
-	const ruleset = `table bridge vipdlab {
+	return l.nft("block VRRP", `table bridge vipdlab {
 	chain forward {
 		type filter hook forward priority 0; policy accept;
 		ether type ip ip protocol 112 drop
+		ether type ip6 ip6 nexthdr 112 drop
 	}
 }
-`
-	cmd := exec.Command("ip", "netns", "exec", l.Switch, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(ruleset)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("block VRRP in %s: %w: %s", l.Switch, err, strings.TrimSpace(string(out)))
-	}
-	return nil
+`)
 }
 
 // UnblockVRRP undoes BlockVRRP.
 func (l *Lab) UnblockVRRP() error {
 	_, err := run("ip", "netns", "exec", l.Switch, "nft", "delete", "table", "bridge", "vipdlab")
 	return err
+}
+
+// BlockMulticastVRRP makes the switch drop VRRP sent to a multicast address
+// (224.0.0.18, ff02::12 or any other) between its ports, while unicast VRRP
+// and everything else still flow, as on a network without multicast: only
+// unicast_peers can work. It needs nftables' nft.
+func (l *Lab) BlockMulticastVRRP() error {
+	return l.nft("block multicast VRRP", `table bridge vipdlab_mcast {
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		ether type ip ip protocol 112 ip daddr 224.0.0.0/4 counter drop
+		ether type ip6 ip6 nexthdr 112 ip6 daddr ff00::/8 counter drop
+	}
+}
+`)
+}
+
+// UnblockMulticastVRRP undoes BlockMulticastVRRP.
+func (l *Lab) UnblockMulticastVRRP() error {
+	_, err := run("ip", "netns", "exec", l.Switch, "nft", "delete", "table", "bridge", "vipdlab_mcast")
+	return err
+}
+
+// MulticastVRRPDropped returns how many multicast VRRP packets the switch
+// dropped since BlockMulticastVRRP, IPv4 and IPv6 together: a test's proof
+// that the daemons did send multicast that the rule then stopped.
+func (l *Lab) MulticastVRRPDropped() (int, error) {
+	out, err := run("ip", "netns", "exec", l.Switch, "nft", "list", "table", "bridge", "vipdlab_mcast")
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, f := range strings.Split(out, "counter packets ")[1:] {
+		var n int
+		if _, err := fmt.Sscan(f, &n); err != nil {
+			return 0, fmt.Errorf("nft counter %q: %w", f, err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// nft loads an nftables ruleset into the switch's namespace.
+func (l *Lab) nft(what, ruleset string) error {
+	cmd := exec.Command("ip", "netns", "exec", l.Switch, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(ruleset)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s in %s: %w: %s", what, l.Switch, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }

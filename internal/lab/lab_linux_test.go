@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/vipd/vipd/internal/testenv"
+	"github.com/vipd/vipd/internal/transport"
+	"github.com/vipd/vipd/pkg/vrrp"
 	"golang.org/x/net/ipv4"
 )
 
@@ -293,5 +296,358 @@ func TestKeepalivedInLab(t *testing.T) {
 	}
 	if _, err := l.Nodes[0].Stop(); err != ErrNotRunning {
 		t.Errorf("Stop of a stopped daemon: %v, want ErrNotRunning", err)
+	}
+}
+
+func newLab6(t *testing.T, nodes int) *Lab {
+	t.Helper()
+	testenv.Privileged(t)
+	l, err := New(Config{Nodes: nodes, Dir: t.TempDir(), IPv6: true})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("node logs:\n%s", l.LogTails(30))
+		}
+		if err := l.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return l
+}
+
+// TestIPv6Lab checks an IPv6 lab: addresses, link-local addresses usable at
+// once, the prober over ICMPv6, the client's NDP entry, Holders for an IPv6
+// VIP; and that an IPv4 lab has no IPv6 at all.
+func TestIPv6Lab(t *testing.T) {
+	l := newLab6(t, 2)
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	if got := n1.Addr6.String(); got != "2001:db8::11/64" {
+		t.Errorf("n1 Addr6 %s", got)
+	}
+	if got := l.Client.Addr6.String(); got != "2001:db8::100/64" {
+		t.Errorf("client Addr6 %s", got)
+	}
+	for _, n := range l.all() {
+		ll, err := n.LinkLocal()
+		if err != nil || !ll.IsLinkLocalUnicast() {
+			t.Errorf("%s: link-local %v, %v", n.Name, ll, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := l.Probe(ctx, n1.Addr6.Addr(), 2*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if err := p.WaitReply(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	mac, err := l.Client.NeighMAC(n1.Addr6.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.NodeByMAC(mac) != n1 {
+		t.Errorf("client's neighbour entry for n1's IPv6 address: %s, want %s", mac, n1.MAC())
+	}
+
+	// A VIP added by hand, without DAD as the daemons add it.
+	if _, err := n2.IP("addr", "add", VIP6.String(), "dev", "eth0", "nodad"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.WaitHolders(ctx, VIP6, Only(n2)); err != nil {
+		t.Fatal(err)
+	}
+	pv, err := l.Probe(ctx, VIP6.Addr(), 2*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pv.Stop()
+	if err := pv.WaitReply(ctx, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Stop(); s.Received < 1 || s.SendErrors > 0 {
+		t.Errorf("IPv6 prober stats %+v", s)
+	}
+
+	l4 := newLab(t, 1)
+	if _, err := l4.Probe(ctx, VIP6.Addr(), time.Millisecond); err == nil {
+		t.Error("Probe of an IPv6 target in an IPv4 lab: no error")
+	}
+	if ll, err := l4.Nodes[0].LinkLocal(); err == nil {
+		t.Errorf("IPv4 lab node has link-local %s", ll)
+	}
+}
+
+// vrrpListener is a raw VRRP socket in a node, IPv4 or IPv6, that
+// collects what arrives.
+type vrrpListener struct {
+	name string
+	c4   *transport.IPv4Conn
+	c6   *transport.IPv6Conn
+}
+
+func listenVRRP(t *testing.T, n *Node, ipv6 bool) *vrrpListener {
+	t.Helper()
+	link, err := n.link()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &vrrpListener{name: n.Name}
+	err = inNS(n.NS, func() error {
+		var err error
+		if ipv6 {
+			v.c6, err = transport.ListenIPv6(link.Attrs().Index)
+		} else {
+			v.c4, err = transport.ListenIPv4(link.Attrs().Index)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.close() })
+	return v
+}
+
+func (v *vrrpListener) close() {
+	if v.c4 != nil {
+		v.c4.Close()
+	}
+	if v.c6 != nil {
+		v.c6.Close()
+	}
+}
+
+// read returns the next packet within d, parsed, with its metadata.
+func (v *vrrpListener) read(d time.Duration) (*vrrp.Packet, transport.Meta, error) {
+	buf := make([]byte, 1500)
+	type result struct {
+		n    int
+		meta transport.Meta
+		err  error
+	}
+	rc := make(chan result, 1)
+	go func() {
+		var r result
+		if v.c4 != nil {
+			r.n, r.meta, r.err = v.c4.ReadFrom(buf)
+		} else {
+			r.n, r.meta, r.err = v.c6.ReadFrom(buf)
+		}
+		rc <- r
+	}()
+	select {
+	case r := <-rc:
+		if r.err != nil {
+			return nil, r.meta, r.err
+		}
+		p, err := vrrp.Parse(buf[:r.n], r.meta.Src, r.meta.Dst)
+		return p, r.meta, err
+	case <-time.After(d):
+		// Closing the socket ends the read; the listener is spent.
+		v.close()
+		<-rc
+		return nil, transport.Meta{}, errors.New("nothing received")
+	}
+}
+
+// TestAdvertiser sends crafted adverts of every kind from n3 and reads them
+// on n2 through the daemon's own sockets and codec: checksums, TTL 255 and
+// source addresses are right.
+func TestAdvertiser(t *testing.T) {
+	l := newLab6(t, 3)
+	n1, n2, n3 := l.Nodes[0], l.Nodes[1], l.Nodes[2]
+	a, err := NewAdvertiser(n3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ll3, err := n3.LinkLocal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := vrrp.Packet{Version: 2, Type: vrrp.TypeAdvertisement, VRID: 52, Priority: 200, Interval: 1, AuthType: 1,
+		Addresses: []netip.Addr{VIP.Addr()}}
+	copy(v2.AuthData[:], "s3cret")
+	for _, tt := range []struct {
+		name     string
+		pkt      vrrp.Packet
+		dst      netip.Addr
+		wantSrc  netip.Addr
+		wantNoPH bool
+	}{
+		{"v3 ipv4 multicast", vrrp.Packet{Version: 3, Type: 1, VRID: 51, Priority: 254, Interval: 10, Addresses: []netip.Addr{VIP.Addr()}},
+			vrrp.IPv4Group, n3.Addr.Addr(), false},
+		{"v3 ipv4 unicast", vrrp.Packet{Version: 3, Type: 1, VRID: 51, Priority: 254, Interval: 10, Addresses: []netip.Addr{VIP.Addr()}},
+			n2.Addr.Addr(), n3.Addr.Addr(), false},
+		{"v3 ipv4 no pseudo-header", vrrp.Packet{Version: 3, Type: 1, VRID: 51, Priority: 254, Interval: 10, Addresses: []netip.Addr{VIP.Addr()}, NoPseudoHeader: true},
+			vrrp.IPv4Group, n3.Addr.Addr(), true},
+		{"v2 password", v2, vrrp.IPv4Group, n3.Addr.Addr(), false},
+		{"v3 ipv6 multicast", vrrp.Packet{Version: 3, Type: 1, VRID: 51, Priority: 254, Interval: 10, Addresses: []netip.Addr{VIP6.Addr()}},
+			vrrp.IPv6Group, ll3, false},
+		{"v3 ipv6 unicast", vrrp.Packet{Version: 3, Type: 1, VRID: 51, Priority: 254, Interval: 10, Addresses: []netip.Addr{VIP6.Addr()}},
+			n2.Addr6.Addr(), n3.Addr6.Addr(), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v := listenVRRP(t, n2, tt.dst.Is6())
+			other := listenVRRP(t, n1, tt.dst.Is6())
+			if err := a.Send(netip.Addr{}, tt.dst, &tt.pkt); err != nil {
+				t.Fatal(err)
+			}
+			got, meta, err := v.read(2 * time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if meta.Src != tt.wantSrc || meta.Dst != tt.dst || meta.TTL != 255 {
+				t.Errorf("meta %+v, want from %s to %s with TTL 255", meta, tt.wantSrc, tt.dst)
+			}
+			if got.VRID != tt.pkt.VRID || got.Priority != tt.pkt.Priority || got.Version != tt.pkt.Version ||
+				got.Interval != tt.pkt.Interval || got.AuthData != tt.pkt.AuthData || got.NoPseudoHeader != tt.wantNoPH ||
+				len(got.Addresses) != 1 || got.Addresses[0] != tt.pkt.Addresses[0] {
+				t.Errorf("received %+v, sent %+v", got, tt.pkt)
+			}
+			// Unicast reaches its destination only.
+			_, _, err = other.read(200 * time.Millisecond)
+			if tt.dst.IsMulticast() != (err == nil) {
+				t.Errorf("n1 received the advert to %s: %t", tt.dst, err == nil)
+			}
+		})
+	}
+	if err := SendAdvert(n1, vrrp.IPv4Group, &v2); err != nil {
+		t.Errorf("SendAdvert: %v", err)
+	}
+}
+
+// TestBlockMulticastVRRP: with multicast VRRP blocked on the switch, unicast
+// VRRP still flows, for IPv4 and IPv6; unblocked, multicast flows again.
+func TestBlockMulticastVRRP(t *testing.T) {
+	l := newLab6(t, 2)
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	a, err := NewAdvertiser(n1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	send := func(dst netip.Addr) bool {
+		t.Helper()
+		v := listenVRRP(t, n2, dst.Is6())
+		pkt := vrrp.Packet{Version: 3, Type: 1, VRID: 51, Priority: 100, Interval: 10, Addresses: []netip.Addr{VIP.Addr()}}
+		if dst.Is6() {
+			pkt.Addresses = []netip.Addr{VIP6.Addr()}
+		}
+		// A few copies: the first may race the listener's group join.
+		for range 3 {
+			if err := a.Send(netip.Addr{}, dst, &pkt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, _, err := v.read(300 * time.Millisecond)
+		return err == nil
+	}
+	if err := l.BlockMulticastVRRP(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		dst  netip.Addr
+		want bool
+	}{
+		{vrrp.IPv4Group, false}, {vrrp.IPv6Group, false},
+		{n2.Addr.Addr(), true}, {n2.Addr6.Addr(), true},
+	} {
+		if got := send(tt.dst); got != tt.want {
+			t.Errorf("multicast blocked: an advert to %s arrived: %t, want %t", tt.dst, got, tt.want)
+		}
+	}
+	if n, err := l.MulticastVRRPDropped(); err != nil || n < 6 {
+		t.Errorf("MulticastVRRPDropped = %d, %v; want at least 6", n, err)
+	}
+	if err := l.UnblockMulticastVRRP(); err != nil {
+		t.Fatal(err)
+	}
+	for _, dst := range []netip.Addr{vrrp.IPv4Group, vrrp.IPv6Group} {
+		if !send(dst) {
+			t.Errorf("unblocked: an advert to %s did not arrive", dst)
+		}
+	}
+	// BlockVRRP blocks both families, multicast or not.
+	if err := l.BlockVRRP(); err != nil {
+		t.Fatal(err)
+	}
+	for _, dst := range []netip.Addr{vrrp.IPv4Group, vrrp.IPv6Group, n2.Addr.Addr(), n2.Addr6.Addr()} {
+		if send(dst) {
+			t.Errorf("VRRP blocked: an advert to %s arrived", dst)
+		}
+	}
+}
+
+// TestKeepalivedConfigsAccepted has keepalived check the configurations the
+// lab writes for IPv6, VRRPv2 with a password and unicast.
+func TestKeepalivedConfigsAccepted(t *testing.T) {
+	if _, err := exec.LookPath("keepalived"); err != nil {
+		t.Skip("keepalived not installed")
+	}
+	for name, in := range map[string]Instance{
+		"ipv6": ipv6Instance, "v2": v2Instance, "unicast": unicastInstance, "unicast6": unicast6Instance,
+	} {
+		f := filepath.Join(t.TempDir(), "k.conf")
+		conf := KeepalivedConfig("n1", in)
+		if err := os.WriteFile(f, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("keepalived", "--config-test", "--use-file", f).CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: keepalived --config-test: %v\n%s\n%s", name, err, out, conf)
+		}
+	}
+}
+
+// TestKeepalivedComplaints shows what keepalived's complaints look like and
+// that KeepalivedComplaints finds them: a wrong password, and a VRRPv3
+// checksum without the pseudo-header.
+func TestKeepalivedComplaints(t *testing.T) {
+	if _, err := exec.LookPath("keepalived"); err != nil {
+		t.Skip("keepalived not installed")
+	}
+	l := newLab(t, 2)
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	v2 := v2Instance
+	v3 := Instance{Name: "v3", VRID: 51, Priority: 100, AdvertInterval: 100 * time.Millisecond, Preempt: true,
+		VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.51/24")}}
+	if err := n1.StartKeepalived(KeepalivedConfig("n1", v2, v3)); err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewAdvertiser(n2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	wrong := vrrp.Packet{Version: 2, Type: 1, VRID: 52, Priority: 200, Interval: 1, AuthType: 1, Addresses: []netip.Addr{VIP.Addr()}}
+	copy(wrong.AuthData[:], "wrong")
+	noPH := vrrp.Packet{Version: 3, Type: 1, VRID: 51, Priority: 200, Interval: 10, Addresses: []netip.Addr{v3.VIPs[0].Addr()}, NoPseudoHeader: true}
+	var complaints []string
+	deadline := time.Now().Add(10 * time.Second)
+	for len(complaints) < 2 && time.Now().Before(deadline) {
+		for _, p := range []*vrrp.Packet{&wrong, &noPH} {
+			if err := a.Send(netip.Addr{}, vrrp.IPv4Group, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		if complaints, err = n1.KeepalivedComplaints(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("keepalived's complaints:\n%s", strings.Join(complaints, "\n"))
+	all := strings.Join(complaints, "\n")
+	for _, want := range []string{"invalid passwd", "Invalid VRRPv3 checksum"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no complaint with %q", want)
+		}
+	}
+	if _, err := n1.Stop(); err != nil {
+		t.Error(err)
 	}
 }

@@ -3,20 +3,25 @@ package lab
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // ErrNotRunning is returned by Stop and Kill when the node runs no daemon.
@@ -31,6 +36,9 @@ type Node struct {
 	NS string
 	// Addr is eth0's primary address.
 	Addr netip.Prefix
+	// Addr6 is eth0's global IPv6 address in a lab with Config.IPv6, else
+	// the zero Prefix.
+	Addr6 netip.Prefix
 
 	lab  *Lab
 	port string // the veth end in the switch namespace
@@ -254,29 +262,17 @@ type StateChange struct {
 // StateChanges parses the vipd JSON log records with "msg":"state change"
 // from the node's log, oldest first.
 func (n *Node) StateChanges() ([]StateChange, error) {
-	f, err := os.Open(n.LogPath())
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	var out []StateChange
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Bytes()
-		if !bytes.Contains(line, []byte(`"state change"`)) {
-			continue
-		}
+	err := n.scanLog(`"state change"`, func(line []byte) {
 		var rec struct {
 			Msg string `json:"msg"`
 			StateChange
 		}
-		if json.Unmarshal(line, &rec) != nil || rec.Msg != "state change" {
-			continue
+		if json.Unmarshal(line, &rec) == nil && rec.Msg == "state change" {
+			out = append(out, rec.StateChange)
 		}
-		out = append(out, rec.StateChange)
-	}
-	return out, sc.Err()
+	})
+	return out, err
 }
 
 func (n *Node) link() (netlink.Link, error) {
@@ -306,14 +302,19 @@ func (n *Node) Has(prefix netip.Prefix) (bool, error) {
 	return false, nil
 }
 
-// NeighMAC returns the hardware address in the node's neighbour table for
-// ip on eth0, or an error if there is no resolved entry.
+// NeighMAC returns the hardware address in the node's neighbour table (ARP
+// for IPv4, NDP for IPv6) for ip on eth0, or an error if there is no
+// resolved entry.
 func (n *Node) NeighMAC(ip netip.Addr) (net.HardwareAddr, error) {
 	link, err := n.link()
 	if err != nil {
 		return nil, err
 	}
-	neighs, err := n.h.NeighList(link.Attrs().Index, netlink.FAMILY_V4)
+	family := netlink.FAMILY_V4
+	if ip.Is6() {
+		family = netlink.FAMILY_V6
+	}
+	neighs, err := n.h.NeighList(link.Attrs().Index, family)
 	if err != nil {
 		return nil, fmt.Errorf("%s: list neighbours: %w", n.Name, err)
 	}
@@ -326,6 +327,31 @@ func (n *Node) NeighMAC(ip netip.Addr) (net.HardwareAddr, error) {
 		}
 	}
 	return nil, fmt.Errorf("%s: no neighbour entry for %s", n.Name, ip)
+}
+
+// LinkLocal returns eth0's IPv6 link-local address, the source of the node's
+// multicast VRRP adverts, or an error if it has none or it is still
+// tentative.
+func (n *Node) LinkLocal() (netip.Addr, error) {
+	link, err := n.link()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	addrs, err := n.h.AddrList(link, netlink.FAMILY_V6)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%s: list addresses: %w", n.Name, err)
+	}
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok || !ip.IsLinkLocalUnicast() {
+			continue
+		}
+		if a.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) != 0 {
+			return netip.Addr{}, fmt.Errorf("%s: link-local %s is tentative", n.Name, ip)
+		}
+		return ip, nil
+	}
+	return netip.Addr{}, fmt.Errorf("%s: no IPv6 link-local address on eth0", n.Name)
 }
 
 func neighState(s int) string {
@@ -376,4 +402,150 @@ func (n *Node) setPort(up bool) error {
 // IP runs "ip -n NS ARGS..." and returns its output.
 func (n *Node) IP(args ...string) (string, error) {
 	return run("ip", append([]string{"-n", n.NS}, args...)...)
+}
+
+// Log returns the whole of the node's log.
+func (n *Node) Log() (string, error) {
+	b, err := os.ReadFile(n.LogPath())
+	return string(b), err
+}
+
+// Drop is a vipd debug log record of a dropped packet.
+type Drop struct {
+	Time   time.Time `json:"time"`
+	From   string    `json:"from"`
+	Reason string    `json:"reason"`
+}
+
+// Drops parses the vipd JSON log records with "msg":"packet dropped" (logged
+// at debug level, as StartVipd runs vipd) from the node's log, oldest first.
+func (n *Node) Drops() ([]Drop, error) {
+	var out []Drop
+	err := n.scanLog(`"packet dropped"`, func(line []byte) {
+		var rec struct {
+			Msg string `json:"msg"`
+			Drop
+		}
+		if json.Unmarshal(line, &rec) == nil && rec.Msg == "packet dropped" {
+			out = append(out, rec.Drop)
+		}
+	})
+	return out, err
+}
+
+// scanLog calls fn with every line of the node's log that contains substr.
+func (n *Node) scanLog(substr string, fn func(line []byte)) error {
+	f, err := os.Open(n.LogPath())
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		if bytes.Contains(sc.Bytes(), []byte(substr)) {
+			fn(sc.Bytes())
+		}
+	}
+	return sc.Err()
+}
+
+// keepalivedComplaints are fragments of the messages keepalived 2.2 logs
+// when it refuses or distrusts a received advert (vrrp.c's vrrp_check_packet
+// and friends): a peer that interoperates never causes one.
+var keepalivedComplaints = []string{
+	"invalid", "bad ", "mismatch", "checksum", "ttl", "wrong", "received a ", "unexpected",
+	"expected", "not a unicast peer", "packet too", "auth", "passwd", "interval updated",
+	"ignoring",
+}
+
+// KeepalivedComplaints returns the lines of the node's log in which
+// keepalived complained about an advert it received (see
+// keepalivedComplaints); the lab's own lines are skipped.
+func (n *Node) KeepalivedComplaints() ([]string, error) {
+	log, err := n.Log()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.HasPrefix(line, "=== lab:") {
+			continue
+		}
+		lower := strings.ToLower(line)
+		for _, c := range keepalivedComplaints {
+			if strings.Contains(lower, c) {
+				out = append(out, line)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// Dial connects to address from inside the node's namespace, e.g. to a
+// metrics listener on the node's loopback.
+func (n *Node) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	var c net.Conn
+	err := inNS(n.NS, func() error {
+		var err error
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, address)
+		return err
+	})
+	return c, err
+}
+
+// Metrics fetches http://listen/metrics from inside the node's namespace:
+// vipd's Prometheus metrics when its configuration has metrics.listen.
+func (n *Node) Metrics(ctx context.Context, listen string) (string, error) {
+	client := &http.Client{
+		Transport: &http.Transport{DialContext: n.Dial, DisableKeepAlives: true},
+		Timeout:   5 * time.Second,
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+listen+"/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("%s: metrics: %w", n.Name, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return "", fmt.Errorf("%s: metrics: %w", n.Name, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: metrics: %s", n.Name, resp.Status)
+	}
+	return string(b), nil
+}
+
+// MetricValue returns the value of the sample of metric name whose labels
+// include every labels pair ("reason", "not_a_peer", ...) in a Prometheus
+// text exposition, and whether there is one.
+func MetricValue(exposition, name string, labels ...string) (float64, bool) {
+	for _, line := range strings.Split(exposition, "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		end := strings.LastIndexByte(line, ' ')
+		series := line[:end]
+		ok := true
+		for i := 0; i+1 < len(labels); i += 2 {
+			if !strings.Contains(series, labels[i]+"="+strconv.Quote(labels[i+1])) {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(line[end:]), 64)
+		if err == nil {
+			return v, true
+		}
+	}
+	return 0, false
 }

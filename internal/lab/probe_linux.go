@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // MaxProbe bounds a prober's life whatever its context says.
@@ -43,14 +44,17 @@ type ProbeStats struct {
 	SendErrors int
 }
 
-// Prober sends ICMP echo requests from the client to a target at a fixed
-// pace and records when replies arrive.
+// Prober sends ICMP (or ICMPv6) echo requests from the client to a target
+// at a fixed pace and records when replies arrive.
 type Prober struct {
 	conn   *icmp.PacketConn
 	target netip.Addr
-	id     int
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// proto is the ICMP protocol number for parsing: 1, or 58 for IPv6.
+	proto          int
+	echo, echoRepl icmp.Type
+	id             int
+	cancel         context.CancelFunc
+	wg             sync.WaitGroup
 
 	mu    sync.Mutex
 	stats ProbeStats
@@ -62,17 +66,34 @@ type Prober struct {
 const probeMagic = "vipd-lab"
 
 // Probe starts pinging target from the client every interval (2ms for the
-// benchmark) over a raw ICMP socket opened in the client's namespace. It runs
-// until Stop, ctx's end or MaxProbe.
+// benchmark) over a raw ICMP or ICMPv6 socket opened in the client's
+// namespace. It runs until Stop, ctx's end or MaxProbe. An IPv6 target needs
+// a lab with Config.IPv6.
 func (l *Lab) Probe(ctx context.Context, target netip.Addr, interval time.Duration) (*Prober, error) {
-	if !target.Is4() {
-		return nil, fmt.Errorf("probe %s: only IPv4 targets", target)
+	target = target.Unmap()
+	if target.Is6() && !l.IPv6 {
+		return nil, fmt.Errorf("probe %s: the lab has no IPv6 (Config.IPv6)", target)
 	}
 	var conn *icmp.PacketConn
 	err := inNS(l.Client.NS, func() error {
 		var err error
-		conn, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")
-		return err
+		if target.Is4() {
+			conn, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")
+			return err
+		}
+		if conn, err = icmp.ListenPacket("ip6:ipv6-icmp", "::"); err != nil {
+			return err
+		}
+		// Only echo replies: neighbour discovery, MLD and router
+		// solicitations would otherwise queue on the socket too.
+		var f ipv6.ICMPFilter
+		f.SetAll(true)
+		f.Accept(ipv6.ICMPTypeEchoReply)
+		if err := conn.IPv6PacketConn().SetICMPFilter(&f); err != nil {
+			conn.Close()
+			return err
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("probe: raw ICMP socket in %s: %w", l.Client.NS, err)
@@ -83,7 +104,12 @@ func (l *Lab) Probe(ctx context.Context, target netip.Addr, interval time.Durati
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, MaxProbe)
-	p := &Prober{conn: conn, target: target, id: int(binary.BigEndian.Uint16(id[:])), cancel: cancel}
+	p := &Prober{conn: conn, target: target, id: int(binary.BigEndian.Uint16(id[:])), cancel: cancel,
+		proto: 1, echo: ipv4.ICMPTypeEcho, echoRepl: ipv4.ICMPTypeEchoReply}
+	if target.Is6() {
+		// The kernel fills in an ICMPv6 raw socket's checksum.
+		p.proto, p.echo, p.echoRepl = 58, ipv6.ICMPTypeEchoRequest, ipv6.ICMPTypeEchoReply
+	}
 	p.wg.Add(2)
 	go p.send(ctx, interval)
 	go p.receive(ctx)
@@ -100,7 +126,7 @@ func (p *Prober) send(ctx context.Context, interval time.Duration) {
 	for n := uint64(1); ; n++ {
 		data := binary.BigEndian.AppendUint64([]byte(probeMagic), n)
 		msg := icmp.Message{
-			Type: ipv4.ICMPTypeEcho,
+			Type: p.echo,
 			Body: &icmp.Echo{ID: p.id, Seq: int(n & 0xffff), Data: data},
 		}
 		b, err := msg.Marshal(nil)
@@ -139,8 +165,8 @@ func (p *Prober) receive(ctx context.Context) {
 		if a, ok := from.(*net.IPAddr); !ok || !a.IP.Equal(p.target.AsSlice()) {
 			continue
 		}
-		m, err := icmp.ParseMessage(1, buf[:n]) // 1: ICMP for IPv4
-		if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+		m, err := icmp.ParseMessage(p.proto, buf[:n])
+		if err != nil || m.Type != p.echoRepl {
 			continue
 		}
 		e, ok := m.Body.(*icmp.Echo)
