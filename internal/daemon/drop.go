@@ -12,42 +12,44 @@ type DropReason uint8
 
 // Reasons a packet is dropped, following the checks of RFC 9568 §7.1.
 const (
-	DropNone        DropReason = iota
-	DropTTL                    // IP TTL not 255
-	DropTruncated              // shorter than its header or address list
-	DropOversized              // longer than its header and address list
-	DropVersion                // not the instance's VRRP version
-	DropType                   // not an ADVERTISEMENT
-	DropChecksum               // bad checksum
-	DropInterval               // zero advertisement interval
-	DropFamily                 // addresses of the wrong family
-	DropUnknownVRID            // no instance for this VRID on this interface
-	DropOwnAddress             // sent from this host's own primary address
-	DropQueueFull              // the instance is not keeping up
-	DropMalformed              // anything else the codec refused
-	DropNotPeer                // unicast instance: the sender is not a listed peer
-	DropAuthType               // VRRPv2: another authentication type than configured
-	DropAuth                   // VRRPv2: wrong password
+	DropNone             DropReason = iota
+	DropTTL                         // IP TTL not 255
+	DropTruncated                   // shorter than its header or address list
+	DropOversized                   // longer than its header and address list
+	DropVersion                     // not the instance's VRRP version
+	DropType                        // not an ADVERTISEMENT
+	DropChecksum                    // bad checksum
+	DropInterval                    // zero advertisement interval
+	DropFamily                      // addresses of the wrong family
+	DropUnknownVRID                 // no instance for this VRID on this interface
+	DropOwnAddress                  // sent from this host's own primary address
+	DropQueueFull                   // the instance is not keeping up
+	DropMalformed                   // anything else the codec refused
+	DropNotPeer                     // unicast instance: the sender is not a listed peer
+	DropAuthType                    // VRRPv2: another authentication type than configured
+	DropAuth                        // VRRPv2: wrong password
+	DropIntervalMismatch            // VRRPv2: another Adver Interval than ours (RFC 3768 §7.1)
 	numDropReasons
 )
 
 var dropNames = [numDropReasons]string{
-	DropNone:        "none",
-	DropTTL:         "ttl",
-	DropTruncated:   "truncated",
-	DropOversized:   "oversized",
-	DropVersion:     "version",
-	DropType:        "type",
-	DropChecksum:    "checksum",
-	DropInterval:    "interval",
-	DropFamily:      "family",
-	DropUnknownVRID: "unknown_vrid",
-	DropOwnAddress:  "own_address",
-	DropQueueFull:   "queue_full",
-	DropMalformed:   "malformed",
-	DropNotPeer:     "not_a_peer",
-	DropAuthType:    "auth_type",
-	DropAuth:        "auth_mismatch",
+	DropNone:             "none",
+	DropTTL:              "ttl",
+	DropTruncated:        "truncated",
+	DropOversized:        "oversized",
+	DropVersion:          "version",
+	DropType:             "type",
+	DropChecksum:         "checksum",
+	DropInterval:         "interval",
+	DropFamily:           "family",
+	DropUnknownVRID:      "unknown_vrid",
+	DropOwnAddress:       "own_address",
+	DropQueueFull:        "queue_full",
+	DropMalformed:        "malformed",
+	DropNotPeer:          "not_a_peer",
+	DropAuthType:         "auth_type",
+	DropAuth:             "auth_mismatch",
+	DropIntervalMismatch: "interval_mismatch",
 }
 
 func (r DropReason) String() string {

@@ -115,6 +115,11 @@ func (h *host) LinkLocalIPv6(int) (netip.Addr, error) {
 	return netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 15: a[3]}), nil
 }
 
+func (h *host) PrimaryIPv6(int, []netip.Prefix) (netip.Addr, error) {
+	a := h.addr.As4()
+	return netip.AddrFrom16([16]byte{0: 0x20, 1: 0x01, 2: 0x0d, 3: 0xb8, 15: a[3]}), nil
+}
+
 func (h *host) ListenIPv6(i int) (PacketConn, error) { return h.ListenIPv4(i) }
 
 func (h *host) Add(_ int, p netip.Prefix) error {

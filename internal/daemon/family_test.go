@@ -55,6 +55,14 @@ func TestUnicastPeers(t *testing.T) {
 	if got := holders(hs...); len(got) != 1 || got[0] != 0 {
 		t.Fatalf("holders %v after a stranger's adverts, want [0]", got)
 	}
+	// A listed peer's advert is accepted whatever its TTL: peers may be
+	// routed, and keepalived sends IPv6 unicast with hop limit 64.
+	p.Priority = 200
+	if b, err = p.Marshal(hs[1].addr, hs[0].addr); err != nil {
+		t.Fatal(err)
+	}
+	seg.inject(b, hs[1].addr, hs[0].addr, 64)
+	waitFor(t, time.Second, "host 0 to yield to its peer's routed advert", func() bool { return !hs[0].has(vip) })
 	ns[0].stop()
 	waitFor(t, time.Second, "host 1 to take over", only(1, hs...))
 }
@@ -86,6 +94,7 @@ func TestVRRPv2Authentication(t *testing.T) {
 		{advert(func(p *vrrp.Packet) { p.AuthData = [8]byte{'w', 'r', 'o', 'n', 'g'} }), "auth_mismatch"},
 		{advert(func(p *vrrp.Packet) { p.AuthType, p.AuthData = 0, [8]byte{} }), "auth_type"},
 		{advert(func(p *vrrp.Packet) { p.Version, p.Interval = 3, 100 }), "version"},
+		{advert(func(p *vrrp.Packet) { p.Interval = 3 }), "interval_mismatch"},
 	}
 	for _, tt := range tests {
 		seg.inject(tt.b, from, vrrp.IPv4Group, 255)

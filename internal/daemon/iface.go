@@ -322,17 +322,23 @@ func (p *plane) receive() {
 // check validates one packet in the order of RFC 9568 §7.1 (RFC 3768 §7.1
 // for version 2), decodes it into pkt and returns the instance it is for.
 func check(pkt *vrrp.Packet, b []byte, meta transportMeta, self netip.Addr, byVRID map[uint8]*instance) (*instance, DropReason) {
-	// §7.1: the TTL (hop limit) MUST be 255: not forwarded by a router.
-	if meta.TTL != 255 {
-		return nil, DropTTL
-	}
 	if meta.Src == self {
 		return nil, DropOwnAddress
 	}
 	if err := vrrp.ParseInto(pkt, b, meta.Src, meta.Dst); err != nil {
+		if meta.TTL != 255 {
+			return nil, DropTTL
+		}
 		return nil, reasonOf(err)
 	}
 	in := byVRID[pkt.VRID]
+	// §7.1: the TTL (hop limit) MUST be 255: the packet was not forwarded
+	// by a router. A listed unicast peer is exempt: unicast peers may be
+	// routed, and keepalived sends IPv6 unicast adverts with hop limit 64;
+	// the peer list is what admits them (wire.accept checks it).
+	if meta.TTL != 255 && (in == nil || len(in.wire.peers) == 0) {
+		return nil, DropTTL
+	}
 	if in == nil {
 		return nil, DropUnknownVRID
 	}

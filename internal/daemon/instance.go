@@ -197,8 +197,20 @@ func (in *instance) run(ctx context.Context) {
 		return
 	}
 	in.src = in.p.src
-	if in.cfg.UnicastSource.IsValid() {
+	switch {
+	case in.cfg.UnicastSource.IsValid():
 		in.src = in.cfg.UnicastSource
+	case len(in.cfg.UnicastPeers) > 0 && in.cfg.Family == "ipv6":
+		// Unicast peers are listed by their global addresses and check
+		// ours against their lists, so a link-local source will not do.
+		err := retry(ctx, in.log, "waiting for a global IPv6 address to send unicast adverts from", func() error {
+			var err error
+			in.src, err = in.f.d.sys.PrimaryIPv6(in.f.link.Index, in.cfg.VIPs)
+			return err
+		})
+		if err != nil {
+			return
+		}
 	}
 	in.dsts = in.cfg.UnicastPeers
 	if len(in.dsts) == 0 {
@@ -282,15 +294,16 @@ func (in *instance) run(ctx context.Context) {
 }
 
 // handoverMax bounds how long a Master that shuts down keeps its VIPs
-// waiting for a new Master's first advertisement.
-const handoverMax = 400 * time.Millisecond
+// waiting for a new Master's first advertisement. It covers the Skew_Time
+// of every Backup up to a 650 ms interval, and of Backups of priority 90 or
+// more at a 1 s interval, while shutdown stays within a second.
+const handoverMax = 650 * time.Millisecond
 
 // shutdown leaves the election. A Master sends priority 0 (RFC 9568
 // §6.4.3), so that a Backup takes over after its Skew_Time, and removes its
 // VIPs make-before-break: once the new Master's first advertisement is
 // heard — it has then added the VIPs and is announcing them — or after
-// handoverMax (a little more than the longest Skew_Time, one interval) if
-// none is. Clients thus never find the VIPs on neither host, and two hosts
+// handoverMax if none is (the longest Skew_Time is one interval). Clients thus never find the VIPs on neither host, and two hosts
 // hold them only for as long as the new Master's announcement takes to
 // reach the clients. A FAULT, unlike a shutdown, releases them at once: the
 // service behind them is gone.
@@ -621,10 +634,16 @@ type wire struct {
 	authType uint8
 	auth     [8]byte
 	peers    []netip.Addr
+	// interval is the VRRPv2 Adver Int in seconds, which RFC 3768 §7.1
+	// requires adverts to match.
+	interval uint16
 }
 
 func newWire(ic config.Instance) wire {
 	w := wire{version: uint8(ic.Version), peers: ic.UnicastPeers}
+	if ic.Version == 2 {
+		w.interval = uint16(ic.AdvertInterval / time.Second)
+	}
 	if ic.AuthPass != "" {
 		// RFC 3768 §5.3.6.1: type 1, the password zero-padded to 8 bytes.
 		w.authType = 1
@@ -647,6 +666,10 @@ func (w *wire) accept(p *vrrp.Packet, src netip.Addr) DropReason {
 		}
 		if w.authType == 1 && p.AuthData != w.auth {
 			return DropAuth
+		}
+		// RFC 3768 §7.1: the Adver Interval MUST be ours.
+		if p.Interval != w.interval {
+			return DropIntervalMismatch
 		}
 	}
 	return DropNone

@@ -19,6 +19,8 @@ type System interface {
 	PrimaryIPv4(ifindex int, exclude []netip.Prefix) (netip.Addr, error)
 	// LinkLocalIPv6 fails while the address is tentative (DAD).
 	LinkLocalIPv6(ifindex int) (netip.Addr, error)
+	// PrimaryIPv6 is the oldest usable global IPv6 address not in exclude.
+	PrimaryIPv6(ifindex int, exclude []netip.Prefix) (netip.Addr, error)
 	ListenIPv4(ifindex int) (PacketConn, error)
 	ListenIPv6(ifindex int) (PacketConn, error)
 	DialARP(ifindex int) (Announcer, error)

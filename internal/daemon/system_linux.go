@@ -29,6 +29,10 @@ func (*linuxSystem) LinkByName(name string) (netif.Link, error) { return netif.L
 
 func (*linuxSystem) PrepareInterface(name string) error { return netif.PromoteSecondaries(name) }
 
+func (*linuxSystem) PrimaryIPv6(ifindex int, exclude []netip.Prefix) (netip.Addr, error) {
+	return netif.PrimaryIPv6(ifindex, exclude)
+}
+
 func (*linuxSystem) PrimaryIPv4(ifindex int, exclude []netip.Prefix) (netip.Addr, error) {
 	return netif.PrimaryIPv4(ifindex, exclude)
 }
