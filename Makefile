@@ -27,9 +27,25 @@ lint: deps
 	$(GO) vet ./...
 	$(GOBIN)/staticcheck ./...
 
-# The whole suite: lint, unit tests, end-to-end tests in network namespaces.
+# The whole suite: lint, unit tests, end-to-end tests in network namespaces,
+# then a bounded run of every fuzz target.
 test: lint
 	$(GO) test -count=1 -timeout 40m ./...
+	$(MAKE) fuzz
+
+# Every native fuzz target (func FuzzX in a _test.go file) for FUZZTIME each,
+# one at a time: go test -fuzz takes one target per run. Inputs that fail are
+# written to the package's testdata/fuzz/FuzzX, the seed corpus, and fail
+# the run.
+FUZZTIME ?= 15s
+.PHONY: fuzz
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+		for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "$(GO) test -run='^$$' -fuzz='^$$fn$$' -fuzztime=$(FUZZTIME) ./$$(dirname $${f#./})"; \
+			$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) ./$$(dirname $${f#./}); \
+		done; \
+	done
 
 # A failover walk-through a person can follow, in network namespaces (root).
 demo:

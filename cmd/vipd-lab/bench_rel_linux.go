@@ -1,0 +1,1075 @@
+package main
+
+// The reliability benchmark: what vipd costs and how it behaves when the
+// network misbehaves, beside Debian's keepalived in the same lab and the
+// same run.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vipd/vipd/internal/lab"
+	"github.com/vishvananda/netns"
+)
+
+// benchReliability is called by "vipd-lab bench"; this keeps staticcheck's
+// unused check quiet until the command is wired to it.
+var _ = benchReliability
+
+// reliabilitySoak is how long the soak runs (its first relWindow is the CPU
+// measurement of the scale scenario). VIPD_LAB_SOAK (a Go duration)
+// overrides it, e.g. VIPD_LAB_SOAK=10m for a real soak.
+var reliabilitySoak = 60 * time.Second
+
+const (
+	// relWindow is the CPU measurement window of the 255-instance scenario.
+	relWindow = 15 * time.Second
+	// relFastWindow is the window of the 10ms scenario.
+	relFastWindow = 10 * time.Second
+	// relLossRun is how long each loss rate is applied.
+	relLossRun = 20 * time.Second
+	// relLossInstances is how many independent instances the loss scenario
+	// runs, for ten times the samples at no extra time.
+	relLossInstances = 10
+	// relHealRuns is how many partitions are healed per daemon.
+	relHealRuns = 2
+	// relMetrics is where vipd serves metrics inside each node's namespace.
+	relMetrics = "127.0.0.1:9405"
+	// clockTick is USER_HZ, the unit of /proc/PID/stat's times: 100 on
+	// every Linux architecture's ABI.
+	clockTick = 10 * time.Millisecond
+)
+
+// The goals and the reference figures measured here earlier.
+const (
+	goalCPURatio   = 0.5
+	goalRSSRatio   = 1.0
+	refKeepalived1 = "ref. keepalived 10 ms/s"
+	refKeepalived2 = "ref. keepalived 119 ms/s (200 inst.)"
+	refKeepalived3 = "ref. keepalived 13 MB"
+)
+
+// The priorities of n1, n2 and n3, and the VRID of single-instance scenarios.
+var relPriorities = []int{150, 100, 50}
+
+const relVRID = 51
+
+// relInstance is the single instance of the 10ms and partition scenarios.
+func relInstance(priority int, interval time.Duration) lab.Instance {
+	return lab.Instance{VRID: relVRID, Priority: priority, AdvertInterval: interval, Preempt: true, VIPs: []netip.Prefix{lab.VIP}}
+}
+
+// scaleAddr is the VIP of instance vrid in the scale and loss scenarios:
+// 198.18.0.VRID/32 (RFC 2544 benchmarking range).
+func scaleAddr(vrid int) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(vrid)}), 32)
+}
+
+var scaleRange = netip.MustParsePrefix("198.18.0.0/15")
+
+// scaleInstances returns instances with VRIDs 1..n, one VIP each.
+func scaleInstances(n, priority int, interval time.Duration) []lab.Instance {
+	out := make([]lab.Instance, n)
+	for i := range out {
+		vrid := i + 1
+		out[i] = lab.Instance{
+			Name:           "v" + strconv.Itoa(vrid),
+			VRID:           vrid,
+			Priority:       priority,
+			AdvertInterval: interval,
+			Preempt:        true,
+			VIPs:           []netip.Prefix{scaleAddr(vrid)},
+		}
+	}
+	return out
+}
+
+func withPriority(ins []lab.Instance, priority int) []lab.Instance {
+	out := slices.Clone(ins)
+	for i := range out {
+		out[i].Priority = priority
+	}
+	return out
+}
+
+// relDaemon runs one implementation with several instances per node.
+type relDaemon struct {
+	name  string
+	start func(n *lab.Node, ins []lab.Instance) error
+	// procs returns the daemon's processes on n, by role.
+	procs func(n *lab.Node) ([]relProc, error)
+	// masters counts n's transitions to master logged after offset bytes
+	// of its log, and returns the log's length.
+	masters func(n *lab.Node, since time.Time, offset int64) (int, int64, error)
+}
+
+type relProc struct {
+	role string
+	pid  int
+}
+
+func relVipd(l *lab.Lab, bin string) relDaemon {
+	return relDaemon{
+		name: "vipd",
+		start: func(n *lab.Node, ins []lab.Instance) error {
+			cfg := fmt.Sprintf("metrics: {listen: %q}\n", relMetrics) +
+				lab.VipdConfig(filepath.Join(l.Dir, n.Name+".sock"), ins...)
+			return n.StartVipd(bin, cfg)
+		},
+		procs: func(n *lab.Node) ([]relProc, error) {
+			pid, err := findPID(filepath.Join(l.Dir, n.Name+".yaml"))
+			if err != nil {
+				return nil, err
+			}
+			return []relProc{{"vipd", pid}}, nil
+		},
+		masters: func(n *lab.Node, since time.Time, _ int64) (int, int64, error) {
+			cs, err := n.StateChanges()
+			if err != nil {
+				return 0, 0, err
+			}
+			count := 0
+			for _, c := range cs {
+				if c.To == "master" && !c.Time.Before(since) {
+					count++
+				}
+			}
+			st, err := os.Stat(n.LogPath())
+			if err != nil {
+				return 0, 0, err
+			}
+			return count, st.Size(), nil
+		},
+	}
+}
+
+func relKeepalived(l *lab.Lab) relDaemon {
+	return relDaemon{
+		name: "keepalived",
+		start: func(n *lab.Node, ins []lab.Instance) error {
+			return n.StartKeepalived(lab.KeepalivedConfig(n.Name, ins...))
+		},
+		procs: func(n *lab.Node) ([]relProc, error) {
+			base := filepath.Join(l.Dir, n.Name+"-keepalived")
+			var out []relProc
+			for _, f := range []struct{ role, file string }{{"parent", base + ".pid"}, {"vrrp", base + "-vrrp.pid"}} {
+				pid, err := readPIDFile(f.file, "keepalived")
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, relProc{f.role, pid})
+			}
+			return out, nil
+		},
+		masters: func(n *lab.Node, _ time.Time, offset int64) (int, int64, error) {
+			b, err := os.ReadFile(n.LogPath())
+			if err != nil {
+				return 0, 0, err
+			}
+			if offset > int64(len(b)) {
+				offset = 0
+			}
+			return bytes.Count(b[offset:], []byte("Entering MASTER STATE")), int64(len(b)), nil
+		},
+	}
+}
+
+// readPIDFile reads a pid file, waiting up to 5s for it, and checks that the
+// process's command line mentions want.
+func readPIDFile(file, want string) (int, error) {
+	var last error
+	for range 50 {
+		b, err := os.ReadFile(file)
+		if err == nil {
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err == nil {
+				cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				if err == nil && bytes.Contains(cmd, []byte(want)) {
+					return pid, nil
+				}
+				last = fmt.Errorf("pid %d of %s is not %s (%v)", pid, file, want, err)
+			} else {
+				last = err
+			}
+		} else {
+			last = err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return 0, last
+}
+
+// findPID returns the only process whose command line has the argument arg.
+func findPID(arg string) (int, error) {
+	var last error
+	for range 50 {
+		entries, err := os.ReadDir("/proc")
+		if err != nil {
+			return 0, err
+		}
+		var found []int
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err != nil {
+				continue
+			}
+			if slices.ContainsFunc(bytes.Split(b, []byte{0}), func(a []byte) bool { return string(a) == arg }) {
+				found = append(found, pid)
+			}
+		}
+		if len(found) == 1 {
+			return found[0], nil
+		}
+		last = fmt.Errorf("processes with argument %s: %v, want exactly one", arg, found)
+		time.Sleep(100 * time.Millisecond)
+	}
+	return 0, last
+}
+
+// procUsage is a process's CPU time so far and its resident memory.
+type procUsage struct {
+	at     time.Time
+	cpu    time.Duration // utime + stime
+	rssKiB int
+}
+
+func readUsage(pid int) (procUsage, error) {
+	u := procUsage{at: time.Now()}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return u, err
+	}
+	// The command name (field 2) may hold spaces; fields after it are
+	// counted from its closing parenthesis: state is field 3, utime 14,
+	// stime 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return u, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return u, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return u, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	u.cpu = time.Duration(ut+st) * clockTick
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return u, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			if fs := strings.Fields(v); len(fs) > 0 {
+				u.rssKiB, err = strconv.Atoi(fs[0])
+				return u, err
+			}
+		}
+	}
+	return u, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
+}
+
+// readUsages reads every process of procs.
+func readUsages(procs []relProc) ([]procUsage, error) {
+	out := make([]procUsage, len(procs))
+	for i, p := range procs {
+		var err error
+		if out[i], err = readUsage(p.pid); err != nil {
+			return nil, fmt.Errorf("%s (pid %d): %w", p.role, p.pid, err)
+		}
+	}
+	return out, nil
+}
+
+// cpuPerSecond is the CPU time the processes used per second of wall time
+// between two readings, summed over the processes.
+func cpuPerSecond(a, b []procUsage) time.Duration {
+	var cpu time.Duration
+	var wall time.Duration
+	for i := range a {
+		cpu += b[i].cpu - a[i].cpu
+		wall = max(wall, b[i].at.Sub(a[i].at))
+	}
+	if wall <= 0 {
+		return 0
+	}
+	return time.Duration(float64(cpu) / wall.Seconds())
+}
+
+func rssSum(us []procUsage) int {
+	total := 0
+	for _, u := range us {
+		total += u.rssKiB
+	}
+	return total
+}
+
+// inNetns runs fn on a locked OS thread inside the named network namespace.
+func inNetns(name string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		h, err := netns.GetFromName(name)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			// Stay locked: the runtime drops the thread.
+			errc <- err
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// goroutines reads go_goroutines from vipd's metrics on n, over a
+// connection opened in n's namespace.
+func goroutines(ctx context.Context, n *lab.Node) (int, error) {
+	d := &net.Dialer{Timeout: 2 * time.Second}
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := inNetns(n.NS, func() error {
+				var err error
+				c, err = d.DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		},
+	}}
+	var last error
+	for range 20 {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+relMetrics+"/metrics", nil)
+		if err != nil {
+			return 0, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			last = err
+			if err := sleep(ctx, 250*time.Millisecond); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		sc := bufio.NewScanner(io.LimitReader(resp.Body, 16<<20))
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+				resp.Body.Close()
+				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				return int(f), err
+			}
+		}
+		resp.Body.Close()
+		return 0, fmt.Errorf("%s: no go_goroutines in the metrics", n.Name)
+	}
+	return 0, fmt.Errorf("%s: metrics: %w", n.Name, last)
+}
+
+// vipCount counts n's addresses on eth0 in 198.18.0.0/15.
+func vipCount(n *lab.Node) (int, error) {
+	out, err := n.IP("-4", "-o", "addr", "show", "dev", "eth0")
+	if err != nil {
+		return 0, err
+	}
+	count := 0
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "inet" {
+				if p, err := netip.ParsePrefix(f[i+1]); err == nil && scaleRange.Contains(p.Addr()) {
+					count++
+				}
+			}
+		}
+	}
+	return count, nil
+}
+
+// waitVIPs waits until every node has its wanted number of scale VIPs.
+func waitVIPs(ctx context.Context, want map[*lab.Node]int, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		ok := true
+		var state []string
+		for n, w := range want {
+			c, err := vipCount(n)
+			if err != nil {
+				return err
+			}
+			state = append(state, fmt.Sprintf("%s %d/%d", n.Name, c, w))
+			ok = ok && c == w
+		}
+		if ok {
+			return nil
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			slices.Sort(state)
+			return fmt.Errorf("waiting for the VIPs (%s): %w", strings.Join(state, ", "), err)
+		}
+	}
+}
+
+// resetLab stops every daemon and removes what they may have left: VIPs, nft
+// tables, cut links.
+func resetLab(l *lab.Lab) {
+	for _, n := range l.Nodes {
+		_, _ = n.Stop()
+		_ = n.RestoreLink()
+		_, _ = n.IP("addr", "flush", "dev", "eth0", "to", scaleRange.String())
+		_, _ = n.IP("addr", "del", lab.VIP.String(), "dev", "eth0")
+	}
+	_ = l.UnblockVRRP()
+	for _, table := range []string{"vipdloss", "vipdheal"} {
+		_, _ = exec.Command("ip", "netns", "exec", l.Switch, "nft", "delete", "table", "bridge", table).CombinedOutput()
+	}
+}
+
+// healWinnerFirstRules makes n1's advert the first to cross the heal: after
+// l.UnblockVRRP the switch still drops every advert until one from n1 has
+// passed, and from then on none (its chain runs after BlockVRRP's, so
+// nothing before the heal counts). It is a heal at the moment n1 sends,
+// without racing the adverts' phases.
+func healWinnerFirstRules(l *lab.Lab, n1 *lab.Node) error {
+	rules := fmt.Sprintf(`table bridge vipdheal {
+	set healed {
+		type ipv4_addr
+		flags dynamic
+	}
+	chain forward {
+		type filter hook forward priority 1; policy accept;
+		ether type ip ip protocol 112 ip saddr %s add @healed { ip daddr }
+		ether type ip ip protocol 112 ip daddr != @healed drop
+	}
+}
+`, n1.Addr.Addr())
+	cmd := exec.Command("ip", "netns", "exec", l.Switch, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("nft table vipdheal: %w: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// nftBridge makes the switch drop the VRRP packets that also match match (an
+// nftables expression), in a bridge table of its own called table.
+func nftBridge(l *lab.Lab, table, match string) error {
+	rules := fmt.Sprintf(`table bridge %s {
+	chain forward {
+		type filter hook forward priority -1; policy accept;
+		ether type ip ip protocol 112 %s drop
+	}
+}
+`, table, match)
+	cmd := exec.Command("ip", "netns", "exec", l.Switch, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(rules)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("nft table %s: %w: %s", table, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// relRow is one line of the table.
+type relRow struct {
+	scenario, vipd, keepalived, ratio, note string
+}
+
+// benchReliability measures cost, a soak, packet loss and partition heals for
+// vipd and keepalived and prints one table. It takes about five minutes with
+// the default soak.
+func benchReliability(ctx context.Context, w io.Writer, vipdPath string) error {
+	bin, err := vipdBinary(vipdPath)
+	if err != nil {
+		return err
+	}
+	if err := needKeepalived(); err != nil {
+		return err
+	}
+	soak := reliabilitySoak
+	if s := os.Getenv("VIPD_LAB_SOAK"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < relWindow+10*time.Second || d > 24*time.Hour {
+			return fmt.Errorf("VIPD_LAB_SOAK=%q: want a duration from %v to 24h", s, relWindow+10*time.Second)
+		}
+		soak = d
+	}
+	l, err := lab.New(lab.Config{Nodes: 3})
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	defer resetLab(l)
+	daemons := []relDaemon{relVipd(l, bin), relKeepalived(l)}
+
+	fmt.Fprintf(w, "vipd-lab bench (reliability), lab %s: vipd beside Debian's keepalived, one at a time, same lab.\n", l.Prefix)
+	fmt.Fprintln(w, "CPU: utime+stime from /proc/PID/stat per second of wall time; RSS: VmRSS. keepalived: parent + VRRP child summed.")
+	fmt.Fprintln(w)
+
+	type scaleRes struct {
+		master, backup     []procUsage // at the window's start
+		masterE, backupE   []procUsage // at its end
+		soakMid, soakEnd   []procUsage
+		gStart, gEnd       int
+		cycles             int
+		masterRoles        []relProc
+		scaleErr, soakNote string
+	}
+	scale := map[string]*scaleRes{}
+	fast := map[string][2][]procUsage{}
+	fastRoles := map[string][]relProc{}
+	loss := map[string]map[int]int{}
+	heal := map[string]map[string][]healRun{}
+
+	for _, d := range daemons {
+		// 255 instances at 100ms: n1 master of all, n2 backup of all; the
+		// soak continues on the same daemons with failovers of all 255.
+		res := &scaleRes{gStart: -1, gEnd: -1}
+		scale[d.name] = res
+		fmt.Fprintf(w, "%-10s 255 instances at 100ms: starting; CPU over %v, then a soak to %v with a failover of all 255 every 5s\n", d.name, relWindow, soak)
+		if err := func() error {
+			defer resetLab(l)
+			n1, n2 := l.Nodes[0], l.Nodes[1]
+			ins := scaleInstances(255, 150, 100*time.Millisecond)
+			if err := d.start(n2, withPriority(ins, 100)); err != nil {
+				return err
+			}
+			if err := d.start(n1, ins); err != nil {
+				return err
+			}
+			if err := waitVIPs(ctx, map[*lab.Node]int{n1: 255, n2: 0}, 60*time.Second); err != nil {
+				return err
+			}
+			if err := sleep(ctx, 3*time.Second); err != nil { // announcements end
+				return err
+			}
+			mp, err := d.procs(n1)
+			if err != nil {
+				return err
+			}
+			bp, err := d.procs(n2)
+			if err != nil {
+				return err
+			}
+			res.masterRoles = mp
+			if d.name == "vipd" {
+				if res.gStart, err = goroutines(ctx, n1); err != nil {
+					return err
+				}
+			}
+			start := time.Now()
+			if res.master, err = readUsages(mp); err != nil {
+				return err
+			}
+			if res.backup, err = readUsages(bp); err != nil {
+				return err
+			}
+			if err := sleep(ctx, relWindow); err != nil {
+				return err
+			}
+			if res.masterE, err = readUsages(mp); err != nil {
+				return err
+			}
+			if res.backupE, err = readUsages(bp); err != nil {
+				return err
+			}
+			// The soak: a failover of every instance and back, every 5s.
+			for res.cycles = 0; time.Since(start) < soak-5*time.Second && res.cycles < 10000; res.cycles++ {
+				cycle := time.Now()
+				if err := n1.CutLink(); err != nil {
+					return err
+				}
+				if err := waitVIPs(ctx, map[*lab.Node]int{n2: 255}, 30*time.Second); err != nil {
+					return fmt.Errorf("soak cycle %d, n1's link cut: %w", res.cycles+1, err)
+				}
+				if err := n1.RestoreLink(); err != nil {
+					return err
+				}
+				if err := waitVIPs(ctx, map[*lab.Node]int{n1: 255, n2: 0}, 30*time.Second); err != nil {
+					return fmt.Errorf("soak cycle %d, n1's link restored: %w", res.cycles+1, err)
+				}
+				if err := sleep(ctx, 5*time.Second-time.Since(cycle)); err != nil {
+					return err
+				}
+				if res.cycles == 0 {
+					if res.soakMid, err = readUsages(mp); err != nil {
+						return err
+					}
+				}
+			}
+			if err := sleep(ctx, 2*time.Second); err != nil {
+				return err
+			}
+			if res.soakEnd, err = readUsages(mp); err != nil {
+				return err
+			}
+			if d.name == "vipd" {
+				if res.gEnd, err = goroutines(ctx, n1); err != nil {
+					return err
+				}
+			}
+			res.soakNote = fmt.Sprintf("%v, %d failovers of 255", time.Since(start).Round(time.Second), res.cycles)
+			return nil
+		}(); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			res.scaleErr = err.Error()
+			fmt.Fprintf(w, "%-10s 255 instances: gave up: %v\n", d.name, err)
+		}
+
+		// One instance at 10ms.
+		fmt.Fprintf(w, "%-10s 1 instance at 10ms: CPU over %v\n", d.name, relFastWindow)
+		if err := func() error {
+			defer resetLab(l)
+			n1, n2 := l.Nodes[0], l.Nodes[1]
+			if err := d.start(n2, []lab.Instance{relInstance(100, 10*time.Millisecond)}); err != nil {
+				return err
+			}
+			if err := d.start(n1, []lab.Instance{relInstance(150, 10*time.Millisecond)}); err != nil {
+				return err
+			}
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			if _, err := l.WaitHolders(wctx, lab.VIP, lab.Only(n1)); err != nil {
+				return err
+			}
+			if err := sleep(ctx, 2*time.Second); err != nil {
+				return err
+			}
+			mp, err := d.procs(n1)
+			if err != nil {
+				return err
+			}
+			a, err := readUsages(mp)
+			if err != nil {
+				return err
+			}
+			if err := sleep(ctx, relFastWindow); err != nil {
+				return err
+			}
+			b, err := readUsages(mp)
+			if err != nil {
+				return err
+			}
+			fast[d.name] = [2][]procUsage{a, b}
+			fastRoles[d.name] = mp
+			return nil
+		}(); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			fmt.Fprintf(w, "%-10s 1 instance at 10ms: gave up: %v\n", d.name, err)
+		}
+
+		// Packet loss.
+		loss[d.name] = map[int]int{}
+		for _, pct := range []int{20, 50} {
+			n, err := lossRun(ctx, l, d, pct)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				fmt.Fprintf(w, "%-10s %d%% loss: gave up: %v\n", d.name, pct, err)
+				loss[d.name][pct] = -1
+				continue
+			}
+			loss[d.name][pct] = n
+			fmt.Fprintf(w, "%-10s %d%% loss for %v, %d instances: %d spurious takeovers (RFC estimate %.0f)\n",
+				d.name, pct, relLossRun, relLossInstances, n, lossEstimate(pct))
+		}
+
+		// Partition heals.
+		heal[d.name] = map[string][]healRun{}
+		for _, mode := range healModes {
+			runs, err := healRuns(ctx, w, l, d, mode)
+			if err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				fmt.Fprintf(w, "%-10s partition heal (%s): gave up: %v\n", d.name, mode, err)
+			}
+			heal[d.name][mode] = runs
+		}
+	}
+
+	// The table.
+	var rows []relRow
+	cpuRow := func(scenario string, v, k time.Duration, vok, kok bool, note string) {
+		r := relRow{scenario: scenario, vipd: "-", keepalived: "-", ratio: "-", note: note}
+		if vok {
+			r.vipd = fmt.Sprintf("%.1f ms/s", float64(v)/1e6)
+		}
+		if kok {
+			r.keepalived = fmt.Sprintf("%.1f ms/s", float64(k)/1e6)
+		}
+		if vok && kok && k > 0 {
+			r.ratio = fmt.Sprintf("%.2f", float64(v)/float64(k))
+		}
+		rows = append(rows, r)
+	}
+	rssRow := func(scenario string, v, k int, note string) {
+		r := relRow{scenario: scenario, vipd: "-", keepalived: "-", ratio: "-", note: note}
+		if v > 0 {
+			r.vipd = mib(v)
+		}
+		if k > 0 {
+			r.keepalived = mib(k)
+		}
+		if v > 0 && k > 0 {
+			r.ratio = fmt.Sprintf("%.2f", float64(v)/float64(k))
+		}
+		rows = append(rows, r)
+	}
+	vs, ks := scale["vipd"], scale["keepalived"]
+	vok, kok := vs.masterE != nil, ks.masterE != nil
+	var vm, km, vb, kb time.Duration
+	var vr, kr int
+	if vok {
+		vm, vb, vr = cpuPerSecond(vs.master, vs.masterE), cpuPerSecond(vs.backup, vs.backupE), rssSum(vs.masterE)
+	}
+	if kok {
+		km, kb, kr = cpuPerSecond(ks.master, ks.masterE), cpuPerSecond(ks.backup, ks.backupE), rssSum(ks.masterE)
+	}
+	cpuRow("255 inst. @100ms: master CPU", vm, km, vok, kok, fmt.Sprintf("goal ratio <= %.2f; %s", goalCPURatio, refKeepalived2))
+	cpuRow("255 inst. @100ms: backup CPU", vb, kb, vok, kok, "2550 adverts/s received")
+	rssRow("255 inst. @100ms: master RSS", vr, kr, fmt.Sprintf("goal ratio <= %.2f; %s", goalRSSRatio, refKeepalived3)+keepalivedSplit(ks.masterE, ks.masterRoles))
+	fv, fk := fast["vipd"], fast["keepalived"]
+	var fvc, fkc time.Duration
+	var fvr, fkr int
+	if fv[1] != nil {
+		fvc, fvr = cpuPerSecond(fv[0], fv[1]), rssSum(fv[1])
+	}
+	if fk[1] != nil {
+		fkc, fkr = cpuPerSecond(fk[0], fk[1]), rssSum(fk[1])
+	}
+	cpuRow("1 inst. @10ms: master CPU", fvc, fkc, fv[1] != nil, fk[1] != nil, fmt.Sprintf("goal ratio <= %.2f; %s", goalCPURatio, refKeepalived1))
+	rssRow("1 inst. @10ms: master RSS", fvr, fkr, fmt.Sprintf("goal ratio <= %.2f", goalRSSRatio)+keepalivedSplit(fk[1], fastRoles["keepalived"]))
+	soakCell := func(s *scaleRes) string {
+		if s.soakEnd == nil {
+			return "-"
+		}
+		mid := "-"
+		if s.soakMid != nil {
+			mid = mib(rssSum(s.soakMid))
+		}
+		return fmt.Sprintf("%s → %s → %s", mib(rssSum(s.masterE)), mid, mib(rssSum(s.soakEnd)))
+	}
+	note := "after the CPU window → after 1st failover → end"
+	if vs.soakNote != "" {
+		note += "; vipd " + vs.soakNote
+	}
+	if ks.soakNote != "" {
+		note += "; keepalived " + ks.soakNote
+	}
+	soakRatio := "-"
+	if vs.soakMid != nil && vs.soakEnd != nil && ks.soakMid != nil && ks.soakEnd != nil {
+		soakRatio = fmt.Sprintf("growth %+d / %+d KiB", rssSum(vs.soakEnd)-rssSum(vs.soakMid), rssSum(ks.soakEnd)-rssSum(ks.soakMid))
+	}
+	rows = append(rows, relRow{"soak: master RSS", soakCell(vs), soakCell(ks), soakRatio, note})
+	g := "-"
+	if vs.gStart >= 0 && vs.gEnd >= 0 {
+		g = fmt.Sprintf("%d → %d", vs.gStart, vs.gEnd)
+	}
+	rows = append(rows, relRow{"soak: master goroutines", g, "n/a", "-", "go_goroutines from /metrics, start → end (same state)"})
+	for _, pct := range []int{20, 50} {
+		v, k := loss["vipd"][pct], loss["keepalived"][pct]
+		r := relRow{scenario: fmt.Sprintf("%d%% advert loss: spurious takeovers", pct), vipd: countCell(v), keepalived: countCell(k), ratio: "-",
+			note: fmt.Sprintf("RFC ≈ %.0f = %d inst. × 2 backups × %v/100ms × (1−p)·p³ (p³ alone: %.0f)", lossEstimate(pct), relLossInstances, relLossRun, lossEstimateP3(pct))}
+		if v > 0 && k > 0 {
+			r.ratio = fmt.Sprintf("%.2f", float64(v)/float64(k))
+		}
+		rows = append(rows, r)
+	}
+	for _, mode := range healModes {
+		hv, hk := heal["vipd"][mode], heal["keepalived"][mode]
+		r := relRow{scenario: fmt.Sprintf("partition heal, %s: client outage", mode), vipd: healCell(hv), keepalived: healCell(hk), ratio: "-",
+			note: fmt.Sprintf("median (max) of %d; 3 Masters at 100ms, client on the last announcer", relHealRuns)}
+		if len(hv) > 0 && len(hk) > 0 && medianHeal(hk) > 0 {
+			r.ratio = fmt.Sprintf("%.2f", float64(medianHeal(hv))/float64(medianHeal(hk)))
+		}
+		rows = append(rows, r)
+		rows = append(rows, relRow{fmt.Sprintf("partition heal, %s: client back on n1", mode), healNeighCell(hv), healNeighCell(hk), "-",
+			"until the client's ARP entry for the VIP is n1's MAC (ARP alone: ~5-8s)"})
+	}
+
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tvipd\tkeepalived\tvipd/keepalived\tRFC / goal")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.scenario, r.vipd, r.keepalived, r.ratio, r.note)
+	}
+	return tw.Flush()
+}
+
+func mib(kib int) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+
+func countCell(n int) string {
+	if n < 0 {
+		return "failed"
+	}
+	return strconv.Itoa(n)
+}
+
+// keepalivedSplit says what the keepalived figure is made of.
+func keepalivedSplit(us []procUsage, roles []relProc) string {
+	if us == nil || len(roles) != len(us) {
+		return ""
+	}
+	var parts []string
+	for i, r := range roles {
+		parts = append(parts, fmt.Sprintf("%s %s", r.role, mib(us[i].rssKiB)))
+	}
+	return "; keepalived = " + strings.Join(parts, " + ")
+}
+
+// lossEstimate is RFC 9568's expectation of spurious takeovers in the loss
+// scenario: a Backup takes over after three lost adverts in a row
+// (Master_Down_Interval = 3 × interval + Skew_Time), and a run of three or
+// more losses begins after a received advert with probability (1−p)·p³.
+func lossEstimate(pct int) float64 {
+	p := float64(pct) / 100
+	return lossEstimateP3(pct) * (1 - p)
+}
+
+// lossEstimateP3 is the rough (runtime/interval) × p³ figure.
+func lossEstimateP3(pct int) float64 {
+	p := float64(pct) / 100
+	return float64(relLossInstances) * 2 * float64(relLossRun/(100*time.Millisecond)) * math.Pow(p, 3)
+}
+
+// lossRun runs relLossInstances instances at 100ms on three nodes (150, 100,
+// 50), drops pct% of VRRP on every port of the switch for relLossRun, and
+// returns how often n2 and n3 became master meanwhile.
+func lossRun(ctx context.Context, l *lab.Lab, d relDaemon, pct int) (int, error) {
+	defer resetLab(l)
+	ins := scaleInstances(relLossInstances, 150, 100*time.Millisecond)
+	for i := len(l.Nodes) - 1; i >= 0; i-- {
+		if err := d.start(l.Nodes[i], withPriority(ins, relPriorities[i])); err != nil {
+			return 0, err
+		}
+	}
+	want := map[*lab.Node]int{l.Nodes[0]: relLossInstances, l.Nodes[1]: 0, l.Nodes[2]: 0}
+	if err := waitVIPs(ctx, want, 30*time.Second); err != nil {
+		return 0, err
+	}
+	if err := sleep(ctx, 2*time.Second); err != nil {
+		return 0, err
+	}
+	offsets := map[*lab.Node]int64{}
+	for _, n := range l.Nodes[1:] {
+		_, off, err := d.masters(n, time.Now(), 0)
+		if err != nil {
+			return 0, err
+		}
+		offsets[n] = off
+	}
+	begin := time.Now()
+	if err := nftBridge(l, "vipdloss", fmt.Sprintf("numgen random mod 100 < %d", pct)); err != nil {
+		return 0, err
+	}
+	if err := sleep(ctx, relLossRun); err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, n := range l.Nodes[1:] {
+		c, _, err := d.masters(n, begin, offsets[n])
+		if err != nil {
+			return 0, err
+		}
+		total += c
+	}
+	return total, nil
+}
+
+type healRun struct {
+	outage, neigh, sole time.Duration
+}
+
+func medianHeal(rs []healRun) time.Duration {
+	ds := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		ds[i] = r.outage
+	}
+	return relMedian(ds)
+}
+
+func relMedian(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func healCell(rs []healRun) string {
+	if len(rs) == 0 {
+		return "-"
+	}
+	ds := make([]time.Duration, len(rs))
+	for i, r := range rs {
+		ds[i] = r.outage
+	}
+	return fmt.Sprintf("%s (%s)", ms(relMedian(ds)), ms(slices.Max(ds)))
+}
+
+func healNeighCell(rs []healRun) string {
+	if len(rs) == 0 {
+		return "-"
+	}
+	var s []string
+	for _, r := range rs {
+		s = append(s, ms(r.neigh))
+	}
+	return strings.Join(s, ", ")
+}
+
+// The ways a partition heals. At once: VRRP flows again in every direction,
+// and which advert crosses first depends on the Masters' phases. Winner's
+// advert first: n1's is the first advert after the heal (about one heal in
+// three with three Masters), so n2 and n3 step down before n1 has heard
+// any of them.
+const (
+	healAtOnce      = "at once"
+	healWinnerFirst = "winner's advert first"
+)
+
+var healModes = []string{healAtOnce, healWinnerFirst}
+
+// healRuns splits VRRP between three nodes relHealRuns times and heals it
+// the given way, measuring the client's outage across each heal, how long
+// until n1 is the only holder and until the client's neighbour entry is n1's.
+func healRuns(ctx context.Context, w io.Writer, l *lab.Lab, d relDaemon, mode string) ([]healRun, error) {
+	defer resetLab(l)
+	n1 := l.Nodes[0]
+	for i := len(l.Nodes) - 1; i >= 0; i-- {
+		if err := d.start(l.Nodes[i], []lab.Instance{relInstance(relPriorities[i], 100*time.Millisecond)}); err != nil {
+			return nil, err
+		}
+	}
+	p, err := l.Probe(ctx, lab.VIP.Addr(), 2*time.Millisecond)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Stop()
+	var out []healRun
+	for run := 1; run <= relHealRuns; run++ {
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := l.WaitHolders(sctx, lab.VIP, lab.Only(n1))
+		if err == nil {
+			err = p.WaitReply(sctx, time.Now())
+		}
+		cancel()
+		if err != nil {
+			return out, err
+		}
+		if err := sleep(ctx, 300*time.Millisecond); err != nil { // the backups hear n1
+			return out, err
+		}
+		if err := l.BlockVRRP(); err != nil {
+			return out, err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err = l.WaitHolders(wctx, lab.VIP, func(h []*lab.Node) bool { return len(h) == 3 })
+		cancel()
+		if err != nil {
+			_ = l.UnblockVRRP()
+			return out, err
+		}
+		// Announcements end, and the heal moves against the adverts'
+		// phases from one run to the next.
+		if err := sleep(ctx, 1500*time.Millisecond+time.Duration(run)*37*time.Millisecond); err != nil {
+			return out, err
+		}
+		follows := "?"
+		if mac, err := l.Client.NeighMAC(lab.VIP.Addr()); err == nil {
+			if n := l.NodeByMAC(mac); n != nil {
+				follows = n.Name
+			}
+		}
+		p.ResetOutage()
+		if mode == healWinnerFirst {
+			if err := healWinnerFirstRules(l, n1); err != nil {
+				return out, err
+			}
+		}
+		heal := time.Now()
+		if err := l.UnblockVRRP(); err != nil {
+			return out, err
+		}
+		var r healRun
+		wctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		_, err = l.WaitHolders(wctx, lab.VIP, lab.Only(n1))
+		r.sole = time.Since(heal)
+		for err == nil {
+			mac, nerr := l.Client.NeighMAC(lab.VIP.Addr())
+			if nerr == nil && mac.String() == n1.MAC().String() {
+				break
+			}
+			err = sleep(wctx, 5*time.Millisecond)
+		}
+		r.neigh = time.Since(heal)
+		if err == nil {
+			err = p.WaitReply(wctx, time.Now())
+		}
+		cancel()
+		if err != nil {
+			return out, fmt.Errorf("heal %d: %w", run, err)
+		}
+		if err := sleep(ctx, 300*time.Millisecond); err != nil {
+			return out, err
+		}
+		_, _ = exec.Command("ip", "netns", "exec", l.Switch, "nft", "delete", "table", "bridge", "vipdheal").CombinedOutput()
+		r.outage = p.Stats().Outage
+		out = append(out, r)
+		fmt.Fprintf(w, "%-10s partition heal (%s) %d/%d: client followed %s; n1 alone after %s, client's ARP entry on n1 after %s, outage %s\n",
+			d.name, mode, run, relHealRuns, follows, ms(r.sole), ms(r.neigh), ms(r.outage))
+	}
+	return out, nil
+}

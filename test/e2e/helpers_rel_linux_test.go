@@ -1,0 +1,487 @@
+package e2e
+
+// Helpers of the reliability tests (hostile packets, partitions, crashes,
+// packet loss) that the lab does not offer: metrics metrics from inside a
+// namespace, a daemon's pid and resident memory, a sampler of the VIP's
+// holders and nftables rules that drop a share of VRRP.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vipd/vipd/internal/lab"
+	"github.com/vishvananda/netns"
+)
+
+// metricsListen is where every node's vipd serves its metrics: each node has
+// its own network namespace, so one address serves them all.
+const metricsListen = "127.0.0.1:9405"
+
+// startVipdMetrics starts vipd on n with the instances and a metrics
+// listener on metricsListen.
+func startVipdMetrics(t *testing.T, l *lab.Lab, n *lab.Node, ins ...lab.Instance) {
+	t.Helper()
+	cfg := fmt.Sprintf("metrics: {listen: %q}\n", metricsListen) +
+		lab.VipdConfig(filepath.Join(l.Dir, n.Name+".sock"), ins...)
+	if err := n.StartVipd(vipdBin, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inNetns runs fn on a locked OS thread inside the named network namespace;
+// sockets fn opens stay there.
+func inNetns(name string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		h, err := netns.GetFromName(name)
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer h.Close()
+		if err := netns.Set(h); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter netns %s: %w", name, err)
+			return
+		}
+		ferr := fn()
+		if err := netns.Set(orig); err != nil {
+			// Stay locked: the runtime then drops the thread instead of
+			// reusing it in the wrong namespace.
+			errc <- fmt.Errorf("leave netns %s: %w", name, err)
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// promSeries is one sample of the Prometheus text format.
+type promSeries struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+// metricSamples is a scrape of /metrics.
+type metricSamples []promSeries
+
+// sum adds the values of the series called name whose labels include every
+// key=value pair of want (given as alternating keys and values).
+func (m metricSamples) sum(name string, want ...string) float64 {
+	var total float64
+	for _, s := range m {
+		if s.name != name {
+			continue
+		}
+		ok := true
+		for i := 0; i+1 < len(want); i += 2 {
+			if s.labels[want[i]] != want[i+1] {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			total += s.value
+		}
+	}
+	return total
+}
+
+// byLabel returns the series called name by the value of label.
+func (m metricSamples) byLabel(name, label string) map[string]float64 {
+	out := map[string]float64{}
+	for _, s := range m {
+		if s.name == name {
+			out[s.labels[label]] += s.value
+		}
+	}
+	return out
+}
+
+// scrapeNode fetches http://metricsListen/metrics over a TCP connection
+// opened inside n's namespace.
+func scrapeNode(ctx context.Context, n *lab.Node) (metricSamples, error) {
+	d := &net.Dialer{Timeout: 2 * time.Second}
+	client := &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{
+			DisableKeepAlives: true,
+			Proxy:             nil,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				var c net.Conn
+				err := inNetns(n.NS, func() error {
+					var err error
+					c, err = d.DialContext(ctx, network, addr)
+					return err
+				})
+				return c, err
+			},
+		},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+metricsListen+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: scrape metrics: %w", n.Name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: scrape metrics: %s", n.Name, resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s: scrape metrics: %w", n.Name, err)
+	}
+	return parseMetrics(body)
+}
+
+// scrapeMetrics is scrapeNode for a test: it retries for a while (the listener may
+// still be starting) and fails t if it never succeeds.
+func scrapeMetrics(t *testing.T, n *lab.Node) metricSamples {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	var last error
+	for ctx.Err() == nil {
+		m, err := scrapeNode(ctx, n)
+		if err == nil {
+			return m
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("metrics of %s: %v", n.Name, last)
+	return nil
+}
+
+// parseMetrics reads the Prometheus text exposition format: enough of it for
+// vipd's and the Go collector's series (no timestamps, no exemplars).
+func parseMetrics(b []byte) (metricSamples, error) {
+	var out metricSamples
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		s := promSeries{labels: map[string]string{}}
+		rest := line
+		if i := strings.IndexAny(rest, "{ "); i < 0 {
+			return nil, fmt.Errorf("metrics line %q: no value", line)
+		} else {
+			s.name, rest = rest[:i], rest[i:]
+		}
+		if rest[0] == '{' {
+			end, err := parseLabels(rest[1:], s.labels)
+			if err != nil {
+				return nil, fmt.Errorf("metrics line %q: %w", line, err)
+			}
+			rest = rest[1+end:]
+		}
+		v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
+		if err != nil {
+			return nil, fmt.Errorf("metrics line %q: %w", line, err)
+		}
+		s.value = v
+		out = append(out, s)
+	}
+	return out, sc.Err()
+}
+
+// parseLabels parses `k="v",k2="v2"}` into into and returns the index just
+// after the closing brace.
+func parseLabels(s string, into map[string]string) (int, error) {
+	i := 0
+	for i < len(s) {
+		switch s[i] {
+		case '}':
+			return i + 1, nil
+		case ',', ' ':
+			i++
+			continue
+		}
+		eq := strings.IndexByte(s[i:], '=')
+		if eq < 0 || i+eq+1 >= len(s) || s[i+eq+1] != '"' {
+			return 0, errors.New("bad label")
+		}
+		key := s[i : i+eq]
+		i += eq + 2
+		var v strings.Builder
+		for ; i < len(s) && s[i] != '"'; i++ {
+			if s[i] == '\\' && i+1 < len(s) {
+				i++
+				switch s[i] {
+				case 'n':
+					v.WriteByte('\n')
+				default:
+					v.WriteByte(s[i])
+				}
+				continue
+			}
+			v.WriteByte(s[i])
+		}
+		if i >= len(s) {
+			return 0, errors.New("unterminated label value")
+		}
+		i++ // the closing quote
+		into[key] = v.String()
+	}
+	return 0, errors.New("no closing brace")
+}
+
+// vipdPID finds the pid of the vipd that runs n's configuration: the lab
+// starts it as "ip netns exec NS vipd run --config DIR/NAME.yaml …", which
+// execs vipd in place.
+func vipdPID(l *lab.Lab, n *lab.Node) (int, error) {
+	return findPID(filepath.Join(l.Dir, n.Name+".yaml"))
+}
+
+// findPID returns the only process whose command line has the argument arg.
+func findPID(arg string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	var found []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		for _, a := range bytes.Split(b, []byte{0}) {
+			if string(a) == arg {
+				found = append(found, pid)
+				break
+			}
+		}
+	}
+	if len(found) != 1 {
+		return 0, fmt.Errorf("processes with argument %s: %v, want exactly one", arg, found)
+	}
+	return found[0], nil
+}
+
+// rssKiB reads VmRSS from /proc/PID/status.
+func rssKiB(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 0 {
+				break
+			}
+			return strconv.Atoi(f[0])
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// stateChangesTo returns n's vipd state changes into state to ("" for any)
+// logged at or after since.
+func stateChangesTo(t *testing.T, n *lab.Node, to string, since time.Time) []lab.StateChange {
+	t.Helper()
+	all, err := n.StateChanges()
+	if err != nil {
+		t.Fatalf("%s: state changes: %v", n.Name, err)
+	}
+	var out []lab.StateChange
+	for _, c := range all {
+		if (to == "" || c.To == to) && !c.Time.Before(since) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// holderSample is who held the VIP at one moment.
+type holderSample struct {
+	at      time.Time
+	holders []*lab.Node
+}
+
+// holderSampler records the VIP's holders every few milliseconds.
+type holderSampler struct {
+	cancel  context.CancelFunc
+	done    chan struct{}
+	mu      sync.Mutex
+	samples []holderSample
+	err     error
+}
+
+// sampleHolders samples the holders of lab.VIP every interval until stop,
+// for at most limit.
+func sampleHolders(l *lab.Lab, every, limit time.Duration) *holderSampler {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	s := &holderSampler{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			h, err := l.Holders(lab.VIP)
+			now := time.Now()
+			s.mu.Lock()
+			if err != nil {
+				s.err = err
+				s.mu.Unlock()
+				return
+			}
+			s.samples = append(s.samples, holderSample{at: now, holders: h})
+			s.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return s
+}
+
+// stop ends sampling and returns the samples.
+func (s *holderSampler) stop(t *testing.T) []holderSample {
+	t.Helper()
+	s.cancel()
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		t.Fatalf("sampling the VIP's holders: %v", s.err)
+	}
+	return s.samples
+}
+
+// longestRun returns the longest stretch of consecutive samples for which
+// cond held, from its first to its last sample, and when it began; zero if
+// cond never held. A stretch of one sample counts as one sampling period
+// when period is given, so that a short overlap is not reported as nothing.
+func longestRun(samples []holderSample, period time.Duration, cond func([]*lab.Node) bool) (time.Duration, time.Time, int) {
+	var best time.Duration
+	var bestAt time.Time
+	count := 0
+	for i := 0; i < len(samples); {
+		if !cond(samples[i].holders) {
+			i++
+			continue
+		}
+		j := i
+		for j+1 < len(samples) && cond(samples[j+1].holders) {
+			j++
+		}
+		count++
+		d := samples[j].at.Sub(samples[i].at) + period
+		if d > best {
+			best, bestAt = d, samples[i].at
+		}
+		i = j + 1
+	}
+	return best, bestAt, count
+}
+
+// lossTable is the nftables table of dropVRRP; its own, so that it does not
+// meddle with lab.BlockVRRP.
+const lossTable = "vipdloss"
+
+// dropVRRP makes the switch drop pct percent of VRRP packets, independently
+// for every port a packet is forwarded to (the bridge's forward hook runs
+// once per copy of a flooded multicast packet).
+func dropVRRP(t *testing.T, l *lab.Lab, pct int) {
+	t.Helper()
+	bridgeRule(t, l, lossTable, fmt.Sprintf("numgen random mod 100 < %d", pct))
+}
+
+// stopDroppingVRRP removes dropVRRP's table; it reports whether there was one.
+func stopDroppingVRRP(l *lab.Lab) bool { return deleteBridgeTable(l, lossTable) }
+
+// bridgeRule makes the switch drop the VRRP packets that also match match
+// (an nftables expression), in a bridge table of its own called table.
+func bridgeRule(t *testing.T, l *lab.Lab, table, match string) {
+	t.Helper()
+	nftRuleset(t, l, table, fmt.Sprintf(`table bridge %s {
+	chain forward {
+		type filter hook forward priority -1; policy accept;
+		ether type ip ip protocol 112 %s counter drop
+	}
+}
+`, table, match))
+}
+
+// healTable is the table of healFirst.
+const healTable = "vipdheal"
+
+// healFirst decides which advert crosses a healing partition first: once
+// lab.UnblockVRRP lets VRRP through, the switch still drops every advert
+// until one whose source matches first (an nftables expression such as
+// "ip saddr 192.0.2.11") has passed, and from then on none. Its chain runs
+// after BlockVRRP's, so nothing it sees before the heal counts. It is the
+// same as a heal at the moment that advert is sent, without racing the
+// adverts' phases.
+func healFirst(t *testing.T, l *lab.Lab, first string) {
+	t.Helper()
+	nftRuleset(t, l, healTable, fmt.Sprintf(`table bridge %s {
+	set healed {
+		type ipv4_addr
+		flags dynamic
+	}
+	chain forward {
+		type filter hook forward priority 1; policy accept;
+		ether type ip ip protocol 112 %s add @healed { ip daddr }
+		ether type ip ip protocol 112 ip daddr != @healed counter drop
+	}
+}
+`, healTable, first))
+}
+
+// nftRuleset loads ruleset, which creates table, into the switch; the table
+// is deleted when t ends.
+func nftRuleset(t *testing.T, l *lab.Lab, table, ruleset string) {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", l.Switch, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(ruleset)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft table %s: %v: %s", table, err, out)
+	}
+	t.Cleanup(func() { deleteBridgeTable(l, table) })
+}
+
+// deleteBridgeTable removes a table of bridgeRule; it reports whether there
+// was one.
+func deleteBridgeTable(l *lab.Lab, table string) bool {
+	return exec.Command("ip", "netns", "exec", l.Switch, "nft", "delete", "table", "bridge", table).Run() == nil
+}
