@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-var guides = []string{"k0s.md", "kubeadm.md", "k3s.md", "haproxy-nginx.md", "systemd.md", "failure-modes.md"}
+var guides = []string{"k0s.md", "kubeadm.md", "k3s.md", "haproxy-nginx.md", "systemd.md", "failure-modes.md", "ipv6-and-unicast.md", "ingress.md"}
 
 // TestGuideLinks: every relative link in docs/guides resolves to a file,
 // and every #fragment to a heading in it.
