@@ -152,14 +152,21 @@ type Router struct {
 	// deadline is Adver_Timer in Master and Master_Down_Timer in Backup;
 	// zero in Init.
 	deadline time.Time
-	// master is the address of the last Master heard, or ours.
-	master netip.Addr
+	// master is the address of the last Master heard, or ours;
+	// masterPriority its priority and masterSeen when it was last heard
+	// (Backup).
+	master         netip.Addr
+	masterPriority uint8
+	masterSeen     time.Time
 	// lowerSince is when a lower-priority Master was first heard in a row,
 	// for PreemptDelay.
 	lowerSince time.Time
 	// reannounced is when the VIPs were last re-announced because a
 	// lower-priority Master was heard, lowerSeen when one last was.
 	reannounced, lowerSeen time.Time
+	// lowerFrom is the lower Master heard last: another one (a third
+	// router of a healed partition) starts a new episode.
+	lowerFrom netip.Addr
 	// leaving says the Master_Down_Timer was set to Skew_Time by a
 	// priority-0 advertisement.
 	leaving bool
@@ -290,7 +297,7 @@ func (r *Router) becomeMaster(now time.Time, why Reason, out []Action) []Action 
 	r.deadline = now.Add(r.cfg.AdvertInterval)
 	r.master = r.cfg.Addr
 	r.lowerSince = time.Time{}
-	r.reannounced, r.lowerSeen = time.Time{}, time.Time{}
+	r.reannounced, r.lowerSeen, r.lowerFrom = time.Time{}, time.Time{}, netip.Addr{}
 	out = append(out,
 		Action{Kind: SendAdvert, Priority: r.cfg.Priority},
 		Action{Kind: AddVIPs},
@@ -319,9 +326,21 @@ func (r *Router) advert(now time.Time, ev Event, out []Action) []Action {
 // RFC 9568 §6.4.2, ADVERTISEMENT received in Backup.
 func (r *Router) advertInBackup(now time.Time, ev Event, out []Action) []Action {
 	if ev.Priority == 0 {
-		// The Master is leaving: take over after Skew_Time.
+		// The Master is leaving: take over after Skew_Time, unless
+		// whoever does first is heard (it may be below the old Master).
 		r.deadline = now.Add(SkewTime(r.cfg.Priority, r.masterAdverInterval))
 		r.leaving = true
+		r.masterSeen = time.Time{}
+		return out
+	}
+	if ev.From != r.master && r.master.IsValid() && ev.Priority < r.masterPriority &&
+		now.Sub(r.masterSeen) < 3*r.masterAdverInterval {
+		// A router below the Master we follow, while that Master is
+		// alive (heard within three of its intervals; a takeover after
+		// its death comes later, at Master_Down_Interval): a Master
+		// stepping down sends one last advert at its own priority
+		// (below), or a stray router. Neither changes whom we follow,
+		// nor the interval we learnt from it.
 		return out
 	}
 	if ev.Priority < r.cfg.Priority && r.cfg.Preempt {
@@ -336,7 +355,7 @@ func (r *Router) advertInBackup(now time.Time, ev Event, out []Action) []Action 
 	} else {
 		r.lowerSince = time.Time{}
 	}
-	r.master = ev.From
+	r.master, r.masterPriority, r.masterSeen = ev.From, ev.Priority, now
 	r.masterAdverInterval = ev.Interval
 	r.deadline = now.Add(MasterDownInterval(r.cfg.Priority, r.masterAdverInterval))
 	r.leaving = false
@@ -351,7 +370,7 @@ func (r *Router) advertInMaster(now time.Time, ev Event, out []Action) []Action 
 		return append(out, Action{Kind: SendAdvert, Priority: r.cfg.Priority})
 	}
 	if ev.Priority > r.cfg.Priority || (ev.Priority == r.cfg.Priority && ev.From.Compare(r.cfg.Addr) > 0) {
-		r.master = ev.From
+		r.master, r.masterPriority, r.masterSeen = ev.From, ev.Priority, now
 		r.masterAdverInterval = ev.Interval
 		r.deadline = now.Add(MasterDownInterval(r.cfg.Priority, r.masterAdverInterval))
 		// One last advertisement at our own priority, which the RFC does
@@ -367,11 +386,12 @@ func (r *Router) advertInMaster(now time.Time, ev Event, out []Action) []Action 
 	// A lower Master exists: a partition has healed or a peer cannot hear
 	// us. The RFC discards the packet; the other router steps down on our
 	// next advertisement. Clients may have followed it — it announced the
-	// VIPs too — so re-announce them: at once the first time, then at most
-	// once per reannounceEvery while that Master keeps advertising (a peer
-	// that cannot hear us), so that it does not cause a storm.
-	newEpisode := r.lowerSeen.IsZero() || now.Sub(r.lowerSeen) > 3*r.cfg.AdvertInterval
-	r.lowerSeen = now
+	// VIPs too — so re-announce them: at once the first time we hear that
+	// router, then at most once per reannounceEvery while it keeps
+	// advertising (a peer that cannot hear us), so that it does not cause
+	// a storm.
+	newEpisode := r.lowerSeen.IsZero() || now.Sub(r.lowerSeen) > 3*r.cfg.AdvertInterval || ev.From != r.lowerFrom
+	r.lowerSeen, r.lowerFrom = now, ev.From
 	if newEpisode || now.Sub(r.reannounced) >= reannounceEvery {
 		r.reannounced = now
 		out = append(out, Action{Kind: Announce})

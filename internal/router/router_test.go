@@ -109,6 +109,16 @@ func TestStep(t *testing.T) {
 			},
 		},
 		{
+			name: "after the Master's priority 0, a lower router taking over first is followed",
+			steps: []step{
+				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
+				{at: time.Second, ev: adv(upper, 150, time.Second), state: Backup, deadline: time.Second + mdi100},
+				{at: 1500 * time.Millisecond, ev: adv(upper, 0, time.Second), state: Backup, deadline: 1500*time.Millisecond + skew100},
+				// A priority-120 router's Skew_Time is shorter than ours.
+				{at: 1500*time.Millisecond + 400*time.Millisecond, ev: adv(lower, 120, time.Second), state: Backup, deadline: 1900*time.Millisecond + mdi100},
+			},
+		},
+		{
 			name: "preempt: a Backup discards a lower Master's adverts and takes over",
 			steps: []step{
 				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
@@ -145,8 +155,25 @@ func TestStep(t *testing.T) {
 				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
 				{at: time.Second, ev: adv(lower, 50, time.Second), state: Backup, deadline: time.Second + mdi100},
 				{at: 2 * time.Second, ev: adv(upper, 150, time.Second), state: Backup, deadline: 2*time.Second + mdi100},
-				{at: 3 * time.Second, ev: adv(lower, 50, time.Second), state: Backup, deadline: 3*time.Second + mdi100},
-				{at: 4 * time.Second, ev: adv(lower, 50, time.Second), state: Backup, deadline: 4*time.Second + mdi100},
+				// Below the live Master we follow: ignored.
+				{at: 3 * time.Second, ev: adv(lower, 50, time.Second), state: Backup, deadline: 2*time.Second + mdi100},
+				{at: 5 * time.Second, ev: adv(upper, 150, time.Second), state: Backup, deadline: 5*time.Second + mdi100},
+				// The higher Master has been silent for three intervals: the
+				// lower one is followed again, its delay starting afresh.
+				{at: 8100 * time.Millisecond, ev: adv(lower, 50, time.Second), state: Backup, deadline: 8100*time.Millisecond + mdi100},
+				{at: 9100 * time.Millisecond, ev: adv(lower, 50, time.Second), state: Backup, deadline: 9100*time.Millisecond + mdi100},
+			},
+		},
+		{
+			name: "a Backup ignores a router below its live Master: the last advert of a Master that stepped down",
+			steps: []step{
+				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
+				// A Master at 254 with a 1 s interval.
+				{at: time.Second, ev: adv(upper, 254, time.Second), state: Backup, deadline: time.Second + mdi100},
+				// The previous Master (150, 100 ms adverts) says goodbye: its
+				// interval must not be learnt.
+				{at: 1001 * time.Millisecond, ev: adv(lower, 150, 100*time.Millisecond), state: Backup, deadline: time.Second + mdi100},
+				{at: time.Second + mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: 2*time.Second + mdi100},
 			},
 		},
 		{
@@ -195,6 +222,16 @@ func TestStep(t *testing.T) {
 				// Silent for more than three intervals: a new episode (another
 				// heal) re-announces at once.
 				{at: mdi100 + 6200*time.Millisecond, ev: adv(lower, 50, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
+			},
+		},
+		{
+			name: "Master re-announces for each lower Master of a healed three-way partition",
+			steps: []step{
+				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
+				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 100*time.Millisecond, ev: adv(lower, 50, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 150*time.Millisecond, ev: adv(netip.MustParseAddr("192.0.2.10"), 40, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 200*time.Millisecond, ev: adv(netip.MustParseAddr("192.0.2.10"), 40, time.Second), state: Master, deadline: mdi100 + time.Second},
 			},
 		},
 		{
