@@ -22,9 +22,6 @@ import (
 	"github.com/vipd/vipd/internal/lab"
 )
 
-// wired into "vipd-lab bench" by main.go.
-var _ = benchHealth
-
 // The health benchmark's timing: a check every 100ms that counts as down
 // after 2 failures, and 100ms adverts.
 const (

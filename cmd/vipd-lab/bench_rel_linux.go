@@ -29,10 +29,6 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// benchReliability is called by "vipd-lab bench"; this keeps staticcheck's
-// unused check quiet until the command is wired to it.
-var _ = benchReliability
-
 // reliabilitySoak is how long the soak runs (its first relWindow is the CPU
 // measurement of the scale scenario). VIPD_LAB_SOAK (a Go duration)
 // overrides it, e.g. VIPD_LAB_SOAK=10m for a real soak.

@@ -21,8 +21,10 @@ const usage = `vipd-lab runs vipd in a lab of network namespaces (needs root).
 
 Usage:
   vipd-lab demo  --vipd PATH [--logs DIR]    a failover walk-through, ~10s
-  vipd-lab bench --vipd PATH [--runs N] [--intervals 10ms,100ms,1s]
-                                             outages of vipd and keepalived
+  vipd-lab bench --vipd PATH [--runs N] [--intervals 10ms,100ms,1s] [--only failover,health,reliability]
+                                             vipd beside keepalived: failover outages (IPv4, IPv6),
+                                             health-check failover, CPU and memory at scale, soak,
+                                             packet loss and partition heals; ~15 minutes
 `
 
 func main() {
@@ -39,13 +41,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	vipd := fs.String("vipd", "bin/vipd", "vipd `binary` to run in the nodes")
 	var runs int
-	var intervals, logDir string
+	var intervals, logDir, only string
 	switch cmd {
 	case "demo":
 		fs.StringVar(&logDir, "logs", "", "keep configs and daemon logs in `dir` (default: a temporary directory, removed)")
 	case "bench":
 		fs.IntVar(&runs, "runs", 3, "measurements per scenario, interval and daemon")
 		fs.StringVar(&intervals, "intervals", "10ms,100ms,1s", "comma-separated advert `intervals`")
+		fs.StringVar(&only, "only", "failover,health,reliability", "comma-separated `parts` of the benchmark to run")
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -84,7 +87,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			if runs < 1 || runs > 50 {
 				err = fmt.Errorf("--runs %d: want 1 to 50", runs)
 			} else {
-				err = bench(ctx, stdout, *vipd, runs, ivs)
+				err = benchParts(ctx, stdout, *vipd, runs, ivs, only)
 			}
 		}
 	}
@@ -97,6 +100,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// benchParts runs the parts of the benchmark only names, in order.
+func benchParts(ctx context.Context, w io.Writer, vipdPath string, runs int, ivs []time.Duration, only string) error {
+	parts := map[string]func() error{
+		"failover":    func() error { return bench(ctx, w, vipdPath, runs, ivs) },
+		"health":      func() error { return benchHealth(ctx, w, vipdPath, runs) },
+		"reliability": func() error { return benchReliability(ctx, w, vipdPath) },
+	}
+	for _, name := range strings.Split(only, ",") {
+		part, ok := parts[strings.TrimSpace(name)]
+		if !ok {
+			return fmt.Errorf("--only: unknown part %q (failover, health, reliability)", name)
+		}
+		if err := part(); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		fmt.Fprintln(w)
+	}
+	return nil
 }
 
 func parseIntervals(s string) ([]time.Duration, error) {

@@ -14,3 +14,7 @@ var errLinux = errors.New("needs Linux network namespaces")
 func demo(context.Context, io.Writer, string, string) error { return errLinux }
 
 func bench(context.Context, io.Writer, string, int, []time.Duration) error { return errLinux }
+
+func benchHealth(context.Context, io.Writer, string, int) error { return errLinux }
+
+func benchReliability(context.Context, io.Writer, string) error { return errLinux }
