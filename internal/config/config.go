@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"bytes"
 	"errors"
 	"fmt"
@@ -209,7 +210,9 @@ func (d *decoder) instance(n *yaml.Node, path string) (Instance, source) {
 		{name: "vrid", required: true, decode: setInt(d, &in.VRID, 1, 255)},
 		{name: "priority", decode: d.priority(&in.Priority)},
 		// RFC 9568 §5.2.7: a 12-bit count of centiseconds.
-		{name: "advert_interval", decode: setDuration(d, &in.AdvertInterval, 10*time.Millisecond, 4095*10*time.Millisecond, 10*time.Millisecond)},
+		// The range depends on the version, known only once the mapping
+		// is read: checkInterval.
+		{name: "advert_interval", decode: setDuration(d, &in.AdvertInterval, math.MinInt64, math.MaxInt64, 0)},
 		{name: "preempt", decode: setBool(d, &in.Preempt)},
 		{name: "preempt_delay", decode: setDuration(d, &in.PreemptDelay, 0, time.Hour, 0)},
 		{name: "vips", required: true, decode: func(n *yaml.Node, path string) {
@@ -256,6 +259,7 @@ func (d *decoder) instance(n *yaml.Node, path string) (Instance, source) {
 		{name: "unicast_source", decode: d.addr(&in.UnicastSource)},
 		{name: "v3_checksum_as_v2", decode: setBool(d, &in.V3ChecksumAsV2)},
 	})
+	d.checkInterval(&in, src, path)
 	d.checkFamily(&in, src, peerNodes, path)
 	return in, src
 }

@@ -721,7 +721,7 @@ func TestParseFamilies(t *testing.T) {
 		"instances:",
 		"  - {name: v4, interface: eth0, vrid: 51, vips: [192.0.2.50/24], unicast_peers: [192.0.2.12, 192.0.2.13], unicast_source: 192.0.2.11}",
 		"  - {name: v6, interface: eth0, vrid: 51, vips: [2001:db8::50/64]}",
-		"  - {name: v2, interface: eth0, vrid: 52, version: 2, advert_interval: 2s, auth_pass: secret, vips: [192.0.2.60]}",
+		"  - {name: v2, interface: eth0, vrid: 52, version: 2, advert_interval: 100s, auth_pass: secret, vips: [192.0.2.60]}",
 		"  - {name: flat, interface: eth0, vrid: 53, v3_checksum_as_v2: true, vips: [192.0.2.70]}",
 	)
 	cfg, err := Parse("vipd.yaml", []byte(src))
@@ -735,7 +735,7 @@ func TestParseFamilies(t *testing.T) {
 	if v6.Family != "ipv6" || v6.VIPs[0] != netip.MustParsePrefix("2001:db8::50/64") {
 		t.Errorf("v6 = %+v", v6)
 	}
-	if v2.Version != 2 || v2.AuthPass != "secret" || v2.AdvertInterval != 2*time.Second {
+	if v2.Version != 2 || v2.AuthPass != "secret" || v2.AdvertInterval != 100*time.Second {
 		t.Errorf("v2 = %+v", v2)
 	}
 	if !flat.V3ChecksumAsV2 {
@@ -778,6 +778,12 @@ func TestParseFamilyErrors(t *testing.T) {
 		}},
 		{"v2 fractional interval", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, version: 2, advert_interval: 1500ms, vips: [192.0.2.50]}"), []string{
 			`vipd.yaml:2: instances[0].advert_interval: VRRPv2 advertises whole seconds: 1.5s is not a multiple of 1s`,
+		}},
+		{"v2 interval up to 255s", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, version: 2, advert_interval: 300s, vips: [192.0.2.50]}"), []string{
+			`vipd.yaml:2: instances[0].advert_interval: 300s is out of range 1s..255s for VRRPv2`,
+		}},
+		{"v3 interval up to 40.95s", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, advert_interval: 100s, vips: [192.0.2.50]}"), []string{
+			`vipd.yaml:2: instances[0].advert_interval: 100s is out of range 10ms..40.95s`,
 		}},
 		{"version 4", doc("instances:", "  - {name: a, interface: eth0, vrid: 1, version: 4, vips: [192.0.2.50]}"), []string{
 			`vipd.yaml:2: instances[0].version: 4 is out of range 2..3`,

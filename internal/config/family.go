@@ -107,11 +107,6 @@ func (d *decoder) checkFamily(in *Instance, src source, peers []at, path string)
 		if in.Family == "ipv6" {
 			d.errorf(src.vals["version"], join(path, "version"), "VRRPv2 (RFC 3768) is IPv4 only; use version 3 for IPv6 VIPs")
 		}
-		if n := src.vals["advert_interval"]; n != nil && in.AdvertInterval%time.Second != 0 {
-			d.errorf(n, join(path, "advert_interval"), "VRRPv2 advertises whole seconds: %s is not a multiple of 1s", fmtDuration(in.AdvertInterval))
-		} else if in.AdvertInterval > 255*time.Second {
-			d.errorf(n, join(path, "advert_interval"), "VRRPv2 advertises at most every 255s")
-		}
 		if n := src.vals["v3_checksum_as_v2"]; n != nil && in.V3ChecksumAsV2 {
 			d.errorf(n, join(path, "v3_checksum_as_v2"), "applies to version 3 only (VRRPv2 checksums never include a pseudo-header)")
 		}
@@ -122,5 +117,33 @@ func (d *decoder) checkFamily(in *Instance, src source, peers []at, path string)
 		if n := src.vals["v3_checksum_as_v2"]; n != nil && in.V3ChecksumAsV2 && in.Family == "ipv6" {
 			d.errorf(n, join(path, "v3_checksum_as_v2"), "applies to IPv4 only (IPv6 checksums always include the pseudo-header)")
 		}
+	}
+}
+
+// checkInterval checks advert_interval against the instance's version:
+// RFC 9568 §5.2.7 counts 12 bits of centiseconds (10ms..40.95s), RFC 3768
+// §5.3.7 8 bits of seconds (1s..255s). An invalid value is reset to the
+// default, so later checks see a sane one.
+func (d *decoder) checkInterval(in *Instance, src source, path string) {
+	n := src.vals["advert_interval"]
+	if n == nil {
+		return
+	}
+	v, p := in.AdvertInterval, join(path, "advert_interval")
+	bad := true
+	switch {
+	case in.Version == 2 && (v < time.Second || v > 255*time.Second):
+		d.errorf(n, p, "%s is out of range 1s..255s for VRRPv2", n.Value)
+	case in.Version == 2 && v%time.Second != 0:
+		d.errorf(n, p, "VRRPv2 advertises whole seconds: %s is not a multiple of 1s", fmtDuration(v))
+	case in.Version != 2 && (v < 10*time.Millisecond || v > 4095*10*time.Millisecond):
+		d.errorf(n, p, "%s is out of range 10ms..40.95s", n.Value)
+	case in.Version != 2 && v%(10*time.Millisecond) != 0:
+		d.errorf(n, p, "%s is not a multiple of 10ms", n.Value)
+	default:
+		bad = false
+	}
+	if bad {
+		in.AdvertInterval = DefaultAdvertInterval
 	}
 }
