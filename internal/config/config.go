@@ -1,11 +1,11 @@
 package config
 
 import (
-	"math"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"os"
 	"slices"
