@@ -9,15 +9,12 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/vipd/vipd/internal/lab"
 )
@@ -301,7 +298,7 @@ type hbHealth struct {
 // failing is set.
 func hbServe(ns, addr string) (*hbHealth, error) {
 	var ln net.Listener
-	if err := hbInNS(ns, func() error {
+	if err := lab.InNS(ns, func() error {
 		var err error
 		ln, err = net.Listen("tcp", addr)
 		return err
@@ -328,43 +325,6 @@ func hbServe(ns, addr string) (*hbHealth, error) {
 func (h *hbHealth) close() {
 	_ = h.srv.Close()
 	<-h.done
-}
-
-// hbInNS runs fn on a locked OS thread inside the named namespace; sockets
-// fn opens stay there.
-func hbInNS(name string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromName(name)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			// The thread stays locked, so the runtime discards it.
-			errc <- err
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }
 
 // hbSummary formats durations as "median (min–max)".

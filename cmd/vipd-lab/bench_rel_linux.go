@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,7 +25,6 @@ import (
 	"time"
 
 	"github.com/vipd/vipd/internal/lab"
-	"github.com/vishvananda/netns"
 )
 
 // reliabilitySoak is how long the soak runs (its first relWindow is the CPU
@@ -323,42 +321,6 @@ func rssSum(us []procUsage) int {
 	return total
 }
 
-// inNetns runs fn on a locked OS thread inside the named network namespace.
-func inNetns(name string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		h, err := netns.GetFromName(name)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			// Stay locked: the runtime drops the thread.
-			errc <- err
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
 // goroutines reads go_goroutines from vipd's metrics on n, over a
 // connection opened in n's namespace.
 func goroutines(ctx context.Context, n *lab.Node) (int, error) {
@@ -367,7 +329,7 @@ func goroutines(ctx context.Context, n *lab.Node) (int, error) {
 		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var c net.Conn
-			err := inNetns(n.NS, func() error {
+			err := lab.InNS(n.NS, func() error {
 				var err error
 				c, err = d.DialContext(ctx, network, addr)
 				return err

@@ -26,7 +26,7 @@ var vrrpGroup6 = &net.IPAddr{IP: net.ParseIP("ff02::12")}
 // Master_Down_Interval, the figure RFC 9568 gives.
 func (l *Lab) WaitAdvert(ctx context.Context, n *Node) (time.Time, error) {
 	var c net.PacketConn
-	err := inNS(l.Client.NS, func() error {
+	err := InNS(l.Client.NS, func() error {
 		var err error
 		if c, err = net.ListenPacket("ip4:112", "0.0.0.0"); err != nil {
 			return err
@@ -57,7 +57,7 @@ func (l *Lab) WaitAdvert6(ctx context.Context, n *Node) (time.Time, error) {
 		return time.Time{}, err
 	}
 	var c net.PacketConn
-	err = inNS(l.Client.NS, func() error {
+	err = InNS(l.Client.NS, func() error {
 		var err error
 		if c, err = net.ListenPacket("ip6:112", "::"); err != nil {
 			return err
@@ -117,7 +117,7 @@ func NewAdvertiser(n *Node) (*Advertiser, error) {
 	}
 	idx := link.Attrs().Index
 	a := &Advertiser{n: n}
-	err = inNS(n.NS, func() error {
+	err = InNS(n.NS, func() error {
 		var err error
 		if a.c4, err = transport.ListenIPv4(idx); err != nil {
 			return err

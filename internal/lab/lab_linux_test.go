@@ -182,7 +182,7 @@ func advertReach(t *testing.T, from *Node, receivers []*Node, tag string) []bool
 	var conns []*ipv4.PacketConn
 	for _, n := range receivers {
 		var c net.PacketConn
-		err := inNS(n.NS, func() error {
+		err := InNS(n.NS, func() error {
 			var err error
 			if c, err = net.ListenPacket("ip4:112", "0.0.0.0"); err != nil {
 				return err
@@ -200,7 +200,7 @@ func advertReach(t *testing.T, from *Node, receivers []*Node, tag string) []bool
 		conns = append(conns, ipv4.NewPacketConn(c))
 	}
 	var sender net.PacketConn
-	err := inNS(from.NS, func() error {
+	err := InNS(from.NS, func() error {
 		var err error
 		if sender, err = net.ListenPacket("ip4:112", "0.0.0.0"); err != nil {
 			return err
@@ -396,7 +396,7 @@ func listenVRRP(t *testing.T, n *Node, ipv6 bool) *vrrpListener {
 		t.Fatal(err)
 	}
 	v := &vrrpListener{name: n.Name}
-	err = inNS(n.NS, func() error {
+	err = InNS(n.NS, func() error {
 		var err error
 		if ipv6 {
 			v.c6, err = transport.ListenIPv6(link.Attrs().Index)

@@ -10,9 +10,9 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// inNS runs fn on a locked OS thread inside the named network namespace.
-// Sockets fn opens stay in that namespace after inNS returns.
-func inNS(name string, fn func() error) error {
+// InNS runs fn on a locked OS thread inside the named network namespace.
+// Sockets fn opens stay in that namespace after InNS returns.
+func InNS(name string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()

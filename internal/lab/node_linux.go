@@ -487,7 +487,7 @@ func (n *Node) KeepalivedComplaints() ([]string, error) {
 // metrics listener on the node's loopback.
 func (n *Node) Dial(ctx context.Context, network, address string) (net.Conn, error) {
 	var c net.Conn
-	err := inNS(n.NS, func() error {
+	err := InNS(n.NS, func() error {
 		var err error
 		var d net.Dialer
 		c, err = d.DialContext(ctx, network, address)

@@ -75,7 +75,7 @@ func (l *Lab) Probe(ctx context.Context, target netip.Addr, interval time.Durati
 		return nil, fmt.Errorf("probe %s: the lab has no IPv6 (Config.IPv6)", target)
 	}
 	var conn *icmp.PacketConn
-	err := inNS(l.Client.NS, func() error {
+	err := InNS(l.Client.NS, func() error {
 		var err error
 		if target.Is4() {
 			conn, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,7 +24,6 @@ import (
 	"time"
 
 	"github.com/vipd/vipd/internal/lab"
-	"github.com/vishvananda/netns"
 )
 
 // metricsListen is where every node's vipd serves its metrics: each node has
@@ -41,44 +39,6 @@ func startVipdMetrics(t *testing.T, l *lab.Lab, n *lab.Node, ins ...lab.Instance
 	if err := n.StartVipd(vipdBin, cfg); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// inNetns runs fn on a locked OS thread inside the named network namespace;
-// sockets fn opens stay there.
-func inNetns(name string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		h, err := netns.GetFromName(name)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter netns %s: %w", name, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			// Stay locked: the runtime then drops the thread instead of
-			// reusing it in the wrong namespace.
-			errc <- fmt.Errorf("leave netns %s: %w", name, err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }
 
 // promSeries is one sample of the Prometheus text format.
@@ -135,7 +95,7 @@ func scrapeNode(ctx context.Context, n *lab.Node) (metricSamples, error) {
 			Proxy:             nil,
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				var c net.Conn
-				err := inNetns(n.NS, func() error {
+				err := lab.InNS(n.NS, func() error {
 					var err error
 					c, err = d.DialContext(ctx, network, addr)
 					return err

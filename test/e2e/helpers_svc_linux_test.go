@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,8 +21,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/vipd/vipd/internal/control"
 	"github.com/vipd/vipd/internal/lab"
@@ -421,48 +418,10 @@ func svcPID(t *testing.T, n *lab.Node) int {
 	return 0
 }
 
-// svcInNetns runs fn on a locked OS thread inside the named namespace; sockets
-// fn opens stay there. Unlike testenv.Do it returns errors, so it can be
-// called from any goroutine.
-func svcInNetns(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter netns %s: %w", ns, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			// The thread stays locked, so the runtime discards it.
-			errc <- fmt.Errorf("leave netns %s: %w", ns, err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
 // svcListenIn opens a TCP listener on addr inside namespace ns.
 func svcListenIn(ns, addr string) (net.Listener, error) {
 	var ln net.Listener
-	err := svcInNetns(ns, func() error {
+	err := lab.InNS(ns, func() error {
 		var err error
 		ln, err = net.Listen("tcp", addr)
 		return err
@@ -481,7 +440,7 @@ func svcHTTPClient(ns string) *http.Client {
 		Proxy:             nil,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			var c net.Conn
-			err := svcInNetns(ns, func() error {
+			err := lab.InNS(ns, func() error {
 				d := net.Dialer{Timeout: 5 * time.Second}
 				var err error
 				c, err = d.DialContext(ctx, network, addr)

@@ -260,7 +260,7 @@ type rawSender struct {
 func newRawSender(t *testing.T, n *lab.Node) *rawSender {
 	t.Helper()
 	s := &rawSender{src: n.Addr.Addr()}
-	err := inNetns(n.NS, func() error {
+	err := lab.InNS(n.NS, func() error {
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
 			return err
