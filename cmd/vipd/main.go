@@ -130,35 +130,52 @@ func (f *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format: %q is not text or json", f.logFormat)
 }
 
-func cmdRun(args []string, stderr io.Writer) int {
-	f := newFlags("run", stderr, true)
-	if err := f.parse(args); err != nil {
-		return 2
+// setup is what run and cleanup share: flags, logging, the config, the
+// capabilities and the system. code is the exit code when ok is false.
+type setup struct {
+	f        *commonFlags
+	log      *slog.Logger
+	cfg      *config.Config
+	sys      daemon.System
+	closeSys func() error
+}
+
+func newSetup(name string, args []string, stderr io.Writer) (s setup, code int, ok bool) {
+	s.f = newFlags(name, stderr, true)
+	if err := s.f.parse(args); err != nil {
+		return s, 2, false
 	}
-	log, err := f.logger(stderr)
-	if err != nil {
+	var err error
+	if s.log, err = s.f.logger(stderr); err != nil {
 		fmt.Fprintln(stderr, "vipd:", err)
-		return 2
+		return s, 2, false
 	}
-	cfg, err := config.Load(f.config)
-	if err != nil {
+	if s.cfg, err = config.Load(s.f.config); err != nil {
 		fmt.Fprintln(stderr, err)
-		return 1
+		return s, 1, false
 	}
 	switch msg, err := missingCapabilities(); {
 	case err != nil:
-		log.Error("cannot run", "err", err)
-		return 1
+		s.log.Error("cannot run", "err", err)
+		return s, 1, false
 	case msg != "":
-		log.Error("cannot run: " + msg)
-		return 1
+		s.log.Error("cannot run: " + msg)
+		return s, 1, false
 	}
-	sys, closeSys, err := daemon.NewSystem()
-	if err != nil {
-		log.Error("netlink unavailable", "err", err)
-		return 1
+	if s.sys, s.closeSys, err = daemon.NewSystem(); err != nil {
+		s.log.Error("netlink unavailable", "err", err)
+		return s, 1, false
 	}
-	defer closeSys()
+	return s, 0, true
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	s, code, ok := newSetup("run", args, stderr)
+	if !ok {
+		return code
+	}
+	defer s.closeSys()
+	f, log, cfg, sys := s.f, s.log, s.cfg, s.sys
 
 	// A soft limit keeps the heap close to what is live: vipd's live heap
 	// is a few MiB, and the default pacing lets short-lived garbage (a
@@ -311,30 +328,15 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 }
 
 func cmdCleanup(args []string, stderr io.Writer) int {
-	f := newFlags("cleanup", stderr, true)
-	if err := f.parse(args); err != nil {
-		return 2
+	s, code, ok := newSetup("cleanup", args, stderr)
+	if !ok {
+		return code
 	}
-	log, err := f.logger(stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "vipd:", err)
-		return 2
-	}
-	cfg, err := config.Load(f.config)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
+	defer s.closeSys()
+	if err := daemon.Cleanup(s.cfg, s.sys, s.log); err != nil {
 		return 1
 	}
-	sys, closeSys, err := daemon.NewSystem()
-	if err != nil {
-		log.Error("netlink unavailable", "err", err)
-		return 1
-	}
-	defer closeSys()
-	if err := daemon.Cleanup(cfg, sys, log); err != nil {
-		return 1
-	}
-	log.Info("cleanup done: no VIP of this config is left on its interfaces", "config", f.config)
+	s.log.Info("cleanup done: no VIP of this config is left on its interfaces", "config", s.f.config)
 	return 0
 }
 
