@@ -30,7 +30,7 @@ import (
 // reliabilitySoak is how long the soak runs (its first relWindow is the CPU
 // measurement of the scale scenario). VIPD_LAB_SOAK (a Go duration)
 // overrides it, e.g. VIPD_LAB_SOAK=10m for a real soak.
-var reliabilitySoak = 60 * time.Second
+var reliabilitySoak = 40 * time.Second
 
 const (
 	// relWindow is the CPU measurement window of the 255-instance scenario.
@@ -38,7 +38,7 @@ const (
 	// relFastWindow is the window of the 10ms scenario.
 	relFastWindow = 10 * time.Second
 	// relLossRun is how long each loss rate is applied.
-	relLossRun = 20 * time.Second
+	relLossRun = 15 * time.Second
 	// relLossInstances is how many independent instances the loss scenario
 	// runs, for ten times the samples at no extra time.
 	relLossInstances = 10

@@ -298,10 +298,14 @@ func (r *Router) becomeMaster(now time.Time, why Reason, out []Action) []Action 
 	r.master = r.cfg.Addr
 	r.lowerSince = time.Time{}
 	r.reannounced, r.lowerSeen, r.lowerFrom = time.Time{}, time.Time{}, netip.Addr{}
+	// RFC 9568 §6.4.2 sends the advertisement, then the gratuitous ARPs.
+	// The VIPs and their announcement go first here: a Master handing
+	// over gracefully keeps the VIPs until it hears this advertisement,
+	// so clients must already have been told where the VIPs went.
 	out = append(out,
-		Action{Kind: SendAdvert, Priority: r.cfg.Priority},
 		Action{Kind: AddVIPs},
 		Action{Kind: Announce},
+		Action{Kind: SendAdvert, Priority: r.cfg.Priority},
 	)
 	return r.become(Master, why, out)
 }

@@ -58,7 +58,7 @@ const (
 
 // becomeMaster is the action list of a Backup whose Master_Down_Timer fired.
 func becomeMaster(p uint8) []Action {
-	return []Action{send(p), addVIPs, announce, tr(Backup, Master, ReasonMasterDown)}
+	return []Action{addVIPs, announce, send(p), tr(Backup, Master, ReasonMasterDown)}
 }
 
 func TestStep(t *testing.T) {
@@ -104,7 +104,7 @@ func TestStep(t *testing.T) {
 				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
 				{at: 100 * time.Millisecond, ev: adv(upper, 150, 100*time.Millisecond), state: Backup, deadline: 100*time.Millisecond + MasterDownInterval(100, 100*time.Millisecond)},
 				{at: 200 * time.Millisecond, ev: adv(upper, 0, 100*time.Millisecond), state: Backup, deadline: 200*time.Millisecond + ms(60.9375)},
-				{at: 200*time.Millisecond + ms(60.9375), ev: timeout, want: []Action{send(100), addVIPs, announce, tr(Backup, Master, ReasonPriorityZero)},
+				{at: 200*time.Millisecond + ms(60.9375), ev: timeout, want: []Action{addVIPs, announce, send(100), tr(Backup, Master, ReasonPriorityZero)},
 					state: Master, deadline: 200*time.Millisecond + ms(60.9375) + time.Second},
 			},
 		},
