@@ -367,10 +367,11 @@ func commentText(s string) string {
 }
 
 // printable is the set of characters YAML 1.2 allows in a stream, without
-// the byte-order mark and NEL, which yaml.v3 treats specially.
+// the byte-order mark, and NEL and the line and paragraph separators
+// (U+2028, U+2029), which yaml.v3 treats as line breaks.
 func printable(r rune) bool {
 	return r >= 0x20 && r <= 0x7e ||
-		r >= 0xa0 && r <= 0xd7ff ||
+		r >= 0xa0 && r <= 0xd7ff && r != 0x2028 && r != 0x2029 ||
 		r >= 0xe000 && r <= 0xfffd && r != 0xfeff ||
 		r >= 0x10000 && r <= 0x10ffff
 }
