@@ -53,7 +53,8 @@ demo:
 	$(GO) build -trimpath -o $(BIN)/vipd-lab ./cmd/vipd-lab
 	$(BIN)/vipd-lab demo --vipd $(BIN)/vipd
 
-# Outages of vipd and keepalived, side by side (root; a few minutes).
+# vipd beside keepalived: failover outages, health-check failover, CPU and
+# memory at scale, soak, packet loss, partition heals (root; ~12 minutes).
 # RUNS=N overrides the measurements per cell (default 3).
 bench:
 	$(MAKE) build
