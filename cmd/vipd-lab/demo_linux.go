@@ -120,7 +120,8 @@ func demo(ctx context.Context, w io.Writer, vipdPath, logDir string) (err error)
 	if err := pause(ctx); err != nil {
 		return err
 	}
-	say("Step 3: stop vipd on n1 gracefully (SIGTERM): it sends a priority-0 advert and removes the VIP.")
+	say("Step 3: stop vipd on n1 gracefully (SIGTERM): it sends a priority-0 advert and keeps the VIP")
+	say("  until it hears n2 advertise as the new master (make-before-break), then removes it.")
 	var exit time.Duration
 	var stopErr error
 	outage, err = measure(ctx, l, p, n2, demoInterval, stopDaemon(n1, &exit, &stopErr))
