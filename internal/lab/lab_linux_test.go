@@ -368,7 +368,9 @@ func TestIPv6Lab(t *testing.T) {
 	if err := pv.WaitReply(ctx, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if s := p.Stop(); s.Received < 1 || s.SendErrors > 0 {
+	// The first request or two may be refused while neighbour discovery
+	// for the target is still under way (seen in CI once).
+	if s := p.Stop(); s.Received < 1 || s.SendErrors > 2 {
 		t.Errorf("IPv6 prober stats %+v", s)
 	}
 
