@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -38,4 +39,20 @@ func missingCapabilities() (string, error) {
 	}
 	return fmt.Sprintf("missing %s; run as root, or grant them (systemd: AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW; "+
 		"by hand: setcap cap_net_admin,cap_net_raw+ep /usr/sbin/vipd)", strings.Join(missing, " and ")), nil
+}
+
+// dropAmbientCapabilities clears the ambient capability set, so that exec
+// checks and notify hooks, which vipd starts, do not inherit CAP_NET_ADMIN
+// and CAP_NET_RAW from a unit's AmbientCapabilities. vipd's own effective
+// and permitted capabilities are not affected.
+//
+// Capabilities belong to threads, so every thread of the process must
+// clear them: syscall.AllThreadsSyscall, which needs a build without cgo
+// (as vipd is built).
+func dropAmbientCapabilities() error {
+	_, _, errno := syscall.AllThreadsSyscall6(unix.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }

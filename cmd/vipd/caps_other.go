@@ -3,3 +3,5 @@
 package main
 
 func missingCapabilities() (string, error) { return "", nil }
+
+func dropAmbientCapabilities() error { return nil }

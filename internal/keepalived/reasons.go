@@ -9,7 +9,7 @@ const (
 	onlyOnMaster = "vipd announces the VIPs only when it becomes master"
 	noFIFO       = "vipd has no notify FIFO; notify.command gets the same fields (INSTANCE, name, state, priority) as arguments"
 	procSetting  = "a keepalived process setting with no vipd equivalent (set scheduling and limits in the systemd unit)"
-	noScripts    = "vipd runs checks and notify commands as its own user (the unprivileged user vipd under the shipped unit, with CAP_NET_ADMIN and CAP_NET_RAW); make sure each command is safe to run as that user"
+	noScripts    = "vipd runs checks and notify commands as its own user (the unprivileged user vipd under the shipped unit, without capabilities); make sure each command is safe to run as that user"
 	lvs          = "vipd does not configure IPVS (LVS); keep the load balancing in keepalived or move it to HAProxy/nginx behind the VIP"
 	noStatic     = "vipd manages only VIPs; configure static addresses, routes and rules in the OS network configuration"
 )

@@ -72,13 +72,32 @@ func TestRunsWithTwoCapabilitiesOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := n1.StartVipd(wrapper, lab.VipdConfig(filepath.Join(dir, "n1.sock"), instance(150, true))); err != nil {
+	// A notify hook records the capabilities it runs with: none, although
+	// vipd itself has two (it clears its ambient set at start).
+	hookCaps := filepath.Join(dir, "hook-caps")
+	cfg := lab.VipdConfig(filepath.Join(dir, "n1.sock"), instance(150, true)) +
+		fmt.Sprintf("    notify: {master: [/bin/sh, -c, 'grep ^Cap /proc/self/status > %s']}\n", hookCaps)
+	if err := n1.StartVipd(wrapper, cfg); err != nil {
 		t.Fatal(err)
 	}
 	startVipd(t, l, n2, instance(100, true))
 	waitHolders(t, l, "the unprivileged n1 holds the VIP", lab.Only(n1))
 	if uid := processUID(t, l, n1); uid != nobody {
 		t.Fatalf("n1's vipd runs as uid %d, want %d", uid, nobody)
+	}
+	var caps []byte
+	for i := 0; i < 100 && len(caps) == 0; i++ {
+		caps, _ = os.ReadFile(hookCaps)
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(caps)), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 2 && (f[0] == "CapEff:" || f[0] == "CapPrm:" || f[0] == "CapAmb:") && strings.Trim(f[1], "0") != "" {
+			t.Errorf("the notify hook runs with capabilities: %s", line)
+		}
+	}
+	if len(caps) == 0 {
+		t.Error("the master notify hook did not run")
 	}
 
 	if err := n1.CutLink(); err != nil {
