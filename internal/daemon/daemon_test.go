@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vipd/vipd/internal/drop"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/vipd/vipd/internal/config"
@@ -150,14 +152,14 @@ func TestDropsAreCountedAndHarmless(t *testing.T) {
 	tests := []struct {
 		b      []byte
 		ttl    int
-		reason DropReason
+		reason drop.Reason
 	}{
-		{b: higher, ttl: 64, reason: DropTTL},
-		{b: higher[:5], ttl: 255, reason: DropTruncated},
-		{b: append(append([]byte(nil), higher...), 0, 0, 0, 0), ttl: 255, reason: DropOversized},
-		{b: badSum, ttl: 255, reason: DropChecksum},
-		{b: good(func(p *vrrp.Packet) { p.VRID = 52 }), ttl: 255, reason: DropUnknownVRID},
-		{b: good(func(p *vrrp.Packet) { p.Version = 2; p.Interval = 1 }), ttl: 255, reason: DropVersion},
+		{b: higher, ttl: 64, reason: drop.TTL},
+		{b: higher[:5], ttl: 255, reason: drop.Truncated},
+		{b: append(append([]byte(nil), higher...), 0, 0, 0, 0), ttl: 255, reason: drop.Oversized},
+		{b: badSum, ttl: 255, reason: drop.Checksum},
+		{b: good(func(p *vrrp.Packet) { p.VRID = 52 }), ttl: 255, reason: drop.UnknownVRID},
+		{b: good(func(p *vrrp.Packet) { p.Version = 2; p.Interval = 1 }), ttl: 255, reason: drop.Version},
 	}
 	for _, tt := range tests {
 		dropped := func() float64 {

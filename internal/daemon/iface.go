@@ -10,10 +10,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vipd/vipd/internal/drop"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vipd/vipd/internal/config"
 	"github.com/vipd/vipd/internal/netif"
 	"github.com/vipd/vipd/internal/router"
+	"github.com/vipd/vipd/internal/transport"
 	"github.com/vipd/vipd/pkg/vrrp"
 )
 
@@ -26,7 +29,7 @@ type iface struct {
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
-	drops  [numDropReasons]prometheus.Counter
+	drops  [drop.Count]prometheus.Counter
 
 	// link is set once by run before ready is set; read-only afterwards.
 	link netif.Link
@@ -43,7 +46,7 @@ type iface struct {
 func newIface(d *Daemon, name string) *iface {
 	f := &iface{d: d, name: name, log: d.log.With("iface", name), instances: map[string]*instance{}, planes: map[string]*plane{}}
 	f.ctx, f.cancel = context.WithCancel(d.ctx)
-	for r := DropNone + 1; r < numDropReasons; r++ {
+	for r := drop.None + 1; r < drop.Count; r++ {
 		f.drops[r] = d.m.PacketsDropped.WithLabelValues(name, r.String())
 	}
 	return f
@@ -302,7 +305,7 @@ func (p *plane) receive() {
 		}
 		byVRID := *p.byVRID.Load()
 		in, reason := check(&pkt, buf[:n], meta, p.src, byVRID)
-		if reason != DropNone {
+		if reason != drop.None {
 			p.f.drops[reason].Inc()
 			if debug {
 				p.log.Debug("packet dropped", "from", meta.Src, "reason", reason.String(), "len", n)
@@ -314,22 +317,22 @@ func (p *plane) receive() {
 		select {
 		case in.events <- received{ev: ev, at: at}:
 		default:
-			p.f.drops[DropQueueFull].Inc()
+			p.f.drops[drop.QueueFull].Inc()
 		}
 	}
 }
 
 // check validates one packet in the order of RFC 9568 §7.1 (RFC 3768 §7.1
 // for version 2), decodes it into pkt and returns the instance it is for.
-func check(pkt *vrrp.Packet, b []byte, meta transportMeta, self netip.Addr, byVRID map[uint8]*instance) (*instance, DropReason) {
+func check(pkt *vrrp.Packet, b []byte, meta transport.Meta, self netip.Addr, byVRID map[uint8]*instance) (*instance, drop.Reason) {
 	if meta.Src == self {
-		return nil, DropOwnAddress
+		return nil, drop.OwnAddress
 	}
 	if err := vrrp.ParseInto(pkt, b, meta.Src, meta.Dst); err != nil {
 		if meta.TTL != 255 {
-			return nil, DropTTL
+			return nil, drop.TTL
 		}
-		return nil, reasonOf(err)
+		return nil, drop.FromCodec(err)
 	}
 	in := byVRID[pkt.VRID]
 	// §7.1: the TTL (hop limit) MUST be 255: the packet was not forwarded
@@ -337,10 +340,10 @@ func check(pkt *vrrp.Packet, b []byte, meta transportMeta, self netip.Addr, byVR
 	// routed, and keepalived sends IPv6 unicast adverts with hop limit 64;
 	// the peer list is what admits them (wire.accept checks it).
 	if meta.TTL != 255 && (in == nil || len(in.wire.peers) == 0) {
-		return nil, DropTTL
+		return nil, drop.TTL
 	}
 	if in == nil {
-		return nil, DropUnknownVRID
+		return nil, drop.UnknownVRID
 	}
 	return in, in.wire.accept(pkt, meta.Src)
 }

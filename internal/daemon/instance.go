@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vipd/vipd/internal/drop"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vipd/vipd/internal/config"
 	"github.com/vipd/vipd/internal/metrics"
@@ -653,24 +655,24 @@ func newWire(ic config.Instance) wire {
 }
 
 // accept checks a decoded packet against the instance.
-func (w *wire) accept(p *vrrp.Packet, src netip.Addr) DropReason {
+func (w *wire) accept(p *vrrp.Packet, src netip.Addr) drop.Reason {
 	if p.Version != w.version {
-		return DropVersion
+		return drop.Version
 	}
 	if len(w.peers) > 0 && !slices.Contains(w.peers, src) {
-		return DropNotPeer
+		return drop.NotPeer
 	}
 	if w.version == 2 {
 		if p.AuthType != w.authType {
-			return DropAuthType
+			return drop.AuthType
 		}
 		if w.authType == 1 && p.AuthData != w.auth {
-			return DropAuth
+			return drop.Auth
 		}
 		// RFC 3768 §7.1: the Adver Interval MUST be ours.
 		if p.Interval != w.interval {
-			return DropIntervalMismatch
+			return drop.IntervalMismatch
 		}
 	}
-	return DropNone
+	return drop.None
 }

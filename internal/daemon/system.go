@@ -31,8 +31,6 @@ type System interface {
 	AddrSet
 }
 
-type transportMeta = transport.Meta
-
 // PacketConn is a raw VRRP socket on one interface.
 type PacketConn interface {
 	ReadFrom(b []byte) (int, transport.Meta, error)

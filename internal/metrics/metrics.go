@@ -14,9 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// States lists the values of the state label of vipd_instance_state.
-var States = []string{"init", "backup", "master", "fault"}
-
 // Metrics is every collector vipd exports. Its names are a contract:
 // metrics_test.go pins them.
 type Metrics struct {

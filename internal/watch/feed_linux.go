@@ -5,6 +5,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/vipd/vipd/internal/drop"
+
 	"github.com/vipd/vipd/internal/transport"
 )
 
@@ -25,7 +27,7 @@ const (
 
 // Feed reads packets from c into m until c is closed, then returns nil.
 // Several Feeds, one per socket, may run on one Monitor. A read error is
-// counted as DropRead and does not stop the loop.
+// counted as drop.Read and does not stop the loop.
 func (m *Monitor) Feed(c Conn) error {
 	buf := make([]byte, maxMessage)
 	for {
@@ -34,7 +36,7 @@ func (m *Monitor) Feed(c Conn) error {
 			return nil
 		}
 		if err != nil {
-			m.drop(DropRead)
+			m.drop(drop.Read)
 			time.Sleep(readBackoff)
 			continue
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vipd/vipd/internal/drop"
+
 	"github.com/vipd/vipd/internal/transport"
 	"github.com/vipd/vipd/pkg/vrrp"
 )
@@ -92,7 +94,7 @@ func TestFeedTwoSockets(t *testing.T) {
 	c2.ch <- fakeRead{b: marshal(t, adv(2, 100, 100, "192.0.2.60"), b), meta: transport.Meta{Src: b, Dst: vrrp.IPv4Group, TTL: 255}}
 	waitHeard(t, m, 3)
 	r := m.Report()
-	if len(r.Routers) != 2 || r.Adverts != 2 || len(r.Drops) != 1 || r.Drops[0] != (DropCount{DropRead, 1}) {
+	if len(r.Routers) != 2 || r.Adverts != 2 || len(r.Drops) != 1 || r.Drops[0] != (DropCount{drop.Read, 1}) {
 		t.Errorf("report: %+v", r)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vipd/vipd/internal/drop"
+
 	"github.com/vipd/vipd/pkg/vrrp"
 )
 
@@ -32,31 +34,31 @@ func NewMonitor(iface string, cfg Config, now func() time.Time) *Monitor {
 
 // Handle checks b, a VRRP message without its IP header received from src
 // for dst with IP TTL ttl, records it as an advert or as a drop, and returns
-// the drop reason, DropNone for an advert.
-func (m *Monitor) Handle(b []byte, src, dst netip.Addr, ttl int) DropReason {
+// the drop reason, drop.None for an advert.
+func (m *Monitor) Handle(b []byte, src, dst netip.Addr, ttl int) drop.Reason {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	r := check(&m.pkt, b, src, dst, ttl)
-	if r != DropNone {
+	if r != drop.None {
 		m.table.Drop(r)
 		return r
 	}
 	m.table.Observe(m.now(), src, &m.pkt)
-	return DropNone
+	return drop.None
 }
 
 // check validates one packet in the order of RFC 9568 §7.1, as far as a
 // monitor without configuration can, and decodes it into p. Both versions
 // are accepted: a monitor reports VRRPv2 neighbours too.
-func check(p *vrrp.Packet, b []byte, src, dst netip.Addr, ttl int) DropReason {
+func check(p *vrrp.Packet, b []byte, src, dst netip.Addr, ttl int) drop.Reason {
 	// §7.1: the TTL must be 255, or the packet was forwarded by a router.
 	if ttl != 255 {
-		return DropTTL
+		return drop.TTL
 	}
-	return reasonOf(vrrp.ParseInto(p, b, src.Unmap(), dst.Unmap()))
+	return drop.FromCodec(vrrp.ParseInto(p, b, src.Unmap(), dst.Unmap()))
 }
 
-func (m *Monitor) drop(r DropReason) {
+func (m *Monitor) drop(r drop.Reason) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.table.Drop(r)

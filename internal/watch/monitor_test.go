@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vipd/vipd/internal/drop"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/vipd/vipd/pkg/vrrp"
 )
@@ -52,18 +54,18 @@ func TestHandle(t *testing.T) {
 		b    []byte
 		src  netip.Addr
 		ttl  int
-		want DropReason
+		want drop.Reason
 	}{
-		{"v3", good, src, 255, DropNone},
-		{"v2", v2, src, 255, DropNone},
-		{"mapped source", good, netip.MustParseAddr("::ffff:192.0.2.1"), 255, DropNone},
-		{"forwarded", good, src, 254, DropTTL},
-		{"bad checksum", badSum, src, 255, DropChecksum},
-		{"checksum for another source", good, netip.MustParseAddr("192.0.2.3"), 255, DropChecksum},
-		{"version 4", v4, src, 255, DropVersion},
-		{"truncated", good[:10], src, 255, DropTruncated},
-		{"trailing", append(append([]byte(nil), good...), 0), src, 255, DropOversized},
-		{"empty", nil, src, 255, DropTruncated},
+		{"v3", good, src, 255, drop.None},
+		{"v2", v2, src, 255, drop.None},
+		{"mapped source", good, netip.MustParseAddr("::ffff:192.0.2.1"), 255, drop.None},
+		{"forwarded", good, src, 254, drop.TTL},
+		{"bad checksum", badSum, src, 255, drop.Checksum},
+		{"checksum for another source", good, netip.MustParseAddr("192.0.2.3"), 255, drop.Checksum},
+		{"version 4", v4, src, 255, drop.Version},
+		{"truncated", good[:10], src, 255, drop.Truncated},
+		{"trailing", append(append([]byte(nil), good...), 0), src, 255, drop.Oversized},
+		{"empty", nil, src, 255, drop.Truncated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,7 +74,7 @@ func TestHandle(t *testing.T) {
 				t.Fatalf("Handle = %v, want %v", got, tt.want)
 			}
 			r := m.Report()
-			if tt.want == DropNone {
+			if tt.want == drop.None {
 				if r.Adverts != 1 || len(r.Routers) != 1 || r.Routers[0].Sender != src || len(r.Drops) != 0 {
 					t.Errorf("report after a good advert: %+v", r)
 				}

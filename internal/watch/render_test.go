@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vipd/vipd/internal/drop"
+
 	"github.com/vipd/vipd/pkg/vrrp"
 )
 
@@ -20,9 +22,9 @@ func sampleReport() Report {
 		every("192.0.2.9", 0, 1*s, s, &vrrp.Packet{Version: 2, Type: 1, VRID: 20, Priority: 255, Interval: 1, Addresses: addrs("192.0.2.200")}),
 		every("2001:db8::1", 0, 5*s, 2*s, adv(7, 100, 200, "2001:db8::50")),
 	)
-	tab.Drop(DropChecksum)
-	tab.Drop(DropTTL)
-	tab.Drop(DropChecksum)
+	tab.Drop(drop.Checksum)
+	tab.Drop(drop.TTL)
+	tab.Drop(drop.Checksum)
 	r := tab.Report(at(5*s + 200*time.Millisecond))
 	r.Interface = "eth0"
 	return r

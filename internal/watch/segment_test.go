@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vipd/vipd/internal/drop"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/vipd/vipd/pkg/vrrp"
 )
@@ -86,7 +88,7 @@ func testSegment(t *testing.T, seg segment) {
 	if diff := cmp.Diff([]ConflictKind{MultipleMasters, VRIDReuse}, kinds); diff != "" {
 		t.Errorf("conflicts (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]DropCount{{DropChecksum, 1}}, r.Drops); diff != "" || r.Adverts != 6 {
+	if diff := cmp.Diff([]DropCount{{drop.Checksum, 1}}, r.Drops); diff != "" || r.Adverts != 6 {
 		t.Errorf("%d adverts, drops (-want +got):\n%s", r.Adverts, diff)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vipd/vipd/internal/drop"
+
 	"github.com/vipd/vipd/pkg/vrrp"
 )
 
@@ -128,7 +130,7 @@ type Table struct {
 	cfg     Config
 	routers map[key]*entry
 	adverts uint64
-	drops   [numDropReasons]uint64
+	drops   [drop.Count]uint64
 }
 
 // NewTable returns an empty table.
@@ -165,8 +167,8 @@ func (t *Table) Observe(now time.Time, src netip.Addr, p *vrrp.Packet) {
 }
 
 // Drop counts a packet that was not a valid advert.
-func (t *Table) Drop(r DropReason) {
-	if r < numDropReasons {
+func (t *Table) Drop(r drop.Reason) {
+	if r < drop.Count {
 		t.drops[r]++
 	}
 }
@@ -244,7 +246,7 @@ func (t *Table) Snapshot(now time.Time) []Router {
 
 // DropCount is how many packets were dropped for one reason.
 type DropCount struct {
-	Reason DropReason
+	Reason drop.Reason
 	Count  uint64
 }
 
@@ -270,7 +272,7 @@ func (t *Table) Report(now time.Time) Report {
 	}
 	for reason, n := range t.drops {
 		if n > 0 {
-			r.Drops = append(r.Drops, DropCount{Reason: DropReason(reason), Count: n})
+			r.Drops = append(r.Drops, DropCount{Reason: drop.Reason(reason), Count: n})
 		}
 	}
 	return r

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vipd/vipd/internal/drop"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/vipd/vipd/pkg/vrrp"
 )
@@ -285,7 +287,9 @@ func TestKindNames(t *testing.T) {
 		t.Errorf("kind names %q, want %q", g, want)
 	}
 	var reasons []string
-	for r := DropNone; r < numDropReasons; r++ {
+	// The reasons vipd watch produces (the rest are the daemon's).
+	for _, r := range []drop.Reason{drop.None, drop.Read, drop.TTL, drop.Truncated, drop.Oversized, drop.Version,
+		drop.Type, drop.Checksum, drop.Interval, drop.Family, drop.Malformed} {
 		reasons = append(reasons, r.String())
 	}
 	if g, w := strings.Join(reasons, " "), "none read ttl truncated oversized version type checksum interval family malformed"; g != w {

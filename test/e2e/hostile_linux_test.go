@@ -14,7 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vipd/vipd/internal/daemon"
+	"github.com/vipd/vipd/internal/drop"
+
 	"github.com/vipd/vipd/internal/lab"
 	"github.com/vipd/vipd/pkg/vrrp"
 	"golang.org/x/net/ipv4"
@@ -123,10 +124,10 @@ var v6Addr = netip.MustParseAddr("2001:db8::50")
 func hostileKinds() []hostileKind {
 	low := func(src, dst netip.Addr) []byte { return hostileAdvert(src, dst, hostileVRID, 1) }
 	withTTL := func(name string, ttl int) hostileKind {
-		return hostileKind{name: name, reason: daemon.DropTTL.String(), ttl: ttl,
+		return hostileKind{name: name, reason: drop.TTL.String(), ttl: ttl,
 			build: func(_ *rand.Rand, s, d netip.Addr) []byte { return low(s, d) }}
 	}
-	firstByte := func(name string, reason daemon.DropReason, b0 byte) hostileKind {
+	firstByte := func(name string, reason drop.Reason, b0 byte) hostileKind {
 		return hostileKind{name: name, reason: reason.String(), ttl: 255,
 			build: func(_ *rand.Rand, s, d netip.Addr) []byte {
 				b := low(s, d)
@@ -139,39 +140,39 @@ func hostileKinds() []hostileKind {
 		withTTL("ttl-1", 1),
 		withTTL("ttl-64", 64),
 		withTTL("ttl-254", 254),
-		{name: "truncated", reason: daemon.DropTruncated.String(), ttl: 255,
+		{name: "truncated", reason: drop.Truncated.String(), ttl: 255,
 			build: func(_ *rand.Rand, s, d netip.Addr) []byte { return low(s, d)[:4] }},
-		{name: "header-7", reason: daemon.DropTruncated.String(), ttl: 255,
+		{name: "header-7", reason: drop.Truncated.String(), ttl: 255,
 			build: func(_ *rand.Rand, s, d netip.Addr) []byte { return low(s, d)[:7] }},
-		{name: "count-above-length", reason: daemon.DropTruncated.String(), ttl: 255,
+		{name: "count-above-length", reason: drop.Truncated.String(), ttl: 255,
 			build: func(_ *rand.Rand, s, d netip.Addr) []byte {
 				b := low(s, d)
 				b[3] = 3
 				return reChecksum(b, s, d)
 			}},
-		{name: "oversized", reason: daemon.DropOversized.String(), ttl: 255,
+		{name: "oversized", reason: drop.Oversized.String(), ttl: 255,
 			build: func(_ *rand.Rand, s, d netip.Addr) []byte {
 				return reChecksum(append(low(s, d), make([]byte, 1000)...), s, d)
 			}},
-		{name: "count-below-length", reason: daemon.DropOversized.String(), ttl: 255,
+		{name: "count-below-length", reason: drop.Oversized.String(), ttl: 255,
 			build: func(_ *rand.Rand, s, d netip.Addr) []byte {
 				b := hostileAdvert(s, d, hostileVRID, 1, vipAddr, lab.NodeAddr(1).Addr(), lab.NodeAddr(2).Addr())
 				b[3] = 1
 				return reChecksum(b, s, d)
 			}},
-		{name: "ipv6-address", reason: daemon.DropOversized.String(), ttl: 255,
+		{name: "ipv6-address", reason: drop.Oversized.String(), ttl: 255,
 			build: func(_ *rand.Rand, s, d netip.Addr) []byte {
 				b := append(low(s, d)[:8], v6[:]...)
 				b[3] = 1
 				return reChecksum(b, s, d)
 			}},
-		{name: "jumbo", reason: daemon.DropOversized.String(), ttl: 255, jumbo: true,
+		{name: "jumbo", reason: drop.Oversized.String(), ttl: 255, jumbo: true,
 			build: func(_ *rand.Rand, s, d netip.Addr) []byte {
 				return reChecksum(append(low(s, d), make([]byte, 3000)...), s, d)
 			}},
-		firstByte("version-0", daemon.DropVersion, 0x01),
-		firstByte("version-7", daemon.DropVersion, 0x71),
-		{name: "version-2", reason: daemon.DropVersion.String(), ttl: 255,
+		firstByte("version-0", drop.Version, 0x01),
+		firstByte("version-7", drop.Version, 0x71),
+		{name: "version-2", reason: drop.Version.String(), ttl: 255,
 			build: func(_ *rand.Rand, s, d netip.Addr) []byte {
 				p := vrrp.Packet{Version: 2, Type: vrrp.TypeAdvertisement, VRID: hostileVRID, Priority: 1, Interval: 1, Addresses: []netip.Addr{vipAddr}}
 				b, err := p.Marshal(s, d)
@@ -180,22 +181,22 @@ func hostileKinds() []hostileKind {
 				}
 				return b
 			}},
-		firstByte("type-0", daemon.DropType, 0x30),
-		firstByte("type-2", daemon.DropType, 0x32),
-		firstByte("type-15", daemon.DropType, 0x3f),
-		{name: "bad-checksum", reason: daemon.DropChecksum.String(), ttl: 255,
+		firstByte("type-0", drop.Type, 0x30),
+		firstByte("type-2", drop.Type, 0x32),
+		firstByte("type-15", drop.Type, 0x3f),
+		{name: "bad-checksum", reason: drop.Checksum.String(), ttl: 255,
 			build: func(_ *rand.Rand, s, d netip.Addr) []byte {
 				b := low(s, d)
 				b[7]++
 				return b
 			}},
-		{name: "zero-interval", reason: daemon.DropInterval.String(), ttl: 255,
+		{name: "zero-interval", reason: drop.Interval.String(), ttl: 255,
 			build: func(_ *rand.Rand, s, d netip.Addr) []byte {
 				b := low(s, d)
 				b[4], b[5] = 0, 0
 				return reChecksum(b, s, d)
 			}},
-		{name: "unknown-vrid", reason: daemon.DropUnknownVRID.String(), ttl: 255,
+		{name: "unknown-vrid", reason: drop.UnknownVRID.String(), ttl: 255,
 			build: func(_ *rand.Rand, s, d netip.Addr) []byte { return hostileAdvert(s, d, hostileUnknown, 255) }},
 		{name: "garbage", reason: "?", ttl: 255,
 			build: func(rng *rand.Rand, s, d netip.Addr) []byte {
@@ -219,30 +220,30 @@ func hostileKinds() []hostileKind {
 // on VRID 51 (a v3 instance).
 func classifyHostile(b []byte, ttl int, src, dst netip.Addr) string {
 	if ttl != 255 {
-		return daemon.DropTTL.String()
+		return drop.TTL.String()
 	}
 	p, err := vrrp.Parse(b, src, dst)
 	switch {
 	case errors.Is(err, vrrp.ErrTruncated):
-		return daemon.DropTruncated.String()
+		return drop.Truncated.String()
 	case errors.Is(err, vrrp.ErrTrailing):
-		return daemon.DropOversized.String()
+		return drop.Oversized.String()
 	case errors.Is(err, vrrp.ErrVersion):
-		return daemon.DropVersion.String()
+		return drop.Version.String()
 	case errors.Is(err, vrrp.ErrType):
-		return daemon.DropType.String()
+		return drop.Type.String()
 	case errors.Is(err, vrrp.ErrChecksum):
-		return daemon.DropChecksum.String()
+		return drop.Checksum.String()
 	case errors.Is(err, vrrp.ErrInterval):
-		return daemon.DropInterval.String()
+		return drop.Interval.String()
 	case errors.Is(err, vrrp.ErrFamily):
-		return daemon.DropFamily.String()
+		return drop.Family.String()
 	case err != nil:
-		return daemon.DropMalformed.String()
+		return drop.Malformed.String()
 	case p.VRID != hostileVRID:
-		return daemon.DropUnknownVRID.String()
+		return drop.UnknownVRID.String()
 	case p.Version != 3:
-		return daemon.DropVersion.String()
+		return drop.Version.String()
 	}
 	return ""
 }

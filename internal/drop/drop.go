@@ -1,0 +1,88 @@
+// Package drop names why a received VRRP packet is discarded. The same value
+// is a metric label, a log attribute and what tests assert, for the daemon
+// and for vipd watch alike.
+package drop
+
+import (
+	"errors"
+
+	"github.com/vipd/vipd/pkg/vrrp"
+)
+
+// Reason says why a received packet was dropped. Its String is the stable
+// label.
+type Reason uint8
+
+// Reasons, following the checks of RFC 9568 §7.1 (RFC 3768 §7.1 for v2).
+const (
+	None             Reason = iota
+	TTL                     // IP TTL (hop limit) not 255
+	Truncated               // shorter than its header or address list
+	Oversized               // longer than its header and address list
+	Version                 // not VRRP version 2 or 3, or not the instance's
+	Type                    // not an ADVERTISEMENT
+	Checksum                // bad checksum
+	Interval                // zero advertisement interval
+	Family                  // addresses of the wrong family
+	UnknownVRID             // no instance for this VRID on this interface
+	OwnAddress              // sent from this host's own address
+	QueueFull               // the instance is not keeping up
+	Malformed               // anything else the codec refused
+	NotPeer                 // unicast instance: the sender is not a listed peer
+	AuthType                // VRRPv2: another authentication type than configured
+	Auth                    // VRRPv2: wrong password
+	IntervalMismatch        // VRRPv2: another Adver Interval than ours (RFC 3768 §7.1)
+	Read                    // vipd watch: the socket returned an error
+	Count                   // the number of reasons, for arrays indexed by Reason
+)
+
+var names = [Count]string{
+	None:             "none",
+	TTL:              "ttl",
+	Truncated:        "truncated",
+	Oversized:        "oversized",
+	Version:          "version",
+	Type:             "type",
+	Checksum:         "checksum",
+	Interval:         "interval",
+	Family:           "family",
+	UnknownVRID:      "unknown_vrid",
+	OwnAddress:       "own_address",
+	QueueFull:        "queue_full",
+	Malformed:        "malformed",
+	NotPeer:          "not_a_peer",
+	AuthType:         "auth_type",
+	Auth:             "auth_mismatch",
+	IntervalMismatch: "interval_mismatch",
+	Read:             "read",
+}
+
+func (r Reason) String() string {
+	if r < Count {
+		return names[r]
+	}
+	return "unknown"
+}
+
+// FromCodec maps an error of vrrp.Parse to its reason; nil is None.
+func FromCodec(err error) Reason {
+	switch {
+	case err == nil:
+		return None
+	case errors.Is(err, vrrp.ErrTruncated):
+		return Truncated
+	case errors.Is(err, vrrp.ErrTrailing):
+		return Oversized
+	case errors.Is(err, vrrp.ErrVersion):
+		return Version
+	case errors.Is(err, vrrp.ErrType):
+		return Type
+	case errors.Is(err, vrrp.ErrChecksum):
+		return Checksum
+	case errors.Is(err, vrrp.ErrInterval):
+		return Interval
+	case errors.Is(err, vrrp.ErrFamily):
+		return Family
+	}
+	return Malformed
+}

@@ -1,0 +1,36 @@
+package drop
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/vipd/vipd/pkg/vrrp"
+)
+
+func TestFromCodec(t *testing.T) {
+	tests := []struct {
+		err  error
+		want Reason
+	}{
+		{nil, None},
+		{fmt.Errorf("%w: 5 bytes", vrrp.ErrTruncated), Truncated},
+		{vrrp.ErrTrailing, Oversized},
+		{vrrp.ErrVersion, Version},
+		{vrrp.ErrType, Type},
+		{vrrp.ErrChecksum, Checksum},
+		{vrrp.ErrInterval, Interval},
+		{vrrp.ErrFamily, Family},
+		{errors.New("something else"), Malformed},
+	}
+	for _, tt := range tests {
+		if got := FromCodec(tt.err); got != tt.want {
+			t.Errorf("FromCodec(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+	for r := None; r < Count; r++ {
+		if r.String() == "" || r.String() == "unknown" {
+			t.Errorf("reason %d has no name", r)
+		}
+	}
+}
