@@ -333,14 +333,9 @@ func restartWhy(a, b config.Instance) string {
 	return ""
 }
 
-func equalInstance(a, b config.Instance) bool {
-	return a.Name == b.Name && a.Interface == b.Interface && a.VRID == b.VRID &&
-		a.Priority == b.Priority && a.AdvertInterval == b.AdvertInterval &&
-		a.Preempt == b.Preempt && a.PreemptDelay == b.PreemptDelay &&
-		slices.Equal(a.VIPs, b.VIPs) && a.Announce == b.Announce &&
-		slices.Equal(a.TrackChecks, b.TrackChecks) && slices.Equal(a.TrackInterfaces, b.TrackInterfaces) &&
-		reflect.DeepEqual(a.Notify, b.Notify) && !needsRestart(a, b)
-}
+// equalInstance says a and b are the same in every field, so that a field
+// added to config.Instance can never be missed by a reload.
+func equalInstance(a, b config.Instance) bool { return reflect.DeepEqual(a, b) }
 
 // Cleanup removes every VIP of cfg from its interface: what a crashed run
 // may have left behind. Interfaces that do not exist are skipped.
