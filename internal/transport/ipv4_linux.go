@@ -43,6 +43,8 @@ type IPv4Conn struct {
 	oob  []byte
 	msgs [1]ipv4.Message
 	cm   ipv4.ControlMessage
+
+	batch batchState[ipv4.Message]
 }
 
 // ListenIPv4 opens a raw IPv4 socket for protocol 112 in the calling thread's
@@ -166,6 +168,24 @@ func (c *IPv4Conn) WriteTo(b []byte, src, dst netip.Addr) error {
 		return fmt.Errorf("transport: send to %v: %w", dst, err)
 	}
 	return nil
+}
+
+// WriteBatch sends ms in order, as WriteTo would, in as few system calls as
+// it can (sendmmsg). It stops at the first message that fails and returns
+// how many were sent before it, and its error.
+func (c *IPv4Conn) WriteBatch(ms []Outgoing) (int, error) {
+	for _, m := range ms {
+		if !m.Src.Unmap().Is4() || !m.Dst.Unmap().Is4() {
+			return 0, fmt.Errorf("transport: IPv4 send from %v to %v: want two IPv4 addresses", m.Src, m.Dst)
+		}
+	}
+	return c.batch.send(ms, func(bufs [][]byte, m Outgoing) ipv4.Message {
+		src := m.Src.Unmap()
+		oob := c.batch.control(src, func() []byte {
+			return (&ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifindex}).Marshal()
+		})
+		return ipv4.Message{Buffers: bufs, OOB: oob, Addr: c.batch.addr(m.Dst.Unmap())}
+	}, c.pc.WriteBatch)
 }
 
 // Close closes the socket; a ReadFrom blocked on it returns.

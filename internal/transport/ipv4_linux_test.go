@@ -312,3 +312,44 @@ func TestReadDeadlineIsTheOnlyTimeout(t *testing.T) {
 		t.Errorf("read with nothing sent: %v, want a deadline error", err)
 	}
 }
+
+// TestWriteBatch: a batch arrives whole and in order, each message from its
+// own source to its own destination, as WriteTo would send it; a batch
+// holding a message of the wrong family is refused before anything is sent.
+func TestWriteBatch(t *testing.T) {
+	a, b := pair(t)
+	ca, cb := listen(t, a), listen(t, b)
+	var ms []Outgoing
+	var want []Meta
+	for i := range 40 {
+		dst := GroupIPv4
+		if i%3 == 1 {
+			dst = b.addr
+		}
+		m := bytes.Clone(advert)
+		m[1] = byte(i + 1) // VRID: tells the messages apart
+		ms = append(ms, Outgoing{B: m, Src: a.addr, Dst: dst})
+		want = append(want, Meta{Src: a.addr, Dst: dst, TTL: 255, IfIndex: b.ifindex})
+	}
+	for round := range 2 { // the second round reuses the cached state
+		if n, err := ca.WriteBatch(ms); n != len(ms) || err != nil {
+			t.Fatalf("round %d: WriteBatch = %d, %v; want %d, nil", round, n, err, len(ms))
+		}
+		for i := range ms {
+			got, m, err := read(t, cb, 2*time.Second)
+			if err != nil {
+				t.Fatalf("round %d, message %d: %v", round, i, err)
+			}
+			if m != want[i] || !bytes.Equal(got, ms[i].B) {
+				t.Fatalf("round %d, message %d: received %x %+v; want %x %+v", round, i, got, m, ms[i].B, want[i])
+			}
+		}
+	}
+	bad := []Outgoing{{B: advert, Src: a.addr, Dst: b.addr}, {B: advert, Src: a.addr, Dst: netip.MustParseAddr("2001:db8::1")}}
+	if n, err := ca.WriteBatch(bad); n != 0 || err == nil {
+		t.Errorf("WriteBatch with an IPv6 destination = %d, %v; want 0 and an error", n, err)
+	}
+	if _, _, err := read(t, cb, 200*time.Millisecond); err == nil {
+		t.Error("a message of the refused batch arrived")
+	}
+}

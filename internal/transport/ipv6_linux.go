@@ -54,6 +54,8 @@ type IPv6Conn struct {
 	recv  func(fd uintptr) bool
 	cm    ipv6.ControlMessage
 	flags ipv6.ControlFlags
+
+	batch batchState[ipv6.Message]
 }
 
 // ListenIPv6 opens a raw IPv6 socket for protocol 112 in the calling
@@ -201,6 +203,27 @@ func (c *IPv6Conn) WriteTo(b []byte, src, dst netip.Addr) error {
 	}
 	return nil
 }
+
+// WriteBatch sends ms in order, as WriteTo would, in as few system calls as
+// it can (sendmmsg). It stops at the first message that fails and returns
+// how many were sent before it, and its error.
+func (c *IPv6Conn) WriteBatch(ms []Outgoing) (int, error) {
+	for _, m := range ms {
+		if !ipv6Only(m.Src) || !ipv6Only(m.Dst) {
+			return 0, fmt.Errorf("transport: IPv6 send from %v to %v: want two IPv6 addresses", m.Src, m.Dst)
+		}
+	}
+	return c.batch.send(ms, func(bufs [][]byte, m Outgoing) ipv6.Message {
+		src := m.Src.WithZone("")
+		oob := c.batch.control(src, func() []byte {
+			return (&ipv6.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifindex}).Marshal()
+		})
+		return ipv6.Message{Buffers: bufs, OOB: oob, Addr: c.batch.addr(m.Dst.WithZone(""))}
+	}, c.pc.WriteBatch)
+}
+
+// ipv6Only reports whether a is an IPv6 address that is not an IPv4-mapped one.
+func ipv6Only(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }
 
 // Close closes the socket; a ReadFrom blocked on it returns.
 func (c *IPv6Conn) Close() error { return c.pc.Close() }

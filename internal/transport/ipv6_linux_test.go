@@ -473,3 +473,36 @@ func TestIPv6TentativeSource(t *testing.T) {
 		}
 	}
 }
+
+// TestIPv6WriteBatch: as TestWriteBatch, for IPv6: multicast from the
+// link-local address and unicast from the global one, in order.
+func TestIPv6WriteBatch(t *testing.T) {
+	a, b := pair6(t)
+	ca, cb := listen6(t, a), listen6(t, b)
+	var ms []Outgoing
+	var want []Meta
+	for i := range 20 {
+		src, dst := a.ll, GroupIPv6
+		if i%2 == 1 {
+			src, dst = a.addr, b.addr
+		}
+		ms = append(ms, Outgoing{B: advert6(t, src, dst), Src: src, Dst: dst})
+		want = append(want, Meta{Src: src, Dst: dst, TTL: 255, IfIndex: b.ifindex})
+	}
+	if n, err := ca.WriteBatch(ms); n != len(ms) || err != nil {
+		t.Fatalf("WriteBatch = %d, %v; want %d, nil", n, err, len(ms))
+	}
+	for i := range ms {
+		got, m, err := read6(t, cb, 2*time.Second)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if m != want[i] || !bytes.Equal(got, ms[i].B) {
+			t.Fatalf("message %d: received %x %+v; want %x %+v", i, got, m, ms[i].B, want[i])
+		}
+	}
+	bad := []Outgoing{{B: []byte{0}, Src: a.ll, Dst: b.ll}, {B: []byte{0}, Src: netip.MustParseAddr("::ffff:192.0.2.1"), Dst: b.addr}}
+	if n, err := ca.WriteBatch(bad); n != 0 || err == nil {
+		t.Errorf("WriteBatch with an IPv4-mapped source = %d, %v; want 0 and an error", n, err)
+	}
+}
