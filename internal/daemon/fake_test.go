@@ -199,6 +199,15 @@ func (c *fakeConn) WriteTo(b []byte, src, dst netip.Addr) error {
 	return nil
 }
 
+func (c *fakeConn) WriteBatch(ms []transport.Outgoing) (int, error) {
+	for i, m := range ms {
+		if err := c.WriteTo(m.B, m.Src, m.Dst); err != nil {
+			return i, err
+		}
+	}
+	return len(ms), nil
+}
+
 func (c *fakeConn) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.closed)

@@ -222,6 +222,8 @@ type plane struct {
 	src   netip.Addr // primary IPv4, or link-local IPv6 (RFC 9568 §5.1.2.1)
 	conn  PacketConn
 	ann   Announcer
+	// sender sends the periodic adverts of the plane's Masters.
+	sender *sender
 
 	// byVRID is what the receive loop reads for every packet: a map that
 	// is replaced, never changed, when instances come and go.
@@ -271,16 +273,24 @@ func (p *plane) run(ctx context.Context, vips []netip.Prefix) {
 	if err != nil {
 		return
 	}
+	p.sender = newSender(p.conn)
 	close(p.ready)
 	p.log.Info("sockets open", "source", p.src)
-	recvDone := make(chan struct{})
+	recvDone, sendDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(recvDone)
 		p.receive()
 	}()
+	sendCtx, stopSending := context.WithCancel(context.Background())
+	go func() {
+		defer close(sendDone)
+		p.sender.run(sendCtx)
+	}()
 	<-ctx.Done()
 	// The instances send their last adverts before the sockets close.
 	p.f.instWG.Wait()
+	stopSending()
+	<-sendDone
 	p.conn.Close()
 	<-recvDone
 	p.ann.Close()

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vipd/vipd/internal/drop"
@@ -16,6 +17,7 @@ import (
 	"github.com/vipd/vipd/internal/config"
 	"github.com/vipd/vipd/internal/metrics"
 	"github.com/vipd/vipd/internal/router"
+	"github.com/vipd/vipd/internal/transport"
 	"github.com/vipd/vipd/pkg/vrrp"
 )
 
@@ -52,8 +54,9 @@ type instance struct {
 	announceLeft  int
 	announceArmed bool
 	// sendFailing is set after a failed send, so that only the first
-	// failure of a run is logged at warn level.
-	sendFailing bool
+	// failure of a run is logged at warn level. The plane's sender sets it
+	// too.
+	sendFailing atomic.Bool
 	// rivalSeen is when another router last advertised as Master while
 	// this one was Master; rivalAdverts counts such adverts in a row.
 	rivalSeen    time.Time
@@ -235,6 +238,13 @@ func (in *instance) run(ctx context.Context) {
 	for {
 		target := in.r.Deadline()
 		switch {
+		case in.r.State() == router.Master:
+			// The plane's sender carries out the Adver_Timer; the
+			// driver only wakes to clear the split-brain gauge.
+			target = time.Time{}
+			if !in.rivalSeen.IsZero() {
+				target = in.rivalSeen.Add(in.rivalWindow() + time.Millisecond)
+			}
 		case !graceFor.IsZero() && graceFor.Equal(target):
 			target = graceUntil
 		case !target.IsZero() && in.r.State() == router.Backup:
@@ -263,6 +273,10 @@ func (in *instance) run(ctx context.Context) {
 			in.stepAt(r.at, r.ev)
 		case <-protocol.C:
 			armed = time.Time{}
+			if in.r.State() == router.Master {
+				in.observe(time.Now(), router.Event{Kind: router.Timeout}, true, in.r.Master())
+				continue
+			}
 			// Adverts that arrived before the timer fired go first: the
 			// select above picks at random among ready cases.
 			in.drainEvents()
@@ -400,6 +414,9 @@ func (in *instance) reconfigure(ic config.Instance) {
 	in.snap.ConfiguredPriority = ic.Priority
 	in.mu.Unlock()
 	in.r.SetConfig(in.routerConfig())
+	if in.r.State() == router.Master {
+		in.scheduleAdverts(false)
+	}
 	in.retrack()
 }
 
@@ -423,6 +440,9 @@ func (in *instance) retrack() {
 		in.effective = prio
 		in.r.SetConfig(in.routerConfig())
 		in.m.effect.Set(float64(prio))
+		if in.r.State() == router.Master {
+			in.scheduleAdverts(false)
+		}
 	}
 	in.mu.Lock()
 	in.snap.Priority = prio
@@ -469,10 +489,16 @@ func (in *instance) stepAt(now time.Time, ev router.Event) {
 	wasMaster := in.r.State() == router.Master
 	prevMaster := in.r.Master()
 	in.actions = in.r.Step(now, ev, in.actions[:0])
+	if wasMaster && in.r.State() != router.Master {
+		// Before the last advert goes out (priority 0, or a farewell).
+		in.p.sender.remove(in)
+	}
+	sent := false
 	for _, a := range in.actions {
 		switch a.Kind {
 		case router.SendAdvert:
 			in.send(a.Priority)
+			sent = true
 		case router.AddVIPs:
 			for _, vip := range in.cfg.VIPs {
 				if err := in.f.d.sys.Add(in.f.link.Index, vip); err != nil {
@@ -496,13 +522,47 @@ func (in *instance) stepAt(now time.Time, ev router.Event) {
 			in.transition(a)
 		}
 	}
+	if in.r.State() == router.Master {
+		in.scheduleAdverts(sent)
+	}
 	in.observe(now, ev, wasMaster, prevMaster)
 }
+
+// scheduleAdverts hands the Master's periodic advertisement, at the priority
+// it advertises now, to the plane's sender: next due at the router's
+// Adver_Timer if sent says one just went out, else when it was due anyway.
+func (in *instance) scheduleAdverts(sent bool) {
+	var due time.Time
+	if sent {
+		due = in.r.Deadline()
+	}
+	in.p.sender.set(in, in.advertPackets(in.r.Config().Priority), in.cfg.AdvertInterval, due)
+}
+
+// advertPackets returns the advertisement at priority p for each
+// destination, in buffers of their own.
+func (in *instance) advertPackets(p uint8) []transport.Outgoing {
+	in.pkt.Priority = p
+	out := make([]transport.Outgoing, 0, len(in.dsts))
+	for _, dst := range in.dsts {
+		b, err := in.pkt.Append(nil, in.src, dst, in.csum)
+		if err != nil {
+			in.log.Error("cannot build the advertisement", "dst", dst, "err", err)
+			continue
+		}
+		out = append(out, transport.Outgoing{B: b, Src: in.src, Dst: dst})
+	}
+	return out
+}
+
+// rivalWindow is how long after another Master's advert the split brain it
+// showed lasts.
+func (in *instance) rivalWindow() time.Duration { return 3 * in.cfg.AdvertInterval }
 
 // observe keeps the split-brain gauge and the Master address metrics.
 func (in *instance) observe(now time.Time, ev router.Event, wasMaster bool, prevMaster netip.Addr) {
 	isMaster := in.r.State() == router.Master
-	window := 3 * in.cfg.AdvertInterval
+	window := in.rivalWindow()
 	switch {
 	case !isMaster:
 		in.rivalSeen, in.rivalAdverts = time.Time{}, 0
@@ -557,16 +617,20 @@ func (in *instance) send(p uint8) {
 		}
 		err = errors.Join(err, e)
 	}
+	in.sendResult(err)
+}
+
+// sendResult logs and counts the outcome of sending one advertisement; the
+// first failure of a run is a warning.
+func (in *instance) sendResult(err error) {
 	switch {
-	case err != nil && !in.sendFailing:
-		in.sendFailing = true
+	case err != nil && !in.sendFailing.Swap(true):
 		in.log.Warn("sending advertisement failed; retrying at every interval", "err", err)
 	case err != nil:
 		in.log.Debug("sending advertisement failed", "err", err)
 	default:
 		in.m.sent.Inc()
-		if in.sendFailing {
-			in.sendFailing = false
+		if in.sendFailing.Swap(false) {
 			in.log.Info("sending advertisements again")
 		}
 	}

@@ -35,6 +35,9 @@ type System interface {
 type PacketConn interface {
 	ReadFrom(b []byte) (int, transport.Meta, error)
 	WriteTo(b []byte, src, dst netip.Addr) error
+	// WriteBatch sends ms in order and stops at the first that fails,
+	// returning how many were sent before it and its error.
+	WriteBatch(ms []transport.Outgoing) (int, error)
 	Close() error
 }
 
