@@ -68,8 +68,8 @@ func TestSenderBatchesDueAdverts(t *testing.T) {
 	a, b, c, d := senderInstance(), senderInstance(), senderInstance(), senderInstance()
 	s.set(a, out("224.0.0.18"), iv, t0)
 	s.set(b, out("192.0.2.2", "192.0.2.3"), iv, t0.Add(6*time.Millisecond)) // within sendEarly
-	s.set(c, out("224.0.0.18"), iv, t0.Add(7*time.Millisecond))              // not yet
-	s.set(d, out("192.0.2.99", "192.0.2.4"), iv, t0.Add(-time.Second))       // far behind; one peer fails
+	s.set(c, out("224.0.0.18"), iv, t0.Add(7*time.Millisecond))             // not yet
+	s.set(d, out("192.0.2.99", "192.0.2.4"), iv, t0.Add(-time.Second))      // far behind; one peer fails
 
 	s.fire(t0)
 	calls := conn.calls()
