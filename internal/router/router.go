@@ -194,6 +194,21 @@ func (r *Router) MasterAdverInterval() time.Duration { return r.masterAdverInter
 // Config returns the configuration in force.
 func (r *Router) Config() Config { return r.cfg }
 
+// Routine returns the advertisement that, received now, would change nothing
+// but restart the Master_Down_Timer from its arrival and note when the
+// Master was last heard: in Backup, the Master followed advertising again at
+// the same priority and interval, a priority the router does not preempt.
+// Stepping only the latest of a run of such adverts, at its arrival time,
+// leaves the router as stepping each of them would, which lets a driver
+// take them off its hot path. ok is false when no advert is routine.
+func (r *Router) Routine() (ev Event, ok bool) {
+	if r.state != Backup || r.leaving || !r.master.IsValid() || r.masterPriority == 0 ||
+		!r.lowerSince.IsZero() || (r.masterPriority < r.cfg.Priority && r.cfg.Preempt) {
+		return Event{}, false
+	}
+	return Event{Kind: Advert, From: r.master, Priority: r.masterPriority, Interval: r.masterAdverInterval}, true
+}
+
 // SkewTime is RFC 9568 §6.1's Skew_Time for priority p and the Master's
 // advertisement interval: ((256 - p) * interval) / 256.
 func SkewTime(p uint8, masterInterval time.Duration) time.Duration {

@@ -491,3 +491,66 @@ func TestSetConfig(t *testing.T) {
 		t.Fatalf("actions (-want +got):\n%s", diff)
 	}
 }
+
+// TestRoutine: an advert Routine reports changes nothing but the
+// Master_Down_Timer and when the Master was last heard, from whatever
+// Backup state it is reported in; and none is reported where an advert from
+// the Master matters (leaving, a lower Master being preempted, Master,
+// Init, Fault).
+func TestRoutine(t *testing.T) {
+	cfg := Config{Priority: 100, AdvertInterval: time.Second, Preempt: true, Addr: self}
+	for _, tt := range []struct {
+		name   string
+		cfg    func(*Config)
+		events []Event
+		ok     bool
+	}{
+		{"startup, no master yet", nil, []Event{startup}, false},
+		{"following a higher master", nil, []Event{startup, adv(upper, 150, 2*time.Second)}, true},
+		{"following an equal master", nil, []Event{startup, adv(upper, 100, time.Second)}, true},
+		{"lower master, preempt", nil, []Event{startup, adv(lower, 50, time.Second)}, false},
+		{"lower master, no preempt", func(c *Config) { c.Preempt = false }, []Event{startup, adv(lower, 50, time.Second)}, true},
+		{"lower master, preempt delay", func(c *Config) { c.PreemptDelay = time.Hour }, []Event{startup, adv(lower, 50, time.Second)}, false},
+		{"master leaving", nil, []Event{startup, adv(upper, 150, time.Second), adv(upper, 0, time.Second)}, false},
+		{"master", nil, []Event{startup, timeout}, false},
+		{"init", nil, nil, false},
+		{"fault", nil, []Event{startup, adv(upper, 150, time.Second), {Kind: FaultOn}}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := cfg
+			if tt.cfg != nil {
+				tt.cfg(&c)
+			}
+			r := New(c)
+			now := t0
+			for _, ev := range tt.events {
+				if ev.Kind == Timeout {
+					now = r.Deadline()
+				}
+				r.Step(now, ev, nil)
+				now = now.Add(100 * time.Millisecond)
+			}
+			ev, ok := r.Routine()
+			if ok != tt.ok {
+				t.Fatalf("Routine ok = %v, want %v (state %v)", ok, tt.ok, r.State())
+			}
+			if !ok {
+				return
+			}
+			before := *r
+			at := now.Add(500 * time.Millisecond)
+			if acts := r.Step(at, ev, nil); len(acts) != 0 {
+				t.Errorf("stepping the routine advert: actions %v", acts)
+			}
+			want := before
+			want.deadline = at.Add(MasterDownInterval(c.Priority, before.masterAdverInterval))
+			want.masterSeen = at
+			if *r != want {
+				t.Errorf("stepping the routine advert changed more than the timer:\n got %+v\nwant %+v", *r, want)
+			}
+			if again, ok := r.Routine(); !ok || again != ev {
+				t.Errorf("after it, Routine = %+v, %v; want the same advert", again, ok)
+			}
+		})
+	}
+}
