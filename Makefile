@@ -3,6 +3,12 @@ GO        ?= go
 BIN       ?= bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
+# net/http without its bundled HTTP/2: vipd speaks HTTP/1.1 only (the
+# metrics listener is plain TCP; a health check's own Transport sets
+# DialContext and TLSClientConfig, which turns HTTP/2 off). Half a MiB less
+# binary, and so half a MiB less resident memory. Every build of vipd uses it:
+# packaging/Dockerfile, test/e2e and test/packaging repeat it.
+TAGS      := nethttpomithttp2
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 STATICCHECK_VERSION := v0.8.2
 # Debian packages the end-to-end tests and the benchmark use.
@@ -14,7 +20,7 @@ export CGO_ENABLED = 0
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vipd ./cmd/vipd
+	$(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN)/vipd ./cmd/vipd
 
 # Installs what the tests need when it is missing (apt-get needs root).
 deps:

@@ -36,7 +36,7 @@ func buildAndRun(m *testing.M) int {
 }
 
 // buildVipd builds ./cmd/vipd of the module this test lives in, the way a
-// release is built (static, no cgo).
+// release is built (static, no cgo, the Makefile's TAGS).
 func buildVipd(dir string) (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
@@ -47,7 +47,7 @@ func buildVipd(dir string) (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "vipd")
-	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/vipd")
+	cmd := exec.Command(goBin, "build", "-tags", "nethttpomithttp2", "-o", bin, "./cmd/vipd")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -86,12 +86,12 @@ func makeCmd(t testing.TB, args ...string) string {
 	return string(out)
 }
 
-// buildVipd builds ./cmd/vipd into dir, static as a release is, and returns
-// the binary's path.
+// buildVipd builds ./cmd/vipd into dir, static and with the build tags
+// of a release (the Makefile's TAGS), and returns the binary's path.
 func buildVipd(t testing.TB, dir string) string {
 	t.Helper()
 	bin := filepath.Join(dir, "vipd")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/vipd")
+	cmd := exec.Command("go", "build", "-tags", "nethttpomithttp2", "-o", bin, "./cmd/vipd")
 	cmd.Dir = moduleRoot(t)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
