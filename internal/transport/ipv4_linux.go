@@ -36,13 +36,17 @@ type IPv4Conn struct {
 	ifindex int
 	pc      *ipv4.PacketConn
 
-	// Reused by ReadFrom. A raw IPv4 socket always delivers the IP header:
-	// it lands in hdr and the VRRP message in the caller's buffer.
-	hdr  [ipv4.HeaderLen]byte
-	bufs [2][]byte
-	oob  []byte
-	msgs [1]ipv4.Message
-	cm   ipv4.ControlMessage
+	// Reused by ReadFrom, which reads up to readBatch packets per system
+	// call (recvmmsg) and returns them one by one: msgs[next:count] are
+	// still to be returned. A raw IPv4 socket always delivers the IP
+	// header: it lands in hdr[i], the rest of the packet in buf[i].
+	hdr         [readBatch][ipv4.HeaderLen]byte
+	buf         [readBatch][]byte
+	bufs        [readBatch][2][]byte
+	oob         [readBatch][]byte
+	msgs        [readBatch]ipv4.Message
+	next, count int
+	cm          ipv4.ControlMessage
 
 	batch batchState[ipv4.Message]
 }
@@ -73,9 +77,20 @@ func ListenIPv4(ifindex int) (*IPv4Conn, error) {
 		return nil, fmt.Errorf("transport: raw IPv4 socket on interface index %d: %w", ifindex, err)
 	}
 	const flags = ipv4.FlagDst | ipv4.FlagInterface // both IP_PKTINFO on Linux
-	c.oob = ipv4.NewControlMessage(flags)
+	for i := range c.msgs {
+		c.oob[i] = ipv4.NewControlMessage(flags)
+		c.buf[i] = make([]byte, maxPacket)
+	}
 	return c, nil
 }
+
+// readBatch is how many packets ReadFrom takes from the socket at once;
+// maxPacket is the longest packet it reads whole (the VRRP message is
+// truncated beyond it, as by a short buffer).
+const (
+	readBatch = 16
+	maxPacket = 2048
+)
 
 // bindIPv4 runs on the new socket before Go binds it. A raw socket is hashed
 // for its protocol as soon as it exists and so may already hold packets that
@@ -90,6 +105,7 @@ func bindIPv4(fd, ifindex int) error {
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); err != nil {
 		return fmt.Errorf("IP_MULTICAST_ALL: %w", err)
 	}
+	setReceiveBuffer(fd)
 	var b [1]byte
 	for range 4096 { // bounded by the receive buffer anyway
 		if _, _, err := unix.Recvfrom(fd, b[:], unix.MSG_DONTWAIT); err != nil {
@@ -123,26 +139,38 @@ func (c *IPv4Conn) setup() error {
 
 // ReadFrom blocks until a VRRP packet arrives and copies the VRRP message,
 // without the IP header, into b; a message longer than b is truncated. It
-// returns an error wrapping net.ErrClosed once Close was called.
+// takes up to readBatch packets from the socket at once and returns the
+// rest from later calls. It returns an error wrapping net.ErrClosed once
+// Close was called.
 func (c *IPv4Conn) ReadFrom(b []byte) (int, Meta, error) {
-	c.bufs[0], c.bufs[1] = c.hdr[:], b
-	m := &c.msgs[0]
-	*m = ipv4.Message{Buffers: c.bufs[:], OOB: c.oob}
-	if _, err := c.pc.ReadBatch(c.msgs[:], 0); err != nil {
-		return 0, Meta{}, err
+	if c.next == c.count {
+		for i := range c.msgs {
+			c.bufs[i] = [2][]byte{c.hdr[i][:], c.buf[i]}
+			c.msgs[i] = ipv4.Message{Buffers: c.bufs[i][:], OOB: c.oob[i]}
+		}
+		n, err := c.pc.ReadBatch(c.msgs[:], 0)
+		if err != nil {
+			return 0, Meta{}, err
+		}
+		if n <= 0 {
+			return 0, Meta{}, errors.New("transport: recvmmsg returned no packet")
+		}
+		c.next, c.count = 0, n
 	}
+	i := c.next
+	c.next++
+	m, hdr := &c.msgs[i], c.hdr[i][:]
 	n := m.N
-	hl := int(c.hdr[0]&0x0f) << 2
+	hl := int(hdr[0]&0x0f) << 2
 	if n < ipv4.HeaderLen || hl < ipv4.HeaderLen || n < hl {
 		return 0, Meta{}, fmt.Errorf("transport: %d-byte packet with a %d-byte IPv4 header", n, hl)
 	}
-	if hl > ipv4.HeaderLen { // options spilled into b
-		copy(b, b[hl-ipv4.HeaderLen:n-ipv4.HeaderLen])
-	}
+	// Options, if any, spilled into buf before the VRRP message.
+	n = copy(b, c.buf[i][hl-ipv4.HeaderLen:n-ipv4.HeaderLen])
 	meta := Meta{
-		Src: netip.AddrFrom4([4]byte(c.hdr[12:16])),
-		Dst: netip.AddrFrom4([4]byte(c.hdr[16:20])),
-		TTL: int(c.hdr[8]),
+		Src: netip.AddrFrom4([4]byte(hdr[12:16])),
+		Dst: netip.AddrFrom4([4]byte(hdr[16:20])),
+		TTL: int(hdr[8]),
 	}
 	c.cm.IfIndex = 0
 	if m.NN > 0 {
@@ -151,7 +179,7 @@ func (c *IPv4Conn) ReadFrom(b []byte) (int, Meta, error) {
 		}
 	}
 	meta.IfIndex = c.cm.IfIndex
-	return n - hl, meta, nil
+	return n, meta, nil
 }
 
 // WriteTo sends b, a marshalled VRRP message, to dst (224.0.0.18 or a unicast
