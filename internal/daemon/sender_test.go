@@ -64,12 +64,12 @@ func TestSenderBatchesDueAdverts(t *testing.T) {
 	conn := &batchConn{failDst: netip.MustParseAddr("192.0.2.99")}
 	s := newSender(conn)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	const iv = 100 * time.Millisecond // sendEarly 6.25 ms
+	const iv = 100 * time.Millisecond // sendEarly 25 ms
 	a, b, c, d := senderInstance(), senderInstance(), senderInstance(), senderInstance()
 	s.set(a, out("224.0.0.18"), iv, t0)
-	s.set(b, out("192.0.2.2", "192.0.2.3"), iv, t0.Add(6*time.Millisecond)) // within sendEarly
-	s.set(c, out("224.0.0.18"), iv, t0.Add(7*time.Millisecond))             // not yet
-	s.set(d, out("192.0.2.99", "192.0.2.4"), iv, t0.Add(-time.Second))      // far behind; one peer fails
+	s.set(b, out("192.0.2.2", "192.0.2.3"), iv, t0.Add(25*time.Millisecond)) // within sendEarly
+	s.set(c, out("224.0.0.18"), iv, t0.Add(26*time.Millisecond))             // not yet
+	s.set(d, out("192.0.2.99", "192.0.2.4"), iv, t0.Add(-time.Second))       // far behind; one peer fails
 
 	s.fire(t0)
 	calls := conn.calls()
@@ -96,8 +96,8 @@ func TestSenderBatchesDueAdverts(t *testing.T) {
 		sent float64
 	}{
 		"a": {a, t0.Add(iv), 1},
-		"b": {b, t0.Add(iv + 6*time.Millisecond), 1}, // keeps its own phase
-		"c": {c, t0.Add(7 * time.Millisecond), 0},
+		"b": {b, t0.Add(iv + 25*time.Millisecond), 1}, // keeps its own phase
+		"c": {c, t0.Add(26 * time.Millisecond), 0},
 		"d": {d, t0.Add(iv), 0}, // restarted from now, not caught up
 	} {
 		if got := s.entries[e.in].due; !got.Equal(e.due) {
