@@ -324,9 +324,7 @@ func (p *plane) receive() {
 		}
 		in.m.received.Inc()
 		ev := router.Event{Kind: router.Advert, From: meta.Src, Priority: pkt.Priority, Interval: pkt.AdvertInterval()}
-		select {
-		case in.events <- received{ev: ev, at: at}:
-		default:
+		if !in.deliver(received{ev: ev, at: at}) {
 			p.f.drops[drop.QueueFull].Inc()
 		}
 	}

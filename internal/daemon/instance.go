@@ -77,6 +77,29 @@ type instance struct {
 
 	mu   sync.Mutex
 	snap Status
+
+	// routine is shared with the plane's receive loop (see deliver).
+	routine routineAdverts
+}
+
+// routineAdverts lets the receive loop keep a Backup's routine adverts —
+// its Master advertising again, unchanged (router.Routine) — off the
+// driver's path: the loop notes the latest one instead of queueing it, and
+// the driver steps it when its Master_Down_Timer is about to run out, or
+// before anything else it steps. A Backup's driver thus wakes about once per
+// Master_Down_Interval instead of at every advert, with the same outcome:
+// stepping the latest routine advert at its arrival time leaves the router
+// as stepping each would have.
+//
+// Adverts reach the driver in the order they arrived: whatever is queued in
+// events arrived before the noted one, since the receive loop queues the
+// noted one ahead of any advert it queues after it.
+type routineAdverts struct {
+	mu      sync.Mutex
+	ev      router.Event // the routine advert; valid if ok
+	ok      bool
+	latest  received // the latest routine advert not yet stepped; valid if pending
+	pending bool
 }
 
 // instanceMetrics are the instance's series, resolved once.
@@ -236,6 +259,7 @@ func (in *instance) run(ctx context.Context) {
 	// for (see staleAfter), graceUntil when that grace ends.
 	var armed, graceFor, graceUntil time.Time
 	for {
+		in.syncRoutine()
 		target := in.r.Deadline()
 		switch {
 		case in.r.State() == router.Master:
@@ -278,9 +302,10 @@ func (in *instance) run(ctx context.Context) {
 				continue
 			}
 			// Adverts that arrived before the timer fired go first: the
-			// select above picks at random among ready cases.
-			in.drainEvents()
-			if in.r.State() == router.Backup && in.spinUntilDeadline() {
+			// select above picks at random among ready cases, and the
+			// Master's routine adverts were only noted.
+			in.catchUp()
+			if in.r.State() == router.Backup && (time.Until(in.r.Deadline()) > spinEarly || in.spinUntilDeadline()) {
 				continue
 			}
 			dl := in.r.Deadline()
@@ -298,11 +323,15 @@ func (in *instance) run(ctx context.Context) {
 			in.announceArmed = false
 			in.announceRound()
 		case ic := <-in.updates:
+			// Adverts so far are judged by the configuration they
+			// arrived under.
+			in.catchUp()
 			in.reconfigure(ic)
 		case reply := <-in.pings:
 			close(reply)
 		case u := <-in.trackc:
 			if in.tracker.set(u.kind, u.name, u.up) {
+				in.catchUp()
 				in.retrack()
 			}
 		}
@@ -324,6 +353,7 @@ const handoverMax = 650 * time.Millisecond
 // reach the clients. A FAULT, unlike a shutdown, releases them at once: the
 // service behind them is gone.
 func (in *instance) shutdown() {
+	in.catchUp()
 	in.handingOver = in.r.State() == router.Master
 	in.step(router.Event{Kind: router.Shutdown})
 	in.handingOver = false
@@ -361,8 +391,10 @@ const (
 // spinEarly is how long before a Backup's Master_Down_Timer the driver
 // wakes up. Go's timers can fire a millisecond or two late (the runtime
 // sleeps in whole milliseconds while idle), which would add that much to
-// every failover; a Backup's timer never fires while its Master is alive,
-// so finishing the wait in a short spin costs nothing in normal operation.
+// every failover. While its Master is alive a Backup's timer only fires to
+// step the Master's latest advert (see routineAdverts), which moves the
+// deadline well past spinEarly, so the spin costs nothing in normal
+// operation.
 const spinEarly = 2 * time.Millisecond
 
 // spinUntilDeadline waits, spinning, until the Master_Down_Timer deadline,
@@ -371,29 +403,13 @@ const spinEarly = 2 * time.Millisecond
 func (in *instance) spinUntilDeadline() bool {
 	dl := in.r.Deadline()
 	for time.Now().Before(dl) {
-		select {
-		case r := <-in.events:
-			in.stepAt(r.at, r.ev)
-			if in.r.State() != router.Backup || !in.r.Deadline().Equal(dl) {
-				return true
-			}
-		default:
-			runtime.Gosched()
+		in.catchUp()
+		if in.r.State() != router.Backup || !in.r.Deadline().Equal(dl) {
+			return true
 		}
+		runtime.Gosched()
 	}
 	return false
-}
-
-// drainEvents steps every advert already queued for the instance.
-func (in *instance) drainEvents() {
-	for {
-		select {
-		case r := <-in.events:
-			in.stepAt(r.at, r.ev)
-		default:
-			return
-		}
-	}
 }
 
 // reconfigure applies a changed configuration in place (see
@@ -478,6 +494,77 @@ func (in *instance) ping() chan struct{} {
 type received struct {
 	ev router.Event
 	at time.Time
+}
+
+// deliver hands an advert from the receive loop to the driver: noted if it
+// is routine, else queued behind the noted one. It reports false if the
+// queue was full and the advert was dropped.
+func (in *instance) deliver(r received) bool {
+	ra := &in.routine
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	if ra.ok && r.ev == ra.ev {
+		ra.latest, ra.pending = r, true
+		return true
+	}
+	if ra.pending {
+		select {
+		case in.events <- ra.latest:
+			ra.pending = false
+		default:
+			return false // r must not overtake it
+		}
+	}
+	select {
+	case in.events <- r:
+		return true
+	default:
+		return false
+	}
+}
+
+// catchUp steps every advert that arrived so far, queued or noted, in order.
+func (in *instance) catchUp() {
+	in.stepAll(in.takeAdverts(true))
+}
+
+// takeAdverts tells the receive loop which advert is routine now and
+// returns, in order of arrival, the queued adverts and the noted routine
+// one: always if all, else only when a noted advert is no longer routine
+// (it must then be stepped now: nothing would step it later).
+func (in *instance) takeAdverts(all bool) []received {
+	ev, ok := in.r.Routine()
+	ra := &in.routine
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	changed := ok != ra.ok || ev != ra.ev
+	ra.ev, ra.ok = ev, ok
+	if !all && !(changed && ra.pending) {
+		return nil
+	}
+	var out []received
+	for len(in.events) > 0 {
+		out = append(out, <-in.events)
+	}
+	if ra.pending {
+		out = append(out, ra.latest)
+		ra.pending = false
+	}
+	return out
+}
+
+// syncRoutine tells the receive loop which advert is routine now, stepping
+// the one it noted if that changed.
+func (in *instance) syncRoutine() {
+	for rs := in.takeAdverts(false); len(rs) > 0; rs = in.takeAdverts(false) {
+		in.stepAll(rs)
+	}
+}
+
+func (in *instance) stepAll(rs []received) {
+	for _, r := range rs {
+		in.stepAt(r.at, r.ev)
+	}
 }
 
 // step feeds ev, happening now, to the router; see stepAt.
