@@ -46,8 +46,9 @@ type instance struct {
 
 	r       *router.Router
 	pkt     vrrp.Packet
-	buf     []byte
+	buf     []byte // for adverts sent by the driver itself, grown as needed
 	actions []router.Action
+	taken   []received // reused by takeAdverts
 
 	// announceLeft counts the gratuitous ARP rounds still to send;
 	// announceArmed says the announce timer is running.
@@ -116,19 +117,20 @@ type instanceMetrics struct {
 
 func newInstance(ic config.Instance, f *iface, p *plane) *instance {
 	in := &instance{
-		cfg:     ic,
-		f:       f,
-		p:       p,
-		wire:    newWire(ic),
-		log:     f.log.With("instance", ic.Name, "vrid", ic.VRID),
-		done:    make(chan struct{}),
-		events:  make(chan received, 64),
+		cfg:  ic,
+		f:    f,
+		p:    p,
+		wire: newWire(ic),
+		log:  f.log.With("instance", ic.Name, "vrid", ic.VRID),
+		done: make(chan struct{}),
+		// Routine adverts are only noted (see routineAdverts): the queue
+		// holds the others, a handful per interval.
+		events:  make(chan received, 16),
 		updates: make(chan config.Instance, 4),
 		pings:   make(chan chan struct{}, 1),
 		trackc:  make(chan trackUpdate, 16),
 		// Until the tracker is built in run, nothing is known to be down.
 		effective: ic.Priority,
-		buf:       make([]byte, 0, 1500),
 	}
 	in.pkt = vrrp.Packet{Version: uint8(ic.Version), Type: vrrp.TypeAdvertisement, VRID: ic.VRID}
 	if ic.AuthPass != "" {
@@ -542,7 +544,7 @@ func (in *instance) takeAdverts(all bool) []received {
 	if !all && !(changed && ra.pending) {
 		return nil
 	}
-	var out []received
+	out := in.taken[:0]
 	for len(in.events) > 0 {
 		out = append(out, <-in.events)
 	}
@@ -550,6 +552,7 @@ func (in *instance) takeAdverts(all bool) []received {
 		out = append(out, ra.latest)
 		ra.pending = false
 	}
+	in.taken = out
 	return out
 }
 
