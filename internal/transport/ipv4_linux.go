@@ -48,7 +48,7 @@ type IPv4Conn struct {
 	next, count int
 	cm          ipv4.ControlMessage
 
-	batch batchState[ipv4.Message]
+	batch batchSender
 }
 
 // ListenIPv4 opens a raw IPv4 socket for protocol 112 in the calling thread's
@@ -72,6 +72,18 @@ func ListenIPv4(ifindex int) (*IPv4Conn, error) {
 		return nil, fmt.Errorf("transport: raw IPv4 socket on interface index %d: %w", ifindex, err)
 	}
 	c := &IPv4Conn{ifindex: ifindex, pc: ipv4.NewPacketConn(pconn)}
+	c.batch = batchSender{sockaddr: sockaddr4, control: func(src netip.Addr) []byte {
+		return (&ipv4.ControlMessage{Src: src.Unmap().AsSlice(), IfIndex: ifindex}).Marshal()
+	}}
+	if sc, ok := pconn.(syscall.Conn); ok {
+		c.batch.rc, err = sc.SyscallConn()
+	} else {
+		err = fmt.Errorf("%T has no file descriptor", pconn)
+	}
+	if err != nil {
+		pconn.Close()
+		return nil, fmt.Errorf("transport: raw IPv4 socket on interface index %d: %w", ifindex, err)
+	}
 	if err := c.setup(); err != nil {
 		pconn.Close()
 		return nil, fmt.Errorf("transport: raw IPv4 socket on interface index %d: %w", ifindex, err)
@@ -207,13 +219,7 @@ func (c *IPv4Conn) WriteBatch(ms []Outgoing) (int, error) {
 			return 0, fmt.Errorf("transport: IPv4 send from %v to %v: want two IPv4 addresses", m.Src, m.Dst)
 		}
 	}
-	return c.batch.send(ms, func(bufs [][]byte, m Outgoing) ipv4.Message {
-		src := m.Src.Unmap()
-		oob := c.batch.control(src, func() []byte {
-			return (&ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifindex}).Marshal()
-		})
-		return ipv4.Message{Buffers: bufs, OOB: oob, Addr: c.batch.addr(m.Dst.Unmap())}
-	}, c.pc.WriteBatch)
+	return c.batch.send(ms)
 }
 
 // Close closes the socket; a ReadFrom blocked on it returns.

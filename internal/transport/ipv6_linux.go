@@ -55,7 +55,7 @@ type IPv6Conn struct {
 	cm    ipv6.ControlMessage
 	flags ipv6.ControlFlags
 
-	batch batchState[ipv6.Message]
+	batch batchSender
 }
 
 // ListenIPv6 opens a raw IPv6 socket for protocol 112 in the calling
@@ -94,6 +94,9 @@ func ListenIPv6(ifindex int) (*IPv6Conn, error) {
 	c.flags = ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface
 	c.oob = ipv6.NewControlMessage(c.flags)
 	c.recv = c.recvmsg
+	c.batch = batchSender{rc: c.rc, sockaddr: sockaddr6, control: func(src netip.Addr) []byte {
+		return (&ipv6.ControlMessage{Src: src.WithZone("").AsSlice(), IfIndex: ifindex}).Marshal()
+	}}
 	return c, nil
 }
 
@@ -214,13 +217,7 @@ func (c *IPv6Conn) WriteBatch(ms []Outgoing) (int, error) {
 			return 0, fmt.Errorf("transport: IPv6 send from %v to %v: want two IPv6 addresses", m.Src, m.Dst)
 		}
 	}
-	return c.batch.send(ms, func(bufs [][]byte, m Outgoing) ipv6.Message {
-		src := m.Src.WithZone("")
-		oob := c.batch.control(src, func() []byte {
-			return (&ipv6.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifindex}).Marshal()
-		})
-		return ipv6.Message{Buffers: bufs, OOB: oob, Addr: c.batch.addr(m.Dst.WithZone(""))}
-	}, c.pc.WriteBatch)
+	return c.batch.send(ms)
 }
 
 // ipv6Only reports whether a is an IPv6 address that is not an IPv4-mapped one.
