@@ -232,6 +232,11 @@ func cmdRun(args []string, stderr io.Writer) int {
 		defer wg.Done()
 		notifySystemd(ctx, d, log)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		returnStartupMemory(ctx, d.Started(), settleTime(cfg))
+	}()
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
