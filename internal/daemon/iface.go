@@ -166,7 +166,7 @@ func (f *iface) update(ic config.Instance) {
 		}
 	}
 	if in := f.instances[ic.Name]; in != nil {
-		in.updates <- ic
+		in.updates <- &ic
 	}
 }
 

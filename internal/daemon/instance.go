@@ -40,7 +40,7 @@ type instance struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	events  chan received
-	updates chan config.Instance
+	updates chan *config.Instance
 	pings   chan chan struct{}
 	trackc  chan trackUpdate
 
@@ -126,7 +126,7 @@ func newInstance(ic config.Instance, f *iface, p *plane) *instance {
 		// Routine adverts are only noted (see routineAdverts): the queue
 		// holds the others, a handful per interval.
 		events:  make(chan received, 16),
-		updates: make(chan config.Instance, 4),
+		updates: make(chan *config.Instance, 4),
 		pings:   make(chan chan struct{}, 1),
 		trackc:  make(chan trackUpdate, 16),
 		// Until the tracker is built in run, nothing is known to be down.
@@ -209,57 +209,17 @@ func (in *instance) run(ctx context.Context) {
 	defer protocol.Stop()
 	defer announce.Stop()
 
-	// Before joining the election, take away whatever a crashed earlier run
-	// left, so that two hosts never answer for a VIP.
-	_ = removeVIPs(in.f.d.sys, in.f.link.Index, in.cfg, in.log)
-	if hasHooks(in.cfg.Notify) {
-		in.hooks = newHooks(in.cfg.Notify.Timeout, in.log)
-	}
 	defer func() {
 		if in.hooks != nil {
 			in.hooks.close()
 		}
 	}()
-
-	select {
-	case <-in.p.ready:
-	case <-ctx.Done():
+	if !in.start(ctx) {
 		return
 	}
-	in.src = in.p.src
-	switch {
-	case in.cfg.UnicastSource.IsValid():
-		in.src = in.cfg.UnicastSource
-	case len(in.cfg.UnicastPeers) > 0 && in.cfg.Family == "ipv6":
-		// Unicast peers are listed by their global addresses and check
-		// ours against their lists, so a link-local source will not do.
-		err := retry(ctx, in.log, "waiting for a global IPv6 address to send unicast adverts from", func() error {
-			var err error
-			in.src, err = in.f.d.sys.PrimaryIPv6(in.f.link.Index, in.cfg.VIPs)
-			return err
-		})
-		if err != nil {
-			return
-		}
-	}
-	in.dsts = in.cfg.UnicastPeers
-	if len(in.dsts) == 0 {
-		in.dsts = []netip.Addr{in.p.group()}
-	}
-	in.r = router.New(in.routerConfig())
 
-	// A service that is down at start keeps the instance out of the
-	// election from the first moment.
-	in.tracker = newTracker(in.cfg, in.f.d.checks.up)
-	in.refreshLinks()
-	if in.retrack(); !in.faulted {
-		in.step(router.Event{Kind: router.Startup})
-	}
-	in.f.d.markStarted(in.cfg.Name)
-
-	// graceFor is the Master_Down_Timer deadline a stall grace was given
-	// for (see staleAfter), graceUntil when that grace ends.
-	var armed, graceFor, graceUntil time.Time
+	var armed time.Time
+	var g stallGrace
 	for {
 		in.syncRoutine()
 		target := in.r.Deadline()
@@ -271,8 +231,8 @@ func (in *instance) run(ctx context.Context) {
 			if !in.rivalSeen.IsZero() {
 				target = in.rivalSeen.Add(in.rivalWindow() + time.Millisecond)
 			}
-		case !graceFor.IsZero() && graceFor.Equal(target):
-			target = graceUntil
+		case !g.of.IsZero() && g.of.Equal(target):
+			target = g.until
 		case !target.IsZero() && in.r.State() == router.Backup:
 			target = target.Add(-spinEarly)
 		}
@@ -299,28 +259,7 @@ func (in *instance) run(ctx context.Context) {
 			in.stepAt(r.at, r.ev)
 		case <-protocol.C:
 			armed = time.Time{}
-			if in.r.State() == router.Master {
-				in.observe(time.Now(), router.Event{Kind: router.Timeout}, true, in.r.Master())
-				continue
-			}
-			// Adverts that arrived before the timer fired go first: the
-			// select above picks at random among ready cases, and the
-			// Master's routine adverts were only noted.
-			in.catchUp()
-			if in.r.State() == router.Backup && (time.Until(in.r.Deadline()) > spinEarly || in.spinUntilDeadline()) {
-				continue
-			}
-			dl := in.r.Deadline()
-			if in.r.State() == router.Backup && !dl.IsZero() && time.Since(dl) > staleAfter && !graceFor.Equal(dl) {
-				// Fired late: the process was stopped or starved, and
-				// the Master's adverts may still sit unread in the
-				// socket. Let the receive loop catch up before
-				// claiming the VIPs.
-				graceFor, graceUntil = dl, time.Now().Add(staleGrace)
-				continue
-			}
-			graceFor = time.Time{}
-			in.step(router.Event{Kind: router.Timeout})
+			in.timerFired(&g)
 		case <-announce.C:
 			in.announceArmed = false
 			in.announceRound()
@@ -328,7 +267,7 @@ func (in *instance) run(ctx context.Context) {
 			// Adverts so far are judged by the configuration they
 			// arrived under.
 			in.catchUp()
-			in.reconfigure(ic)
+			in.reconfigure(*ic)
 		case reply := <-in.pings:
 			close(reply)
 		case u := <-in.trackc:
@@ -338,6 +277,84 @@ func (in *instance) run(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// start prepares the instance and joins the election; it reports false if
+// ctx ended first.
+func (in *instance) start(ctx context.Context) bool {
+	// Before joining the election, take away whatever a crashed earlier run
+	// left, so that two hosts never answer for a VIP.
+	_ = removeVIPs(in.f.d.sys, in.f.link.Index, in.cfg, in.log)
+	if hasHooks(in.cfg.Notify) {
+		in.hooks = newHooks(in.cfg.Notify.Timeout, in.log)
+	}
+	select {
+	case <-in.p.ready:
+	case <-ctx.Done():
+		return false
+	}
+	in.src = in.p.src
+	switch {
+	case in.cfg.UnicastSource.IsValid():
+		in.src = in.cfg.UnicastSource
+	case len(in.cfg.UnicastPeers) > 0 && in.cfg.Family == "ipv6":
+		// Unicast peers are listed by their global addresses and check
+		// ours against their lists, so a link-local source will not do.
+		err := retry(ctx, in.log, "waiting for a global IPv6 address to send unicast adverts from", func() error {
+			var err error
+			in.src, err = in.f.d.sys.PrimaryIPv6(in.f.link.Index, in.cfg.VIPs)
+			return err
+		})
+		if err != nil {
+			return false
+		}
+	}
+	in.dsts = in.cfg.UnicastPeers
+	if len(in.dsts) == 0 {
+		in.dsts = []netip.Addr{in.p.group()}
+	}
+	in.r = router.New(in.routerConfig())
+
+	// A service that is down at start keeps the instance out of the
+	// election from the first moment.
+	in.tracker = newTracker(in.cfg, in.f.d.checks.up)
+	in.refreshLinks()
+	if in.retrack(); !in.faulted {
+		in.step(router.Event{Kind: router.Startup})
+	}
+	in.f.d.markStarted(in.cfg.Name)
+	return true
+}
+
+// stallGrace is the grace a late Master_Down_Timer gets (see staleAfter):
+// of is the deadline it was given for, until when it ends.
+type stallGrace struct{ of, until time.Time }
+
+// timerFired handles the protocol timer: in Master the split-brain window;
+// in Backup the Master_Down_Timer, after stepping every advert that
+// arrived before it.
+func (in *instance) timerFired(g *stallGrace) {
+	if in.r.State() == router.Master {
+		in.observe(time.Now(), router.Event{Kind: router.Timeout}, true, in.r.Master())
+		return
+	}
+	// Adverts that arrived before the timer fired go first: the select in
+	// run picks at random among ready cases, and the Master's routine
+	// adverts were only noted.
+	in.catchUp()
+	if in.r.State() == router.Backup && (time.Until(in.r.Deadline()) > spinEarly || in.spinUntilDeadline()) {
+		return
+	}
+	dl := in.r.Deadline()
+	if in.r.State() == router.Backup && !dl.IsZero() && time.Since(dl) > staleAfter && !g.of.Equal(dl) {
+		// Fired late: the process was stopped or starved, and the Master's
+		// adverts may still sit unread in the socket. Let the receive loop
+		// catch up before claiming the VIPs.
+		*g = stallGrace{of: dl, until: time.Now().Add(staleGrace)}
+		return
+	}
+	g.of = time.Time{}
+	in.step(router.Event{Kind: router.Timeout})
 }
 
 // handoverMax bounds how long a Master that shuts down keeps its VIPs
