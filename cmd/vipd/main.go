@@ -235,7 +235,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		returnStartupMemory(ctx, d.Started(), settleTime(cfg))
+		returnIdleMemory(ctx, d.Started(), settleTicker(settleTime(cfg)), d.Transitions, freeMemory)
 	}()
 
 	hup := make(chan os.Signal, 1)

@@ -21,27 +21,56 @@ func settleTime(cfg *config.Config) time.Duration {
 	return longest + time.Second
 }
 
-// returnStartupMemory gives the memory that starting up left behind back to
-// the system, once, when started is closed and the elections have settled.
-// Starting hundreds of instances grows the heap and the goroutine stacks
-// well beyond what the steady state uses, and at vipd's low allocation rate
-// the next collection, which would shrink the stacks, can be minutes away:
-// the process would keep a few MiB it does not use.
-func returnStartupMemory(ctx context.Context, started <-chan struct{}, settle time.Duration) {
+// returnIdleMemory gives the memory a burst of work left behind back to
+// the system once the burst is over: after startup, once started is closed
+// and the elections have settled, and after every later burst of state
+// changes (transitions counts them; a failover of hundreds of instances
+// adds hundreds of netlink requests and announcements), once none has
+// happened for a whole settle period. Such bursts grow the heap and the
+// goroutine stacks well beyond what the steady state uses, and at vipd's
+// low allocation rate the next collection, which would shrink the stacks,
+// can be minutes away: the process would keep a few MiB it does not use.
+// It looks once per tick (one per settle period, from newTicker), and
+// releases only after a burst.
+func returnIdleMemory(ctx context.Context, started <-chan struct{}, newTicker func() (<-chan time.Time, func()), transitions func() uint64, release func()) {
 	select {
 	case <-started:
 	case <-ctx.Done():
 		return
 	}
-	t := time.NewTimer(settle)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		// A collection halves an idle goroutine's stack at most once, and
-		// startup grew the drivers' stacks to 16 or 32 KiB.
-		for range 3 {
-			debug.FreeOSMemory()
+	ticks, stop := newTicker()
+	defer stop()
+	last, dirty := transitions(), true // startup is the first burst
+	for {
+		select {
+		case <-ticks:
+		case <-ctx.Done():
+			return
 		}
-	case <-ctx.Done():
+		switch n := transitions(); {
+		case n != last:
+			last, dirty = n, true
+		case dirty:
+			dirty = false
+			release()
+		}
+	}
+}
+
+// settleTicker ticks once per settle period.
+func settleTicker(settle time.Duration) func() (<-chan time.Time, func()) {
+	return func() (<-chan time.Time, func()) {
+		t := time.NewTicker(max(settle, time.Millisecond))
+		return t.C, t.Stop
+	}
+}
+
+// freeMemory returns the free heap and the unused parts of the goroutines'
+// stacks to the system.
+func freeMemory() {
+	// A collection halves an idle goroutine's stack at most once, and a
+	// burst grows the drivers' stacks to 16 or 32 KiB.
+	for range 3 {
+		debug.FreeOSMemory()
 	}
 }

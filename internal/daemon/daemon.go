@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vipd/vipd/internal/config"
@@ -27,6 +28,9 @@ type Daemon struct {
 	sys System
 	log *slog.Logger
 	m   *metrics.Metrics
+
+	// transitions counts every instance's state changes (Transitions).
+	transitions atomic.Uint64
 
 	// ctx is Run's context; instances and interfaces live under it.
 	ctx context.Context
@@ -68,6 +72,10 @@ func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *
 // with has its sockets open and has joined the election (or entered FAULT).
 // An interface that does not exist yet holds it back until it appears.
 func (d *Daemon) Started() <-chan struct{} { return d.started }
+
+// Transitions returns how many state changes the instances have made so
+// far, for callers that act once a burst of them is over.
+func (d *Daemon) Transitions() uint64 { return d.transitions.Load() }
 
 // Ping asks every running instance's driver loop to answer and waits for
 // all of them, or ctx: a loop that cannot answer is wedged. It is what the

@@ -763,6 +763,7 @@ func hasHooks(n config.Notify) bool {
 }
 
 func (in *instance) transition(a router.Action) {
+	in.f.d.transitions.Add(1)
 	if in.hooks != nil {
 		in.hooks.transition(in.cfg.Notify, in.cfg.Name, a.To, in.effective)
 	}
