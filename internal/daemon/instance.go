@@ -124,8 +124,8 @@ func newInstance(ic config.Instance, f *iface, p *plane) *instance {
 		log:  f.log.With("instance", ic.Name, "vrid", ic.VRID),
 		done: make(chan struct{}),
 		// Routine adverts are only noted (see routineAdverts): the queue
-		// holds the others, a handful per interval.
-		events:  make(chan received, 16),
+		// holds the others, a handful per interval, and absorbs a burst.
+		events:  make(chan received, 32),
 		updates: make(chan *config.Instance, 4),
 		pings:   make(chan chan struct{}, 1),
 		trackc:  make(chan trackUpdate, 16),
@@ -629,7 +629,9 @@ func (in *instance) stepAt(now time.Time, ev router.Event) {
 			in.transition(a)
 		}
 	}
-	if in.r.State() == router.Master {
+	if in.r.State() == router.Master && (sent || !wasMaster) {
+		// The advert's priority changes only through SetConfig, whose
+		// callers reschedule it themselves.
 		in.scheduleAdverts(sent)
 	}
 	in.observe(now, ev, wasMaster, prevMaster)
