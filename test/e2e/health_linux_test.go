@@ -141,24 +141,15 @@ func testHealthCheckMovesVIP(t *testing.T, kind string, fault bool) {
 	waitNeigh(t, l, n2)
 	waitReply(t, p)
 
-	c1, c2 := svcLastChange(t, n1, "api"), svcLastChange(t, n2, "api")
 	if fault {
-		if c1.To != "fault" || c1.Reason != "check failed" {
-			t.Errorf("n1's last state change %+v, want to fault for \"check failed\"", c1)
-		}
-		if c2.To != "master" || c2.Reason != "priority 0 received" {
-			t.Errorf("n2's last state change %+v, want to master for \"priority 0 received\"", c2)
-		}
+		svcWantChange(t, n1, "api", "", "fault", "check failed")
+		svcWantChange(t, n2, "api", "", "master", "priority 0 received")
 		if st := svcStatus(t, sock1, "api"); st.State != "fault" {
 			t.Errorf("n1's status while its check is down: %+v, want fault", st)
 		}
 	} else {
-		if c1.To != "backup" || c1.Reason != "higher priority seen" {
-			t.Errorf("n1's last state change %+v, want to backup for \"higher priority seen\"", c1)
-		}
-		if c2.To != "master" || c2.Reason != "master down timer" {
-			t.Errorf("n2's last state change %+v, want to master for \"master down timer\"", c2)
-		}
+		svcWantChange(t, n1, "api", "", "backup", "higher priority seen")
+		svcWantChange(t, n2, "api", "", "master", "master down timer")
 		if st := svcStatus(t, sock1, "api"); st.State != "backup" || st.Priority != 90 || st.ConfiguredPriority != 150 {
 			t.Errorf("n1's status while its check is down: %+v, want backup at 90/150", st)
 		}
@@ -178,9 +169,7 @@ func testHealthCheckMovesVIP(t *testing.T, kind string, fault bool) {
 	// n1's Master_Down_Interval is 341ms: it would have taken over several
 	// times in this window if it were going to.
 	holdSteady(t, l, n2, 1500*time.Millisecond)
-	if c := svcLastChange(t, n1, "api"); c.From != "fault" || c.To != "backup" || c.Reason != "recovered" {
-		t.Errorf("n1's last state change %+v, want fault to backup for \"recovered\"", c)
-	}
+	svcWantChange(t, n1, "api", "fault", "backup", "recovered")
 	waitReply(t, p)
 }
 
@@ -212,12 +201,8 @@ func TestTrackedInterfaceDown(t *testing.T) {
 	if bound := ideal + 700*time.Millisecond; moved > bound {
 		t.Errorf("the VIP moved %v after eth1 went down, want within %v", moved.Round(time.Millisecond), bound)
 	}
-	if c := svcLastChange(t, n1, "api"); c.To != "fault" || c.Reason != "interface down" {
-		t.Errorf("n1's last state change %+v, want to fault for \"interface down\"", c)
-	}
-	if c := svcLastChange(t, n2, "api"); c.To != "master" || c.Reason != "priority 0 received" {
-		t.Errorf("n2's last state change %+v, want to master for \"priority 0 received\"", c)
-	}
+	svcWantChange(t, n1, "api", "", "fault", "interface down")
+	svcWantChange(t, n2, "api", "", "master", "priority 0 received")
 	waitNeigh(t, l, n2)
 	waitReply(t, p)
 
@@ -244,9 +229,7 @@ func TestOwnInterfaceDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitHolders(t, l, "n2 alone holds the VIP", lab.Only(n2))
-	if c := svcLastChange(t, n1, "api"); c.To != "fault" || c.Reason != "interface down" {
-		t.Errorf("n1's last state change %+v, want to fault for \"interface down\"", c)
-	}
+	svcWantChange(t, n1, "api", "", "fault", "interface down")
 	if st := svcStatus(t, svcSocket(l, n1), "api"); st.State != "fault" {
 		t.Errorf("n1 without its cable: %+v, want fault", st)
 	}
@@ -286,9 +269,7 @@ func TestHangingCheckBoundedByTimeout(t *testing.T) {
 	if bound := ideal + 700*time.Millisecond; moved > bound {
 		t.Errorf("the VIP moved %v after the endpoint started hanging, want within %v", moved.Round(time.Millisecond), bound)
 	}
-	if c := svcLastChange(t, n1, "api"); c.To != "fault" || c.Reason != "check failed" {
-		t.Errorf("n1's last state change %+v, want to fault for \"check failed\"", c)
-	}
+	svcWantChange(t, n1, "api", "", "fault", "check failed")
 	// The check keeps running on schedule while the endpoint hangs.
 	before := h.hits.Load()
 	time.Sleep(5 * svcCheckInterval)

@@ -322,6 +322,26 @@ func svcLastChange(t *testing.T, n *lab.Node, name string) lab.StateChange {
 	return cs[len(cs)-1]
 }
 
+// svcWantChange waits up to two seconds for n's last state change of the
+// named instance to go to to for reason (and from from, unless empty): the
+// line is logged after the VIPs are added and announced, so a test that saw
+// them move may read the log a moment too early.
+func svcWantChange(t *testing.T, n *lab.Node, name, from, to, reason string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		c := svcLastChange(t, n, name)
+		if (from == "" || c.From == from) && c.To == to && c.Reason == reason {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s's last state change %+v, want %s to %s for %q", n.Name, c, svcOr(from, "any"), to, reason)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // svcLogRecords returns the JSON log records of n whose msg is msg.
 func svcLogRecords(t *testing.T, n *lab.Node, msg string) []map[string]any {
 	t.Helper()

@@ -184,12 +184,8 @@ func TestReload(t *testing.T) {
 	if bound := lab.MasterDownInterval(100, interval) + interval + 700*time.Millisecond; took > bound {
 		t.Errorf("n2 took over %v after the reload, want within %v", took.Round(time.Millisecond), bound)
 	}
-	if c := svcLastChange(t, n1, "api"); c.From != "master" || c.To != "backup" || c.Reason != "higher priority seen" {
-		t.Errorf("n1's last state change %+v, want master to backup for \"higher priority seen\"", c)
-	}
-	if c := svcLastChange(t, n2, "api"); c.To != "master" || c.Reason != "master down timer" {
-		t.Errorf("n2's last state change %+v, want to master for \"master down timer\"", c)
-	}
+	svcWantChange(t, n1, "api", "master", "backup", "higher priority seen")
+	svcWantChange(t, n2, "api", "", "master", "master down timer")
 	if st := svcStatus(t, sock, "api"); st.State != "backup" || st.Priority != 60 || st.ConfiguredPriority != 60 || st.Master != svcAddr(n2.Addr) {
 		t.Errorf("n1's api after the handover: %+v, want backup at 60/60 following n2", st)
 	}
