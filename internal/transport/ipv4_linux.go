@@ -117,7 +117,7 @@ func bindIPv4(fd, ifindex int) error {
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, 0); err != nil {
 		return fmt.Errorf("IP_MULTICAST_ALL: %w", err)
 	}
-	setReceiveBuffer(fd)
+	setBuffers(fd)
 	var b [1]byte
 	for range 4096 { // bounded by the receive buffer anyway
 		if _, _, err := unix.Recvfrom(fd, b[:], unix.MSG_DONTWAIT); err != nil {

@@ -110,7 +110,8 @@ func TestSocketOptions(t *testing.T) {
 		{"IP_PKTINFO", unix.IPPROTO_IP, unix.IP_PKTINFO, 1},
 		{"IP_HDRINCL", unix.IPPROTO_IP, unix.IP_HDRINCL, 0},
 		// The kernel reports twice what was set (its bookkeeping share).
-		{"SO_RCVBUF", unix.SOL_SOCKET, unix.SO_RCVBUF, 2 * receiveBuffer},
+		{"SO_RCVBUF", unix.SOL_SOCKET, unix.SO_RCVBUF, 2 * socketBuffer},
+		{"SO_SNDBUF", unix.SOL_SOCKET, unix.SO_SNDBUF, 2 * socketBuffer},
 	}
 	for _, tt := range tests {
 		var (

@@ -108,7 +108,7 @@ func bindIPv6(fd, ifindex int) error {
 	if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0); err != nil {
 		return fmt.Errorf("IPV6_MULTICAST_ALL: %w", err)
 	}
-	setReceiveBuffer(fd)
+	setBuffers(fd)
 	var b [1]byte
 	for range 4096 { // bounded by the receive buffer anyway
 		if _, _, err := unix.Recvfrom(fd, b[:], unix.MSG_DONTWAIT); err != nil {
