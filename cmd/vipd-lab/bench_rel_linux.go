@@ -128,7 +128,7 @@ func relVipd(l *lab.Lab, bin string) relDaemon {
 			return n.StartVipd(bin, cfg)
 		},
 		procs: func(n *lab.Node) ([]relProc, error) {
-			pid, err := findPID(filepath.Join(l.Dir, n.Name+".yaml"))
+			pid, err := n.PID()
 			if err != nil {
 				return nil, err
 			}
@@ -205,37 +205,6 @@ func readPIDFile(file, want string) (int, error) {
 		} else {
 			last = err
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return 0, last
-}
-
-// findPID returns the only process whose command line has the argument arg.
-func findPID(arg string) (int, error) {
-	var last error
-	for range 50 {
-		entries, err := os.ReadDir("/proc")
-		if err != nil {
-			return 0, err
-		}
-		var found []int
-		for _, e := range entries {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-			if err != nil {
-				continue
-			}
-			if slices.ContainsFunc(bytes.Split(b, []byte{0}), func(a []byte) bool { return string(a) == arg }) {
-				found = append(found, pid)
-			}
-		}
-		if len(found) == 1 {
-			return found[0], nil
-		}
-		last = fmt.Errorf("processes with argument %s: %v, want exactly one", arg, found)
 		time.Sleep(100 * time.Millisecond)
 	}
 	return 0, last

@@ -146,6 +146,16 @@ func (n *Node) current() *process {
 	return n.proc
 }
 
+// PID returns the process id of the node's running daemon: ip netns exec
+// execs the daemon in place, so it is the process the lab started.
+func (n *Node) PID() (int, error) {
+	p := n.current()
+	if p == nil || !n.Running() {
+		return 0, fmt.Errorf("%s: no daemon running", n.Name)
+	}
+	return p.cmd.Process.Pid, nil
+}
+
 // Running reports whether the node's daemon is still running.
 func (n *Node) Running() bool {
 	p := n.current()

@@ -218,42 +218,6 @@ func parseLabels(s string, into map[string]string) (int, error) {
 	return 0, errors.New("no closing brace")
 }
 
-// vipdPID finds the pid of the vipd that runs n's configuration: the lab
-// starts it as "ip netns exec NS vipd run --config DIR/NAME.yaml …", which
-// execs vipd in place.
-func vipdPID(l *lab.Lab, n *lab.Node) (int, error) {
-	return findPID(filepath.Join(l.Dir, n.Name+".yaml"))
-}
-
-// findPID returns the only process whose command line has the argument arg.
-func findPID(arg string) (int, error) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, err
-	}
-	var found []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		for _, a := range bytes.Split(b, []byte{0}) {
-			if string(a) == arg {
-				found = append(found, pid)
-				break
-			}
-		}
-	}
-	if len(found) != 1 {
-		return 0, fmt.Errorf("processes with argument %s: %v, want exactly one", arg, found)
-	}
-	return found[0], nil
-}
-
 // rssKiB reads VmRSS from /proc/PID/status.
 func rssKiB(pid int) (int, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

@@ -410,34 +410,6 @@ func svcWriteConfig(t *testing.T, n *lab.Node, yaml string) string {
 	return path
 }
 
-// svcPID finds the pid of the vipd running n's config file: the process
-// whose command line is "BINARY run --config FILE ...". The lab starts it
-// through ip netns exec, which execs it in place.
-func svcPID(t *testing.T, n *lab.Node) int {
-	t.Helper()
-	path := svcConfigPath(t, n)
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		if len(args) >= 4 && args[0] == vipdBin && args[1] == "run" && args[2] == "--config" && args[3] == path {
-			return pid
-		}
-	}
-	t.Fatalf("%s: no vipd process with --config %s", n.Name, path)
-	return 0
-}
-
 // svcListenIn opens a TCP listener on addr inside namespace ns.
 func svcListenIn(ns, addr string) (net.Listener, error) {
 	var ln net.Listener
@@ -779,3 +751,13 @@ func svcAlive(pid int) bool {
 
 // svcAddr is the address of a node prefix without its length.
 func svcAddr(p netip.Prefix) string { return p.Addr().String() }
+
+// nodePID is n's running vipd's pid (lab.Node.PID), or the test fails.
+func nodePID(t *testing.T, n *lab.Node) int {
+	t.Helper()
+	pid, err := n.PID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}

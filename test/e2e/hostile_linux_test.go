@@ -580,7 +580,7 @@ func TestHostilePackets(t *testing.T) {
 	pids := map[*lab.Node]int{}
 	rssBefore := map[*lab.Node]int{}
 	for _, n := range l.Nodes {
-		pid, err := vipdPID(l, n)
+		pid, err := n.PID()
 		if err != nil {
 			t.Fatal(err)
 		}

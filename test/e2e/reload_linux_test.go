@@ -89,7 +89,7 @@ func TestReload(t *testing.T) {
 	cfg.Instances = []svcInstance{api, api2}
 	undisturbed("SIGHUP adding api2", func() time.Time {
 		svcWriteConfig(t, n1, cfg.YAML())
-		if err := syscall.Kill(svcPID(t, n1), syscall.SIGHUP); err != nil {
+		if err := syscall.Kill(nodePID(t, n1), syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
 		reloaded(1)
@@ -148,7 +148,7 @@ func TestReload(t *testing.T) {
 		if code != 1 || out != "" || !re.MatchString(errOut) {
 			t.Errorf("vipd reload of an invalid file: exit %d, stdout %q, stderr:\n%s\nwant exit 1 and %s:%d: instances[0].priority: ...", code, out, errOut, path, line)
 		}
-		if err := syscall.Kill(svcPID(t, n1), syscall.SIGHUP); err != nil {
+		if err := syscall.Kill(nodePID(t, n1), syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
 		svcWaitFor(t, "n1 logs both refusals", patience, func() (bool, string) {
@@ -312,7 +312,7 @@ func TestReloadWhileChecksFlap(t *testing.T) {
 		resp.Body.Close()
 		t.Errorf("/healthz after the stuck reload: %s %q", resp.Status, strings.TrimSpace(string(body)))
 	}
-	pid := svcPID(t, n1)
+	pid := nodePID(t, n1)
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
