@@ -342,7 +342,7 @@ func (d *decoder) checkUnique(path string, insts []Instance, srcs []source) {
 			n := src.vals["vrid"]
 			k := link{in.Interface, in.Family, in.VRID}
 			if w, dup := vrids[k]; dup {
-				d.errorf(n, p+".vrid", "VRID %d is already used for %s on %s by %s (line %d)", in.VRID, familyWord(in.Family), in.Interface, label(insts, path, w.inst), w.line)
+				d.errorf(n, p+".vrid", "VRID %d is already used for %s on %s by %s (line %d)", in.VRID, FamilyWord(in.Family), in.Interface, label(insts, path, w.inst), w.line)
 			} else {
 				vrids[k] = where{i, n.Line}
 			}

@@ -47,14 +47,16 @@ func (d *decoder) addrs(n *yaml.Node, path string) ([]netip.Addr, []at) {
 	return out, locs
 }
 
-func familyOf(a netip.Addr) string {
+// FamilyOf is the family name ("ipv4" or "ipv6") of an address.
+func FamilyOf(a netip.Addr) string {
 	if a.Is4() {
 		return "ipv4"
 	}
 	return "ipv6"
 }
 
-func familyWord(f string) string {
+// FamilyWord is how messages write a family name: "IPv4" or "IPv6".
+func FamilyWord(f string) string {
 	if f == "ipv6" {
 		return "IPv6"
 	}
@@ -73,7 +75,7 @@ func checkAuthPass(s string) error {
 // that family, and the VRRPv2 rules.
 func (d *decoder) checkFamily(in *Instance, src source, peers []at, path string) {
 	for i, v := range in.VIPs {
-		f := familyOf(v.Addr())
+		f := FamilyOf(v.Addr())
 		if i == 0 {
 			in.Family = f
 			continue
@@ -81,7 +83,7 @@ func (d *decoder) checkFamily(in *Instance, src source, peers []at, path string)
 		if f != in.Family {
 			loc := src.vips[i]
 			d.errorf(loc.node, loc.path, "%s is %s but the instance's first VIP is %s: an instance has one address family (use a second instance with the same VRID for the other)",
-				v.Addr(), familyWord(f), familyWord(in.Family))
+				v.Addr(), FamilyWord(f), FamilyWord(in.Family))
 			return
 		}
 	}
@@ -89,15 +91,15 @@ func (d *decoder) checkFamily(in *Instance, src source, peers []at, path string)
 		return // no valid VIPs, already reported
 	}
 	for i, p := range in.UnicastPeers {
-		if familyOf(p) != in.Family {
-			d.errorf(peers[i].node, peers[i].path, "peer %s is not %s like the instance's VIPs", p, familyWord(in.Family))
+		if FamilyOf(p) != in.Family {
+			d.errorf(peers[i].node, peers[i].path, "peer %s is not %s like the instance's VIPs", p, FamilyWord(in.Family))
 		}
 	}
 	if in.UnicastSource.IsValid() {
 		n := src.vals["unicast_source"]
 		switch {
-		case familyOf(in.UnicastSource) != in.Family:
-			d.errorf(n, join(path, "unicast_source"), "%s is not %s like the instance's VIPs", in.UnicastSource, familyWord(in.Family))
+		case FamilyOf(in.UnicastSource) != in.Family:
+			d.errorf(n, join(path, "unicast_source"), "%s is not %s like the instance's VIPs", in.UnicastSource, FamilyWord(in.Family))
 		case len(in.UnicastPeers) == 0:
 			d.errorf(n, join(path, "unicast_source"), "unicast_source needs unicast_peers")
 		}

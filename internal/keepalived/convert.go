@@ -534,12 +534,12 @@ func (c *converter) instance(s *Stmt) (*outInstance, string) {
 			}
 			continue
 		}
-		f := familyOf(vip.prefix.Addr())
+		f := config.FamilyOf(vip.prefix.Addr())
 		if in.family == "" {
 			in.family = f
 		} else if f != in.family {
-			c.warn(v, subject, "virtual_ipaddress %s: not converted: %s, but the instance is %s from its first VIP; keepalived ignores it too (\"address family must match VRRP instance\"): give it its own instance and VRID", v.Keyword, familyWord(f), familyWord(in.family))
-			in.tail = append(in.tail, fmt.Sprintf("not converted: virtual_ipaddress %s (%s): %s in an %s instance (keepalived ignores it too)", v.Keyword, v.Pos, familyWord(f), familyWord(in.family)))
+			c.warn(v, subject, "virtual_ipaddress %s: not converted: %s, but the instance is %s from its first VIP; keepalived ignores it too (\"address family must match VRRP instance\"): give it its own instance and VRID", v.Keyword, config.FamilyWord(f), config.FamilyWord(in.family))
+			in.tail = append(in.tail, fmt.Sprintf("not converted: virtual_ipaddress %s (%s): %s in an %s instance (keepalived ignores it too)", v.Keyword, v.Pos, config.FamilyWord(f), config.FamilyWord(in.family)))
 			continue
 		}
 		vips = append(vips, vip)
@@ -584,7 +584,7 @@ func (c *converter) instance(s *Stmt) (*outInstance, string) {
 	// What must be unique across instances.
 	key := vridKey{in.iface, in.family, in.vrid}
 	if other, dup := c.vrids[key]; dup {
-		return fail(src.vridStmt, "VRID %d is already used for %s on %s by %s", in.vrid, familyWord(in.family), in.iface, other)
+		return fail(src.vridStmt, "VRID %d is already used for %s on %s by %s", in.vrid, config.FamilyWord(in.family), in.iface, other)
 	}
 	seen := map[netip.Addr]bool{}
 	for _, v := range vips {
@@ -613,7 +613,7 @@ func (c *converter) instance(s *Stmt) (*outInstance, string) {
 
 	var lost []string
 	for _, p := range dropped {
-		if familyOf(p.Addr()) == in.family {
+		if config.FamilyOf(p.Addr()) == in.family {
 			lost = append(lost, p.Addr().String())
 		}
 	}
@@ -796,20 +796,6 @@ func vipProblem(p netip.Prefix) error {
 	return nil
 }
 
-func familyOf(a netip.Addr) string {
-	if a.Is4() {
-		return "ipv4"
-	}
-	return "ipv6"
-}
-
-func familyWord(f string) string {
-	if f == "ipv6" {
-		return "IPv6"
-	}
-	return "IPv4"
-}
-
 // checkInterface is the kernel's dev_valid_name, as vipd applies it.
 func checkInterface(s string) error {
 	switch {
@@ -933,9 +919,9 @@ func (c *converter) peers(in *outInstance, block *Stmt, peers []*Stmt, src *Stmt
 			in.tail = append(in.tail, fmt.Sprintf("not converted: unicast_peer %s (%s): not an IP address", p.Keyword, p.Pos))
 			continue
 		}
-		if familyOf(a) != in.family {
-			c.warn(p, subject, "unicast_peer %s: not converted: not %s like the VIPs (keepalived skips it too)", a, familyWord(in.family))
-			in.tail = append(in.tail, fmt.Sprintf("not converted: unicast_peer %s (%s): not %s like the VIPs", a, p.Pos, familyWord(in.family)))
+		if config.FamilyOf(a) != in.family {
+			c.warn(p, subject, "unicast_peer %s: not converted: not %s like the VIPs (keepalived skips it too)", a, config.FamilyWord(in.family))
+			in.tail = append(in.tail, fmt.Sprintf("not converted: unicast_peer %s (%s): not %s like the VIPs", a, p.Pos, config.FamilyWord(in.family)))
 			continue
 		}
 		if seen[a] {
@@ -961,8 +947,8 @@ func (c *converter) peers(in *outInstance, block *Stmt, peers []*Stmt, src *Stmt
 	switch {
 	case err != nil || a.Zone() != "" || a.Is4In6():
 		in.tail = append(in.tail, c.notConverted(src, subject, "not an IP address"))
-	case familyOf(a) != in.family:
-		in.tail = append(in.tail, c.notConverted(src, subject, "not "+familyWord(in.family)+" like the VIPs"))
+	case config.FamilyOf(a) != in.family:
+		in.tail = append(in.tail, c.notConverted(src, subject, "not "+config.FamilyWord(in.family)+" like the VIPs"))
 	case len(in.peers) == 0:
 		in.tail = append(in.tail, c.notConverted(src, subject, "vipd sends multicast adverts from the interface's own address"))
 	default:
