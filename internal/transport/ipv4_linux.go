@@ -73,6 +73,8 @@ func ListenIPv4(ifindex int) (*IPv4Conn, error) {
 	}
 	c := &IPv4Conn{ifindex: ifindex, pc: ipv4.NewPacketConn(pconn)}
 	c.batch = batchSender{sockaddr: sockaddr4, control: func(src netip.Addr) []byte {
+		// IP_PKTINFO's ipi_spec_dst sets the source address of a raw
+		// socket's packet, ipi_ifindex its interface.
 		return (&ipv4.ControlMessage{Src: src.Unmap().AsSlice(), IfIndex: ifindex}).Marshal()
 	}}
 	if sc, ok := pconn.(syscall.Conn); ok {
@@ -197,21 +199,12 @@ func (c *IPv4Conn) ReadFrom(b []byte) (int, Meta, error) {
 // WriteTo sends b, a marshalled VRRP message, to dst (224.0.0.18 or a unicast
 // peer) from src, which must be an address of the interface. TTL is 255.
 func (c *IPv4Conn) WriteTo(b []byte, src, dst netip.Addr) error {
-	src, dst = src.Unmap(), dst.Unmap()
-	if !src.Is4() || !dst.Is4() {
-		return fmt.Errorf("transport: IPv4 send from %v to %v: want two IPv4 addresses", src, dst)
-	}
-	// IP_PKTINFO's ipi_spec_dst sets the source address of a raw socket's
-	// packet, ipi_ifindex its interface.
-	cm := &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifindex}
-	if _, err := c.pc.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
-		return fmt.Errorf("transport: send to %v: %w", dst, err)
-	}
-	return nil
+	_, err := c.WriteBatch([]Outgoing{{B: b, Src: src, Dst: dst}})
+	return err
 }
 
-// WriteBatch sends ms in order, as WriteTo would, in as few system calls as
-// it can (sendmmsg). It stops at the first message that fails and returns
+// WriteBatch sends ms in order, each as WriteTo would, in as few system
+// calls as it can (sendmmsg). It stops at the first message that fails and returns
 // how many were sent before it, and its error.
 func (c *IPv4Conn) WriteBatch(ms []Outgoing) (int, error) {
 	for _, m := range ms {

@@ -95,6 +95,8 @@ func ListenIPv6(ifindex int) (*IPv6Conn, error) {
 	c.oob = ipv6.NewControlMessage(c.flags)
 	c.recv = c.recvmsg
 	c.batch = batchSender{rc: c.rc, sockaddr: sockaddr6, control: func(src netip.Addr) []byte {
+		// IPV6_PKTINFO's ipi6_addr sets the source address, ipi6_ifindex
+		// the interface.
 		return (&ipv6.ControlMessage{Src: src.WithZone("").AsSlice(), IfIndex: ifindex}).Marshal()
 	}}
 	return c, nil
@@ -195,21 +197,12 @@ func (c *IPv6Conn) ReadFrom(b []byte) (int, Meta, error) {
 // interface: its link-local address for multicast (RFC 9568 §5.1.2.1). Hop
 // limit is 255. Zones are ignored: the socket's interface is the zone.
 func (c *IPv6Conn) WriteTo(b []byte, src, dst netip.Addr) error {
-	src, dst = src.WithZone(""), dst.WithZone("")
-	if !src.Is6() || src.Is4In6() || !dst.Is6() || dst.Is4In6() {
-		return fmt.Errorf("transport: IPv6 send from %v to %v: want two IPv6 addresses", src, dst)
-	}
-	// IPV6_PKTINFO's ipi6_addr sets the source address, ipi6_ifindex the
-	// interface.
-	cm := &ipv6.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifindex}
-	if _, err := c.pc.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
-		return fmt.Errorf("transport: send from %v to %v: %w", src, dst, err)
-	}
-	return nil
+	_, err := c.WriteBatch([]Outgoing{{B: b, Src: src, Dst: dst}})
+	return err
 }
 
-// WriteBatch sends ms in order, as WriteTo would, in as few system calls as
-// it can (sendmmsg). It stops at the first message that fails and returns
+// WriteBatch sends ms in order, each as WriteTo would, in as few system
+// calls as it can (sendmmsg). It stops at the first message that fails and returns
 // how many were sent before it, and its error.
 func (c *IPv6Conn) WriteBatch(ms []Outgoing) (int, error) {
 	for _, m := range ms {
