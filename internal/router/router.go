@@ -43,6 +43,7 @@ const (
 	ReasonInterfaceDown         // a tracked interface went down
 	ReasonRecovered             // every fault condition cleared
 	ReasonShutdown              // the instance stopped
+	ReasonInterfaceGone         // its interface was deleted, or its socket cannot send
 )
 
 var reasonNames = [...]string{
@@ -55,6 +56,7 @@ var reasonNames = [...]string{
 	ReasonInterfaceDown:  "interface down",
 	ReasonRecovered:      "recovered",
 	ReasonShutdown:       "shutdown",
+	ReasonInterfaceGone:  "interface gone",
 }
 
 func (r Reason) String() string {
@@ -78,6 +80,11 @@ type Config struct {
 	PreemptDelay time.Duration
 	// Addr is the local primary address, compared on equal priorities.
 	Addr netip.Addr
+	// AnnounceRounds is how many rounds of gratuitous ARPs / neighbour
+	// advertisements a new Master sends, AnnounceInterval the time between
+	// them. Zero rounds means one.
+	AnnounceRounds   int
+	AnnounceInterval time.Duration
 }
 
 // EventKind says what happened.
@@ -87,10 +94,11 @@ type EventKind uint8
 const (
 	// Startup starts the instance (RFC 9568 §6.4.1).
 	Startup EventKind = iota + 1
-	// Shutdown stops it.
+	// Shutdown stops it. A Master sends priority 0 and keeps its VIPs until
+	// the new Master is heard (see RemoveVIPs).
 	Shutdown
-	// Timeout says the deadline returned by Deadline has passed. A Timeout
-	// before the deadline is ignored, so a stale timer is harmless.
+	// Timeout says the time returned by Next has come. A Timeout before
+	// then does nothing, so a stale timer is harmless.
 	Timeout
 	// Advert is a valid ADVERTISEMENT for this virtual router.
 	Advert
@@ -99,6 +107,9 @@ const (
 	FaultOn
 	// FaultOff puts it back: it starts over in Backup.
 	FaultOff
+	// Reannounce says the VIPs had to be put back on the interface (someone
+	// removed them): a Master announces them again, from round 1.
+	Reannounce
 )
 
 // Event is an input to Step. From, Priority and Interval describe an Advert;
@@ -122,12 +133,29 @@ const (
 	AddVIPs
 	// RemoveVIPs takes them off.
 	RemoveVIPs
-	// Announce starts a round of gratuitous ARPs / neighbour advertisements.
+	// Announce sends round Action.Round of Action.Rounds of gratuitous ARPs
+	// / unsolicited neighbour advertisements for the VIPs.
 	Announce
 	// Transition reports a state change (From, To, Reason) for logs,
 	// metrics and hooks.
 	Transition
+	// RivalSeen says that while Master, another router (Action.Master) keeps
+	// advertising as Master too: a split brain. RivalGone says it ended.
+	RivalSeen
+	RivalGone
 )
+
+var actionNames = [...]string{
+	SendAdvert: "send advert", AddVIPs: "add vips", RemoveVIPs: "remove vips", Announce: "announce",
+	Transition: "transition", RivalSeen: "rival seen", RivalGone: "rival gone",
+}
+
+func (k ActionKind) String() string {
+	if int(k) < len(actionNames) && actionNames[k] != "" {
+		return actionNames[k]
+	}
+	return fmt.Sprintf("action(%d)", k)
+}
 
 // Action is an output of Step.
 type Action struct {
@@ -135,11 +163,23 @@ type Action struct {
 	Priority uint8
 	From, To State
 	Reason   Reason
+	// Round and Rounds number an Announce, from 1.
+	Round, Rounds int
+	// Master is the rival of a RivalSeen.
+	Master netip.Addr
 }
 
-// reannounceEvery limits how often a Master re-announces its VIPs when it
-// hears a lower-priority Master (a healed partition).
-const reannounceEvery = time.Second
+const (
+	// reannounceEvery limits how often a Master re-announces its VIPs when
+	// it hears a lower-priority Master (a healed partition).
+	reannounceEvery = time.Second
+	// handoverMax bounds how long a Master that shuts down keeps its VIPs
+	// waiting for a new Master's first advertisement. It covers the
+	// Skew_Time of every Backup up to a 650 ms interval, and of Backups of
+	// priority 90 or more at a 1 s interval, while shutdown stays within a
+	// second.
+	handoverMax = 650 * time.Millisecond
+)
 
 // Router is one virtual router. The zero value is not usable; call New.
 type Router struct {
@@ -150,7 +190,7 @@ type Router struct {
 	// from the current Master (RFC 9568 §6.1).
 	masterAdverInterval time.Duration
 	// deadline is Adver_Timer in Master and Master_Down_Timer in Backup;
-	// zero in Init.
+	// zero in Init and Fault.
 	deadline time.Time
 	// master is the address of the last Master heard, or ours;
 	// masterPriority its priority and masterSeen when it was last heard
@@ -161,15 +201,29 @@ type Router struct {
 	// lowerSince is when a lower-priority Master was first heard in a row,
 	// for PreemptDelay.
 	lowerSince time.Time
-	// reannounced is when the VIPs were last re-announced because a
-	// lower-priority Master was heard, lowerSeen when one last was.
-	reannounced, lowerSeen time.Time
-	// lowerFrom is the lower Master heard last: another one (a third
-	// router of a healed partition) starts a new episode.
-	lowerFrom netip.Addr
 	// leaving says the Master_Down_Timer was set to Skew_Time by a
 	// priority-0 advertisement.
 	leaving bool
+
+	// announceAt is when round announceRound of the announcement is due;
+	// zero when no round is left.
+	announceAt    time.Time
+	announceRound int
+
+	// releaseAt is set while a Master that shut down keeps its VIPs for the
+	// new Master (see shutdown): they go when that Master is heard, or at
+	// releaseAt.
+	releaseAt time.Time
+
+	// Rival Masters heard while Master (a healed partition, or a peer that
+	// cannot hear us): lowerSeen is when one last advertised, lowerFrom
+	// which; rivalAdverts counts the adverts of this episode, rival says a
+	// split brain is reported (RivalSeen), reannounced is when the VIPs
+	// were last re-announced for one.
+	lowerSeen, reannounced time.Time
+	lowerFrom              netip.Addr
+	rivalAdverts           int
+	rival                  bool
 }
 
 // New returns a Router in Init.
@@ -180,9 +234,47 @@ func New(cfg Config) *Router {
 // State returns the current state.
 func (r *Router) State() State { return r.state }
 
-// Deadline returns when the caller must deliver a Timeout event, or the zero
-// time when no timer is armed.
+// Deadline returns the protocol timer: Adver_Timer in Master,
+// Master_Down_Timer in Backup, the zero time otherwise. Next says when the
+// router must be stepped, which also covers its other timers.
 func (r *Router) Deadline() time.Time { return r.deadline }
+
+// Next returns when the router must next be stepped with a Timeout (at),
+// and the earliest time such a step does something (early, at most at):
+// a Master's advertisement may leave up to a quarter interval before its
+// Adver_Timer, so that a driver serving many Masters wakes once for all
+// whose adverts are nearly due; a Backup then hears its Master every 0.75
+// to 1 interval, never less often than configured. at is zero when no
+// timer runs.
+func (r *Router) Next() (at, early time.Time) {
+	for _, t := range [...]time.Time{r.deadline, r.announceAt, r.releaseAt, r.rivalEnd()} {
+		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
+			at = t
+		}
+	}
+	early = at
+	if r.state == Master && at.Equal(r.deadline) {
+		early = at.Add(-r.advertEarly())
+	}
+	return at, early
+}
+
+func (r *Router) advertEarly() time.Duration { return r.cfg.AdvertInterval / 4 }
+
+// rivalEnd is when the split brain reported ends if no rival is heard again.
+func (r *Router) rivalEnd() time.Time {
+	if !r.rival {
+		return time.Time{}
+	}
+	return r.lowerSeen.Add(r.rivalWindow())
+}
+
+// rivalWindow is how long after a rival Master's advert the episode lasts.
+func (r *Router) rivalWindow() time.Duration { return 3 * r.cfg.AdvertInterval }
+
+// Holding says whether the router wants its VIPs on the interface: as
+// Master, or while a Master that shut down waits for its successor.
+func (r *Router) Holding() bool { return r.state == Master || !r.releaseAt.IsZero() }
 
 // Master returns the address of the current Master as far as this router
 // knows: its own address in Master, the last advertiser in Backup.
@@ -194,20 +286,8 @@ func (r *Router) MasterAdverInterval() time.Duration { return r.masterAdverInter
 // Config returns the configuration in force.
 func (r *Router) Config() Config { return r.cfg }
 
-// Routine returns the advertisement that, received now, would change nothing
-// but restart the Master_Down_Timer from its arrival and note when the
-// Master was last heard: in Backup, the Master followed advertising again at
-// the same priority and interval, a priority the router does not preempt.
-// Stepping only the latest of a run of such adverts, at its arrival time,
-// leaves the router as stepping each of them would, which lets a driver
-// take them off its hot path. ok is false when no advert is routine.
-func (r *Router) Routine() (ev Event, ok bool) {
-	if r.state != Backup || r.leaving || !r.master.IsValid() || r.masterPriority == 0 ||
-		!r.lowerSince.IsZero() || (r.masterPriority < r.cfg.Priority && r.cfg.Preempt) {
-		return Event{}, false
-	}
-	return Event{Kind: Advert, From: r.master, Priority: r.masterPriority, Interval: r.masterAdverInterval}, true
-}
+// Priority is the priority the router advertises as Master.
+func (r *Router) Priority() uint8 { return r.cfg.Priority }
 
 // SkewTime is RFC 9568 §6.1's Skew_Time for priority p and the Master's
 // advertisement interval: ((256 - p) * interval) / 256.
@@ -225,13 +305,14 @@ func MasterDownInterval(p uint8, masterInterval time.Duration) time.Duration {
 func (r *Router) Step(now time.Time, ev Event, out []Action) []Action {
 	switch ev.Kind {
 	case Startup:
-		return r.startup(now, out)
-	case Shutdown:
-		return r.shutdown(out)
-	case Timeout:
-		if r.deadline.IsZero() || now.Before(r.deadline) {
+		if r.state != Init {
 			return out
 		}
+		out = r.release(out)
+		return r.backup(now, ReasonStartup, out)
+	case Shutdown:
+		return r.shutdown(now, out)
+	case Timeout:
 		return r.timeout(now, out)
 	case Advert:
 		return r.advert(now, ev, out)
@@ -242,12 +323,17 @@ func (r *Router) Step(now time.Time, ev Event, out []Action) []Action {
 			return out
 		}
 		return r.backup(now, ReasonRecovered, out)
+	case Reannounce:
+		if r.state == Master {
+			out = r.announce(now, out)
+		}
 	}
 	return out
 }
 
 // fault leaves the election. Like a shutdown, a Master sends priority 0 so
-// that a Backup takes over after Skew_Time.
+// that a Backup takes over after Skew_Time; unlike it, it releases the VIPs
+// at once: the service behind them is gone.
 func (r *Router) fault(why Reason, out []Action) []Action {
 	switch r.state {
 	case Fault:
@@ -255,21 +341,15 @@ func (r *Router) fault(why Reason, out []Action) []Action {
 	case Master:
 		out = append(out, Action{Kind: SendAdvert, Priority: 0}, Action{Kind: RemoveVIPs})
 	}
+	out = r.release(out)
 	r.deadline = time.Time{}
 	r.master = netip.Addr{}
 	return r.become(Fault, why, out)
 }
 
-// RFC 9568 §6.4.1: a router that is not the address owner starts in Backup
-// with Master_Adver_Interval = Advertisement_Interval.
-func (r *Router) startup(now time.Time, out []Action) []Action {
-	if r.state != Init {
-		return out
-	}
-	return r.backup(now, ReasonStartup, out)
-}
-
-// backup enters Backup afresh, as at startup.
+// backup enters Backup afresh, as at startup (RFC 9568 §6.4.1: a router that
+// is not the address owner starts in Backup with Master_Adver_Interval =
+// Advertisement_Interval).
 func (r *Router) backup(now time.Time, why Reason, out []Action) []Action {
 	r.masterAdverInterval = r.cfg.AdvertInterval
 	r.master = netip.Addr{}
@@ -279,11 +359,18 @@ func (r *Router) backup(now time.Time, why Reason, out []Action) []Action {
 }
 
 // RFC 9568 §6.4.2 and §6.4.3, on Shutdown. A Master sends priority 0 so
-// that a Backup takes over after Skew_Time instead of Master_Down_Interval.
-func (r *Router) shutdown(out []Action) []Action {
+// that a Backup takes over after Skew_Time instead of Master_Down_Interval,
+// and removes its VIPs make-before-break: once the new Master's first
+// advertisement is heard — it has then added the VIPs and is announcing
+// them — or after the longest Skew_Time (one interval, with a margin for
+// the new Master's scheduling) if none is. Clients thus never find the VIPs
+// on neither host, and two hosts hold them only until the new Master's
+// announcement reaches the clients.
+func (r *Router) shutdown(now time.Time, out []Action) []Action {
 	switch r.state {
 	case Master:
-		out = append(out, Action{Kind: SendAdvert, Priority: 0}, Action{Kind: RemoveVIPs})
+		out = append(out, Action{Kind: SendAdvert, Priority: 0})
+		r.releaseAt = now.Add(min(r.cfg.AdvertInterval+r.cfg.AdvertInterval/4+5*time.Millisecond, handoverMax))
 	case Init:
 		return out
 	}
@@ -291,19 +378,38 @@ func (r *Router) shutdown(out []Action) []Action {
 	return r.become(Init, ReasonShutdown, out)
 }
 
+// release ends a handover: the VIPs go now.
+func (r *Router) release(out []Action) []Action {
+	if r.releaseAt.IsZero() {
+		return out
+	}
+	r.releaseAt = time.Time{}
+	return append(out, Action{Kind: RemoveVIPs})
+}
+
+// timeout fires every timer whose time has come, protocol timer first.
 func (r *Router) timeout(now time.Time, out []Action) []Action {
-	switch r.state {
-	case Backup:
+	if !r.releaseAt.IsZero() && !now.Before(r.releaseAt) {
+		out = r.release(out)
+	}
+	switch {
+	case r.state == Backup && !r.deadline.IsZero() && !now.Before(r.deadline):
 		// RFC 9568 §6.4.2: Master_Down_Timer fired.
 		why := ReasonMasterDown
 		if r.leaving {
 			why = ReasonPriorityZero
 		}
 		return r.becomeMaster(now, why, out)
-	case Master:
-		// RFC 9568 §6.4.3: Adver_Timer fired.
+	case r.state == Master && !r.deadline.IsZero() && !now.Before(r.deadline.Add(-r.advertEarly())):
+		// RFC 9568 §6.4.3: Adver_Timer fired (or is about to; see Next).
 		r.deadline = now.Add(r.cfg.AdvertInterval)
-		return append(out, Action{Kind: SendAdvert, Priority: r.cfg.Priority})
+		out = append(out, Action{Kind: SendAdvert, Priority: r.cfg.Priority})
+	}
+	if !r.announceAt.IsZero() && !now.Before(r.announceAt) {
+		out = r.announceNext(now, out)
+	}
+	if end := r.rivalEnd(); !end.IsZero() && !now.Before(end) {
+		out = r.rivalOver(out)
 	}
 	return out
 }
@@ -312,27 +418,61 @@ func (r *Router) becomeMaster(now time.Time, why Reason, out []Action) []Action 
 	r.deadline = now.Add(r.cfg.AdvertInterval)
 	r.master = r.cfg.Addr
 	r.lowerSince = time.Time{}
-	r.reannounced, r.lowerSeen, r.lowerFrom = time.Time{}, time.Time{}, netip.Addr{}
+	r.reannounced, r.lowerSeen, r.lowerFrom, r.rivalAdverts = time.Time{}, time.Time{}, netip.Addr{}, 0
 	// RFC 9568 §6.4.2 sends the advertisement, then the gratuitous ARPs.
 	// The VIPs and their announcement go first here: a Master handing
 	// over gracefully keeps the VIPs until it hears this advertisement,
 	// so clients must already have been told where the VIPs went.
-	out = append(out,
-		Action{Kind: AddVIPs},
-		Action{Kind: Announce},
-		Action{Kind: SendAdvert, Priority: r.cfg.Priority},
-	)
+	out = append(out, Action{Kind: AddVIPs})
+	out = r.announce(now, out)
+	out = append(out, Action{Kind: SendAdvert, Priority: r.cfg.Priority})
 	return r.become(Master, why, out)
+}
+
+// announce starts the announcement afresh: round 1 now, the others at
+// AnnounceInterval.
+func (r *Router) announce(now time.Time, out []Action) []Action {
+	r.announceRound = 1
+	return r.announceNext(now, out)
+}
+
+func (r *Router) announceNext(now time.Time, out []Action) []Action {
+	rounds := max(r.cfg.AnnounceRounds, 1)
+	out = append(out, Action{Kind: Announce, Round: r.announceRound, Rounds: rounds})
+	r.announceRound++
+	r.announceAt = time.Time{}
+	if r.announceRound <= rounds {
+		r.announceAt = now.Add(r.cfg.AnnounceInterval)
+	}
+	return out
 }
 
 func (r *Router) become(to State, why Reason, out []Action) []Action {
 	from := r.state
 	r.leaving = false
 	r.state = to
+	if from == Master {
+		r.announceAt = time.Time{}
+		out = r.rivalOver(out)
+		r.lowerSeen, r.lowerFrom, r.rivalAdverts = time.Time{}, netip.Addr{}, 0
+	}
 	return append(out, Action{Kind: Transition, From: from, To: to, Reason: why})
 }
 
+func (r *Router) rivalOver(out []Action) []Action {
+	if !r.rival {
+		return out
+	}
+	r.rival = false
+	r.rivalAdverts = 0
+	return append(out, Action{Kind: RivalGone})
+}
+
 func (r *Router) advert(now time.Time, ev Event, out []Action) []Action {
+	if ev.Priority != 0 {
+		// A new Master is heard: a handover is complete.
+		out = r.release(out)
+	}
 	switch r.state {
 	case Backup:
 		return r.advertInBackup(now, ev, out)
@@ -408,22 +548,34 @@ func (r *Router) advertInMaster(now time.Time, ev Event, out []Action) []Action 
 	// VIPs too — so re-announce them: at once the first time we hear that
 	// router, then at most once per reannounceEvery while it keeps
 	// advertising (a peer that cannot hear us), so that it does not cause
-	// a storm.
-	newEpisode := r.lowerSeen.IsZero() || now.Sub(r.lowerSeen) > 3*r.cfg.AdvertInterval || ev.From != r.lowerFrom
+	// a storm. One advert is not yet a split brain: a Master that steps
+	// down for us sends one last advert (above); a second within the
+	// window is.
+	gap := r.lowerSeen.IsZero() || now.Sub(r.lowerSeen) > r.rivalWindow()
+	newEpisode := gap || ev.From != r.lowerFrom
+	if gap {
+		out = r.rivalOver(out)
+		r.rivalAdverts = 0
+	}
 	r.lowerSeen, r.lowerFrom = now, ev.From
+	r.rivalAdverts++
 	if newEpisode || now.Sub(r.reannounced) >= reannounceEvery {
 		r.reannounced = now
-		out = append(out, Action{Kind: Announce})
+		out = r.announce(now, out)
+	}
+	if r.rivalAdverts >= 2 && !r.rival {
+		r.rival = true
+		out = append(out, Action{Kind: RivalSeen, Master: ev.From})
 	}
 	return out
 }
 
-// SetConfig replaces the configuration in force, for a reload or a changed
-// effective priority. It takes effect from the next event: a Master
-// advertises the new priority at its next Adver_Timer, and a Backup uses it
-// for the next advertisement it judges and the next Master_Down_Timer it
-// sets. A running timer is left alone, so a reload that changes nothing
-// relevant disturbs nothing.
+// SetConfig replaces the configuration in force, for a reload, a changed
+// effective priority or a new primary address. It takes effect from the
+// next event: a Master advertises the new priority at its next Adver_Timer,
+// and a Backup uses it for the next advertisement it judges and the next
+// Master_Down_Timer it sets. A running timer is left alone, so a reload
+// that changes nothing relevant disturbs nothing.
 func (r *Router) SetConfig(c Config) {
 	if c.Addr != r.cfg.Addr && r.state == Master {
 		r.master = c.Addr

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 var (
@@ -14,6 +15,9 @@ var (
 	lower = netip.MustParseAddr("192.0.2.11")
 	upper = netip.MustParseAddr("192.0.2.13")
 )
+
+// addrs compares netip.Addr values in actions.
+var addrs = cmpopts.EquateComparable(netip.Addr{})
 
 // step is one event at an offset from t0 and what must follow.
 type step struct {
@@ -40,10 +44,15 @@ func tr(from, to State, why Reason) Action {
 
 func send(p uint8) Action { return Action{Kind: SendAdvert, Priority: p} }
 
+func round(k, n int) Action { return Action{Kind: Announce, Round: k, Rounds: n} }
+
+func rivalSeen(from netip.Addr) Action { return Action{Kind: RivalSeen, Master: from} }
+
 var (
 	addVIPs    = Action{Kind: AddVIPs}
 	removeVIPs = Action{Kind: RemoveVIPs}
-	announce   = Action{Kind: Announce}
+	announce   = Action{Kind: Announce, Round: 1, Rounds: 1}
+	rivalGone  = Action{Kind: RivalGone}
 )
 
 // ms is a readable duration literal for the tables.
@@ -62,7 +71,7 @@ func becomeMaster(p uint8) []Action {
 }
 
 func TestStep(t *testing.T) {
-	base := Config{Priority: 100, AdvertInterval: time.Second, Preempt: true, Addr: self}
+	base := Config{Priority: 100, AdvertInterval: time.Second, Preempt: true, Addr: self, AnnounceRounds: 1}
 	tests := []struct {
 		name  string
 		cfg   func(*Config)
@@ -207,7 +216,7 @@ func TestStep(t *testing.T) {
 				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
 				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
 				{at: mdi100 + 500*time.Millisecond, ev: adv(lower, 100, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
-				{at: mdi100 + 900*time.Millisecond, ev: adv(lower, 100, time.Second), state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 900*time.Millisecond, ev: adv(lower, 100, time.Second), want: []Action{rivalSeen(lower)}, state: Master, deadline: mdi100 + time.Second},
 				{at: mdi100 + 1500*time.Millisecond, ev: adv(lower, 100, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
 			},
 		},
@@ -217,11 +226,11 @@ func TestStep(t *testing.T) {
 				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
 				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
 				{at: mdi100 + 2*time.Second, ev: adv(lower, 50, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
-				{at: mdi100 + 2500*time.Millisecond, ev: adv(lower, 50, time.Second), state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 2500*time.Millisecond, ev: adv(lower, 50, time.Second), want: []Action{rivalSeen(lower)}, state: Master, deadline: mdi100 + time.Second},
 				{at: mdi100 + 3100*time.Millisecond, ev: adv(lower, 50, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
 				// Silent for more than three intervals: a new episode (another
 				// heal) re-announces at once.
-				{at: mdi100 + 6200*time.Millisecond, ev: adv(lower, 50, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 6200*time.Millisecond, ev: adv(lower, 50, time.Second), want: []Action{rivalGone, announce}, state: Master, deadline: mdi100 + time.Second},
 			},
 		},
 		{
@@ -230,7 +239,7 @@ func TestStep(t *testing.T) {
 				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
 				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
 				{at: mdi100 + 100*time.Millisecond, ev: adv(lower, 50, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
-				{at: mdi100 + 150*time.Millisecond, ev: adv(netip.MustParseAddr("192.0.2.10"), 40, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 150*time.Millisecond, ev: adv(netip.MustParseAddr("192.0.2.10"), 40, time.Second), want: []Action{announce, rivalSeen(netip.MustParseAddr("192.0.2.10"))}, state: Master, deadline: mdi100 + time.Second},
 				{at: mdi100 + 200*time.Millisecond, ev: adv(netip.MustParseAddr("192.0.2.10"), 40, time.Second), state: Master, deadline: mdi100 + time.Second},
 			},
 		},
@@ -243,12 +252,94 @@ func TestStep(t *testing.T) {
 			},
 		},
 		{
-			name: "shutdown of a Master sends priority 0 and releases the VIPs",
+			name: "shutdown of a Master sends priority 0 and releases the VIPs once the new Master is heard",
 			steps: []step{
 				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
 				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
-				{at: 4 * time.Second, ev: shutdown, want: []Action{send(0), removeVIPs, tr(Master, Init, ReasonShutdown)}, state: Init, deadline: -1},
+				{at: 4 * time.Second, ev: shutdown, want: []Action{send(0), tr(Master, Init, ReasonShutdown)}, state: Init, deadline: -1},
+				// Another router's priority 0 is no successor.
+				{at: 4100 * time.Millisecond, ev: adv(upper, 0, time.Second), state: Init, deadline: -1},
+				{at: 4200 * time.Millisecond, ev: adv(lower, 50, time.Second), want: []Action{removeVIPs}, state: Init, deadline: -1},
 				{at: 5 * time.Second, ev: timeout, state: Init, deadline: -1},
+				{at: 6 * time.Second, ev: adv(lower, 50, time.Second), state: Init, deadline: -1},
+			},
+		},
+		{
+			name: "shutdown of a Master releases the VIPs after the handover bound if no new Master is heard",
+			steps: []step{
+				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
+				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
+				{at: 4 * time.Second, ev: shutdown, want: []Action{send(0), tr(Master, Init, ReasonShutdown)}, state: Init, deadline: -1},
+				{at: 4649 * time.Millisecond, ev: timeout, state: Init, deadline: -1},
+				{at: 4650 * time.Millisecond, ev: timeout, want: []Action{removeVIPs}, state: Init, deadline: -1},
+			},
+		},
+		{
+			name: "a restart during a handover releases the VIPs first",
+			steps: []step{
+				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
+				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
+				{at: 4 * time.Second, ev: shutdown, want: []Action{send(0), tr(Master, Init, ReasonShutdown)}, state: Init, deadline: -1},
+				{at: 4100 * time.Millisecond, ev: startup, want: []Action{removeVIPs, tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: 4100*time.Millisecond + mdi100},
+			},
+		},
+		{
+			name: "a Master's advert may leave a quarter interval early, and the next is due an interval after it",
+			steps: []step{
+				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
+				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 749*time.Millisecond, ev: timeout, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 750*time.Millisecond, ev: timeout, want: []Action{send(100)}, state: Master, deadline: mdi100 + 1750*time.Millisecond},
+			},
+		},
+		{
+			name: "a new Master announces in rounds at the announce interval; stepping down stops them",
+			cfg:  func(c *Config) { c.AnnounceRounds, c.AnnounceInterval = 3, 200*time.Millisecond },
+			steps: []step{
+				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
+				{at: mdi100, ev: timeout, want: []Action{addVIPs, round(1, 3), send(100), tr(Backup, Master, ReasonMasterDown)}, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 199*time.Millisecond, ev: timeout, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 200*time.Millisecond, ev: timeout, want: []Action{round(2, 3)}, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 400*time.Millisecond, ev: timeout, want: []Action{round(3, 3)}, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 600*time.Millisecond, ev: timeout, state: Master, deadline: mdi100 + time.Second},
+				// Again, cut short by a higher Master.
+				{at: mdi100 + 700*time.Millisecond, ev: Event{Kind: Reannounce}, want: []Action{round(1, 3)}, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 800*time.Millisecond, ev: adv(upper, 200, time.Second), want: []Action{removeVIPs, send(100), tr(Master, Backup, ReasonHigherPriority)},
+					state: Backup, deadline: mdi100 + 800*time.Millisecond + mdi100},
+				{at: mdi100 + 900*time.Millisecond, ev: timeout, state: Backup, deadline: mdi100 + 800*time.Millisecond + mdi100},
+			},
+		},
+		{
+			name: "split brain: a rival Master's second advert within three intervals is seen; its silence for three intervals ends it",
+			steps: []step{
+				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
+				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 100*time.Millisecond, ev: adv(lower, 50, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 3200*time.Millisecond, ev: adv(lower, 50, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 4200*time.Millisecond, ev: adv(lower, 50, time.Second), want: []Action{announce, rivalSeen(lower)}, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 7199*time.Millisecond, ev: timeout, want: []Action{send(100)}, state: Master, deadline: mdi100 + 8199*time.Millisecond},
+				{at: mdi100 + 7200*time.Millisecond, ev: timeout, want: []Action{rivalGone}, state: Master, deadline: mdi100 + 8199*time.Millisecond},
+			},
+		},
+		{
+			name: "split brain ends when the Master steps down or faults",
+			steps: []step{
+				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
+				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 100*time.Millisecond, ev: adv(lower, 50, time.Second), want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 200*time.Millisecond, ev: adv(lower, 50, time.Second), want: []Action{rivalSeen(lower)}, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 300*time.Millisecond, ev: Event{Kind: FaultOn, Reason: ReasonInterfaceDown},
+					want: []Action{send(0), removeVIPs, rivalGone, tr(Master, Fault, ReasonInterfaceDown)}, state: Fault, deadline: -1},
+			},
+		},
+		{
+			name: "reannounce: a Master announces again from round 1; others ignore it",
+			steps: []step{
+				{at: 0, ev: Event{Kind: Reannounce}, state: Init, deadline: -1},
+				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
+				{at: 0, ev: Event{Kind: Reannounce}, state: Backup, deadline: mdi100},
+				{at: mdi100, ev: timeout, want: becomeMaster(100), state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 100*time.Millisecond, ev: Event{Kind: Reannounce}, want: []Action{announce}, state: Master, deadline: mdi100 + time.Second},
 			},
 		},
 		{
@@ -316,7 +407,7 @@ func TestStep(t *testing.T) {
 			r := New(cfg)
 			for i, s := range tt.steps {
 				got := r.Step(t0.Add(s.at), s.ev, nil)
-				if diff := cmp.Diff(s.want, got); diff != "" {
+				if diff := cmp.Diff(s.want, got, addrs); diff != "" {
 					t.Fatalf("step %d (%+v): actions (-want +got):\n%s", i, s.ev, diff)
 				}
 				if r.State() != s.state {
@@ -443,7 +534,7 @@ func (s *segment) run(d time.Duration) {
 	for n := 0; n < 1_000_000; n++ {
 		next, who := end, -1
 		for i, r := range s.routers {
-			if dl := r.Deadline(); s.running[i] && !dl.IsZero() && !dl.After(next) {
+			if dl, _ := r.Next(); s.running[i] && !dl.IsZero() && !dl.After(next) {
 				next, who = dl, i
 			}
 		}
@@ -479,7 +570,7 @@ func TestSetConfig(t *testing.T) {
 		t.Fatalf("deadline moved to %v", got.Sub(t0))
 	}
 	got := r.Step(t0.Add(mdi100+time.Second), timeout, nil)
-	if diff := cmp.Diff([]Action{send(40)}, got); diff != "" {
+	if diff := cmp.Diff([]Action{send(40)}, got, addrs); diff != "" {
 		t.Fatalf("actions (-want +got):\n%s", diff)
 	}
 	if want := t0.Add(mdi100 + time.Second + 100*time.Millisecond); !r.Deadline().Equal(want) {
@@ -487,69 +578,46 @@ func TestSetConfig(t *testing.T) {
 	}
 	// Now a priority-100 advertisement wins over the lowered Master.
 	got = r.Step(t0.Add(mdi100+1050*time.Millisecond), adv(lower, 100, time.Second), nil)
-	if diff := cmp.Diff([]Action{removeVIPs, send(40), tr(Master, Backup, ReasonHigherPriority)}, got); diff != "" {
+	if diff := cmp.Diff([]Action{removeVIPs, send(40), tr(Master, Backup, ReasonHigherPriority)}, got, addrs); diff != "" {
 		t.Fatalf("actions (-want +got):\n%s", diff)
 	}
 }
 
-// TestRoutine: an advert Routine reports changes nothing but the
-// Master_Down_Timer and when the Master was last heard, from whatever
-// Backup state it is reported in; and none is reported where an advert from
-// the Master matters (leaving, a lower Master being preempted, Master,
-// Init, Fault).
-func TestRoutine(t *testing.T) {
-	cfg := Config{Priority: 100, AdvertInterval: time.Second, Preempt: true, Addr: self}
+// TestNext: when the router must be stepped, and how early a step may act.
+func TestNext(t *testing.T) {
+	cfg := Config{Priority: 100, AdvertInterval: time.Second, Preempt: true, Addr: self, AnnounceRounds: 2, AnnounceInterval: 200 * time.Millisecond}
 	for _, tt := range []struct {
-		name   string
-		cfg    func(*Config)
-		events []Event
-		ok     bool
+		name      string
+		steps     []step        // only at and ev are used
+		at, early time.Duration // offsets from t0; -1 for none
 	}{
-		{"startup, no master yet", nil, []Event{startup}, false},
-		{"following a higher master", nil, []Event{startup, adv(upper, 150, 2*time.Second)}, true},
-		{"following an equal master", nil, []Event{startup, adv(upper, 100, time.Second)}, true},
-		{"lower master, preempt", nil, []Event{startup, adv(lower, 50, time.Second)}, false},
-		{"lower master, no preempt", func(c *Config) { c.Preempt = false }, []Event{startup, adv(lower, 50, time.Second)}, true},
-		{"lower master, preempt delay", func(c *Config) { c.PreemptDelay = time.Hour }, []Event{startup, adv(lower, 50, time.Second)}, false},
-		{"master leaving", nil, []Event{startup, adv(upper, 150, time.Second), adv(upper, 0, time.Second)}, false},
-		{"master", nil, []Event{startup, timeout}, false},
-		{"init", nil, nil, false},
-		{"fault", nil, []Event{startup, adv(upper, 150, time.Second), {Kind: FaultOn}}, false},
+		{name: "init", at: -1, early: -1},
+		{name: "backup: the Master_Down_Timer, never early", steps: []step{{ev: startup}}, at: mdi100, early: mdi100},
+		{name: "master: the next announce round before the Adver_Timer", steps: []step{{ev: startup}, {at: mdi100, ev: timeout}},
+			at: mdi100 + 200*time.Millisecond, early: mdi100 + 200*time.Millisecond},
+		{name: "master: the Adver_Timer, a quarter interval early", steps: []step{{ev: startup}, {at: mdi100, ev: timeout}, {at: mdi100 + 200*time.Millisecond, ev: timeout}},
+			at: mdi100 + time.Second, early: mdi100 + 750*time.Millisecond},
+		{name: "handing over: the release bound", steps: []step{{ev: startup}, {at: mdi100, ev: timeout}, {at: mdi100 + 200*time.Millisecond, ev: timeout}, {at: mdi100 + 300*time.Millisecond, ev: shutdown}},
+			at: mdi100 + 950*time.Millisecond, early: mdi100 + 950*time.Millisecond},
+		{name: "fault", steps: []step{{ev: startup}, {ev: Event{Kind: FaultOn, Reason: ReasonCheckFailed}}}, at: -1, early: -1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := cfg
-			if tt.cfg != nil {
-				tt.cfg(&c)
+			r := New(cfg)
+			for _, s := range tt.steps {
+				r.Step(t0.Add(s.at), s.ev, nil)
 			}
-			r := New(c)
-			now := t0
-			for _, ev := range tt.events {
-				if ev.Kind == Timeout {
-					now = r.Deadline()
+			off := func(x time.Time) time.Duration {
+				if x.IsZero() {
+					return -1
 				}
-				r.Step(now, ev, nil)
-				now = now.Add(100 * time.Millisecond)
+				return x.Sub(t0)
 			}
-			ev, ok := r.Routine()
-			if ok != tt.ok {
-				t.Fatalf("Routine ok = %v, want %v (state %v)", ok, tt.ok, r.State())
+			at, early := r.Next()
+			if off(at) != tt.at || off(early) != tt.early {
+				t.Errorf("Next() = %v, %v; want %v, %v", off(at), off(early), tt.at, tt.early)
 			}
-			if !ok {
-				return
-			}
-			before := *r
-			at := now.Add(500 * time.Millisecond)
-			if acts := r.Step(at, ev, nil); len(acts) != 0 {
-				t.Errorf("stepping the routine advert: actions %v", acts)
-			}
-			want := before
-			want.deadline = at.Add(MasterDownInterval(c.Priority, before.masterAdverInterval))
-			want.masterSeen = at
-			if *r != want {
-				t.Errorf("stepping the routine advert changed more than the timer:\n got %+v\nwant %+v", *r, want)
-			}
-			if again, ok := r.Routine(); !ok || again != ev {
-				t.Errorf("after it, Routine = %+v, %v; want the same advert", again, ok)
+			if holding := r.State() == Master || tt.name == "handing over: the release bound"; r.Holding() != holding {
+				t.Errorf("Holding() = %v, want %v", r.Holding(), holding)
 			}
 		})
 	}
