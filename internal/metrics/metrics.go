@@ -27,6 +27,7 @@ type Metrics struct {
 	MasterChangesSeen *prometheus.CounterVec // instance
 	SplitBrain        *prometheus.GaugeVec   // instance
 	MasterInfo        *prometheus.GaugeVec   // instance, master
+	VIPRepairs        *prometheus.CounterVec // instance, action = added | removed
 	CheckUp           *prometheus.GaugeVec   // check
 	CheckDuration     *prometheus.HistogramVec
 	BuildInfo         *prometheus.GaugeVec // version, goversion
@@ -76,6 +77,10 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Name: "vipd_instance_master_info",
 			Help: "1 for the address of the instance's current Master, as this host knows it.",
 		}, []string{"instance", "master"}),
+		VIPRepairs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vipd_vip_repairs_total",
+			Help: "Times the kernel's addresses drifted from what the instance needs and vipd repaired them: a VIP put back on a Master (added), or taken off a host that is not Master (removed).",
+		}, []string{"instance", "action"}),
 		CheckUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vipd_check_up",
 			Help: "1 while the health check counts as up.",
@@ -92,7 +97,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 	}
 	reg.MustRegister(
 		m.InstanceState, m.Priority, m.Transitions, m.AdvertsSent, m.AdvertsReceived,
-		m.PacketsDropped, m.Announcements, m.MasterChangesSeen, m.SplitBrain, m.MasterInfo,
+		m.PacketsDropped, m.Announcements, m.MasterChangesSeen, m.SplitBrain, m.MasterInfo, m.VIPRepairs,
 		m.CheckUp, m.CheckDuration, m.BuildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -141,7 +146,7 @@ func (m *Metrics) DeleteInstance(name string) {
 	l := prometheus.Labels{"instance": name}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.InstanceState, m.Priority, m.Transitions, m.AdvertsSent, m.AdvertsReceived,
-		m.Announcements, m.MasterChangesSeen, m.SplitBrain, m.MasterInfo,
+		m.Announcements, m.MasterChangesSeen, m.SplitBrain, m.MasterInfo, m.VIPRepairs,
 	} {
 		v.DeletePartialMatch(l)
 	}

@@ -29,13 +29,14 @@ func TestNames(t *testing.T) {
 	m.MasterChangesSeen.WithLabelValues("api").Inc()
 	m.SplitBrain.WithLabelValues("api").Set(0)
 	m.MasterInfo.WithLabelValues("api", "192.0.2.11").Set(1)
+	m.VIPRepairs.WithLabelValues("api", "added").Inc()
 	m.CheckUp.WithLabelValues("apiserver").Set(1)
 	m.CheckDuration.WithLabelValues("apiserver").Observe(0.01)
 	want := []string{
 		"vipd_instance_state", "vipd_instance_priority", "vipd_transitions_total",
 		"vipd_adverts_sent_total", "vipd_adverts_received_total", "vipd_packets_dropped_total",
 		"vipd_announcements_sent_total", "vipd_master_changes_seen_total", "vipd_split_brain",
-		"vipd_instance_master_info", "vipd_check_up", "vipd_check_duration_seconds", "vipd_build_info",
+		"vipd_instance_master_info", "vipd_vip_repairs_total", "vipd_check_up", "vipd_check_duration_seconds", "vipd_build_info",
 		"go_goroutines", "process_resident_memory_bytes",
 	}
 	mfs, err := reg.Gather()
