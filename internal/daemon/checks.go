@@ -71,7 +71,7 @@ func (cs *checkSet) apply(ctx context.Context, checks []config.Check) {
 }
 
 func (cs *checkSet) start(ctx context.Context, c config.Check, spec health.Spec) (*runningCheck, error) {
-	p, err := health.NewProbe(spec)
+	p, err := cs.d.newProbe(spec)
 	if err != nil {
 		return nil, err
 	}

@@ -6,24 +6,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"reflect"
-	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vipd/vipd/internal/config"
+	"github.com/vipd/vipd/internal/health"
 	"github.com/vipd/vipd/internal/metrics"
 	"github.com/vipd/vipd/internal/netif"
 	"github.com/vipd/vipd/internal/router"
 )
 
-// retryEvery is how often a missing interface or address is looked up again.
-const retryEvery = time.Second
-
 // Daemon runs every instance of one configuration, and of the next one on
-// Reload.
+// Reload: one loop per interface and address family.
 type Daemon struct {
 	sys System
 	log *slog.Logger
@@ -32,13 +27,16 @@ type Daemon struct {
 	// transitions counts every instance's state changes (Transitions).
 	transitions atomic.Uint64
 
-	// ctx is Run's context; instances and interfaces live under it.
+	// ctx is Run's context; the loops live under it.
 	ctx context.Context
 
-	mu     sync.Mutex // guards cfg, ifaces
-	cfg    *config.Config
-	ifaces map[string]*iface
-	wg     sync.WaitGroup // interface goroutines
+	mu    sync.Mutex // guards cfg, loops, cells; held by Reload
+	cfg   *config.Config
+	loops map[loopKey]*loop
+	cells map[string]*statusCell
+	wg    sync.WaitGroup // loop goroutines
+	// hookWG waits for the hooks of stopped instances to drain.
+	hookWG sync.WaitGroup
 
 	// started is closed once every instance of the first configuration
 	// has its sockets open and has joined the election (or entered FAULT);
@@ -49,21 +47,22 @@ type Daemon struct {
 
 	checks checkSet
 
-	// regMu guards reg, every instance goroutine that runs. It is a leaf
-	// lock, never held while waiting for anything, so that check and link
-	// updates and pings never wait for a reload (which holds mu while it
-	// stops instances and checks).
-	regMu sync.Mutex
-	reg   map[*instance]struct{}
-
 	linkMu sync.Mutex
 	links  map[string]bool // link up (admin up with carrier) by name, from netlink
+
+	// How a check's probe is built and a notify command run: the health
+	// package's, but for tests.
+	newProbe   func(health.Spec) (health.Probe, error)
+	runCommand func(ctx context.Context, argv []string) error
 }
+
+// loopKey names a loop: an interface and an address family.
+type loopKey struct{ iface, family string }
 
 // New returns a Daemon for cfg. It does nothing until Run.
 func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *Daemon {
-	d := &Daemon{cfg: cfg, sys: sys, m: m, log: log, ifaces: map[string]*iface{}, started: make(chan struct{}), links: map[string]bool{},
-		reg: map[*instance]struct{}{}}
+	d := &Daemon{cfg: cfg, sys: sys, m: m, log: log, loops: map[loopKey]*loop{}, cells: map[string]*statusCell{},
+		started: make(chan struct{}), links: map[string]bool{}, newProbe: health.NewProbe, runCommand: health.RunCommand}
 	d.checks.d = d
 	return d
 }
@@ -77,34 +76,37 @@ func (d *Daemon) Started() <-chan struct{} { return d.started }
 // far, for callers that act once a burst of them is over.
 func (d *Daemon) Transitions() uint64 { return d.transitions.Load() }
 
-// Ping asks every running instance's driver loop to answer and waits for
-// all of them, or ctx: a loop that cannot answer is wedged. It is what the
-// systemd watchdog is fed from.
+// Ping asks every loop to answer and waits for all of them, or ctx: a loop
+// that cannot answer is wedged. It is what the systemd watchdog and
+// /healthz are fed from.
 func (d *Daemon) Ping(ctx context.Context) error {
-	var replies []chan struct{}
-	for _, in := range d.running() {
-		if r := in.ping(); r != nil {
-			replies = append(replies, r)
-		}
-	}
-	for _, r := range replies {
-		select {
-		case <-r:
-		case <-ctx.Done():
-			return fmt.Errorf("an instance's protocol loop did not answer: %w", ctx.Err())
+	for _, l := range d.allLoops() {
+		if err := l.call(ctx, func() {}); err != nil {
+			return fmt.Errorf("the protocol loop of %s (%s) did not answer: %w", l.name, l.family, err)
 		}
 	}
 	return nil
 }
 
 // Run starts every instance and blocks until ctx is cancelled, then shuts
-// them down: a Master sends priority 0 and removes its VIPs.
+// them down: a Master sends priority 0 and hands its VIPs over. Its error
+// says that the daemon could not watch the kernel at all.
 func (d *Daemon) Run(ctx context.Context) error {
-	linksDone := make(chan struct{})
+	var watchers sync.WaitGroup
+	watchers.Add(2)
 	go func() {
-		defer close(linksDone)
-		d.watchLinks(ctx)
+		defer watchers.Done()
+		d.watch(ctx, "link", func() error {
+			return d.sys.WatchLinks(ctx, func(l netif.Link) { d.linkEvent(ctx, l) })
+		})
 	}()
+	go func() {
+		defer watchers.Done()
+		d.watch(ctx, "address", func() error {
+			return d.sys.WatchAddrs(ctx, func(u netif.AddrUpdate) { d.addrEvent(u) })
+		})
+	}()
+
 	d.mu.Lock()
 	d.ctx = ctx
 	d.startMu.Lock()
@@ -115,24 +117,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.checkStartedLocked()
 	d.startMu.Unlock()
 	d.checks.apply(ctx, d.cfg.Checks)
-	for _, ic := range d.cfg.Instances {
-		d.startLocked(ic)
-	}
+	d.applyLocked(plan(nil, d.cfg.Instances))
 	d.mu.Unlock()
+
 	<-ctx.Done()
 	d.wg.Wait()
+	d.hookWG.Wait()
 	d.checks.stopAll()
-	<-linksDone
+	watchers.Wait()
 	return nil
 }
 
-// watchLinks follows link state changes for interface tracking until ctx
-// is done.
-func (d *Daemon) watchLinks(ctx context.Context) {
+// watch runs a netlink subscription until ctx is done, again after a
+// failure.
+func (d *Daemon) watch(ctx context.Context, what string, run func() error) {
 	for ctx.Err() == nil {
-		err := d.sys.WatchLinks(ctx, func(l netif.Link) { d.setLink(ctx, l.Name, l.Up) })
-		if err != nil && ctx.Err() == nil {
-			d.log.Error("link notifications failed; retrying", "err", err)
+		if err := run(); err != nil && ctx.Err() == nil {
+			d.log.Error(what+" notifications failed; retrying", "err", err)
 			select {
 			case <-ctx.Done():
 			case <-time.After(retryEvery):
@@ -141,18 +142,35 @@ func (d *Daemon) watchLinks(ctx context.Context) {
 	}
 }
 
-func (d *Daemon) setLink(ctx context.Context, name string, up bool) {
+// linkEvent records a link's state for interface tracking and tells the
+// loops of that interface.
+func (d *Daemon) linkEvent(ctx context.Context, l netif.Link) {
 	d.linkMu.Lock()
-	prev, known := d.links[name]
-	d.links[name] = up
+	prev, known := d.links[l.Name]
+	d.links[l.Name] = l.Up
 	d.linkMu.Unlock()
-	if known && prev == up {
+	for _, lp := range d.allLoops() {
+		if lp.name == l.Name {
+			lp.send(func() { lp.linkEvent(l) })
+		}
+	}
+	if known && prev == l.Up {
 		return
 	}
 	if known {
-		d.log.Info("link state changed", "iface", name, "up", up)
+		d.log.Info("link state changed", "iface", l.Name, "up", l.Up)
 	}
-	d.broadcast(ctx, trackInterface, name, up)
+	d.broadcast(ctx, trackInterface, l.Name, l.Up)
+}
+
+// addrEvent hands an address notification to the loop of its interface
+// and family.
+func (d *Daemon) addrEvent(u netif.AddrUpdate) {
+	for _, lp := range d.allLoops() {
+		if int(lp.ifindex.Load()) == u.Index && (lp.family == "ipv6") == u.Prefix.Addr().Is6() {
+			lp.send(func() { lp.addrEvent(u) })
+		}
+	}
 }
 
 // linkUp says whether the named link is up: from the notifications, or
@@ -168,42 +186,50 @@ func (d *Daemon) linkUp(name string) bool {
 	return err == nil && l.Up
 }
 
-// broadcast tells every running instance that a check or link changed;
-// instances that do not track it ignore the message.
+// broadcast tells every loop that a check or link changed; instances that
+// do not track it ignore the message.
 func (d *Daemon) broadcast(ctx context.Context, kind trackKind, name string, up bool) {
-	u := trackUpdate{kind: kind, name: name, up: up}
-	for _, in := range d.running() {
-		select {
-		case in.trackc <- u:
-		case <-in.done:
-		case <-ctx.Done():
+	for _, l := range d.allLoops() {
+		if ctx.Err() != nil {
 			return
 		}
+		l.send(func() { l.track(kind, name, up) })
 	}
 }
 
-// startLocked starts ic on its interface, creating the interface's runner
-// if it has none.
-func (d *Daemon) startLocked(ic config.Instance) {
-	f := d.ifaces[ic.Interface]
-	if f == nil {
-		f = newIface(d, ic.Interface)
-		d.ifaces[ic.Interface] = f
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			f.run()
-		}()
+func (d *Daemon) allLoops() []*loop {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]*loop, 0, len(d.loops))
+	for _, l := range d.loops {
+		out = append(out, l)
 	}
-	f.start(ic)
+	return out
 }
 
-// Reload applies cfg in place of the running configuration: instances that
-// did not change are not touched at all; a changed priority, interval,
-// preemption or announcement setting takes effect in place; removed
-// instances leave (a Master sends priority 0 and releases its VIPs); new
-// ones start; an instance whose interface, VRID or VIPs changed is
-// restarted alone. cfg must be valid (config.Load validates).
+// loopLocked returns the loop of an interface and family, starting it if
+// needed; d.mu held.
+func (d *Daemon) loopLocked(ic config.Instance) *loop {
+	k := loopKey{ic.Interface, ic.Family}
+	if l := d.loops[k]; l != nil {
+		return l
+	}
+	l := newLoop(d, ic.Interface, ic.Family)
+	d.loops[k] = l
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		l.run(d.ctx)
+	}()
+	return l
+}
+
+// Reload applies cfg in place of the running configuration, as plan says:
+// instances that did not change are not touched at all; a changed
+// priority, interval, preemption or announcement setting takes effect in
+// place; removed instances leave (a Master sends priority 0 and hands its
+// VIPs over); new ones start; an instance whose interface, VRID or VIPs
+// changed is restarted alone. cfg must be valid (config.Load validates).
 func (d *Daemon) Reload(cfg *config.Config) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -220,71 +246,60 @@ func (d *Daemon) Reload(cfg *config.Config) {
 	}
 	d.checkStartedLocked()
 	d.startMu.Unlock()
-	old := map[string]config.Instance{}
-	for _, ic := range d.cfg.Instances {
-		old[ic.Name] = ic
+	changes := plan(d.cfg.Instances, cfg.Instances)
+	for _, c := range changes {
+		switch c.kind {
+		case changeRemove:
+			d.log.Info("reload: removing instance", "instance", c.old.Name)
+		case changeRestart:
+			d.log.Info("reload: restarting instance", "instance", c.old.Name, "why", c.why)
+		case changeAdd:
+			d.log.Info("reload: adding instance", "instance", c.new.Name)
+		case changeUpdate:
+			d.log.Info("reload: updating instance in place", "instance", c.new.Name)
+		}
 	}
-	next := map[string]bool{}
+	d.applyLocked(changes)
+	// Loops left without instances stop once their last one has handed
+	// over.
+	used := map[loopKey]bool{}
 	for _, ic := range cfg.Instances {
-		next[ic.Name] = true
+		used[loopKey{ic.Interface, ic.Family}] = true
 	}
-	// Stop removed and restarted instances first, so that a VRID or VIP
-	// that moves between instances is free when the new one starts.
-	for _, oc := range d.cfg.Instances {
-		nc, ok := findInstance(cfg, oc.Name)
-		switch {
-		case !ok:
-			d.log.Info("reload: removing instance", "instance", oc.Name)
-			d.ifaces[oc.Interface].stop(oc.Name)
-		case needsRestart(oc, nc):
-			d.log.Info("reload: restarting instance", "instance", oc.Name, "why", restartWhy(oc, nc))
-			d.ifaces[oc.Interface].stop(oc.Name)
-		}
-	}
-	for _, nc := range cfg.Instances {
-		oc, ok := old[nc.Name]
-		switch {
-		case !ok:
-			d.log.Info("reload: adding instance", "instance", nc.Name)
-			d.startLocked(nc)
-		case needsRestart(oc, nc):
-			d.startLocked(nc)
-		case !equalInstance(oc, nc):
-			d.log.Info("reload: updating instance in place", "instance", nc.Name)
-			d.ifaces[nc.Interface].update(nc)
-		}
-	}
-	for name, f := range d.ifaces {
-		if f.empty() {
-			f.close()
-			delete(d.ifaces, name)
+	for k, l := range d.loops {
+		if !used[k] {
+			l.send(func() { l.closing = true })
+			delete(d.loops, k)
 		}
 	}
 	d.cfg = cfg
 }
 
-// register and unregister keep the set of running instances.
-func (d *Daemon) register(in *instance) {
-	d.regMu.Lock()
-	d.reg[in] = struct{}{}
-	d.regMu.Unlock()
-}
-
-func (d *Daemon) unregister(in *instance) {
-	d.regMu.Lock()
-	delete(d.reg, in)
-	d.regMu.Unlock()
-}
-
-// running lists the running instances.
-func (d *Daemon) running() []*instance {
-	d.regMu.Lock()
-	defer d.regMu.Unlock()
-	out := make([]*instance, 0, len(d.reg))
-	for in := range d.reg {
-		out = append(out, in)
+// applyLocked carries out a plan; d.mu held. Each change is a message to
+// the loop concerned, which carries them out in order.
+func (d *Daemon) applyLocked(changes []change) {
+	for _, c := range changes {
+		switch c.kind {
+		case changeRemove, changeRestart:
+			if l := d.loops[loopKey{c.old.Interface, c.old.Family}]; l != nil {
+				name := c.old.Name
+				l.send(func() { l.stop(name) })
+			}
+			delete(d.cells, c.old.Name)
+		}
+		switch c.kind {
+		case changeAdd, changeRestart:
+			cell := &statusCell{}
+			cell.p.Store(&Status{Name: c.new.Name, Interface: c.new.Interface, VRID: c.new.VRID, Family: c.new.Family,
+				State: router.Init, Priority: c.new.Priority, ConfiguredPriority: c.new.Priority, VIPs: c.new.VIPs})
+			d.cells[c.new.Name] = cell
+			l, ic := d.loopLocked(c.new), c.new
+			l.send(func() { l.add(ic, cell) })
+		case changeUpdate:
+			l, ic := d.loopLocked(c.new), c.new
+			l.send(func() { l.update(ic) })
+		}
 	}
-	return out
 }
 
 // markStarted records that the named instance has started.
@@ -315,36 +330,6 @@ func findInstance(cfg *config.Config, name string) (config.Instance, bool) {
 	return config.Instance{}, false
 }
 
-// needsRestart says whether going from a to b needs the instance restarted:
-// its identity on the wire or the addresses it owns changed.
-func needsRestart(a, b config.Instance) bool { return restartWhy(a, b) != "" }
-
-func restartWhy(a, b config.Instance) string {
-	switch {
-	case a.Interface != b.Interface:
-		return "interface changed"
-	case a.VRID != b.VRID:
-		return "vrid changed"
-	case !slices.Equal(a.VIPs, b.VIPs):
-		return "vips changed"
-	case a.Version != b.Version:
-		return "version changed"
-	case a.AuthPass != b.AuthPass:
-		return "auth_pass changed"
-	case !slices.Equal(a.UnicastPeers, b.UnicastPeers) || a.UnicastSource != b.UnicastSource:
-		return "unicast peers or source changed"
-	case a.V3ChecksumAsV2 != b.V3ChecksumAsV2:
-		return "checksum mode changed"
-	case a.Version == 2 && a.AdvertInterval != b.AdvertInterval:
-		return "VRRPv2 interval changed (adverts must match it)"
-	}
-	return ""
-}
-
-// equalInstance says a and b are the same in every field, so that a field
-// added to config.Instance can never be missed by a reload.
-func equalInstance(a, b config.Instance) bool { return reflect.DeepEqual(a, b) }
-
 // Cleanup removes every VIP of cfg from its interface: what a crashed run
 // may have left behind. Interfaces that do not exist are skipped.
 func Cleanup(cfg *config.Config, sys System, log *slog.Logger) error {
@@ -358,47 +343,15 @@ func Cleanup(cfg *config.Config, sys System, log *slog.Logger) error {
 		if err := sys.PrepareInterface(ic.Interface); err != nil {
 			log.Warn("cannot set promote_secondaries", "iface", ic.Interface, "err", err)
 		}
-		errs = append(errs, removeVIPs(sys, link.Index, ic, log))
+		for _, vip := range ic.VIPs {
+			if err := sys.Remove(link.Index, vip); err != nil {
+				err = fmt.Errorf("instance %s: removing %s: %w", ic.Name, vip, err)
+				log.Error("removing VIPs failed", "instance", ic.Name, "err", err)
+				errs = append(errs, err)
+			}
+		}
 	}
 	return errors.Join(errs...)
-}
-
-func removeVIPs(sys AddrSet, ifindex int, ic config.Instance, log *slog.Logger) error {
-	var errs []error
-	for _, vip := range ic.VIPs {
-		if err := sys.Remove(ifindex, vip); err != nil {
-			errs = append(errs, fmt.Errorf("instance %s: removing %s: %w", ic.Name, vip, err))
-		}
-	}
-	err := errors.Join(errs...)
-	if err != nil {
-		log.Error("removing VIPs failed", "instance", ic.Name, "err", err)
-	}
-	return err
-}
-
-// retry calls fn until it succeeds or ctx ends, logging the first failure at
-// warn level and the rest at debug.
-func retry(ctx context.Context, log *slog.Logger, what string, fn func() error) error {
-	for n := 0; ; n++ {
-		err := fn()
-		if err == nil {
-			if n > 0 {
-				log.Info("recovered: " + what)
-			}
-			return nil
-		}
-		if n == 0 {
-			log.Warn(what, "err", err, "retry_every", retryEvery)
-		} else {
-			log.Debug(what, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(retryEvery):
-		}
-	}
 }
 
 // Status is a snapshot of one instance.
@@ -422,13 +375,9 @@ func (d *Daemon) Status() []Status {
 	defer d.mu.Unlock()
 	out := make([]Status, 0, len(d.cfg.Instances))
 	for _, ic := range d.cfg.Instances {
-		if f := d.ifaces[ic.Interface]; f != nil {
-			if s, ok := f.status(ic.Name); ok {
-				out = append(out, s)
-			}
+		if c := d.cells[ic.Name]; c != nil {
+			out = append(out, *c.p.Load())
 		}
 	}
 	return out
 }
-
-func vridLabel(v uint8) string { return strconv.Itoa(int(v)) }

@@ -6,16 +6,22 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 
 	"github.com/vipd/vipd/internal/netif"
 	"github.com/vipd/vipd/internal/transport"
 )
 
 // segment is an in-memory Ethernet segment: what one host's conn sends
-// reaches every other host's conn on it.
+// reaches every other host's conn on it. Everything here uses channels and
+// short mutexes only, so that the daemon's tests run it in a
+// testing/synctest bubble, on fake time.
 type segment struct {
 	mu    sync.Mutex
 	conns []*fakeConn
+	// drop, if set, decides whether a packet from src is lost.
+	drop func(src netip.Addr) bool
+	sent int // adverts sent by the daemons
 }
 
 type packet struct {
@@ -33,49 +39,89 @@ func (s *segment) inject(b []byte, src, dst netip.Addr, ttl int) {
 	}
 }
 
-// host is a simulated machine with one interface, eth0, on a segment.
+// host is a simulated machine with interfaces eth0 (on the segment) and
+// eth1, each of which can go down, be deleted and be created again.
 type host struct {
-	seg  *segment
-	addr netip.Addr
+	seg *segment
 
 	mu        sync.Mutex
+	addr      netip.Addr // eth0's primary IPv4 address
 	vips      map[netip.Prefix]bool
 	announced []netip.Addr
-	conn      *fakeConn
-	links     map[string]bool // name → up
+	conns     []*fakeConn
+	links     map[string]*fakeLink
+	nextIndex int
 	linkc     chan netif.Link
+	addrc     chan netif.AddrUpdate
+}
+
+type fakeLink struct {
+	index   int
+	up      bool
+	deleted bool
 }
 
 var _ System = (*host)(nil)
 
 func newHost(seg *segment, addr string) *host {
 	return &host{seg: seg, addr: netip.MustParseAddr(addr), vips: map[netip.Prefix]bool{},
-		links: map[string]bool{"eth0": true, "eth1": true}, linkc: make(chan netif.Link, 16)}
+		links:     map[string]*fakeLink{"eth0": {index: 2, up: true}, "eth1": {index: 3, up: true}},
+		nextIndex: 4, linkc: make(chan netif.Link, 64), addrc: make(chan netif.AddrUpdate, 1024)}
 }
 
 func (h *host) LinkByName(name string) (netif.Link, error) {
 	h.mu.Lock()
-	up, ok := h.links[name]
-	h.mu.Unlock()
-	if !ok {
+	defer h.mu.Unlock()
+	l, ok := h.links[name]
+	if !ok || l.deleted {
 		return netif.Link{}, fmt.Errorf("link %s not found", name)
 	}
-	return netif.Link{Index: 2, Name: name, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, h.addr.As4()[3]}, Up: up}, nil
+	return netif.Link{Index: l.index, Name: name, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, h.addr.As4()[3]}, Up: l.up}, nil
 }
 
 // setLink changes a link's state and notifies WatchLinks.
 func (h *host) setLink(name string, up bool) {
 	h.mu.Lock()
-	h.links[name] = up
+	l := h.links[name]
+	l.up = up
 	h.mu.Unlock()
-	h.linkc <- netif.Link{Name: name, Up: up}
+	h.linkc <- netif.Link{Name: name, Index: l.index, Up: up}
+}
+
+// deleteLink deletes eth0: its addresses go, and its sockets fail to send.
+func (h *host) deleteLink(name string) {
+	h.mu.Lock()
+	l := h.links[name]
+	l.deleted, l.up = true, false
+	clear(h.vips)
+	for _, c := range h.conns {
+		c.setGone()
+	}
+	h.mu.Unlock()
+	h.linkc <- netif.Link{Name: name, Index: l.index, Deleted: true}
+}
+
+// recreateLink creates a deleted link again, with a new index, up.
+func (h *host) recreateLink(name string) {
+	h.mu.Lock()
+	l := h.links[name]
+	l.index, l.deleted, l.up = h.nextIndex, false, true
+	h.nextIndex++
+	h.mu.Unlock()
+	h.linkc <- netif.Link{Name: name, Index: l.index, Up: true}
+}
+
+func (h *host) index(name string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.links[name].index
 }
 
 func (h *host) WatchLinks(ctx context.Context, fn func(netif.Link)) error {
 	h.mu.Lock()
 	var existing []netif.Link
-	for name, up := range h.links {
-		existing = append(existing, netif.Link{Name: name, Up: up})
+	for name, l := range h.links {
+		existing = append(existing, netif.Link{Name: name, Index: l.index, Up: l.up})
 	}
 	h.mu.Unlock()
 	for _, l := range existing {
@@ -91,17 +137,67 @@ func (h *host) WatchLinks(ctx context.Context, fn func(netif.Link)) error {
 	}
 }
 
+func (h *host) WatchAddrs(ctx context.Context, fn func(netif.AddrUpdate)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case u := <-h.addrc:
+			fn(u)
+		}
+	}
+}
+
+func (h *host) ListAddrs(ifindex int, ipv6 bool) ([]netip.Prefix, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []netip.Prefix
+	if !ipv6 {
+		out = append(out, netip.PrefixFrom(h.addr, 24))
+	}
+	for p := range h.vips {
+		if p.Addr().Is6() == ipv6 {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
 func (h *host) PrepareInterface(string) error { return nil }
 
-func (h *host) PrimaryIPv4(int, []netip.Prefix) (netip.Addr, error) { return h.addr, nil }
+func (h *host) PrimaryIPv4(int, []netip.Prefix) (netip.Addr, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.addr, nil
+}
+
+// setPrimary replaces eth0's primary address, as an operator would.
+func (h *host) setPrimary(addr string) {
+	h.mu.Lock()
+	old := h.addr
+	h.addr = netip.MustParseAddr(addr)
+	idx := h.links["eth0"].index
+	h.mu.Unlock()
+	h.notifyAddr(netif.AddrUpdate{Index: idx, Prefix: netip.PrefixFrom(h.addr, 24), New: true})
+	h.notifyAddr(netif.AddrUpdate{Index: idx, Prefix: netip.PrefixFrom(old, 24), New: false})
+}
+
+// notifyAddr sends an address notification; like the kernel's, it never
+// blocks the sender and is lost when the listener's buffer is full.
+func (h *host) notifyAddr(u netif.AddrUpdate) {
+	select {
+	case h.addrc <- u:
+	default:
+	}
+}
 
 func (h *host) ListenIPv4(int) (PacketConn, error) {
-	c := &fakeConn{seg: h.seg, in: make(chan packet, 256), closed: make(chan struct{})}
+	c := &fakeConn{h: h, seg: h.seg, in: make(chan packet, 512), closed: make(chan struct{})}
 	h.seg.mu.Lock()
 	h.seg.conns = append(h.seg.conns, c)
 	h.seg.mu.Unlock()
 	h.mu.Lock()
-	h.conn = c
+	h.conns = append(h.conns, c)
 	h.mu.Unlock()
 	return c, nil
 }
@@ -122,18 +218,37 @@ func (h *host) PrimaryIPv6(int, []netip.Prefix) (netip.Addr, error) {
 
 func (h *host) ListenIPv6(i int) (PacketConn, error) { return h.ListenIPv4(i) }
 
-func (h *host) Add(_ int, p netip.Prefix) error {
+func (h *host) Add(ifindex int, p netip.Prefix) error { return h.setVIP(ifindex, p, true) }
+
+func (h *host) Remove(ifindex int, p netip.Prefix) error { return h.setVIP(ifindex, p, false) }
+
+// setVIP adds or removes an address on eth0 as the kernel does: once, with
+// a notification.
+func (h *host) setVIP(ifindex int, p netip.Prefix, on bool) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.vips[p] = true
+	l := h.links["eth0"]
+	if l.deleted || l.index != ifindex {
+		h.mu.Unlock()
+		return fmt.Errorf("no interface with index %d", ifindex)
+	}
+	changed := h.vips[p] != on
+	if on {
+		h.vips[p] = true
+	} else {
+		delete(h.vips, p)
+	}
+	h.mu.Unlock()
+	if changed {
+		h.notifyAddr(netif.AddrUpdate{Index: ifindex, Prefix: p, New: on})
+	}
 	return nil
 }
 
-func (h *host) Remove(_ int, p netip.Prefix) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.vips, p)
-	return nil
+// drift adds or removes a VIP behind the daemon's back.
+func (h *host) drift(p netip.Prefix, on bool) {
+	if err := h.setVIP(h.index("eth0"), p, on); err != nil {
+		panic(err)
+	}
 }
 
 func (h *host) has(p netip.Prefix) bool {
@@ -160,13 +275,31 @@ func (a *fakeARP) Announce(addr netip.Addr) error {
 func (a *fakeARP) Close() error { return nil }
 
 type fakeConn struct {
+	h         *host
 	seg       *segment
 	in        chan packet
 	closeOnce sync.Once
 	closed    chan struct{}
+
+	mu   sync.Mutex
+	gone bool // the interface was deleted: sends fail
+}
+
+var _ PacketConn = (*fakeConn)(nil)
+
+func (c *fakeConn) setGone() {
+	c.mu.Lock()
+	c.gone = true
+	c.mu.Unlock()
 }
 
 func (c *fakeConn) deliver(p packet) {
+	c.mu.Lock()
+	gone := c.gone
+	c.mu.Unlock()
+	if gone {
+		return
+	}
 	select {
 	case <-c.closed:
 	case c.in <- p:
@@ -184,25 +317,33 @@ func (c *fakeConn) ReadFrom(b []byte) (int, transport.Meta, error) {
 }
 
 func (c *fakeConn) WriteTo(b []byte, src, dst netip.Addr) error {
-	select {
-	case <-c.closed:
-		return net.ErrClosed
-	default:
-	}
-	c.seg.mu.Lock()
-	defer c.seg.mu.Unlock()
-	for _, o := range c.seg.conns {
-		if o != c {
-			o.deliver(packet{b: append([]byte(nil), b...), src: src, dst: dst, ttl: 255})
-		}
-	}
-	return nil
+	_, err := c.WriteBatch([]transport.Outgoing{{B: b, Src: src, Dst: dst}})
+	return err
 }
 
 func (c *fakeConn) WriteBatch(ms []transport.Outgoing) (int, error) {
-	for i, m := range ms {
-		if err := c.WriteTo(m.B, m.Src, m.Dst); err != nil {
-			return i, err
+	select {
+	case <-c.closed:
+		return 0, net.ErrClosed
+	default:
+	}
+	c.mu.Lock()
+	gone := c.gone
+	c.mu.Unlock()
+	if gone {
+		return 0, &net.OpError{Op: "sendmmsg", Err: syscall.ENXIO}
+	}
+	c.seg.mu.Lock()
+	defer c.seg.mu.Unlock()
+	for _, m := range ms {
+		c.seg.sent++
+		if c.seg.drop != nil && c.seg.drop(m.Src) {
+			continue
+		}
+		for _, o := range c.seg.conns {
+			if o != c {
+				o.deliver(packet{b: append([]byte(nil), m.B...), src: m.Src, dst: m.Dst, ttl: 255})
+			}
 		}
 	}
 	return len(ms), nil
@@ -220,5 +361,26 @@ func (c *fakeConn) Close() error {
 			}
 		}
 	})
+	return nil
+}
+
+// fakeProbe is a health check's probe that a test turns up and down.
+type fakeProbe struct {
+	mu sync.Mutex
+	up bool
+}
+
+func (p *fakeProbe) set(up bool) {
+	p.mu.Lock()
+	p.up = up
+	p.mu.Unlock()
+}
+
+func (p *fakeProbe) Probe(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.up {
+		return fmt.Errorf("service down")
+	}
 	return nil
 }

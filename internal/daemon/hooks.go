@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/vipd/vipd/internal/config"
-	"github.com/vipd/vipd/internal/health"
 	"github.com/vipd/vipd/internal/router"
 )
 
@@ -24,6 +23,7 @@ const hookDrain = 300 * time.Millisecond
 // a failing or hanging hook is logged and never delays the protocol.
 type hooks struct {
 	log    *slog.Logger
+	run    func(ctx context.Context, argv []string) error
 	q      chan []string
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -32,10 +32,11 @@ type hooks struct {
 	timeout time.Duration
 }
 
-func newHooks(timeout time.Duration, log *slog.Logger) *hooks {
+// newHooks starts the runner; run runs one command (health.RunCommand).
+func newHooks(timeout time.Duration, run func(context.Context, []string) error, log *slog.Logger) *hooks {
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &hooks{log: log, q: make(chan []string, hookQueue), cancel: cancel, done: make(chan struct{}), timeout: timeout}
-	go h.run(ctx)
+	h := &hooks{log: log, run: run, q: make(chan []string, hookQueue), cancel: cancel, done: make(chan struct{}), timeout: timeout}
+	go h.serve(ctx)
 	return h
 }
 
@@ -78,7 +79,7 @@ func (h *hooks) enqueue(argv []string) {
 	}
 }
 
-func (h *hooks) run(ctx context.Context) {
+func (h *hooks) serve(ctx context.Context) {
 	defer close(h.done)
 	for argv := range h.q {
 		h.mu.Lock()
@@ -86,7 +87,7 @@ func (h *hooks) run(ctx context.Context) {
 		h.mu.Unlock()
 		rctx, cancel := context.WithTimeout(ctx, timeout)
 		start := time.Now()
-		err := health.RunCommand(rctx, argv)
+		err := h.run(rctx, argv)
 		cancel()
 		if err != nil {
 			h.log.Warn("notify hook failed", "command", strings.Join(argv, " "), "took", time.Since(start).Round(time.Millisecond), "err", err)

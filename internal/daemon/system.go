@@ -25,9 +25,14 @@ type System interface {
 	ListenIPv6(ifindex int) (PacketConn, error)
 	DialARP(ifindex int) (Announcer, error)
 	DialNDP(ifindex int) (Announcer, error)
-	// WatchLinks calls fn with every link's state and then every change,
-	// until ctx is done.
+	// WatchLinks calls fn with every link's state and then every change
+	// (a deleted link with Deleted set), until ctx is done.
 	WatchLinks(ctx context.Context, fn func(netif.Link)) error
+	// WatchAddrs calls fn with every address and then every change, until
+	// ctx is done.
+	WatchAddrs(ctx context.Context, fn func(netif.AddrUpdate)) error
+	// ListAddrs lists the interface's IPv4 or IPv6 addresses.
+	ListAddrs(ifindex int, ipv6 bool) ([]netip.Prefix, error)
 	AddrSet
 }
 

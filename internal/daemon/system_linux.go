@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/netip"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/vipd/vipd/internal/announce"
 	"github.com/vipd/vipd/internal/netif"
 	"github.com/vipd/vipd/internal/transport"
@@ -43,6 +45,35 @@ func (*linuxSystem) ListenIPv4(ifindex int) (PacketConn, error) {
 
 func (*linuxSystem) WatchLinks(ctx context.Context, fn func(netif.Link)) error {
 	return netif.SubscribeLinks(ctx, fn)
+}
+
+func (*linuxSystem) WatchAddrs(ctx context.Context, fn func(netif.AddrUpdate)) error {
+	return netif.SubscribeAddrs(ctx, fn)
+}
+
+func (*linuxSystem) ListAddrs(ifindex int, ipv6 bool) ([]netip.Prefix, error) {
+	family := netlink.FAMILY_V4
+	if ipv6 {
+		family = netlink.FAMILY_V6
+	}
+	link, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		return nil, err
+	}
+	as, err := netlink.AddrList(link, family)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]netip.Prefix, 0, len(as))
+	for _, a := range as {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			continue
+		}
+		bits, _ := a.Mask.Size()
+		out = append(out, netip.PrefixFrom(ip.Unmap(), bits))
+	}
+	return out, nil
 }
 
 func (*linuxSystem) DialARP(ifindex int) (Announcer, error) { return announce.DialARP(ifindex) }
