@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/vipd/vipd/internal/drop"
+	"github.com/vipd/vipd/internal/ladder"
+	"github.com/vipd/vipd/internal/transport"
 
 	"github.com/vipd/vipd/pkg/vrrp"
 )
@@ -38,24 +40,16 @@ func NewMonitor(iface string, cfg Config, now func() time.Time) *Monitor {
 func (m *Monitor) Handle(b []byte, src, dst netip.Addr, ttl int) drop.Reason {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r := check(&m.pkt, b, src, dst, ttl)
+	// No rules and no address of its own: ladder applies the TTL and codec
+	// checks only, and admits both versions, as a monitor reports VRRPv2
+	// neighbours too.
+	r := ladder.Check(&m.pkt, b, transport.Meta{Src: src, Dst: dst, TTL: ttl}, netip.Addr{}, nil)
 	if r != drop.None {
 		m.table.Drop(r)
 		return r
 	}
 	m.table.Observe(m.now(), src, &m.pkt)
 	return drop.None
-}
-
-// check validates one packet in the order of RFC 9568 §7.1, as far as a
-// monitor without configuration can, and decodes it into p. Both versions
-// are accepted: a monitor reports VRRPv2 neighbours too.
-func check(p *vrrp.Packet, b []byte, src, dst netip.Addr, ttl int) drop.Reason {
-	// §7.1: the TTL must be 255, or the packet was forwarded by a router.
-	if ttl != 255 {
-		return drop.TTL
-	}
-	return drop.FromCodec(vrrp.ParseInto(p, b, src.Unmap(), dst.Unmap()))
 }
 
 func (m *Monitor) drop(r drop.Reason) {
