@@ -18,7 +18,8 @@ import (
 type checkSet struct {
 	d *Daemon
 
-	mu      sync.Mutex
+	applyMu sync.Mutex
+	mu      sync.Mutex // guards running
 	running map[string]*runningCheck
 }
 
@@ -33,15 +34,15 @@ type runningCheck struct {
 // one had reached, so a reload does not reset a healthy check to down) and
 // stops removed ones.
 func (cs *checkSet) apply(ctx context.Context, checks []config.Check) {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	if cs.running == nil {
-		cs.running = map[string]*runningCheck{}
-	}
+	// applyMu serialises reloads; mu is held only to read or change the
+	// map, so that up (which the loops call) never waits for a check to
+	// stop.
+	cs.applyMu.Lock()
+	defer cs.applyMu.Unlock()
 	keep := map[string]bool{}
 	for _, c := range checks {
 		keep[c.Name] = true
-		old := cs.running[c.Name]
+		old := cs.get(c.Name)
 		if old != nil && reflect.DeepEqual(old.cfg, c) {
 			continue
 		}
@@ -58,16 +59,46 @@ func (cs *checkSet) apply(ctx context.Context, checks []config.Check) {
 			cs.d.log.Error("check cannot run; it counts as down", "check", c.Name, "err", err)
 			rc = cs.failed(ctx, c, spec, err)
 		}
-		cs.running[c.Name] = rc
+		cs.set(c.Name, rc)
 	}
-	for name, rc := range cs.running {
+	for _, name := range cs.names() {
 		if !keep[name] {
-			rc.stop()
-			delete(cs.running, name)
+			cs.get(name).stop()
+			cs.set(name, nil)
 			cs.d.m.CheckUp.DeleteLabelValues(name)
 			cs.d.m.CheckDuration.DeleteLabelValues(name)
 		}
 	}
+}
+
+func (cs *checkSet) get(name string) *runningCheck {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.running[name]
+}
+
+// set records the running check of a name; nil deletes it.
+func (cs *checkSet) set(name string, rc *runningCheck) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.running == nil {
+		cs.running = map[string]*runningCheck{}
+	}
+	if rc == nil {
+		delete(cs.running, name)
+		return
+	}
+	cs.running[name] = rc
+}
+
+func (cs *checkSet) names() []string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	out := make([]string, 0, len(cs.running))
+	for name := range cs.running {
+		out = append(out, name)
+	}
+	return out
 }
 
 func (cs *checkSet) start(ctx context.Context, c config.Check, spec health.Spec) (*runningCheck, error) {
@@ -140,11 +171,11 @@ func (cs *checkSet) up(name string) bool {
 }
 
 func (cs *checkSet) stopAll() {
-	cs.mu.Lock()
-	defer cs.mu.Unlock()
-	for name, rc := range cs.running {
-		rc.stop()
-		delete(cs.running, name)
+	cs.applyMu.Lock()
+	defer cs.applyMu.Unlock()
+	for _, name := range cs.names() {
+		cs.get(name).stop()
+		cs.set(name, nil)
 	}
 }
 

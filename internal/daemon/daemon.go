@@ -30,11 +30,15 @@ type Daemon struct {
 	// ctx is Run's context; the loops live under it.
 	ctx context.Context
 
-	mu    sync.Mutex // guards cfg, loops, cells; held by Reload
+	mu    sync.Mutex // guards cfg and cells; held by Reload
 	cfg   *config.Config
-	loops map[loopKey]*loop
 	cells map[string]*statusCell
-	wg    sync.WaitGroup // loop goroutines
+	// loopMu guards loops. It is a leaf lock, never held while waiting for
+	// anything, so that check and link notifications and pings never wait
+	// for a reload (which holds mu while it stops checks).
+	loopMu sync.Mutex
+	loops  map[loopKey]*loop
+	wg     sync.WaitGroup // loop goroutines
 	// hookWG waits for the hooks of stopped instances to drain.
 	hookWG sync.WaitGroup
 
@@ -198,8 +202,8 @@ func (d *Daemon) broadcast(ctx context.Context, kind trackKind, name string, up 
 }
 
 func (d *Daemon) allLoops() []*loop {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.loopMu.Lock()
+	defer d.loopMu.Unlock()
 	out := make([]*loop, 0, len(d.loops))
 	for _, l := range d.loops {
 		out = append(out, l)
@@ -211,6 +215,8 @@ func (d *Daemon) allLoops() []*loop {
 // needed; d.mu held.
 func (d *Daemon) loopLocked(ic config.Instance) *loop {
 	k := loopKey{ic.Interface, ic.Family}
+	d.loopMu.Lock()
+	defer d.loopMu.Unlock()
 	if l := d.loops[k]; l != nil {
 		return l
 	}
@@ -230,11 +236,12 @@ func (d *Daemon) loopLocked(ic config.Instance) *loop {
 // place; removed instances leave (a Master sends priority 0 and hands its
 // VIPs over); new ones start; an instance whose interface, VRID or VIPs
 // changed is restarted alone. cfg must be valid (config.Load validates).
+// It returns once removed instances have released their VIPs.
 func (d *Daemon) Reload(cfg *config.Config) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.ctx == nil { // not running yet
 		d.cfg = cfg
+		d.mu.Unlock()
 		return
 	}
 	d.checks.apply(d.ctx, cfg.Checks)
@@ -259,31 +266,53 @@ func (d *Daemon) Reload(cfg *config.Config) {
 			d.log.Info("reload: updating instance in place", "instance", c.new.Name)
 		}
 	}
-	d.applyLocked(changes)
+	released := d.applyLocked(changes)
 	// Loops left without instances stop once their last one has handed
 	// over.
 	used := map[loopKey]bool{}
 	for _, ic := range cfg.Instances {
 		used[loopKey{ic.Interface, ic.Family}] = true
 	}
+	d.loopMu.Lock()
 	for k, l := range d.loops {
 		if !used[k] {
 			l.send(func() { l.closing = true })
 			delete(d.loops, k)
 		}
 	}
+	d.loopMu.Unlock()
 	d.cfg = cfg
+	d.mu.Unlock()
+
+	bound := time.NewTimer(2 * shutdownMax)
+	defer bound.Stop()
+	for _, c := range released {
+		select {
+		case <-c:
+		case <-bound.C:
+			d.log.Warn("reload: a removed instance is still handing over its VIPs")
+			return
+		}
+	}
 }
 
 // applyLocked carries out a plan; d.mu held. Each change is a message to
-// the loop concerned, which carries them out in order.
-func (d *Daemon) applyLocked(changes []change) {
+// the loop concerned, which carries them out in order. It returns a channel
+// for each instance stopped, closed once it has released its VIPs.
+func (d *Daemon) applyLocked(changes []change) []chan struct{} {
+	var released []chan struct{}
 	for _, c := range changes {
 		switch c.kind {
 		case changeRemove, changeRestart:
-			if l := d.loops[loopKey{c.old.Interface, c.old.Family}]; l != nil {
-				name := c.old.Name
-				l.send(func() { l.stop(name) })
+			d.loopMu.Lock()
+			l := d.loops[loopKey{c.old.Interface, c.old.Family}]
+			d.loopMu.Unlock()
+			if l != nil {
+				name, done := c.old.Name, make(chan struct{})
+				released = append(released, done)
+				if !l.send(func() { l.stop(name, done) }) {
+					close(done)
+				}
 			}
 			delete(d.cells, c.old.Name)
 		}
@@ -300,6 +329,7 @@ func (d *Daemon) applyLocked(changes []change) {
 			l.send(func() { l.update(ic) })
 		}
 	}
+	return released
 }
 
 // markStarted records that the named instance has started.

@@ -49,8 +49,10 @@ type instance struct {
 	faulted   bool
 
 	// started says it has joined the election (Startup or FAULT);
-	// stopping that it left it and waits only to release its VIPs.
+	// stopping that it left it and waits only to release its VIPs;
+	// released, if not nil, is closed once it has (gone).
 	started, stopping bool
+	released          chan struct{}
 	// sendFailing is set after a failed send, so that only the first
 	// failure of a run is logged at warn level.
 	sendFailing bool
@@ -245,6 +247,14 @@ func (in *instance) observeMaster(prev netip.Addr) {
 		in.m.all.MasterInfo.WithLabelValues(in.cfg.Name, master.String()).Set(1)
 	}
 	in.setStatus(func(s *Status) { s.Master = master })
+}
+
+// gone says the instance has released its VIPs for good.
+func (in *instance) gone() {
+	if in.released != nil {
+		close(in.released)
+		in.released = nil
+	}
 }
 
 // deleteMetrics removes the instance's series after it was removed.

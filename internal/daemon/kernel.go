@@ -143,10 +143,10 @@ func (l *loop) lost(now time.Time, why string) {
 		}
 	}
 	for _, lv := range l.leaving {
-		lv.stopping = false
 		if lv.heapIdx >= 0 {
 			l.heap.remove(lv)
 		}
+		lv.gone()
 	}
 	l.leaving = nil
 	l.publish()

@@ -501,12 +501,17 @@ func (l *loop) start(in *instance, now time.Time) bool {
 }
 
 // stop takes the named instance out: a Master sends priority 0 and keeps
-// its VIPs until the new Master is heard (router.Shutdown).
-func (l *loop) stop(name string) {
+// its VIPs until the new Master is heard (router.Shutdown). released, if
+// not nil, is closed once they are gone.
+func (l *loop) stop(name string, released chan struct{}) {
 	in := l.instances[name]
 	if in == nil {
+		if released != nil {
+			close(released)
+		}
 		return
 	}
+	in.released = released
 	delete(l.instances, name)
 	if l.byVRID[in.cfg.VRID] == in {
 		delete(l.byVRID, in.cfg.VRID)
@@ -515,6 +520,8 @@ func (l *loop) stop(name string) {
 		in.stopping = true
 		l.leaving = append(l.leaving, in)
 		l.step(in, time.Now(), router.Event{Kind: router.Shutdown})
+	} else {
+		in.gone()
 	}
 	// The transition to init is counted; from here on, nothing of the
 	// instance is exported (a restarted instance of the same name has
@@ -535,6 +542,7 @@ func (l *loop) forget(in *instance) {
 	if in.heapIdx >= 0 {
 		l.heap.remove(in)
 	}
+	in.gone()
 	l.publish()
 }
 
@@ -638,7 +646,7 @@ func (l *loop) group() netip.Addr {
 // the Masters' handovers, and closes the sockets.
 func (l *loop) shutdown() {
 	for name := range l.instances {
-		l.stop(name)
+		l.stop(name, nil)
 	}
 	l.flush()
 	bound := time.NewTimer(shutdownMax)
@@ -655,6 +663,7 @@ func (l *loop) shutdown() {
 		case <-bound.C:
 			for _, lv := range l.leaving {
 				l.removeVIPs(lv)
+				lv.gone()
 			}
 			l.leaving = nil
 		}
