@@ -406,9 +406,17 @@ func (l *loop) removeVIPs(in *instance) {
 	}
 }
 
+// heldByOther says whether another instance on the loop holds vip: a
+// Master, or one that stopped and hands it over (a restarted instance must
+// not take the VIPs from under its predecessor's handover).
 func (l *loop) heldByOther(in *instance, vip netip.Prefix) bool {
 	for _, o := range l.instances {
 		if o != in && o.started && o.r.Holding() && hasVIP(o.cfg, vip) {
+			return true
+		}
+	}
+	for _, o := range l.leaving {
+		if o != in && o.r.Holding() && hasVIP(o.cfg, vip) {
 			return true
 		}
 	}

@@ -277,3 +277,27 @@ func BenchmarkLoopBackups(b *testing.B) {
 		}
 	}))/n, "allocs/advert")
 }
+
+// A Master restarted by a reload (its identity on the wire changed) hands
+// over like a stopping one: its successor on the same host does not take
+// the VIPs from under the handover.
+func TestRestartedMasterHandsOver(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		seg := &segment{}
+		hs := []*host{newHost(seg, "192.0.2.11"), newHost(seg, "192.0.2.12")}
+		ns := []*node{startNode(t, hs[0], 150), startNode(t, hs[1], 100)}
+		waitFor(t, time.Second, "host 0 alone holding the VIP", only(0, hs...))
+		s := sample(100*time.Microsecond, func() bool { return hs[0].has(vip) || hs[1].has(vip) })
+		ic := instanceConfig(150)
+		ic.V3ChecksumAsV2 = true
+		ns[0].d.Reload(&config.Config{File: "test.yaml", Instances: []config.Instance{ic}})
+		if !only(1, hs...)() {
+			t.Errorf("once the reload returned: holders %v, want host 1 alone", holders(hs...))
+		}
+		// The restarted instance preempts host 1 again.
+		waitFor(t, time.Second, "host 0 to preempt again", only(0, hs...))
+		if lost := s.done(); lost != 0 {
+			t.Errorf("no host held the VIP at %d samples during the restart", lost)
+		}
+	})
+}
