@@ -299,5 +299,9 @@ func TestRestartedMasterHandsOver(t *testing.T) {
 		if lost := s.done(); lost != 0 {
 			t.Errorf("no host held the VIP at %d samples during the restart", lost)
 		}
+		// Nor did it count on the reconcile to put them back.
+		if got := testutil.ToFloat64(ns[0].m.VIPRepairs.WithLabelValues("api", "added")); got != 0 {
+			t.Errorf("repairs{added} = %v during a restart, want 0", got)
+		}
 	})
 }
