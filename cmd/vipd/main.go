@@ -189,73 +189,56 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// SIGHUP reloads. It is caught from here until vipd exits, so that
+	// one during startup or shutdown does not kill vipd.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg, buildVersion())
 	d := daemon.New(cfg, sys, m, log)
 	a := &app{path: f.config, running: cfg, d: d, log: log}
+	r := newRunner(log)
 
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	if cfg.Metrics.Listen != "" {
-		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
-		if err != nil {
-			log.Error("metrics listener", "err", err)
-			return 1
-		}
-		log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := metrics.Serve(ctx, ln, reg, d.Ping, log); err != nil {
-				log.Error("metrics listener stopped", "err", err)
-			}
-		}()
-	}
-
-	// The control socket comes first, so that a second vipd on the same
-	// config refuses to start.
+	// The listeners open here, before any task runs: the control socket
+	// first, so that a second vipd on the same config refuses to start,
+	// and a listener that cannot open stops vipd before the daemon touches
+	// a VIP. Listening, they are ready as they are.
 	ctl, err := control.Listen(cfg.ControlSocket, a, log)
 	if err != nil {
 		log.Error("control socket", "err", err)
 		return 1
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := ctl.Serve(ctx); err != nil {
-			log.Error("control socket", "err", err)
+	r.add(task{name: "control socket", run: ctl.Serve})
+	if cfg.Metrics.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			log.Error("metrics listener", "err", err)
+			ctl.Close() // removes the socket file
+			return 1
 		}
-	}()
-
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		notifySystemd(ctx, d, log)
-	}()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		returnIdleMemory(ctx, d.Started(), settleTicker(settleTime(cfg)), d.Transitions, freeMemory)
-	}()
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				_ = a.Reload()
-			}
-		}
-	}()
+		log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+		r.add(task{name: "metrics", run: func(ctx context.Context) error {
+			return metrics.Serve(ctx, ln, reg, d.Ping, log)
+		}})
+	}
+	// READY=1 waits for every task's ready: the daemon's is Started.
+	r.add(
+		task{name: "daemon", run: d.Run, ready: d.Started()},
+		task{name: "memory", run: func(ctx context.Context) error {
+			returnIdleMemory(ctx, d.Started(), settleTicker(settleTime(cfg)), d.Transitions, freeMemory)
+			return nil
+		}},
+		task{name: "reload", run: reloadOnHangup(hup, a.Reload)},
+		task{name: "systemd", run: func(ctx context.Context) error {
+			notifySystemd(ctx, r.Ready(), d.Ping, log)
+			return nil
+		}},
+	)
 
 	log.Info("starting", "version", buildVersion(), "config", f.config, "instances", len(cfg.Instances))
-	if err := d.Run(ctx); err != nil {
+	if err := r.run(ctx); err != nil {
 		log.Error("stopped", "err", err)
 		return 1
 	}

@@ -8,20 +8,16 @@ import (
 	sd "github.com/coreos/go-systemd/v22/daemon"
 )
 
-// pinger is the part of the daemon the systemd watchdog feeds from.
-type pinger interface {
-	Started() <-chan struct{}
-	Ping(ctx context.Context) error
-}
-
 // notifySystemd speaks systemd's notify protocol when NOTIFY_SOCKET is set
-// (Type=notify): READY=1 once d has started every instance, then, when
-// WatchdogSec is set, WATCHDOG=1 every half period, but only while every
-// protocol loop answers a ping, so that systemd restarts a wedged daemon.
-// It returns when ctx is done, after sending STOPPING=1.
-func notifySystemd(ctx context.Context, d pinger, log *slog.Logger) {
+// (Type=notify): READY=1 once ready is closed (vipd run closes it once the
+// control socket, and the metrics listener if any, listen and the daemon
+// has started every instance), then, when WatchdogSec is set, WATCHDOG=1
+// every half period, but only while ping answers (every protocol loop
+// does), so that systemd restarts a wedged daemon. It returns when ctx is
+// done, after sending STOPPING=1 if it sent READY=1.
+func notifySystemd(ctx context.Context, ready <-chan struct{}, ping func(context.Context) error, log *slog.Logger) {
 	select {
-	case <-d.Started():
+	case <-ready:
 	case <-ctx.Done():
 		return
 	}
@@ -48,7 +44,7 @@ func notifySystemd(ctx context.Context, d pinger, log *slog.Logger) {
 			return
 		case <-t.C:
 			pctx, cancel := context.WithTimeout(ctx, period/2)
-			err := d.Ping(pctx)
+			err := ping(pctx)
 			cancel()
 			if err != nil {
 				if ctx.Err() == nil {

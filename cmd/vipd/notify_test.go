@@ -19,8 +19,6 @@ type fakePinger struct {
 	pings   atomic.Int32
 }
 
-func (f *fakePinger) Started() <-chan struct{} { return f.started }
-
 func (f *fakePinger) Ping(ctx context.Context) error {
 	f.pings.Add(1)
 	if f.wedged.Load() {
@@ -72,7 +70,7 @@ func TestNotifyReadyOnlyAfterStartThenWatchdog(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		notifySystemd(ctx, p, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		notifySystemd(ctx, p.started, p.Ping, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 
 	if m, ok := next(t, msgs, 300*time.Millisecond); ok {
