@@ -5,15 +5,12 @@ package main
 // same run.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
-	"net"
-	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -21,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -35,8 +33,8 @@ var reliabilitySoak = 40 * time.Second
 const (
 	// relWindow is the CPU measurement window of the 255-instance scenario.
 	relWindow = 15 * time.Second
-	// relFastWindow is the window of the 10ms scenario.
-	relFastWindow = 10 * time.Second
+	// relSingleWindow is the window of the single-instance scenarios.
+	relSingleWindow = 10 * time.Second
 	// relLossRun is how long each loss rate is applied.
 	relLossRun = 15 * time.Second
 	// relLossInstances is how many independent instances the loss scenario
@@ -46,15 +44,13 @@ const (
 	relHealRuns = 2
 	// relMetrics is where vipd serves metrics inside each node's namespace.
 	relMetrics = "127.0.0.1:9405"
-	// clockTick is USER_HZ, the unit of /proc/PID/stat's times: 100 on
-	// every Linux architecture's ABI.
-	clockTick = 10 * time.Millisecond
 )
 
 // The goals and the reference figures measured here earlier.
 const (
 	goalCPURatio   = 0.5
 	goalRSSRatio   = 1.0
+	goalIdleCPU    = 0.5 // ms/s, one instance at 1s
 	refKeepalived1 = "ref. keepalived 10 ms/s"
 	refKeepalived2 = "ref. keepalived 119 ms/s (200 inst.)"
 	refKeepalived3 = "ref. keepalived 13 MB"
@@ -64,6 +60,22 @@ const (
 var relPriorities = []int{150, 100, 50}
 
 const relVRID = 51
+
+// singleKey names a result of a single-instance scenario.
+type singleKey struct {
+	daemon   string
+	interval time.Duration
+}
+
+// relSingles are the single-instance scenarios: one virtual router at the
+// fastest interval VRRPv3 has, and at the usual one.
+var relSingles = []struct {
+	interval time.Duration
+	goal     string
+}{
+	{10 * time.Millisecond, fmt.Sprintf("goal ratio <= %.2f; %s", goalCPURatio, refKeepalived1)},
+	{time.Second, fmt.Sprintf("goal <= %.1f ms/s", goalIdleCPU)},
+}
 
 // relInstance is the single instance of the 10ms and partition scenarios.
 func relInstance(priority int, interval time.Duration) lab.Instance {
@@ -76,7 +88,9 @@ func scaleAddr(vrid int) netip.Prefix {
 	return netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(vrid)}), 32)
 }
 
-var scaleRange = netip.MustParsePrefix("198.18.0.0/15")
+// scaleRange holds the VIPs of the scale and loss scenarios, and nothing
+// else of the lab's (its segment 3 is in 198.19.0.0/24).
+var scaleRange = netip.MustParsePrefix("198.18.0.0/16")
 
 // scaleInstances returns instances with VRIDs 1..n, one VIP each.
 func scaleInstances(n, priority int, interval time.Duration) []lab.Instance {
@@ -107,16 +121,26 @@ func withPriority(ins []lab.Instance, priority int) []lab.Instance {
 type relDaemon struct {
 	name  string
 	start func(n *lab.Node, ins []lab.Instance) error
-	// procs returns the daemon's processes on n, by role.
-	procs func(n *lab.Node) ([]relProc, error)
 	// masters counts n's transitions to master logged after offset bytes
 	// of its log, and returns the log's length.
 	masters func(n *lab.Node, since time.Time, offset int64) (int, int64, error)
+	// counts reads n's VRRP counters so far, summed over its instances.
+	counts func(ctx context.Context, n *lab.Node) (vrrpCounts, error)
 }
 
-type relProc struct {
-	role string
-	pid  int
+// vrrpCounts are a node's counters since its daemon started, summed over
+// its instances, and when they were read: at ± spread, as the daemon takes
+// its snapshot at some moment while it is asked.
+type vrrpCounts struct {
+	at                          time.Time
+	spread                      time.Duration
+	sent, received, transitions int
+}
+
+// readBetween sets c's time to the middle of [start, end].
+func (c *vrrpCounts) readBetween(start, end time.Time) {
+	d := end.Sub(start)
+	c.at, c.spread = start.Add(d/2), d/2
 }
 
 func relVipd(l *lab.Lab, bin string) relDaemon {
@@ -126,13 +150,6 @@ func relVipd(l *lab.Lab, bin string) relDaemon {
 			cfg := fmt.Sprintf("metrics: {listen: %q}\n", relMetrics) +
 				lab.VipdConfig(filepath.Join(l.Dir, n.Name+".sock"), ins...)
 			return n.StartVipd(bin, cfg)
-		},
-		procs: func(n *lab.Node) ([]relProc, error) {
-			pid, err := n.PID()
-			if err != nil {
-				return nil, err
-			}
-			return []relProc{{"vipd", pid}}, nil
 		},
 		masters: func(n *lab.Node, since time.Time, _ int64) (int, int64, error) {
 			cs, err := n.StateChanges()
@@ -151,26 +168,35 @@ func relVipd(l *lab.Lab, bin string) relDaemon {
 			}
 			return count, st.Size(), nil
 		},
+		counts: func(ctx context.Context, n *lab.Node) (vrrpCounts, error) {
+			var c vrrpCounts
+			// promhttp gathers every counter before it writes a
+			// byte: the snapshot is taken before the first byte
+			// of the answer, however long the rest takes.
+			var first atomic.Int64
+			trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { first.Store(time.Now().UnixNano()) }}
+			start := time.Now()
+			text, err := n.Metrics(httptrace.WithClientTrace(ctx, trace), relMetrics)
+			if err != nil {
+				return c, err
+			}
+			c.readBetween(start, time.Unix(0, first.Load()))
+			// A counter vector has no sample until it first counts: a
+			// missing one is 0.
+			sent, _ := lab.MetricSum(text, "vipd_adverts_sent_total")
+			received, _ := lab.MetricSum(text, "vipd_adverts_received_total")
+			transitions, _ := lab.MetricSum(text, "vipd_transitions_total")
+			c.sent, c.received, c.transitions = int(sent), int(received), int(transitions)
+			return c, nil
+		},
 	}
 }
 
-func relKeepalived(l *lab.Lab) relDaemon {
+func relKeepalived() relDaemon {
 	return relDaemon{
 		name: "keepalived",
 		start: func(n *lab.Node, ins []lab.Instance) error {
 			return n.StartKeepalived(lab.KeepalivedConfig(n.Name, ins...))
-		},
-		procs: func(n *lab.Node) ([]relProc, error) {
-			base := filepath.Join(l.Dir, n.Name+"-keepalived")
-			var out []relProc
-			for _, f := range []struct{ role, file string }{{"parent", base + ".pid"}, {"vrrp", base + "-vrrp.pid"}} {
-				pid, err := readPIDFile(f.file, "keepalived")
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, relProc{f.role, pid})
-			}
-			return out, nil
 		},
 		masters: func(n *lab.Node, _ time.Time, offset int64) (int, int64, error) {
 			b, err := os.ReadFile(n.LogPath())
@@ -182,86 +208,50 @@ func relKeepalived(l *lab.Lab) relDaemon {
 			}
 			return bytes.Count(b[offset:], []byte("Entering MASTER STATE")), int64(len(b)), nil
 		},
-	}
-}
-
-// readPIDFile reads a pid file, waiting up to 5s for it, and checks that the
-// process's command line mentions want.
-func readPIDFile(file, want string) (int, error) {
-	var last error
-	for range 50 {
-		b, err := os.ReadFile(file)
-		if err == nil {
-			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-			if err == nil {
-				cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-				if err == nil && bytes.Contains(cmd, []byte(want)) {
-					return pid, nil
-				}
-				last = fmt.Errorf("pid %d of %s is not %s (%v)", pid, file, want, err)
-			} else {
-				last = err
+		counts: func(ctx context.Context, n *lab.Node) (vrrpCounts, error) {
+			var c vrrpCounts
+			stats, asked, err := n.KeepalivedStats(ctx)
+			if err != nil {
+				return c, err
 			}
-		} else {
-			last = err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return 0, last
-}
-
-// procUsage is a process's CPU time so far and its resident memory.
-type procUsage struct {
-	at     time.Time
-	cpu    time.Duration // utime + stime
-	rssKiB int
-}
-
-func readUsage(pid int) (procUsage, error) {
-	u := procUsage{at: time.Now()}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return u, err
-	}
-	// The command name (field 2) may hold spaces; fields after it are
-	// counted from its closing parenthesis: state is field 3, utime 14,
-	// stime 15.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return u, fmt.Errorf("/proc/%d/stat: no command name", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return u, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return u, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	u.cpu = time.Duration(ut+st) * clockTick
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return u, err
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			if fs := strings.Fields(v); len(fs) > 0 {
-				u.rssKiB, err = strconv.Atoi(fs[0])
-				return u, err
+			c.readBetween(asked, time.Now())
+			for _, s := range stats {
+				c.sent += s.AdvertsSent
+				c.received += s.AdvertsReceived
 			}
+			log, err := n.Log()
+			if err != nil {
+				return c, err
+			}
+			c.transitions = keepalivedTransitions(log)
+			return c, nil
+		},
+	}
+}
+
+// keepalivedTransitions counts the state changes keepalived logged since the
+// lab last started it ("(s0v1) Entering MASTER STATE", also BACKUP and
+// FAULT).
+func keepalivedTransitions(log string) int {
+	if i := strings.LastIndex(log, " starting keepalived "); i >= 0 { // the lab's line
+		log = log[i:]
+	}
+	count := 0
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, ") Entering ") && strings.Contains(line, " STATE") {
+			count++
 		}
 	}
-	return u, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
+	return count
 }
 
 // readUsages reads every process of procs.
-func readUsages(procs []relProc) ([]procUsage, error) {
-	out := make([]procUsage, len(procs))
+func readUsages(procs []lab.Process) ([]lab.Usage, error) {
+	out := make([]lab.Usage, len(procs))
 	for i, p := range procs {
 		var err error
-		if out[i], err = readUsage(p.pid); err != nil {
-			return nil, fmt.Errorf("%s (pid %d): %w", p.role, p.pid, err)
+		if out[i], err = lab.ReadUsage(p.PID); err != nil {
+			return nil, fmt.Errorf("%s (pid %d): %w", p.Role, p.PID, err)
 		}
 	}
 	return out, nil
@@ -269,12 +259,12 @@ func readUsages(procs []relProc) ([]procUsage, error) {
 
 // cpuPerSecond is the CPU time the processes used per second of wall time
 // between two readings, summed over the processes.
-func cpuPerSecond(a, b []procUsage) time.Duration {
+func cpuPerSecond(a, b []lab.Usage) time.Duration {
 	var cpu time.Duration
 	var wall time.Duration
 	for i := range a {
-		cpu += b[i].cpu - a[i].cpu
-		wall = max(wall, b[i].at.Sub(a[i].at))
+		cpu += lab.CPUTime(a[i], b[i])
+		wall = max(wall, b[i].At.Sub(a[i].At))
 	}
 	if wall <= 0 {
 		return 0
@@ -282,73 +272,56 @@ func cpuPerSecond(a, b []procUsage) time.Duration {
 	return time.Duration(float64(cpu) / wall.Seconds())
 }
 
-func rssSum(us []procUsage) int {
-	total := 0
+// A memory figure of a reading: VmRSS or RssAnon.
+type memOf func(lab.Usage) uint64
+
+var (
+	vmRSS   memOf = func(u lab.Usage) uint64 { return u.RSS }
+	rssAnon memOf = func(u lab.Usage) uint64 { return u.Anon }
+)
+
+// memSum is f summed over the processes, in KiB.
+func memSum(us []lab.Usage, f memOf) int {
+	total := uint64(0)
 	for _, u := range us {
-		total += u.rssKiB
+		total += f(u)
 	}
-	return total
+	return int(total / 1024)
 }
 
-// goroutines reads go_goroutines from vipd's metrics on n, over a
-// connection opened in n's namespace.
+func rssSum(us []lab.Usage) int { return memSum(us, vmRSS) }
+
+// goroutines reads go_goroutines from vipd's metrics on n, retrying for 5s
+// while the listener comes up.
 func goroutines(ctx context.Context, n *lab.Node) (int, error) {
-	d := &net.Dialer{Timeout: 2 * time.Second}
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var c net.Conn
-			err := lab.InNS(n.NS, func() error {
-				var err error
-				c, err = d.DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		},
-	}}
 	var last error
 	for range 20 {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+relMetrics+"/metrics", nil)
+		text, err := n.Metrics(ctx, relMetrics)
+		if err == nil {
+			if v, ok := lab.MetricValue(text, "go_goroutines"); ok {
+				return int(v), nil
+			}
+			return 0, fmt.Errorf("%s: no go_goroutines in the metrics", n.Name)
+		}
+		last = err
+		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
+	return 0, last
+}
+
+// vipCount counts n's addresses in scaleRange, on all its interfaces.
+func vipCount(n *lab.Node) (int, error) {
+	count := 0
+	for _, iface := range n.Ifaces() {
+		addrs, err := n.Addrs(iface)
 		if err != nil {
 			return 0, err
 		}
-		resp, err := client.Do(req)
-		if err != nil {
-			last = err
-			if err := sleep(ctx, 250*time.Millisecond); err != nil {
-				return 0, err
-			}
-			continue
-		}
-		sc := bufio.NewScanner(io.LimitReader(resp.Body, 16<<20))
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-				resp.Body.Close()
-				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-				return int(f), err
-			}
-		}
-		resp.Body.Close()
-		return 0, fmt.Errorf("%s: no go_goroutines in the metrics", n.Name)
-	}
-	return 0, fmt.Errorf("%s: metrics: %w", n.Name, last)
-}
-
-// vipCount counts n's addresses on eth0 in 198.18.0.0/15.
-func vipCount(n *lab.Node) (int, error) {
-	out, err := n.IP("-4", "-o", "addr", "show", "dev", "eth0")
-	if err != nil {
-		return 0, err
-	}
-	count := 0
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		for i := 0; i+1 < len(f); i++ {
-			if f[i] == "inet" {
-				if p, err := netip.ParsePrefix(f[i+1]); err == nil && scaleRange.Contains(p.Addr()) {
-					count++
-				}
+		for _, p := range addrs {
+			if scaleRange.Contains(p.Addr()) {
+				count++
 			}
 		}
 	}
@@ -386,7 +359,9 @@ func resetLab(l *lab.Lab) {
 	for _, n := range l.Nodes {
 		_, _ = n.Stop()
 		_ = n.RestoreLink()
-		_, _ = n.IP("addr", "flush", "dev", "eth0", "to", scaleRange.String())
+		for _, iface := range n.Ifaces() {
+			_, _ = n.IP("addr", "flush", "dev", iface, "to", scaleRange.String())
+		}
 		_, _ = n.IP("addr", "del", lab.VIP.String(), "dev", "eth0")
 	}
 	_ = l.UnblockVRRP()
@@ -439,6 +414,10 @@ func nftBridge(l *lab.Lab, table, match string) error {
 	return nil
 }
 
+// cpuMemLegend says how CPU and memory are measured.
+const cpuMemLegend = "CPU: every thread's time on a CPU (/proc/PID/task/*/schedstat; utime+stime if a thread exited) per second of wall time;\n" +
+	"RSS: VmRSS, RssAnon: its private part (/proc/PID/status). keepalived: parent + VRRP child summed."
+
 // relRow is one line of the table.
 type relRow struct {
 	scenario, vipd, keepalived, ratio, note string
@@ -469,24 +448,25 @@ func benchReliability(ctx context.Context, w io.Writer, vipdPath string) error {
 	}
 	defer l.Close()
 	defer resetLab(l)
-	daemons := []relDaemon{relVipd(l, bin), relKeepalived(l)}
+	daemons := []relDaemon{relVipd(l, bin), relKeepalived()}
 
 	fmt.Fprintf(w, "vipd-lab bench (reliability), lab %s: vipd beside Debian's keepalived, one at a time, same lab.\n", l.Prefix)
-	fmt.Fprintln(w, "CPU: utime+stime from /proc/PID/stat per second of wall time; RSS: VmRSS. keepalived: parent + VRRP child summed.")
+	fmt.Fprintln(w, cpuMemLegend)
 	fmt.Fprintln(w)
 
 	type scaleRes struct {
-		master, backup     []procUsage // at the window's start
-		masterE, backupE   []procUsage // at its end
-		soakMid, soakEnd   []procUsage
+		master, backup     []lab.Usage // at the window's start
+		masterE, backupE   []lab.Usage // at its end
+		soakMid, soakEnd   []lab.Usage
 		gStart, gEnd       int
 		cycles             int
-		masterRoles        []relProc
+		masterRoles        []lab.Process
+		backupRoles        []lab.Process
 		scaleErr, soakNote string
 	}
 	scale := map[string]*scaleRes{}
-	fast := map[string][2][]procUsage{}
-	fastRoles := map[string][]relProc{}
+	single := map[singleKey][2][]lab.Usage{}
+	singleRoles := map[singleKey][]lab.Process{}
 	loss := map[string]map[int]int{}
 	heal := map[string]map[string][]healRun{}
 
@@ -512,15 +492,15 @@ func benchReliability(ctx context.Context, w io.Writer, vipdPath string) error {
 			if err := sleep(ctx, 3*time.Second); err != nil { // announcements end
 				return err
 			}
-			mp, err := d.procs(n1)
+			mp, err := n1.Processes()
 			if err != nil {
 				return err
 			}
-			bp, err := d.procs(n2)
+			bp, err := n2.Processes()
 			if err != nil {
 				return err
 			}
-			res.masterRoles = mp
+			res.masterRoles, res.backupRoles = mp, bp
 			if d.name == "vipd" {
 				if res.gStart, err = goroutines(ctx, n1); err != nil {
 					return err
@@ -587,48 +567,51 @@ func benchReliability(ctx context.Context, w io.Writer, vipdPath string) error {
 			fmt.Fprintf(w, "%-10s 255 instances: gave up: %v\n", d.name, err)
 		}
 
-		// One instance at 10ms.
-		fmt.Fprintf(w, "%-10s 1 instance at 10ms: CPU over %v\n", d.name, relFastWindow)
-		if err := func() error {
-			defer resetLab(l)
-			n1, n2 := l.Nodes[0], l.Nodes[1]
-			if err := d.start(n2, []lab.Instance{relInstance(100, 10*time.Millisecond)}); err != nil {
-				return err
+		// One instance, at each interval of relSingles.
+		for _, sc := range relSingles {
+			fmt.Fprintf(w, "%-10s 1 instance at %v: CPU over %v\n", d.name, sc.interval, relSingleWindow)
+			k := singleKey{d.name, sc.interval}
+			if err := func() error {
+				defer resetLab(l)
+				n1, n2 := l.Nodes[0], l.Nodes[1]
+				if err := d.start(n2, []lab.Instance{relInstance(100, sc.interval)}); err != nil {
+					return err
+				}
+				if err := d.start(n1, []lab.Instance{relInstance(150, sc.interval)}); err != nil {
+					return err
+				}
+				wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				if _, err := l.WaitHolders(wctx, lab.VIP, lab.Only(n1)); err != nil {
+					return err
+				}
+				if err := sleep(ctx, 2*time.Second); err != nil { // announcements end
+					return err
+				}
+				mp, err := n1.Processes()
+				if err != nil {
+					return err
+				}
+				a, err := readUsages(mp)
+				if err != nil {
+					return err
+				}
+				if err := sleep(ctx, relSingleWindow); err != nil {
+					return err
+				}
+				b, err := readUsages(mp)
+				if err != nil {
+					return err
+				}
+				single[k] = [2][]lab.Usage{a, b}
+				singleRoles[k] = mp
+				return nil
+			}(); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				fmt.Fprintf(w, "%-10s 1 instance at %v: gave up: %v\n", d.name, sc.interval, err)
 			}
-			if err := d.start(n1, []lab.Instance{relInstance(150, 10*time.Millisecond)}); err != nil {
-				return err
-			}
-			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			if _, err := l.WaitHolders(wctx, lab.VIP, lab.Only(n1)); err != nil {
-				return err
-			}
-			if err := sleep(ctx, 2*time.Second); err != nil {
-				return err
-			}
-			mp, err := d.procs(n1)
-			if err != nil {
-				return err
-			}
-			a, err := readUsages(mp)
-			if err != nil {
-				return err
-			}
-			if err := sleep(ctx, relFastWindow); err != nil {
-				return err
-			}
-			b, err := readUsages(mp)
-			if err != nil {
-				return err
-			}
-			fast[d.name] = [2][]procUsage{a, b}
-			fastRoles[d.name] = mp
-			return nil
-		}(); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			fmt.Fprintf(w, "%-10s 1 instance at 10ms: gave up: %v\n", d.name, err)
 		}
 
 		// Packet loss.
@@ -664,56 +647,43 @@ func benchReliability(ctx context.Context, w io.Writer, vipdPath string) error {
 
 	// The table.
 	var rows []relRow
-	cpuRow := func(scenario string, v, k time.Duration, vok, kok bool, note string) {
-		r := relRow{scenario: scenario, vipd: "-", keepalived: "-", ratio: "-", note: note}
-		if vok {
-			r.vipd = fmt.Sprintf("%.1f ms/s", float64(v)/1e6)
-		}
-		if kok {
-			r.keepalived = fmt.Sprintf("%.1f ms/s", float64(k)/1e6)
-		}
-		if vok && kok && k > 0 {
-			r.ratio = fmt.Sprintf("%.2f", float64(v)/float64(k))
-		}
-		rows = append(rows, r)
-	}
-	rssRow := func(scenario string, v, k int, note string) {
-		r := relRow{scenario: scenario, vipd: "-", keepalived: "-", ratio: "-", note: note}
-		if v > 0 {
-			r.vipd = mib(v)
-		}
-		if k > 0 {
-			r.keepalived = mib(k)
-		}
-		if v > 0 && k > 0 {
-			r.ratio = fmt.Sprintf("%.2f", float64(v)/float64(k))
-		}
-		rows = append(rows, r)
-	}
 	vs, ks := scale["vipd"], scale["keepalived"]
 	vok, kok := vs.masterE != nil, ks.masterE != nil
 	var vm, km, vb, kb time.Duration
-	var vr, kr int
 	if vok {
-		vm, vb, vr = cpuPerSecond(vs.master, vs.masterE), cpuPerSecond(vs.backup, vs.backupE), rssSum(vs.masterE)
+		vm, vb = cpuPerSecond(vs.master, vs.masterE), cpuPerSecond(vs.backup, vs.backupE)
 	}
 	if kok {
-		km, kb, kr = cpuPerSecond(ks.master, ks.masterE), cpuPerSecond(ks.backup, ks.backupE), rssSum(ks.masterE)
+		km, kb = cpuPerSecond(ks.master, ks.masterE), cpuPerSecond(ks.backup, ks.backupE)
 	}
-	cpuRow("255 inst. @100ms: master CPU", vm, km, vok, kok, fmt.Sprintf("goal ratio <= %.2f; %s", goalCPURatio, refKeepalived2))
-	cpuRow("255 inst. @100ms: backup CPU", vb, kb, vok, kok, "2550 adverts/s received")
-	rssRow("255 inst. @100ms: master RSS", vr, kr, fmt.Sprintf("goal ratio <= %.2f; %s", goalRSSRatio, refKeepalived3)+keepalivedSplit(ks.masterE, ks.masterRoles))
-	fv, fk := fast["vipd"], fast["keepalived"]
-	var fvc, fkc time.Duration
-	var fvr, fkr int
-	if fv[1] != nil {
-		fvc, fvr = cpuPerSecond(fv[0], fv[1]), rssSum(fv[1])
+	rows = append(rows,
+		cpuRow("255 inst. @100ms: master CPU", vm, km, vok, kok, fmt.Sprintf("goal ratio <= %.2f; %s", goalCPURatio, refKeepalived2)),
+		cpuRow("255 inst. @100ms: backup CPU", vb, kb, vok, kok, "2550 adverts/s received"),
+		memRow("255 inst. @100ms: master RSS", memSum(vs.masterE, vmRSS), memSum(ks.masterE, vmRSS),
+			fmt.Sprintf("goal ratio <= %.2f; %s", goalRSSRatio, refKeepalived3)+keepalivedSplit(ks.masterE, ks.masterRoles, vmRSS)),
+		memRow("255 inst. @100ms: master RssAnon", memSum(vs.masterE, rssAnon), memSum(ks.masterE, rssAnon),
+			"private memory"+keepalivedSplit(ks.masterE, ks.masterRoles, rssAnon)),
+		memRow("255 inst. @100ms: backup RSS", memSum(vs.backupE, vmRSS), memSum(ks.backupE, vmRSS),
+			fmt.Sprintf("goal ratio <= %.2f", goalRSSRatio)+keepalivedSplit(ks.backupE, ks.backupRoles, vmRSS)),
+		memRow("255 inst. @100ms: backup RssAnon", memSum(vs.backupE, rssAnon), memSum(ks.backupE, rssAnon),
+			"private memory"+keepalivedSplit(ks.backupE, ks.backupRoles, rssAnon)),
+	)
+	for _, sc := range relSingles {
+		v, k := single[singleKey{"vipd", sc.interval}], single[singleKey{"keepalived", sc.interval}]
+		var vc, kc time.Duration
+		if v[1] != nil {
+			vc = cpuPerSecond(v[0], v[1])
+		}
+		if k[1] != nil {
+			kc = cpuPerSecond(k[0], k[1])
+		}
+		name := fmt.Sprintf("1 inst. @%v: master ", sc.interval)
+		rows = append(rows, cpuRow(name+"CPU", vc, kc, v[1] != nil, k[1] != nil, sc.goal))
+		if sc.interval == 10*time.Millisecond {
+			rows = append(rows, memRow(name+"RSS", memSum(v[1], vmRSS), memSum(k[1], vmRSS),
+				fmt.Sprintf("goal ratio <= %.2f", goalRSSRatio)+keepalivedSplit(k[1], singleRoles[singleKey{"keepalived", sc.interval}], vmRSS)))
+		}
 	}
-	if fk[1] != nil {
-		fkc, fkr = cpuPerSecond(fk[0], fk[1]), rssSum(fk[1])
-	}
-	cpuRow("1 inst. @10ms: master CPU", fvc, fkc, fv[1] != nil, fk[1] != nil, fmt.Sprintf("goal ratio <= %.2f; %s", goalCPURatio, refKeepalived1))
-	rssRow("1 inst. @10ms: master RSS", fvr, fkr, fmt.Sprintf("goal ratio <= %.2f", goalRSSRatio)+keepalivedSplit(fk[1], fastRoles["keepalived"]))
 	soakCell := func(s *scaleRes) string {
 		if s.soakEnd == nil {
 			return "-"
@@ -763,12 +733,57 @@ func benchReliability(ctx context.Context, w io.Writer, vipdPath string) error {
 	}
 
 	fmt.Fprintln(w)
+	return printRows(w, rows)
+}
+
+// printRows prints the table of a benchmark beside keepalived.
+func printRows(w io.Writer, rows []relRow) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\tvipd\tkeepalived\tvipd/keepalived\tRFC / goal")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.scenario, r.vipd, r.keepalived, r.ratio, r.note)
 	}
 	return tw.Flush()
+}
+
+// cpuRow is a row of CPU per second; vok and kok say whether there is a
+// figure for vipd and keepalived.
+func cpuRow(scenario string, v, k time.Duration, vok, kok bool, note string) relRow {
+	r := relRow{scenario: scenario, vipd: "-", keepalived: "-", ratio: "-", note: note}
+	if vok {
+		r.vipd = msPerSecond(v)
+	}
+	if kok {
+		r.keepalived = msPerSecond(k)
+	}
+	if vok && kok && k > 0 {
+		r.ratio = fmt.Sprintf("%.2f", float64(v)/float64(k))
+	}
+	return r
+}
+
+// msPerSecond formats CPU time per second: two decimals below 1 ms/s.
+func msPerSecond(d time.Duration) string {
+	f := float64(d) / 1e6
+	if f < 1 {
+		return fmt.Sprintf("%.2f ms/s", f)
+	}
+	return fmt.Sprintf("%.1f ms/s", f)
+}
+
+// memRow is a row of memory in KiB; 0 is no figure.
+func memRow(scenario string, v, k int, note string) relRow {
+	r := relRow{scenario: scenario, vipd: "-", keepalived: "-", ratio: "-", note: note}
+	if v > 0 {
+		r.vipd = mib(v)
+	}
+	if k > 0 {
+		r.keepalived = mib(k)
+	}
+	if v > 0 && k > 0 {
+		r.ratio = fmt.Sprintf("%.2f", float64(v)/float64(k))
+	}
+	return r
 }
 
 func mib(kib int) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
@@ -781,13 +796,13 @@ func countCell(n int) string {
 }
 
 // keepalivedSplit says what the keepalived figure is made of.
-func keepalivedSplit(us []procUsage, roles []relProc) string {
+func keepalivedSplit(us []lab.Usage, roles []lab.Process, f memOf) string {
 	if us == nil || len(roles) != len(us) {
 		return ""
 	}
 	var parts []string
 	for i, r := range roles {
-		parts = append(parts, fmt.Sprintf("%s %s", r.role, mib(us[i].rssKiB)))
+		parts = append(parts, fmt.Sprintf("%s %s", r.Role, mib(int(f(us[i])/1024))))
 	}
 	return "; keepalived = " + strings.Join(parts, " + ")
 }

@@ -21,10 +21,12 @@ const usage = `vipd-lab runs vipd in a lab of network namespaces (needs root).
 
 Usage:
   vipd-lab demo  --vipd PATH [--logs DIR]    a failover walk-through, ~10s
-  vipd-lab bench --vipd PATH [--runs N] [--intervals 10ms,100ms,1s] [--only failover,health,reliability]
+  vipd-lab bench --vipd PATH [--runs N] [--intervals 10ms,100ms,1s]
+                 [--only failover,health,reliability,scale1000]
                                              vipd beside keepalived: failover outages (IPv4, IPv6),
                                              health-check failover, CPU and memory at scale, soak,
-                                             packet loss and partition heals; ~15 minutes
+                                             packet loss, partition heals, 1,000 instances over
+                                             4 interfaces; ~15 minutes
 `
 
 func main() {
@@ -48,7 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "bench":
 		fs.IntVar(&runs, "runs", 3, "measurements per scenario, interval and daemon")
 		fs.StringVar(&intervals, "intervals", "10ms,100ms,1s", "comma-separated advert `intervals`")
-		fs.StringVar(&only, "only", "failover,health,reliability", "comma-separated `parts` of the benchmark to run")
+		fs.StringVar(&only, "only", strings.Join(benchPartNames, ","), "comma-separated `parts` of the benchmark to run")
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -102,6 +104,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// benchPartNames are the parts of the whole benchmark, in order.
+var benchPartNames = []string{"failover", "health", "reliability", "scale1000"}
+
 // benchParts runs the parts of the benchmark only names, in order.
 func benchParts(ctx context.Context, w io.Writer, vipdPath string, runs int, ivs []time.Duration, only string) error {
 	parts := map[string]func() error{
@@ -109,11 +114,17 @@ func benchParts(ctx context.Context, w io.Writer, vipdPath string, runs int, ivs
 		"health":      func() error { return benchHealth(ctx, w, vipdPath, runs) },
 		"reliability": func() error { return benchReliability(ctx, w, vipdPath) },
 	}
-	for _, name := range strings.Split(only, ",") {
-		part, ok := parts[strings.TrimSpace(name)]
-		if !ok {
-			return fmt.Errorf("--only: unknown part %q (failover, health, reliability)", name)
+	for _, sc := range scaleScenarios {
+		parts[sc.part] = func() error { return benchScale(ctx, w, vipdPath, sc) }
+	}
+	names := strings.Split(only, ",")
+	for _, name := range names {
+		if parts[strings.TrimSpace(name)] == nil {
+			return fmt.Errorf("--only: unknown part %q (%s)", name, strings.Join(benchPartNames, ", "))
 		}
+	}
+	for _, name := range names {
+		part := parts[strings.TrimSpace(name)]
 		if err := part(); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}

@@ -18,3 +18,9 @@ func bench(context.Context, io.Writer, string, int, []time.Duration) error { ret
 func benchHealth(context.Context, io.Writer, string, int) error { return errLinux }
 
 func benchReliability(context.Context, io.Writer, string) error { return errLinux }
+
+type scaleScenario struct{ part string }
+
+var scaleScenarios = []scaleScenario{{part: "scale1000"}}
+
+func benchScale(context.Context, io.Writer, string, scaleScenario) error { return errLinux }

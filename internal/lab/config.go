@@ -31,6 +31,20 @@ func NodeAddr6(i int) netip.Prefix {
 	return netip.MustParsePrefix(fmt.Sprintf("2001:db8::%d/64", 10+i))
 }
 
+// MaxSegments is how many Ethernet segments a lab can have (Config.Segments):
+// one per documentation range SegmentAddr draws from.
+const MaxSegments = 4
+
+// SegmentAddr returns the address of router node i (1-based) on segment k
+// (0-based; see Config.Segments), on its interface ethK: NodeAddr(i) on
+// segment 0, then .10+i/24 in 198.51.100.0/24 and 203.0.113.0/24 (RFC 5737)
+// and 198.19.0.0/24 (RFC 2544's benchmarking range) on segments 1, 2 and 3.
+func SegmentAddr(k, i int) netip.Prefix {
+	nets := [MaxSegments][3]byte{{192, 0, 2}, {198, 51, 100}, {203, 0, 113}, {198, 19, 0}}
+	n := nets[k]
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{n[0], n[1], n[2], byte(10 + i)}), 24)
+}
+
 // Instance describes one virtual router the same way for vipd and for
 // keepalived, so both daemons can be run against the same scenario.
 type Instance struct {

@@ -275,3 +275,20 @@ vipd_up 1
 		}
 	}
 }
+
+func TestMetricSum(t *testing.T) {
+	const text = `# HELP vipd_adverts_sent_total VRRP advertisements sent.
+# TYPE vipd_adverts_sent_total counter
+vipd_adverts_sent_total{instance="s0v1"} 10
+vipd_adverts_sent_total{instance="s0v2"} 32
+`
+	if got, ok := MetricSum(text, "vipd_adverts_sent_total"); got != 42 || !ok {
+		t.Errorf("MetricSum = %v, %t; want 42, true", got, ok)
+	}
+	if got, ok := MetricSum(text, "vipd_adverts_sent_total", "instance", "s0v2"); got != 32 || !ok {
+		t.Errorf("MetricSum of s0v2 = %v, %t; want 32, true", got, ok)
+	}
+	if got, ok := MetricSum(text, "vipd_adverts_received_total"); got != 0 || ok {
+		t.Errorf("MetricSum of a missing metric = %v, %t; want 0, false", got, ok)
+	}
+}

@@ -37,10 +37,17 @@ type Config struct {
 	// link comes up, at the start and after every RestoreLink, as on real
 	// hosts. Off, every address is usable at once.
 	DAD bool
+	// Segments is the number of Ethernet segments, 1 to MaxSegments;
+	// default 1. Segment 0 is br0, into which every node's and the
+	// client's eth0 is plugged. Each further segment k is a bridge brK of
+	// its own, into which every router node's ethK is plugged, at
+	// SegmentAddr(k, i) (IPv4 only). The client is on segment 0 alone.
+	Segments int
 }
 
 // Lab is a running set of namespaces: Switch holds the bridge br0, and every
-// node and the client has an eth0 plugged into it.
+// node and the client has an eth0 plugged into it (and, with
+// Config.Segments, bridges br1… for the router nodes' eth1…).
 type Lab struct {
 	// Prefix is the random name every namespace of this lab starts with.
 	Prefix string
@@ -73,6 +80,12 @@ func New(cfg Config) (l *Lab, err error) {
 	}
 	if cfg.Nodes < 1 || cfg.Nodes > 20 {
 		return nil, fmt.Errorf("lab: %d nodes, want 1 to 20", cfg.Nodes)
+	}
+	if cfg.Segments == 0 {
+		cfg.Segments = 1
+	}
+	if cfg.Segments < 1 || cfg.Segments > MaxSegments {
+		return nil, fmt.Errorf("lab: %d segments, want 1 to %d", cfg.Segments, MaxSegments)
 	}
 	if cfg.StopTimeout == 0 {
 		cfg.StopTimeout = 5 * time.Second
@@ -115,12 +128,15 @@ func New(cfg Config) (l *Lab, err error) {
 	// no multicast snooping so VRRP's 224.0.0.18 reaches every port even
 	// without an IGMP querier (it is link-local and flooded anyway, and
 	// TestMulticastFloods checks it).
-	if _, err := run("ip", "-n", l.Switch, "link", "add", "br0", "type", "bridge",
-		"stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"); err != nil {
-		return l, err
-	}
-	if _, err := run("ip", "-n", l.Switch, "link", "set", "br0", "up"); err != nil {
-		return l, err
+	for k := range cfg.Segments {
+		br := fmt.Sprintf("br%d", k)
+		if _, err := run("ip", "-n", l.Switch, "link", "add", br, "type", "bridge",
+			"stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"); err != nil {
+			return l, err
+		}
+		if _, err := run("ip", "-n", l.Switch, "link", "set", br, "up"); err != nil {
+			return l, err
+		}
 	}
 	for i := 1; i <= cfg.Nodes; i++ {
 		var addr6 netip.Prefix
@@ -132,6 +148,12 @@ func New(cfg Config) (l *Lab, err error) {
 			return l, err
 		}
 		l.Nodes = append(l.Nodes, n)
+		for k := 1; k < cfg.Segments; k++ {
+			if err := l.addSegmentLink(n, k, i); err != nil {
+				return l, err
+			}
+			n.segments++
+		}
 	}
 	var client6 netip.Prefix
 	if l.IPv6 {
@@ -195,12 +217,13 @@ func (l *Lab) addNamespace(name string, ipv6 bool) error {
 
 func (l *Lab) addNode(name string, addr, addr6 netip.Prefix) (_ *Node, err error) {
 	n := &Node{
-		Name:  name,
-		NS:    l.Prefix + "-" + name,
-		Addr:  addr,
-		Addr6: addr6,
-		lab:   l,
-		port:  name,
+		Name:     name,
+		NS:       l.Prefix + "-" + name,
+		Addr:     addr,
+		Addr6:    addr6,
+		lab:      l,
+		port:     name,
+		segments: 1,
 	}
 	if name == "client" {
 		n.NS = l.Prefix + "-c"
@@ -241,6 +264,28 @@ func (l *Lab) addNode(name string, addr, addr6 netip.Prefix) (_ *Node, err error
 		}
 	}
 	return n, nil
+}
+
+// addSegmentLink plugs router node n (the i-th) into segment k: its ethK,
+// at SegmentAddr(k, i), is a veth pair whose other end (port nIeK) is on
+// the switch's bridge brK.
+func (l *Lab) addSegmentLink(n *Node, k, i int) error {
+	iface, port, br := fmt.Sprintf("eth%d", k), fmt.Sprintf("%se%d", n.port, k), fmt.Sprintf("br%d", k)
+	addr := SegmentAddr(k, i)
+	a := addr.Addr().As4()
+	mac := net.HardwareAddr{0x02, 0x00, a[0], a[1], a[2], a[3]}
+	for _, s := range [][]string{
+		{"-n", n.NS, "link", "add", iface, "address", mac.String(), "type", "veth", "peer", "name", port, "netns", l.Switch},
+		{"-n", n.NS, "addr", "add", addr.String(), "dev", iface},
+		{"-n", n.NS, "link", "set", iface, "up"},
+		{"-n", l.Switch, "link", "set", port, "master", br},
+		{"-n", l.Switch, "link", "set", port, "up"},
+	} {
+		if _, err := run("ip", s...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func handleAt(ns string) (*netlink.Handle, error) {

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -40,10 +39,11 @@ type Node struct {
 	// the zero Prefix.
 	Addr6 netip.Prefix
 
-	lab  *Lab
-	port string // the veth end in the switch namespace
-	mac  net.HardwareAddr
-	h    *netlink.Handle // netlink in NS; netlink.Handle serialises requests
+	lab      *Lab
+	port     string // the veth end of eth0 in the switch namespace
+	mac      net.HardwareAddr
+	h        *netlink.Handle // netlink in NS; netlink.Handle serialises requests
+	segments int             // eth0… plugged into the segments 0…
 
 	mu   sync.Mutex
 	proc *process
@@ -79,7 +79,7 @@ func (n *Node) StartVipd(binary, configYAML string) error {
 // keepalived in the node's namespace in the foreground, VRRP only, logging to
 // the console (appended to LogPath) with its own pid files.
 func (n *Node) StartKeepalived(conf string) error {
-	base := filepath.Join(n.lab.Dir, n.Name+"-keepalived")
+	base := n.keepalivedBase()
 	if err := os.WriteFile(base+".conf", []byte(conf), 0o600); err != nil {
 		return err
 	}
@@ -300,7 +300,7 @@ func (n *Node) Has(prefix netip.Prefix) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	addrs, err := n.h.AddrList(link, netlink.FAMILY_ALL)
+	addrs, err := n.addrList(link, netlink.FAMILY_ALL)
 	if err != nil {
 		return false, fmt.Errorf("%s: list addresses: %w", n.Name, err)
 	}
@@ -310,6 +310,51 @@ func (n *Node) Has(prefix netip.Prefix) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// addrList lists link's addresses, again while a daemon adding or removing
+// addresses at the same time interrupts the dump.
+func (n *Node) addrList(link netlink.Link, family int) ([]netlink.Addr, error) {
+	for range 9 {
+		addrs, err := n.h.AddrList(link, family)
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return addrs, err
+		}
+	}
+	return n.h.AddrList(link, family)
+}
+
+// Ifaces returns the node's interfaces into the lab: eth0, and eth1… in a
+// lab with Config.Segments.
+func (n *Node) Ifaces() []string {
+	out := make([]string, n.segments)
+	for k := range out {
+		out[k] = fmt.Sprintf("eth%d", k)
+	}
+	return out
+}
+
+// Addrs returns the addresses on the node's interface iface (eth0, or
+// eth1… with Config.Segments).
+func (n *Node) Addrs(iface string) ([]netip.Prefix, error) {
+	link, err := n.h.LinkByName(iface)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", n.Name, iface, err)
+	}
+	addrs, err := n.addrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: list addresses of %s: %w", n.Name, iface, err)
+	}
+	out := make([]netip.Prefix, 0, len(addrs))
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			continue
+		}
+		bits, _ := a.Mask.Size()
+		out = append(out, netip.PrefixFrom(ip.Unmap(), bits))
+	}
+	return out, nil
 }
 
 // NeighMAC returns the hardware address in the node's neighbour table (ARP
@@ -347,7 +392,7 @@ func (n *Node) LinkLocal() (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	addrs, err := n.h.AddrList(link, netlink.FAMILY_V6)
+	addrs, err := n.addrList(link, netlink.FAMILY_V6)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("%s: list addresses: %w", n.Name, err)
 	}
@@ -510,7 +555,8 @@ func (n *Node) Dial(ctx context.Context, network, address string) (net.Conn, err
 // vipd's Prometheus metrics when its configuration has metrics.listen.
 func (n *Node) Metrics(ctx context.Context, listen string) (string, error) {
 	client := &http.Client{
-		Transport: &http.Transport{DialContext: n.Dial, DisableKeepAlives: true},
+		// Uncompressed: vipd answers sooner and spends less on it.
+		Transport: &http.Transport{DialContext: n.Dial, DisableKeepAlives: true, DisableCompression: true},
 		Timeout:   5 * time.Second,
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+listen+"/metrics", nil)
@@ -530,32 +576,4 @@ func (n *Node) Metrics(ctx context.Context, listen string) (string, error) {
 		return "", fmt.Errorf("%s: metrics: %s", n.Name, resp.Status)
 	}
 	return string(b), nil
-}
-
-// MetricValue returns the value of the sample of metric name whose labels
-// include every labels pair ("reason", "not_a_peer", ...) in a Prometheus
-// text exposition, and whether there is one.
-func MetricValue(exposition, name string, labels ...string) (float64, bool) {
-	for _, line := range strings.Split(exposition, "\n") {
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		end := strings.LastIndexByte(line, ' ')
-		series := line[:end]
-		ok := true
-		for i := 0; i+1 < len(labels); i += 2 {
-			if !strings.Contains(series, labels[i]+"="+strconv.Quote(labels[i+1])) {
-				ok = false
-				break
-			}
-		}
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(line[end:]), 64)
-		if err == nil {
-			return v, true
-		}
-	}
-	return 0, false
 }

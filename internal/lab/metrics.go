@@ -1,0 +1,75 @@
+package lab
+
+import (
+	"strings"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// MetricValue returns the value of the first sample of counter, gauge or
+// untyped metric name whose labels include every labels pair ("reason",
+// "not_a_peer", ...) in a Prometheus text exposition, and whether there is
+// one.
+func MetricValue(exposition, name string, labels ...string) (float64, bool) {
+	vs := metricValues(exposition, name, labels)
+	if len(vs) == 0 {
+		return 0, false
+	}
+	return vs[0], true
+}
+
+// MetricSum is MetricValue summed over every matching sample, e.g.
+// vipd_adverts_sent_total over all instances.
+func MetricSum(exposition, name string, labels ...string) (float64, bool) {
+	vs := metricValues(exposition, name, labels)
+	total := 0.0
+	for _, v := range vs {
+		total += v
+	}
+	return total, len(vs) > 0
+}
+
+func metricValues(exposition, name string, labels []string) []float64 {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(exposition))
+	if err != nil {
+		return nil
+	}
+	fam := fams[name]
+	if fam == nil {
+		return nil
+	}
+	var out []float64
+	for _, m := range fam.GetMetric() {
+		if !hasLabels(m, labels) {
+			continue
+		}
+		switch fam.GetType() {
+		case dto.MetricType_COUNTER:
+			out = append(out, m.GetCounter().GetValue())
+		case dto.MetricType_GAUGE:
+			out = append(out, m.GetGauge().GetValue())
+		case dto.MetricType_UNTYPED:
+			out = append(out, m.GetUntyped().GetValue())
+		}
+	}
+	return out
+}
+
+func hasLabels(m *dto.Metric, labels []string) bool {
+	for i := 0; i+1 < len(labels); i += 2 {
+		found := false
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
