@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -186,6 +187,14 @@ func cmdRun(args []string, stderr io.Writer) int {
 	// GOMEMLIMIT in the environment overrides it.
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(24 << 20)
+	}
+	// One P: each interface's protocol loop is one goroutine, so a second
+	// P buys no throughput, only wakeups — the scheduler hands every timer
+	// and packet between threads, and re-reads the CPU affinity every
+	// second. See docs/design.md ("What a wakeup costs") for the figures.
+	// GOMAXPROCS in the environment overrides it.
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

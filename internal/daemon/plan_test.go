@@ -52,7 +52,7 @@ func TestPlan(t *testing.T) {
 			want: []step{{"restart", "api", "unicast peers or source changed"}}},
 		{name: "a VRRPv2 interval change: restart (adverts must match it)",
 			old:  []config.Instance{with(api, func(c *config.Instance) { c.Version, c.AdvertInterval = 2, time.Second })},
-			next: []config.Instance{with(api, func(c *config.Instance) { c.Version, c.AdvertInterval = 2, 2 * time.Second })},
+			next: []config.Instance{with(api, func(c *config.Instance) { c.Version, c.AdvertInterval = 2, 2*time.Second })},
 			want: []step{{"restart", "api", "VRRPv2 interval changed (adverts must match it)"}}},
 		{name: "a VRID moving between instances: the removal comes first",
 			old:  []config.Instance{api},
