@@ -30,9 +30,14 @@ type Daemon struct {
 	// ctx is Run's context; the loops live under it.
 	ctx context.Context
 
-	mu    sync.Mutex // guards cfg and cells; held by Reload
-	cfg   *config.Config
-	cells map[string]*statusCell
+	mu  sync.Mutex // guards cfg; held by Reload
+	cfg *config.Config
+	// cellMu guards cells, the instances' status and counters by name, and
+	// order, their names in configuration order. A leaf lock: Status and
+	// scrapes never wait for a reload.
+	cellMu sync.Mutex
+	cells  map[string]*statusCell
+	order  []string
 	// loopMu guards loops. It is a leaf lock, never held while waiting for
 	// anything, so that check and link notifications and pings never wait
 	// for a reload (which holds mu while it stops checks).
@@ -68,7 +73,30 @@ func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *
 	d := &Daemon{cfg: cfg, sys: sys, m: m, log: log, loops: map[loopKey]*loop{}, cells: map[string]*statusCell{},
 		started: make(chan struct{}), links: map[string]bool{}, newProbe: health.NewProbe, runCommand: health.RunCommand}
 	d.checks.d = d
+	m.Instances.SetSource(d.samples)
 	return d
+}
+
+// samples yields the metrics of every instance, in configuration order.
+func (d *Daemon) samples(yield func(*metrics.InstanceSample)) {
+	var s metrics.InstanceSample
+	for _, c := range d.statusCells() {
+		c.sample(&s)
+		yield(&s)
+	}
+}
+
+// statusCells lists the instances' cells in configuration order.
+func (d *Daemon) statusCells() []*statusCell {
+	d.cellMu.Lock()
+	defer d.cellMu.Unlock()
+	out := make([]*statusCell, 0, len(d.order))
+	for _, name := range d.order {
+		if c := d.cells[name]; c != nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Started is closed once every instance of the configuration Run started
@@ -122,6 +150,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.startMu.Unlock()
 	d.checks.apply(ctx, d.cfg.Checks)
 	d.applyLocked(plan(nil, d.cfg.Instances))
+	d.setOrder(d.cfg)
 	d.mu.Unlock()
 
 	<-ctx.Done()
@@ -282,6 +311,7 @@ func (d *Daemon) Reload(cfg *config.Config) {
 	}
 	d.loopMu.Unlock()
 	d.cfg = cfg
+	d.setOrder(cfg)
 	d.mu.Unlock()
 
 	bound := time.NewTimer(2 * shutdownMax)
@@ -314,14 +344,18 @@ func (d *Daemon) applyLocked(changes []change) []chan struct{} {
 					close(done)
 				}
 			}
+			d.cellMu.Lock()
 			delete(d.cells, c.old.Name)
+			d.cellMu.Unlock()
 		}
 		switch c.kind {
 		case changeAdd, changeRestart:
 			cell := &statusCell{}
 			cell.p.Store(&Status{Name: c.new.Name, Interface: c.new.Interface, VRID: c.new.VRID, Family: c.new.Family,
 				State: router.Init, Priority: c.new.Priority, ConfiguredPriority: c.new.Priority, VIPs: c.new.VIPs})
+			d.cellMu.Lock()
 			d.cells[c.new.Name] = cell
+			d.cellMu.Unlock()
 			l, ic := d.loopLocked(c.new), c.new
 			l.send(func() { l.add(ic, cell) })
 		case changeUpdate:
@@ -401,13 +435,21 @@ type Status struct {
 
 // Status returns a snapshot of every instance, in configuration order.
 func (d *Daemon) Status() []Status {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make([]Status, 0, len(d.cfg.Instances))
-	for _, ic := range d.cfg.Instances {
-		if c := d.cells[ic.Name]; c != nil {
-			out = append(out, *c.p.Load())
-		}
+	cells := d.statusCells()
+	out := make([]Status, 0, len(cells))
+	for _, c := range cells {
+		out = append(out, *c.p.Load())
 	}
 	return out
+}
+
+// setOrder records the configuration order of the instances.
+func (d *Daemon) setOrder(cfg *config.Config) {
+	order := make([]string, 0, len(cfg.Instances))
+	for _, ic := range cfg.Instances {
+		order = append(order, ic.Name)
+	}
+	d.cellMu.Lock()
+	d.order = order
+	d.cellMu.Unlock()
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/vipd/vipd/internal/config"
 	"github.com/vipd/vipd/internal/metrics"
 	"github.com/vipd/vipd/internal/router"
@@ -33,6 +35,7 @@ func instanceConfig(prio uint8) config.Instance {
 // node is one daemon on a simulated host.
 type node struct {
 	h      *host
+	reg    *prometheus.Registry
 	m      *metrics.Metrics
 	d      *Daemon
 	cancel context.CancelFunc
@@ -53,8 +56,9 @@ func startConfig(t *testing.T, h *host, cfg *config.Config, opts ...func(*Daemon
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})).With("host", h.addr)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := metrics.New(prometheus.NewRegistry(), "test")
-	n := &node{h: h, m: m, d: New(cfg, h, m, log), cancel: cancel, done: make(chan struct{})}
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, "test")
+	n := &node{h: h, reg: reg, m: m, d: New(cfg, h, m, log), cancel: cancel, done: make(chan struct{})}
 	for _, o := range opts {
 		o(n.d)
 	}
@@ -67,6 +71,48 @@ func startConfig(t *testing.T, h *host, cfg *config.Config, opts ...func(*Daemon
 	t.Cleanup(n.stop)
 	return n
 }
+
+// series lists the series name{labels} that n exports; labels are
+// "key=value" pairs that must all match.
+func (n *node) series(name string, labels ...string) []*dto.Metric {
+	mfs, err := n.reg.Gather()
+	if err != nil {
+		panic(err)
+	}
+	var out []*dto.Metric
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			for _, l := range labels {
+				k, v, _ := strings.Cut(l, "=")
+				found := false
+				for _, lp := range m.GetLabel() {
+					found = found || (lp.GetName() == k && lp.GetValue() == v)
+				}
+				if !found {
+					continue metric
+				}
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// value is the sum of the series name{labels}: 0 if there is none.
+func (n *node) value(name string, labels ...string) float64 {
+	total := 0.0
+	for _, m := range n.series(name, labels...) {
+		total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+	}
+	return total
+}
+
+// count is how many series name{labels} n exports.
+func (n *node) count(name string, labels ...string) int { return len(n.series(name, labels...)) }
 
 func (n *node) stop() {
 	n.cancel()
@@ -207,7 +253,7 @@ func TestReload(t *testing.T) {
 		ns := []*node{startNode(t, hs[0], 150), startNode(t, hs[1], 100)}
 		waitFor(t, 2*time.Second, "host 0 alone holding the VIP", only(0, hs...))
 		transitions := func() float64 {
-			return testutil.ToFloat64(ns[0].m.Transitions.WithLabelValues("api", "master", "backup"))
+			return ns[0].value("vipd_transitions_total", "instance=api", "from=master", "to=backup")
 		}
 
 		// An unrelated change (a new instance) disturbs nothing: the VIP stays
@@ -252,7 +298,7 @@ func TestReload(t *testing.T) {
 		lowered := instanceConfig(40)
 		ns[0].d.Reload(&config.Config{File: "test.yaml", Instances: []config.Instance{lowered, other}})
 		waitFor(t, 2*time.Second, "host 1 alone holding the VIP", only(1, hs...))
-		if got := testutil.ToFloat64(ns[0].m.Priority.WithLabelValues("api", "configured")); got != 40 {
+		if got := ns[0].value("vipd_instance_priority", "instance=api", "kind=configured"); got != 40 {
 			t.Errorf("configured priority metric %v, want 40", got)
 		}
 
@@ -261,7 +307,7 @@ func TestReload(t *testing.T) {
 		waitFor(t, time.Second, "the removed instance's VIP to go", func() bool {
 			return !hs[0].has(netip.MustParsePrefix("192.0.2.60/24"))
 		})
-		if n := testutil.CollectAndCount(ns[0].m.AdvertsSent); n != 1 {
+		if n := ns[0].count("vipd_adverts_sent_total"); n != 1 {
 			t.Errorf("%d vipd_adverts_sent_total series after removing an instance, want 1", n)
 		}
 	})
@@ -273,7 +319,7 @@ func TestSplitBrainGauge(t *testing.T) {
 		h := newHost(seg, "192.0.2.11")
 		n := startNode(t, h, 150)
 		waitFor(t, 2*time.Second, "the lone node to become Master", func() bool { return h.has(vip) })
-		gauge := func() float64 { return testutil.ToFloat64(n.m.SplitBrain.WithLabelValues("api")) }
+		gauge := func() float64 { return n.value("vipd_split_brain", "instance=api") }
 		if g := gauge(); g != 0 {
 			t.Fatalf("split brain %v before any rival", g)
 		}
@@ -297,7 +343,7 @@ func TestSplitBrainGauge(t *testing.T) {
 		}
 		// The rival stops: the gauge clears after three intervals.
 		waitFor(t, time.Second, "split brain to clear", func() bool { return gauge() == 0 })
-		if got := testutil.ToFloat64(n.m.MasterInfo.WithLabelValues("api", "192.0.2.11")); got != 1 {
+		if got := n.value("vipd_instance_master_info", "instance=api", "master=192.0.2.11"); got != 1 {
 			t.Errorf("vipd_instance_master_info{master=192.0.2.11} = %v, want 1", got)
 		}
 	})

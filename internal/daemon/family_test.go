@@ -23,7 +23,7 @@ func TestIPv6Election(t *testing.T) {
 			ns = append(ns, startConfig(t, hs[i], &config.Config{File: "test.yaml", Instances: []config.Instance{ic}}))
 		}
 		waitFor(t, 2*time.Second, "host 0 to hold the IPv6 VIP", func() bool { return hs[0].has(v6) && !hs[1].has(v6) })
-		if got := testutil.ToFloat64(ns[0].m.Announcements.WithLabelValues("api", "na")); got == 0 {
+		if got := ns[0].value("vipd_announcements_sent_total", "instance=api", "kind=na"); got == 0 {
 			t.Error("no neighbour advertisements counted")
 		}
 		ns[0].stop()

@@ -3,11 +3,9 @@ package daemon
 import (
 	"log/slog"
 	"net/netip"
-	"strconv"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vipd/vipd/internal/config"
 	"github.com/vipd/vipd/internal/ladder"
 	"github.com/vipd/vipd/internal/metrics"
@@ -22,7 +20,6 @@ import (
 type instance struct {
 	cfg config.Instance
 	log *slog.Logger
-	m   instanceMetrics
 	r   *router.Router
 
 	// admit is what the loop's reader checks adverts against and counts
@@ -68,38 +65,54 @@ type instance struct {
 	cell *statusCell
 }
 
-// statusCell holds an instance's latest Status. The daemon creates it, so
-// that Status finds it by name; the loop replaces its value.
-type statusCell struct{ p atomic.Pointer[Status] }
+// statusCell holds an instance's latest Status and its counters: what
+// Status and the metrics read, from any goroutine. The daemon creates it,
+// so that they find it by name; the loop (and its reader, for received)
+// updates it.
+type statusCell struct {
+	p atomic.Pointer[Status]
+
+	sent, received, announced, masterChanges atomic.Uint64
+	added, removed                           atomic.Uint64 // VIP repairs
+	splitBrain                               atomic.Bool
+	transitions                              [router.Fault + 1][router.Fault + 1]atomic.Uint64
+}
+
+// sample is the cell as the metrics want it.
+func (c *statusCell) sample(s *metrics.InstanceSample) {
+	st := c.p.Load()
+	*s = metrics.InstanceSample{
+		Name: st.Name, Interface: st.Interface, Family: st.Family, VRID: st.VRID,
+		State: int(st.State), Configured: st.ConfiguredPriority, Effective: st.Priority,
+		SplitBrain: c.splitBrain.Load(), Sent: c.sent.Load(), Received: c.received.Load(),
+		Announcements: c.announced.Load(), AnnounceKind: announceKind(st.Family),
+		MasterChanges: c.masterChanges.Load(), Added: c.added.Load(), Removed: c.removed.Load(),
+	}
+	if st.Master.IsValid() {
+		s.Master = st.Master.String()
+	}
+	for from := range c.transitions {
+		for to := range c.transitions[from] {
+			s.Transitions[from][to] = c.transitions[from][to].Load()
+		}
+	}
+}
 
 // admission is what the loop's reader needs of an instance for every
 // packet: the ladder's rules and the counter of adverts it admits.
 type admission struct {
 	rules    ladder.Rules
-	received prometheus.Counter
-}
-
-// instanceMetrics are the instance's series, resolved once.
-type instanceMetrics struct {
-	all                 *metrics.Metrics
-	name                string
-	state               [router.Fault + 1]prometheus.Gauge
-	configured, effect  prometheus.Gauge
-	sent                prometheus.Counter
-	garp, masterChanges prometheus.Counter
-	splitBrain          prometheus.Gauge
-	master              netip.Addr // the label currently set in MasterInfo
+	received *atomic.Uint64
 }
 
 func newInstance(ic config.Instance, cell *statusCell, d *Daemon, log *slog.Logger) *instance {
-	m := d.m
 	in := &instance{
 		cfg:       ic,
 		log:       log.With("instance", ic.Name, "vrid", ic.VRID),
 		effective: ic.Priority,
 		heapIdx:   -1,
 		cell:      cell,
-		admit:     &admission{rules: ladder.RulesFor(ic), received: m.AdvertsReceived.WithLabelValues(ic.Name)},
+		admit:     &admission{rules: ladder.RulesFor(ic), received: &cell.received},
 	}
 	in.pkt = vrrp.Packet{Version: uint8(ic.Version), Type: vrrp.TypeAdvertisement, VRID: ic.VRID}
 	if ic.AuthPass != "" {
@@ -116,24 +129,6 @@ func newInstance(ic config.Instance, cell *statusCell, d *Daemon, log *slog.Logg
 	cell.p.Store(&Status{Name: ic.Name, Interface: ic.Interface, VRID: ic.VRID, Family: ic.Family, State: router.Init,
 		Priority: ic.Priority, ConfiguredPriority: ic.Priority, VIPs: ic.VIPs, Since: time.Now()})
 
-	vrid := strconv.Itoa(int(ic.VRID))
-	in.m = instanceMetrics{
-		all:           m,
-		name:          ic.Name,
-		configured:    m.Priority.WithLabelValues(ic.Name, "configured"),
-		effect:        m.Priority.WithLabelValues(ic.Name, "effective"),
-		sent:          m.AdvertsSent.WithLabelValues(ic.Name),
-		garp:          m.Announcements.WithLabelValues(ic.Name, announceKind(ic.Family)),
-		masterChanges: m.MasterChangesSeen.WithLabelValues(ic.Name),
-		splitBrain:    m.SplitBrain.WithLabelValues(ic.Name),
-	}
-	for s := router.Init; s <= router.Fault; s++ {
-		in.m.state[s] = m.InstanceState.WithLabelValues(ic.Name, ic.Interface, vrid, ic.Family, s.String())
-	}
-	in.m.state[router.Init].Set(1)
-	in.m.configured.Set(float64(ic.Priority))
-	in.m.effect.Set(float64(ic.Priority))
-	in.m.splitBrain.Set(0)
 	if hasHooks(ic.Notify) {
 		in.hooks = newHooks(ic.Notify.Timeout, d.runCommand, in.log)
 	}
@@ -199,7 +194,7 @@ func (in *instance) sendResult(err error) {
 	case err != nil:
 		in.log.Debug("sending advertisement failed", "err", err)
 	default:
-		in.m.sent.Inc()
+		in.cell.sent.Add(1)
 		if in.sendFailing {
 			in.sendFailing = false
 			in.log.Info("sending advertisements again")
@@ -219,9 +214,7 @@ func (in *instance) transition(a router.Action, master netip.Addr) {
 	if in.hooks != nil {
 		in.hooks.transition(in.cfg.Notify, in.cfg.Name, a.To, in.effective)
 	}
-	in.m.state[a.From].Set(0)
-	in.m.state[a.To].Set(1)
-	in.m.all.Transitions.WithLabelValues(in.cfg.Name, a.From.String(), a.To.String()).Inc()
+	in.cell.transitions[a.From][a.To].Add(1)
 	in.setStatus(func(s *Status) { s.State, s.Since = a.To, time.Now() })
 	attrs := []any{"from", a.From.String(), "to", a.To.String(), "reason", a.Reason.String()}
 	if master.IsValid() {
@@ -237,14 +230,7 @@ func (in *instance) observeMaster(prev netip.Addr) {
 		return
 	}
 	if prev.IsValid() && master.IsValid() {
-		in.m.masterChanges.Inc()
-	}
-	if in.m.master.IsValid() {
-		in.m.all.MasterInfo.DeleteLabelValues(in.cfg.Name, in.m.master.String())
-	}
-	in.m.master = master
-	if master.IsValid() {
-		in.m.all.MasterInfo.WithLabelValues(in.cfg.Name, master.String()).Set(1)
+		in.cell.masterChanges.Add(1)
 	}
 	in.setStatus(func(s *Status) { s.Master = master })
 }
@@ -256,9 +242,6 @@ func (in *instance) gone() {
 		in.released = nil
 	}
 }
-
-// deleteMetrics removes the instance's series after it was removed.
-func (in *instance) deleteMetrics() { in.m.all.DeleteInstance(in.cfg.Name) }
 
 // announceKind is the announcements label of a family.
 func announceKind(family string) string {

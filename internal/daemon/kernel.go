@@ -278,7 +278,7 @@ func (l *loop) reconcileVIP(now time.Time, p netip.Prefix, have []netip.Prefix) 
 	switch {
 	case holder != nil && !present:
 		holder.log.Warn("VIP missing from the interface; adding it again", "vip", p)
-		holder.m.all.VIPRepairs.WithLabelValues(holder.cfg.Name, "added").Inc()
+		holder.cell.added.Add(1)
 		if err := l.d.sys.Add(l.link.Index, p); err != nil {
 			holder.log.Error("adding VIP failed", "vip", p, "err", err)
 			return
@@ -288,7 +288,7 @@ func (l *loop) reconcileVIP(now time.Time, p netip.Prefix, have []netip.Prefix) 
 		}
 	case holder == nil && present && owner != nil && owner.started:
 		owner.log.Warn("VIP present on a non-Master; removing it", "vip", p, "state", owner.r.State().String())
-		owner.m.all.VIPRepairs.WithLabelValues(owner.cfg.Name, "removed").Inc()
+		owner.cell.removed.Add(1)
 		if err := l.d.sys.Remove(l.link.Index, p); err != nil {
 			owner.log.Error("removing VIP failed", "vip", p, "err", err)
 		}

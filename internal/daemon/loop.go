@@ -311,10 +311,10 @@ func (l *loop) act(in *instance, a router.Action) {
 		l.d.transitions.Add(1)
 		in.transition(a, in.r.Master())
 	case router.RivalSeen:
-		in.m.splitBrain.Set(1)
+		in.cell.splitBrain.Store(true)
 		in.log.Warn("split brain: another router advertises as Master too", "rival", a.Master)
 	case router.RivalGone:
-		in.m.splitBrain.Set(0)
+		in.cell.splitBrain.Store(false)
 		in.log.Info("split brain over: no other Master heard")
 	}
 }
@@ -389,7 +389,7 @@ func (l *loop) announce(in *instance, a router.Action) {
 			in.log.Warn("announcing a VIP failed; the next round retries", "vip", vip.Addr(), "rounds_left", a.Rounds-a.Round, "err", err)
 			continue
 		}
-		in.m.garp.Inc()
+		in.cell.announced.Add(1)
 	}
 }
 
@@ -531,10 +531,6 @@ func (l *loop) stop(name string, released chan struct{}) {
 	} else {
 		in.gone()
 	}
-	// The transition to init is counted; from here on, nothing of the
-	// instance is exported (a restarted instance of the same name has
-	// series of its own).
-	in.deleteMetrics()
 	l.closeHooks(in)
 	l.publish()
 }
@@ -583,7 +579,6 @@ func (l *loop) update(ic config.Instance) {
 	in.cfg = ic
 	in.setInterval()
 	in.resetAdverts()
-	in.m.configured.Set(float64(ic.Priority))
 	in.setStatus(func(s *Status) { s.ConfiguredPriority = ic.Priority })
 	l.maxEarly = max(l.maxEarly, ic.AdvertInterval/4)
 	if !in.started {
@@ -628,7 +623,6 @@ func (l *loop) retrack(in *instance, now time.Time) bool {
 		in.log.Info("effective priority changed", "from", in.effective, "to", prio, "failing_checks", in.tracker.failing())
 		in.effective = prio
 		in.r.SetConfig(in.routerConfig())
-		in.m.effect.Set(float64(prio))
 	}
 	in.setStatus(func(s *Status) { s.Priority, s.FailingChecks = prio, in.tracker.failing() })
 	switch {
@@ -725,7 +719,7 @@ func (l *loop) read(conn PacketConn, done chan struct{}) {
 			}
 			continue
 		}
-		lk.found.received.Inc()
+		lk.found.received.Add(1)
 		r := received{vrid: pkt.VRID, at: at,
 			ev: router.Event{Kind: router.Advert, From: meta.Src, Priority: pkt.Priority, Interval: pkt.AdvertInterval()}}
 		select {

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/vipd/vipd/internal/config"
 	"github.com/vipd/vipd/internal/metrics"
 	"github.com/vipd/vipd/internal/router"
@@ -80,7 +78,7 @@ func TestVIPDriftIsRepaired(t *testing.T) {
 		ns := []*node{startNode(t, hs[0], 150), startNode(t, hs[1], 100)}
 		waitFor(t, time.Second, "host 0 alone holding the VIP", only(0, hs...))
 		repairs := func(n *node, action string) float64 {
-			return testutil.ToFloat64(n.m.VIPRepairs.WithLabelValues("api", action))
+			return n.value("vipd_vip_repairs_total", "instance=api", "action="+action)
 		}
 		announced := hs[0].announcements()
 
@@ -128,7 +126,7 @@ func TestInterfaceDeletedAndRecreated(t *testing.T) {
 		waitFor(t, time.Second, "host 0 in fault", func() bool { return state(ns[0]) == router.Fault })
 		waitFor(t, time.Second, "host 1 to take over", only(1, hs...))
 		s := sample(time.Millisecond, func() bool {
-			master := testutil.ToFloat64(ns[0].m.InstanceState.WithLabelValues("api", "eth0", "51", "ipv4", "master"))
+			master := ns[0].value("vipd_instance_state", "instance=api", "state=master")
 			return state(ns[0]) == router.Fault && master == 0
 		})
 		settle(3 * time.Second)
@@ -175,20 +173,6 @@ func manyConfig(n int, prio uint8, interval time.Duration) *config.Config {
 	return cfg
 }
 
-// sum adds up every series of vec.
-func sum(vec *prometheus.CounterVec) float64 {
-	total := 0.0
-	ch := make(chan prometheus.Metric, 1024)
-	go func() { vec.Collect(ch); close(ch) }()
-	for m := range ch {
-		var pb dto.Metric
-		if err := m.Write(&pb); err == nil {
-			total += pb.GetCounter().GetValue()
-		}
-	}
-	return total
-}
-
 // 255 instances on one interface: every advert arrives, no Backup takes
 // over while its Master lives, and all fail over when the Master stops.
 func TestManyInstances(t *testing.T) {
@@ -213,12 +197,12 @@ func TestManyInstances(t *testing.T) {
 		seg.mu.Lock()
 		sent0 := seg.sent
 		seg.mu.Unlock()
-		recv0 := sum(ns[1].m.AdvertsReceived)
+		recv0 := ns[1].value("vipd_adverts_received_total")
 		settle(5 * time.Second)
 		seg.mu.Lock()
 		sent := seg.sent - sent0
 		seg.mu.Unlock()
-		recv := sum(ns[1].m.AdvertsReceived) - recv0
+		recv := ns[1].value("vipd_adverts_received_total") - recv0
 		// Each Master advertises every 0.75 to 1 interval.
 		if sent < n*50 || sent > n*67 {
 			t.Errorf("%d adverts sent in 5 s by %d Masters at 100 ms", sent, n)
@@ -226,7 +210,7 @@ func TestManyInstances(t *testing.T) {
 		if int(recv) != sent {
 			t.Errorf("host 1 received %v of %d adverts", recv, sent)
 		}
-		if d := sum(ns[1].m.PacketsDropped); d != 0 {
+		if d := ns[1].value("vipd_packets_dropped_total"); d != 0 {
 			t.Errorf("host 1 dropped %v packets", d)
 		}
 		if tr := ns[1].d.Transitions() - before; tr != 0 {
@@ -300,7 +284,7 @@ func TestRestartedMasterHandsOver(t *testing.T) {
 			t.Errorf("no host held the VIP at %d samples during the restart", lost)
 		}
 		// Nor did it count on the reconcile to put them back.
-		if got := testutil.ToFloat64(ns[0].m.VIPRepairs.WithLabelValues("api", "added")); got != 0 {
+		if got := ns[0].value("vipd_vip_repairs_total", "instance=api", "action=added"); got != 0 {
 			t.Errorf("repairs{added} = %v during a restart, want 0", got)
 		}
 	})

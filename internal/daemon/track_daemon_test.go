@@ -60,7 +60,7 @@ func TestFaultTrackedCheck(t *testing.T) {
 
 		svc.set(true)
 		waitFor(t, 3*time.Second, "host 0 to recover and preempt", only(0, hs...))
-		if got := testutil.ToFloat64(n0.m.Transitions.WithLabelValues("api", "master", "fault")); got != 1 {
+		if got := n0.value("vipd_transitions_total", "instance=api", "from=master", "to=fault"); got != 1 {
 			t.Errorf("master→fault transitions %v, want 1", got)
 		}
 	})
@@ -80,7 +80,7 @@ func TestWeightedCheck(t *testing.T) {
 		if s := state(n0); s != router.Backup {
 			t.Fatalf("host 0 is %v, want backup", s)
 		}
-		if got := testutil.ToFloat64(n0.m.Priority.WithLabelValues("api", "effective")); got != 90 {
+		if got := n0.value("vipd_instance_priority", "instance=api", "kind=effective"); got != 90 {
 			t.Errorf("effective priority %v, want 90", got)
 		}
 		svc.set(true)

@@ -19,17 +19,13 @@ import (
 func TestNames(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := New(reg, "v1.2.3")
-	m.InstanceState.WithLabelValues("api", "eth0", "51", "ipv4", "master").Set(1)
-	m.Priority.WithLabelValues("api", "effective").Set(150)
-	m.Transitions.WithLabelValues("api", "backup", "master").Inc()
-	m.AdvertsSent.WithLabelValues("api").Inc()
-	m.AdvertsReceived.WithLabelValues("api").Inc()
+	m.Instances.SetSource(func(yield func(*InstanceSample)) {
+		s := &InstanceSample{Name: "api", Interface: "eth0", Family: "ipv4", VRID: 51, State: 2,
+			Configured: 150, Effective: 150, Master: "192.0.2.11", AnnounceKind: "garp"}
+		s.Transitions[1][2] = 1
+		yield(s)
+	})
 	m.PacketsDropped.WithLabelValues("eth0", "ttl").Inc()
-	m.Announcements.WithLabelValues("api", "garp").Inc()
-	m.MasterChangesSeen.WithLabelValues("api").Inc()
-	m.SplitBrain.WithLabelValues("api").Set(0)
-	m.MasterInfo.WithLabelValues("api", "192.0.2.11").Set(1)
-	m.VIPRepairs.WithLabelValues("api", "added").Inc()
 	m.CheckUp.WithLabelValues("apiserver").Set(1)
 	m.CheckDuration.WithLabelValues("apiserver").Observe(0.01)
 	want := []string{
@@ -49,15 +45,76 @@ func TestNames(t *testing.T) {
 	}
 	for _, name := range want {
 		if !got[name] {
-			t.Errorf("metric %s is missing", name)
+			t.Errorf("metric %s not exported", name)
 		}
 	}
 	if got := testutil.ToFloat64(m.BuildInfo.WithLabelValues("v1.2.3", runtime.Version())); got != 1 {
 		t.Errorf("vipd_build_info{version=v1.2.3} = %v, want 1", got)
 	}
-	m.DeleteInstance("api")
-	if n := testutil.CollectAndCount(m.AdvertsSent); n != 0 {
-		t.Errorf("%d series left after DeleteInstance", n)
+}
+
+// An instance's series are exactly what its sample says, and go with it.
+func TestInstanceSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg, "test")
+	var samples []*InstanceSample
+	m.Instances.SetSource(func(yield func(*InstanceSample)) {
+		for _, s := range samples {
+			yield(s)
+		}
+	})
+	s := &InstanceSample{Name: "api", Interface: "eth0", Family: "ipv6", VRID: 51, State: 2,
+		Configured: 150, Effective: 90, Master: "fe80::11", SplitBrain: true, Sent: 7, Received: 3,
+		Announcements: 5, AnnounceKind: "na", MasterChanges: 2, Added: 1}
+	s.Transitions[0][1], s.Transitions[1][2] = 1, 2
+	samples = []*InstanceSample{s}
+	want := `
+# HELP vipd_instance_state 1 for the instance's current VRRP state, 0 for the others.
+# TYPE vipd_instance_state gauge
+vipd_instance_state{family="ipv6",instance="api",interface="eth0",state="backup",vrid="51"} 0
+vipd_instance_state{family="ipv6",instance="api",interface="eth0",state="fault",vrid="51"} 0
+vipd_instance_state{family="ipv6",instance="api",interface="eth0",state="init",vrid="51"} 0
+vipd_instance_state{family="ipv6",instance="api",interface="eth0",state="master",vrid="51"} 1
+# HELP vipd_instance_priority The instance's VRRP priority: configured, and effective (after check weights).
+# TYPE vipd_instance_priority gauge
+vipd_instance_priority{instance="api",kind="configured"} 150
+vipd_instance_priority{instance="api",kind="effective"} 90
+# HELP vipd_transitions_total State transitions of an instance.
+# TYPE vipd_transitions_total counter
+vipd_transitions_total{from="backup",instance="api",to="master"} 2
+vipd_transitions_total{from="init",instance="api",to="backup"} 1
+# HELP vipd_adverts_sent_total VRRP advertisements sent.
+# TYPE vipd_adverts_sent_total counter
+vipd_adverts_sent_total{instance="api"} 7
+# HELP vipd_adverts_received_total Valid VRRP advertisements received for the instance.
+# TYPE vipd_adverts_received_total counter
+vipd_adverts_received_total{instance="api"} 3
+# HELP vipd_announcements_sent_total Gratuitous ARPs (garp) and unsolicited neighbour advertisements (na) sent, one per VIP per round.
+# TYPE vipd_announcements_sent_total counter
+vipd_announcements_sent_total{instance="api",kind="na"} 5
+# HELP vipd_master_changes_seen_total Times the instance saw the Master of its virtual router change.
+# TYPE vipd_master_changes_seen_total counter
+vipd_master_changes_seen_total{instance="api"} 2
+# HELP vipd_split_brain 1 while this host is Master and another router advertises as Master for the same virtual router.
+# TYPE vipd_split_brain gauge
+vipd_split_brain{instance="api"} 1
+# HELP vipd_instance_master_info 1 for the address of the instance's current Master, as this host knows it.
+# TYPE vipd_instance_master_info gauge
+vipd_instance_master_info{instance="api",master="fe80::11"} 1
+# HELP vipd_vip_repairs_total Times the kernel's addresses drifted from what the instance needs and vipd repaired them: a VIP put back on a Master (added), or taken off a host that is not Master (removed).
+# TYPE vipd_vip_repairs_total counter
+vipd_vip_repairs_total{action="added",instance="api"} 1
+vipd_vip_repairs_total{action="removed",instance="api"} 0
+`
+	names := []string{"vipd_instance_state", "vipd_instance_priority", "vipd_transitions_total", "vipd_adverts_sent_total",
+		"vipd_adverts_received_total", "vipd_announcements_sent_total", "vipd_master_changes_seen_total", "vipd_split_brain",
+		"vipd_instance_master_info", "vipd_vip_repairs_total"}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
+	samples = nil
+	if n, err := testutil.GatherAndCount(reg, names...); err != nil || n != 0 {
+		t.Errorf("%d series (%v) once the instance is gone, want 0", n, err)
 	}
 }
 
