@@ -174,17 +174,27 @@ func (l *loop) run(ctx context.Context) {
 		case f := <-l.msgs:
 			f()
 		case r := <-l.rx:
-			l.receive(r)
-			l.drainRx()
+			l.adverts(r)
 		case <-l.timer.C:
-			l.armed = time.Time{}
-			l.fire(time.Now())
+			l.timerFired()
 		case <-l.readerDone:
 			l.readerDone = nil
 			l.lost(time.Now(), "the socket failed")
 		}
 		l.flush()
 	}
+}
+
+// adverts steps r and every other advert the reader has queued.
+func (l *loop) adverts(r received) {
+	l.receive(r)
+	l.drainRx()
+}
+
+// timerFired carries out the timers, once the timer has fired.
+func (l *loop) timerFired() {
+	l.armed = time.Time{}
+	l.fire(time.Now())
 }
 
 // arm sets the timer for the earliest thing the loop has to do.
@@ -657,11 +667,9 @@ func (l *loop) shutdown() {
 		l.arm()
 		select {
 		case r := <-l.rx:
-			l.receive(r)
-			l.drainRx()
+			l.adverts(r)
 		case <-l.timer.C:
-			l.armed = time.Time{}
-			l.fire(time.Now())
+			l.timerFired()
 		case <-bound.C:
 			for _, lv := range l.leaving {
 				l.removeVIPs(lv)

@@ -43,14 +43,22 @@ func sample(every time.Duration, ok func() bool) *sampler {
 
 func (s *sampler) done() int { close(s.stop); return <-s.bad }
 
+// pair starts two hosts, priorities 150 and 100, and waits for host 0 to
+// be Master.
+func pair(t *testing.T) ([]*host, []*node) {
+	t.Helper()
+	seg := &segment{}
+	hs := []*host{newHost(seg, "192.0.2.11"), newHost(seg, "192.0.2.12")}
+	ns := []*node{startNode(t, hs[0], 150), startNode(t, hs[1], 100)}
+	waitFor(t, time.Second, "host 0 alone holding the VIP", only(0, hs...))
+	return hs, ns
+}
+
 // The VIPs of a Master that stops stay until the new Master's first advert
 // is heard: at every instant some host holds them.
 func TestHandoverMakeBeforeBreak(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		seg := &segment{}
-		hs := []*host{newHost(seg, "192.0.2.11"), newHost(seg, "192.0.2.12")}
-		ns := []*node{startNode(t, hs[0], 150), startNode(t, hs[1], 100)}
-		waitFor(t, time.Second, "host 0 alone holding the VIP", only(0, hs...))
+		hs, ns := pair(t)
 		s := sample(100*time.Microsecond, func() bool { return hs[0].has(vip) || hs[1].has(vip) })
 		start := time.Now()
 		ns[0].stop()
@@ -73,10 +81,7 @@ func TestHandoverMakeBeforeBreak(t *testing.T) {
 // puts the kernel back as the election says, at once, and counts it.
 func TestVIPDriftIsRepaired(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		seg := &segment{}
-		hs := []*host{newHost(seg, "192.0.2.11"), newHost(seg, "192.0.2.12")}
-		ns := []*node{startNode(t, hs[0], 150), startNode(t, hs[1], 100)}
-		waitFor(t, time.Second, "host 0 alone holding the VIP", only(0, hs...))
+		hs, ns := pair(t)
 		repairs := func(n *node, action string) float64 {
 			return n.value("vipd_vip_repairs_total", "instance=api", "action="+action)
 		}
@@ -117,10 +122,7 @@ func TestVIPDriftIsRepaired(t *testing.T) {
 // without a socket — and one created again (a new index) brings them back.
 func TestInterfaceDeletedAndRecreated(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		seg := &segment{}
-		hs := []*host{newHost(seg, "192.0.2.11"), newHost(seg, "192.0.2.12")}
-		ns := []*node{startNode(t, hs[0], 150), startNode(t, hs[1], 100)}
-		waitFor(t, time.Second, "host 0 alone holding the VIP", only(0, hs...))
+		hs, ns := pair(t)
 
 		hs[0].deleteLink("eth0")
 		waitFor(t, time.Second, "host 0 in fault", func() bool { return state(ns[0]) == router.Fault })
@@ -267,10 +269,7 @@ func BenchmarkLoopBackups(b *testing.B) {
 // the VIPs from under the handover.
 func TestRestartedMasterHandsOver(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		seg := &segment{}
-		hs := []*host{newHost(seg, "192.0.2.11"), newHost(seg, "192.0.2.12")}
-		ns := []*node{startNode(t, hs[0], 150), startNode(t, hs[1], 100)}
-		waitFor(t, time.Second, "host 0 alone holding the VIP", only(0, hs...))
+		hs, ns := pair(t)
 		s := sample(100*time.Microsecond, func() bool { return hs[0].has(vip) || hs[1].has(vip) })
 		ic := instanceConfig(150)
 		ic.V3ChecksumAsV2 = true

@@ -64,16 +64,7 @@ func (*linuxSystem) ListAddrs(ifindex int, ipv6 bool) ([]netip.Prefix, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]netip.Prefix, 0, len(as))
-	for _, a := range as {
-		ip, ok := netip.AddrFromSlice(a.IP)
-		if !ok {
-			continue
-		}
-		bits, _ := a.Mask.Size()
-		out = append(out, netip.PrefixFrom(ip.Unmap(), bits))
-	}
-	return out, nil
+	return netif.Prefixes(as), nil
 }
 
 func (*linuxSystem) DialARP(ifindex int) (Announcer, error) { return announce.DialARP(ifindex) }

@@ -21,6 +21,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/vipd/vipd/internal/netif"
 )
 
 // ErrNotRunning is returned by Stop and Kill when the node runs no daemon.
@@ -345,16 +347,7 @@ func (n *Node) Addrs(iface string) ([]netip.Prefix, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: list addresses of %s: %w", n.Name, iface, err)
 	}
-	out := make([]netip.Prefix, 0, len(addrs))
-	for _, a := range addrs {
-		ip, ok := netip.AddrFromSlice(a.IP)
-		if !ok {
-			continue
-		}
-		bits, _ := a.Mask.Size()
-		out = append(out, netip.PrefixFrom(ip.Unmap(), bits))
-	}
-	return out, nil
+	return netif.Prefixes(addrs), nil
 }
 
 // NeighMAC returns the hardware address in the node's neighbour table (ARP

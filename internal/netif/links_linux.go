@@ -30,17 +30,23 @@ func SubscribeLinks(ctx context.Context, fn func(Link)) error {
 		return fmt.Errorf("netif: subscribing to link changes: %w", err)
 	}
 	defer stop(done, updates)
+	return follow(ctx, "link", updates, errc, func(u netlink.LinkUpdate) { fn(linkOf(u)) })
+}
+
+// follow hands every update to each until ctx is done (nil) or the
+// subscription fails.
+func follow[U any](ctx context.Context, what string, updates <-chan U, errc <-chan error, each func(U)) error {
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case err := <-errc:
-			return fmt.Errorf("netif: link notifications: %w", err)
+			return fmt.Errorf("netif: %s notifications: %w", what, err)
 		case u, ok := <-updates:
 			if !ok {
-				return fmt.Errorf("netif: link notifications closed")
+				return fmt.Errorf("netif: %s notifications closed", what)
 			}
-			fn(linkOf(u))
+			each(u)
 		}
 	}
 }
@@ -80,21 +86,25 @@ func SubscribeAddrs(ctx context.Context, fn func(AddrUpdate)) error {
 		return fmt.Errorf("netif: subscribing to address changes: %w", err)
 	}
 	defer stop(done, updates)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-errc:
-			return fmt.Errorf("netif: address notifications: %w", err)
-		case u, ok := <-updates:
-			if !ok {
-				return fmt.Errorf("netif: address notifications closed")
-			}
-			if au, ok := addrUpdateOf(u); ok {
-				fn(au)
-			}
+	return follow(ctx, "address", updates, errc, func(u netlink.AddrUpdate) {
+		if au, ok := addrUpdateOf(u); ok {
+			fn(au)
 		}
+	})
+}
+
+// Prefixes returns the addresses as prefixes, IPv4 unmapped.
+func Prefixes(as []netlink.Addr) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(as))
+	for _, a := range as {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			continue
+		}
+		bits, _ := a.Mask.Size()
+		out = append(out, netip.PrefixFrom(ip.Unmap(), bits))
 	}
+	return out
 }
 
 // addrUpdateOf is the AddrUpdate a notification describes, false for one
