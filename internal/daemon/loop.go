@@ -286,10 +286,14 @@ func (l *loop) receive(r received) {
 // actions in order.
 func (l *loop) step(in *instance, now time.Time, ev router.Event) {
 	prev := in.r.Master()
-	l.actions = in.r.Step(now, ev, l.actions[:0])
-	for _, a := range l.actions {
+	acts := in.r.Step(now, ev, l.actions[:0])
+	// A step may nest (a send that finds the interface gone puts every
+	// instance in FAULT): the nested one must not reuse the buffer.
+	l.actions = nil
+	for _, a := range acts {
 		l.act(in, a)
 	}
+	l.actions = acts[:0]
 	in.observeMaster(prev)
 	l.schedule(in)
 	if in.stopping && !in.r.Holding() {
