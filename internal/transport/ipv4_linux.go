@@ -77,17 +77,12 @@ func ListenIPv4(ifindex int) (*IPv4Conn, error) {
 		// socket's packet, ipi_ifindex its interface.
 		return (&ipv4.ControlMessage{Src: src.Unmap().AsSlice(), IfIndex: ifindex}).Marshal()
 	}}
-	if sc, ok := pconn.(syscall.Conn); ok {
-		c.batch.rc, err = sc.SyscallConn()
-	} else {
-		err = fmt.Errorf("%T has no file descriptor", pconn)
-	}
-	if err != nil {
+	if c.batch.fd, err = openSender(unix.AF_INET, ifindex); err != nil {
 		pconn.Close()
 		return nil, fmt.Errorf("transport: raw IPv4 socket on interface index %d: %w", ifindex, err)
 	}
 	if err := c.setup(); err != nil {
-		pconn.Close()
+		c.Close()
 		return nil, fmt.Errorf("transport: raw IPv4 socket on interface index %d: %w", ifindex, err)
 	}
 	const flags = ipv4.FlagDst | ipv4.FlagInterface // both IP_PKTINFO on Linux
@@ -216,4 +211,4 @@ func (c *IPv4Conn) WriteBatch(ms []Outgoing) (int, error) {
 }
 
 // Close closes the socket; a ReadFrom blocked on it returns.
-func (c *IPv4Conn) Close() error { return c.pc.Close() }
+func (c *IPv4Conn) Close() error { return errors.Join(c.pc.Close(), c.batch.close()) }

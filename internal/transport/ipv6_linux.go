@@ -94,11 +94,15 @@ func ListenIPv6(ifindex int) (*IPv6Conn, error) {
 	c.flags = ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface
 	c.oob = ipv6.NewControlMessage(c.flags)
 	c.recv = c.recvmsg
-	c.batch = batchSender{rc: c.rc, sockaddr: sockaddr6, control: func(src netip.Addr) []byte {
+	c.batch = batchSender{sockaddr: sockaddr6, control: func(src netip.Addr) []byte {
 		// IPV6_PKTINFO's ipi6_addr sets the source address, ipi6_ifindex
 		// the interface.
 		return (&ipv6.ControlMessage{Src: src.WithZone("").AsSlice(), IfIndex: ifindex}).Marshal()
 	}}
+	if c.batch.fd, err = openSender(unix.AF_INET6, ifindex); err != nil {
+		pconn.Close()
+		return nil, fmt.Errorf("transport: raw IPv6 socket on interface index %d: %w", ifindex, err)
+	}
 	return c, nil
 }
 
@@ -217,4 +221,4 @@ func (c *IPv6Conn) WriteBatch(ms []Outgoing) (int, error) {
 func ipv6Only(a netip.Addr) bool { return a.Is6() && !a.Is4In6() }
 
 // Close closes the socket; a ReadFrom blocked on it returns.
-func (c *IPv6Conn) Close() error { return c.pc.Close() }
+func (c *IPv6Conn) Close() error { return errors.Join(c.pc.Close(), c.batch.close()) }

@@ -5,14 +5,15 @@ import (
 	"net/netip"
 	"os"
 	"sync"
-	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // batchSender sends batches of messages with sendmmsg(2), issued as a raw
-// system call on the non-blocking socket, and reuses from call to call the
+// system call on its own non-blocking socket (openSender), and reuses from
+// call to call the
 // control message of every source and the socket address of every
 // destination seen (a handful: the interface's addresses and the unicast
 // peers).
@@ -23,9 +24,9 @@ import (
 // the send itself (measured here: a goroutine sending one packet every 10 ms
 // uses 25 ms of CPU per second the ordinary way, 18 ms raw). A non-blocking
 // sendmmsg does not sleep, so the raw call is safe; should the socket
-// buffer be full (EAGAIN), the poller waits for room.
+// buffer be full (EAGAIN), poll(2) waits for room, for at most fullWait.
 type batchSender struct {
-	rc syscall.RawConn
+	fd int
 	// sockaddr returns dst as a socket address; control the control
 	// message that sends from src.
 	sockaddr func(dst netip.Addr) []byte
@@ -72,33 +73,50 @@ func (b *batchSender) send(ms []Outgoing) (int, error) {
 		}
 	}
 	sent := 0
-	var serr error
-	err := b.rc.Write(func(fd uintptr) bool {
-		for sent < len(ms) {
-			n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[sent])), uintptr(len(ms)-sent), unix.MSG_DONTWAIT, 0, 0)
-			switch {
-			case e == unix.EAGAIN:
-				return false // wait for room, then go on
-			case e == unix.EINTR:
-				continue
-			case e != 0:
-				serr = os.NewSyscallError("sendmmsg", e)
-				return true
-			case n == 0:
-				serr = errors.New("sendmmsg sent nothing")
-				return true
-			}
-			sent += int(n)
-		}
-		return true
-	})
-	if err == nil {
-		err = serr
-	}
+	err := b.sendmmsg(ms, &sent)
 	if err != nil && sent < len(ms) {
 		return sent, &SendError{Src: ms[sent].Src, Dst: ms[sent].Dst, Err: err}
 	}
 	return sent, err
+}
+
+// fullWait bounds how long a send waits for room in a full send buffer.
+const fullWait = time.Second
+
+func (b *batchSender) sendmmsg(ms []Outgoing, sent *int) error {
+	for *sent < len(ms) {
+		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(b.fd), uintptr(unsafe.Pointer(&b.hdrs[*sent])), uintptr(len(ms)-*sent), unix.MSG_DONTWAIT, 0, 0)
+		switch {
+		case e == unix.EAGAIN:
+			// Wait for room; rare with a 1 MiB buffer.
+			fds := []unix.PollFd{{Fd: int32(b.fd), Events: unix.POLLOUT}}
+			if k, err := unix.Poll(fds, int(fullWait/time.Millisecond)); err != nil && err != unix.EINTR {
+				return os.NewSyscallError("poll", err)
+			} else if k == 0 {
+				return os.NewSyscallError("sendmmsg", unix.EAGAIN)
+			}
+		case e == unix.EINTR:
+		case e != 0:
+			return os.NewSyscallError("sendmmsg", e)
+		case n == 0:
+			return errors.New("sendmmsg sent nothing")
+		default:
+			*sent += int(n)
+		}
+	}
+	return nil
+}
+
+// close closes the send socket, once.
+func (b *batchSender) close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fd < 0 {
+		return nil
+	}
+	err := unix.Close(b.fd)
+	b.fd = -1
+	return err
 }
 
 func (b *batchSender) name(dst netip.Addr) []byte {
