@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
@@ -37,16 +39,20 @@ type IPv4Conn struct {
 	pc      *ipv4.PacketConn
 
 	// Reused by ReadFrom, which reads up to readBatch packets per system
-	// call (recvmmsg) and returns them one by one: msgs[next:count] are
-	// still to be returned. A raw IPv4 socket always delivers the IP
-	// header: it lands in hdr[i], the rest of the packet in buf[i].
+	// call (recvmmsg, raw, into these buffers: x/net's ReadBatch allocates
+	// its message headers at every call) and returns them one by one:
+	// msgs[next:count] are still to be returned. A raw IPv4 socket always
+	// delivers the IP header: it lands in hdr[i], the rest of the packet in
+	// buf[i].
+	rc          syscall.RawConn
 	hdr         [readBatch][ipv4.HeaderLen]byte
 	buf         [readBatch][]byte
-	bufs        [readBatch][2][]byte
 	oob         [readBatch][]byte
-	msgs        [readBatch]ipv4.Message
+	iovs        [readBatch][2]unix.Iovec
+	msgs        [readBatch]mmsghdr
 	next, count int
-	cm          ipv4.ControlMessage
+	rerr        error
+	recv        func(fd uintptr) bool
 
 	batch batchSender
 }
@@ -85,11 +91,24 @@ func ListenIPv4(ifindex int) (*IPv4Conn, error) {
 		c.Close()
 		return nil, fmt.Errorf("transport: raw IPv4 socket on interface index %d: %w", ifindex, err)
 	}
+	if sc, ok := pconn.(syscall.Conn); ok {
+		c.rc, err = sc.SyscallConn()
+	} else {
+		err = fmt.Errorf("%T has no file descriptor", pconn)
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("transport: raw IPv4 socket on interface index %d: %w", ifindex, err)
+	}
 	const flags = ipv4.FlagDst | ipv4.FlagInterface // both IP_PKTINFO on Linux
 	for i := range c.msgs {
 		c.oob[i] = ipv4.NewControlMessage(flags)
 		c.buf[i] = make([]byte, maxPacket)
+		c.iovs[i][0].Base, c.iovs[i][1].Base = &c.hdr[i][0], &c.buf[i][0]
+		c.iovs[i][0].SetLen(ipv4.HeaderLen)
+		c.iovs[i][1].SetLen(maxPacket)
 	}
+	c.recv = c.recvmmsg
 	return c, nil
 }
 
@@ -154,22 +173,30 @@ func (c *IPv4Conn) setup() error {
 func (c *IPv4Conn) ReadFrom(b []byte) (int, Meta, error) {
 	if c.next == c.count {
 		for i := range c.msgs {
-			c.bufs[i] = [2][]byte{c.hdr[i][:], c.buf[i]}
-			c.msgs[i] = ipv4.Message{Buffers: c.bufs[i][:], OOB: c.oob[i]}
+			h := &c.msgs[i]
+			*h = mmsghdr{}
+			h.hdr.Iov = &c.iovs[i][0]
+			h.hdr.SetIovlen(2)
+			h.hdr.Control = &c.oob[i][0]
+			h.hdr.SetControllen(len(c.oob[i]))
 		}
-		n, err := c.pc.ReadBatch(c.msgs[:], 0)
+		c.count, c.rerr = 0, nil
+		err := c.rc.Read(c.recv) // wraps net.ErrClosed or os.ErrDeadlineExceeded
+		if err == nil && c.rerr != nil {
+			err = os.NewSyscallError("recvmmsg", c.rerr)
+		}
 		if err != nil {
-			return 0, Meta{}, err
+			return 0, Meta{}, fmt.Errorf("transport: %w", err)
 		}
-		if n <= 0 {
+		if c.count <= 0 {
 			return 0, Meta{}, errors.New("transport: recvmmsg returned no packet")
 		}
-		c.next, c.count = 0, n
+		c.next = 0
 	}
 	i := c.next
 	c.next++
 	m, hdr := &c.msgs[i], c.hdr[i][:]
-	n := m.N
+	n := int(m.len)
 	hl := int(hdr[0]&0x0f) << 2
 	if n < ipv4.HeaderLen || hl < ipv4.HeaderLen || n < hl {
 		return 0, Meta{}, fmt.Errorf("transport: %d-byte packet with a %d-byte IPv4 header", n, hl)
@@ -181,14 +208,54 @@ func (c *IPv4Conn) ReadFrom(b []byte) (int, Meta, error) {
 		Dst: netip.AddrFrom4([4]byte(hdr[16:20])),
 		TTL: int(hdr[8]),
 	}
-	c.cm.IfIndex = 0
-	if m.NN > 0 {
-		if err := c.cm.Parse(m.OOB[:m.NN]); err != nil {
-			return 0, Meta{}, fmt.Errorf("transport: control message: %w", err)
-		}
+	ifindex, err := pktinfoIndex(c.oob[i][:min(int(m.hdr.Controllen), len(c.oob[i]))])
+	if err != nil {
+		return 0, Meta{}, fmt.Errorf("transport: control message: %w", err)
 	}
-	meta.IfIndex = c.cm.IfIndex
+	meta.IfIndex = ifindex
 	return n, meta, nil
+}
+
+// pktinfoIndex returns the interface index of the IP_PKTINFO control
+// message in b, 0 if there is none. x/net's parser allocates a slice of
+// messages at every call; this is the receive path of every advert.
+func pktinfoIndex(b []byte) (int, error) {
+	for len(b) > 0 {
+		if len(b) < unix.SizeofCmsghdr {
+			return 0, errors.New("truncated header")
+		}
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(b) {
+			return 0, fmt.Errorf("length %d of %d bytes", l, len(b))
+		}
+		if h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && l >= unix.CmsgLen(unix.SizeofInet4Pktinfo) {
+			pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&b[unix.CmsgLen(0)]))
+			return int(pi.Ifindex), nil
+		}
+		b = b[min(unix.CmsgSpace(l-unix.SizeofCmsghdr), len(b)):]
+	}
+	return 0, nil
+}
+
+// recvmmsg is the raw read ReadFrom hands to the runtime poller; it returns
+// false to wait for the socket to become readable. Non-blocking, so the raw
+// call is safe (see batchSender).
+func (c *IPv4Conn) recvmmsg(fd uintptr) bool {
+	for {
+		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.msgs[0])), readBatch, unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			c.count = int(n)
+			return true
+		case unix.EAGAIN:
+			return false
+		case unix.EINTR:
+			continue
+		}
+		c.rerr = e
+		return true
+	}
 }
 
 // WriteTo sends b, a marshalled VRRP message, to dst (224.0.0.18 or a unicast

@@ -356,3 +356,25 @@ func TestWriteBatch(t *testing.T) {
 		t.Error("a message of the refused batch arrived")
 	}
 }
+
+// The receive path of every advert allocates nothing.
+func TestReadFromAllocatesNothing(t *testing.T) {
+	a, b := pair(t)
+	ca, cb := listen(t, a), listen(t, b)
+	for i := 0; i < 300; i++ {
+		if err := cb.WriteTo(advert, b.addr, GroupIPv4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := read(t, ca, 2*time.Second); err != nil { // and wait for the rest
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	if n := testing.AllocsPerRun(200, func() {
+		if _, _, err := ca.ReadFrom(buf); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("ReadFrom allocates %v times per packet", n)
+	}
+}

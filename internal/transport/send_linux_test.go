@@ -2,6 +2,7 @@ package transport
 
 import (
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,5 +48,41 @@ func TestSenderSocketOptions(t *testing.T) {
 				t.Errorf("%s send socket: getsockopt %s = %d, %v; want %d", tt.family, o.name, got, err, o.want)
 			}
 		}
+	}
+}
+
+func TestPktinfoIndex(t *testing.T) {
+	pktinfo := func(index int32) []byte {
+		b := make([]byte, unix.CmsgSpace(unix.SizeofInet4Pktinfo))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+		h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+		(*unix.Inet4Pktinfo)(unsafe.Pointer(&b[unix.CmsgLen(0)])).Ifindex = index
+		return b
+	}
+	ttl := make([]byte, unix.CmsgSpace(4))
+	th := (*unix.Cmsghdr)(unsafe.Pointer(&ttl[0]))
+	th.Level, th.Type = unix.IPPROTO_IP, unix.IP_TTL
+	th.SetLen(unix.CmsgLen(4))
+	for _, tt := range []struct {
+		name    string
+		b       []byte
+		want    int
+		wantErr bool
+	}{
+		{name: "none", b: nil, want: 0},
+		{name: "pktinfo", b: pktinfo(7), want: 7},
+		{name: "after another message", b: append(append([]byte(nil), ttl...), pktinfo(9)...), want: 9},
+		{name: "another message only", b: ttl, want: 0},
+		{name: "truncated header", b: pktinfo(7)[:4], wantErr: true},
+		{name: "length beyond the buffer", b: pktinfo(7)[:unix.CmsgLen(0)+2], wantErr: true},
+	} {
+		got, err := pktinfoIndex(tt.b)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("%s: pktinfoIndex = %d, %v; want %d, error %v", tt.name, got, err, tt.want, tt.wantErr)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = pktinfoIndex(pktinfo(7)) }); n > 1 {
+		t.Errorf("pktinfoIndex allocates %v times", n-1)
 	}
 }
