@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
@@ -42,17 +43,17 @@ type IPv6Conn struct {
 	pc      *ipv6.PacketConn
 	rc      syscall.RawConn
 
-	// Reused by ReadFrom. A raw IPv6 socket delivers no IP header: the
-	// source comes from the socket address, the hop limit, destination and
-	// interface from control messages.
-	buf   []byte
+	// Reused by ReadFrom, which reads with a raw recvmsg into these (so
+	// that nothing is allocated per packet). A raw IPv6 socket delivers no
+	// IP header: the source comes from the socket address, the hop limit,
+	// destination and interface from control messages.
 	oob   []byte
 	rerr  error
 	n     int
-	oobn  int
-	from  unix.Sockaddr
+	from  unix.RawSockaddrInet6
+	iov   unix.Iovec
+	msg   unix.Msghdr
 	recv  func(fd uintptr) bool
-	cm    ipv6.ControlMessage
 	flags ipv6.ControlFlags
 
 	batch batchSender
@@ -93,6 +94,9 @@ func ListenIPv6(ifindex int) (*IPv6Conn, error) {
 	}
 	c.flags = ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface
 	c.oob = ipv6.NewControlMessage(c.flags)
+	if len(c.oob) == 0 {
+		c.oob = make([]byte, 128)
+	}
 	c.recv = c.recvmsg
 	c.batch = batchSender{sockaddr: sockaddr6, control: func(src netip.Addr) []byte {
 		// IPV6_PKTINFO's ipi6_addr sets the source address, ipi6_ifindex
@@ -154,8 +158,20 @@ func (c *IPv6Conn) setup() error {
 // would name a link-local source's zone by looking the interface index up in
 // the reading thread's namespace, with a netlink dump when it is not found.
 func (c *IPv6Conn) recvmsg(fd uintptr) bool {
-	c.n, c.oobn, _, c.from, c.rerr = unix.Recvmsg(int(fd), c.buf, c.oob, 0)
-	return c.rerr != unix.EAGAIN
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&c.msg)), unix.MSG_DONTWAIT)
+		switch e {
+		case 0:
+			c.n = int(n)
+			return true
+		case unix.EAGAIN:
+			return false
+		case unix.EINTR:
+			continue
+		}
+		c.rerr = e
+		return true
+	}
 }
 
 // ReadFrom blocks until a VRRP packet arrives and copies the VRRP message
@@ -165,35 +181,61 @@ func (c *IPv6Conn) recvmsg(fd uintptr) bool {
 // 0, which no valid advert has. It returns an error wrapping net.ErrClosed
 // once Close was called.
 func (c *IPv6Conn) ReadFrom(b []byte) (int, Meta, error) {
-	c.buf = b
-	c.from, c.rerr = nil, nil
+	c.rerr = nil
+	c.from = unix.RawSockaddrInet6{}
+	c.iov = unix.Iovec{}
+	if len(b) > 0 {
+		c.iov.Base = &b[0]
+		c.iov.SetLen(len(b))
+	}
+	c.msg = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&c.from)), Namelen: unix.SizeofSockaddrInet6, Iov: &c.iov}
+	c.msg.SetIovlen(1)
+	c.msg.Control = &c.oob[0]
+	c.msg.SetControllen(len(c.oob))
 	err := c.rc.Read(c.recv) // wraps net.ErrClosed or os.ErrDeadlineExceeded
-	c.buf = nil
+	c.iov.Base = nil         // b is the caller's
 	if err == nil && c.rerr != nil {
 		err = os.NewSyscallError("recvmsg", c.rerr)
 	}
 	if err != nil {
 		return 0, Meta{}, fmt.Errorf("transport: %w", err)
 	}
-	from, ok := c.from.(*unix.SockaddrInet6)
-	if !ok {
-		return 0, Meta{}, fmt.Errorf("transport: packet from a %T", c.from)
+	if c.from.Family != unix.AF_INET6 {
+		return 0, Meta{}, fmt.Errorf("transport: packet from address family %d", c.from.Family)
 	}
-	c.cm = ipv6.ControlMessage{}
-	if c.oobn > 0 {
-		if err := c.cm.Parse(c.oob[:c.oobn]); err != nil {
-			return 0, Meta{}, fmt.Errorf("transport: control message: %w", err)
-		}
-	}
-	meta := Meta{
-		Src:     netip.AddrFrom16(from.Addr),
-		TTL:     c.cm.HopLimit,
-		IfIndex: c.cm.IfIndex,
-	}
-	if dst, ok := netip.AddrFromSlice(c.cm.Dst); ok {
-		meta.Dst = dst
+	meta := Meta{Src: netip.AddrFrom16(c.from.Addr)}
+	if err := parseControl6(c.oob[:min(int(c.msg.Controllen), len(c.oob))], &meta); err != nil {
+		return 0, Meta{}, fmt.Errorf("transport: control message: %w", err)
 	}
 	return min(c.n, len(b)), meta, nil
+}
+
+// parseControl6 reads the hop limit (IPV6_HOPLIMIT) and the destination and
+// interface (IPV6_PKTINFO) from control messages into m. x/net's parser
+// allocates at every call; this is the receive path of every advert.
+func parseControl6(b []byte, m *Meta) error {
+	for len(b) > 0 {
+		if len(b) < unix.SizeofCmsghdr {
+			return errors.New("truncated header")
+		}
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		l := int(h.Len)
+		if l < unix.SizeofCmsghdr || l > len(b) {
+			return fmt.Errorf("length %d of %d bytes", l, len(b))
+		}
+		data := b[unix.CmsgLen(0):l]
+		if h.Level == unix.IPPROTO_IPV6 {
+			switch {
+			case h.Type == unix.IPV6_HOPLIMIT && len(data) >= 4:
+				m.TTL = int(*(*int32)(unsafe.Pointer(&data[0])))
+			case h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+				pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&data[0]))
+				m.Dst, m.IfIndex = netip.AddrFrom16(pi.Addr), int(pi.Ifindex)
+			}
+		}
+		b = b[min(unix.CmsgSpace(l-unix.SizeofCmsghdr), len(b)):]
+	}
+	return nil
 }
 
 // WriteTo sends b, a marshalled VRRP message, to dst (ff02::12 or a unicast

@@ -508,3 +508,25 @@ func TestIPv6WriteBatch(t *testing.T) {
 		t.Errorf("WriteBatch with an IPv4-mapped source = %d, %v; want 0 and an error", n, err)
 	}
 }
+
+// The receive path of every advert allocates nothing.
+func TestReadFrom6AllocatesNothing(t *testing.T) {
+	a, b := pair6(t)
+	ca, cb := listen6(t, a), listen6(t, b)
+	for i := 0; i < 300; i++ {
+		if err := ca.WriteTo(advert, a.ll, GroupIPv6); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, m, err := read6(t, cb, 2*time.Second); err != nil || m.Src != a.ll || m.Dst != GroupIPv6 || m.TTL != 255 || m.IfIndex != b.ifindex {
+		t.Fatalf("first read: %+v, %v", m, err)
+	}
+	buf := make([]byte, 1500)
+	if n := testing.AllocsPerRun(200, func() {
+		if _, _, err := cb.ReadFrom(buf); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("ReadFrom allocates %v times per packet", n)
+	}
+}
