@@ -316,11 +316,6 @@ func (c *fakeConn) ReadFrom(b []byte) (int, transport.Meta, error) {
 	}
 }
 
-func (c *fakeConn) WriteTo(b []byte, src, dst netip.Addr) error {
-	_, err := c.WriteBatch([]transport.Outgoing{{B: b, Src: src, Dst: dst}})
-	return err
-}
-
 func (c *fakeConn) WriteBatch(ms []transport.Outgoing) (int, error) {
 	select {
 	case <-c.closed:

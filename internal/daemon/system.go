@@ -39,7 +39,6 @@ type System interface {
 // PacketConn is a raw VRRP socket on one interface.
 type PacketConn interface {
 	ReadFrom(b []byte) (int, transport.Meta, error)
-	WriteTo(b []byte, src, dst netip.Addr) error
 	// WriteBatch sends ms in order and stops at the first that fails,
 	// returning how many were sent before it and its error.
 	WriteBatch(ms []transport.Outgoing) (int, error)

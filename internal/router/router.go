@@ -286,9 +286,6 @@ func (r *Router) MasterAdverInterval() time.Duration { return r.masterAdverInter
 // Config returns the configuration in force.
 func (r *Router) Config() Config { return r.cfg }
 
-// Priority is the priority the router advertises as Master.
-func (r *Router) Priority() uint8 { return r.cfg.Priority }
-
 // SkewTime is RFC 9568 §6.1's Skew_Time for priority p and the Master's
 // advertisement interval: ((256 - p) * interval) / 256.
 func SkewTime(p uint8, masterInterval time.Duration) time.Duration {
