@@ -39,17 +39,14 @@ type instance struct {
 	advertsPrio uint8
 
 	// tracker holds the tracked checks and interfaces; effective is the
-	// priority they leave, faulted whether the instance is out of the
-	// election (a tracked item is down, or its interface is gone).
+	// priority they leave.
 	tracker   *tracker
 	effective uint8
-	faulted   bool
 
-	// started says it has joined the election (Startup or FAULT);
-	// stopping that it left it and waits only to release its VIPs;
-	// released, if not nil, is closed once it has (gone).
-	started, stopping bool
-	released          chan struct{}
+	// stopping says it left the election and waits only to release its
+	// VIPs; released, if not nil, is closed once it has (gone).
+	stopping bool
+	released chan struct{}
 	// sendFailing is set after a failed send, so that only the first
 	// failure of a run is logged at warn level.
 	sendFailing bool
@@ -234,6 +231,10 @@ func (in *instance) observeMaster(prev netip.Addr) {
 	}
 	in.setStatus(func(s *Status) { s.Master = master })
 }
+
+// joined says the instance has joined the election (or FAULT): its router
+// exists from then on.
+func (in *instance) joined() bool { return in.r != nil }
 
 // gone says the instance has released its VIPs for good.
 func (in *instance) gone() {

@@ -38,7 +38,7 @@ func (l *loop) tryOpen(now time.Time) {
 	l.gone = false
 	for _, in := range l.instances {
 		switch {
-		case !in.started:
+		case !in.joined():
 			l.start(in, now)
 		case wasGone:
 			// The interface came back (perhaps with a new index): the
@@ -119,7 +119,7 @@ func (l *loop) retry(now time.Time) {
 		return
 	}
 	for _, in := range l.instances {
-		if !in.started {
+		if !in.joined() {
 			l.start(in, now)
 		}
 	}
@@ -138,7 +138,7 @@ func (l *loop) lost(now time.Time, why string) {
 	l.closeSockets()
 	l.gone = true
 	for _, in := range l.instances {
-		if in.started {
+		if in.joined() {
 			l.retrack(in, now)
 		}
 	}
@@ -197,7 +197,7 @@ func (l *loop) refreshSource() {
 	l.src = src
 	l.readSrc.Store(&src)
 	for _, in := range l.instances {
-		if in.started {
+		if in.joined() {
 			l.setSource(in)
 		}
 	}
@@ -265,7 +265,7 @@ func (l *loop) reconcileVIP(now time.Time, p netip.Prefix, have []netip.Prefix) 
 	for _, in := range l.instances {
 		if hasVIP(in.cfg, p) {
 			owner = in
-			if in.started && in.r.Holding() {
+			if in.joined() && in.r.Holding() {
 				holder = in
 			}
 		}
@@ -286,7 +286,7 @@ func (l *loop) reconcileVIP(now time.Time, p netip.Prefix, have []netip.Prefix) 
 		if !holder.stopping {
 			l.step(holder, now, router.Event{Kind: router.Reannounce})
 		}
-	case holder == nil && present && owner != nil && owner.started:
+	case holder == nil && present && owner != nil && owner.joined():
 		owner.log.Warn("VIP present on a non-Master; removing it", "vip", p, "state", owner.r.State().String())
 		owner.cell.removed.Add(1)
 		if err := l.d.sys.Remove(l.link.Index, p); err != nil {

@@ -272,7 +272,7 @@ func (l *loop) drainRx() {
 // receive steps an advert into the instance of its VRID, and into an
 // instance of that VRID still handing over.
 func (l *loop) receive(r received) {
-	if in := l.byVRID[r.vrid]; in != nil && in.started {
+	if in := l.byVRID[r.vrid]; in != nil && in.joined() {
 		l.step(in, r.at, r.ev)
 	}
 	for i := 0; i < len(l.leaving); i++ {
@@ -425,7 +425,7 @@ func (l *loop) removeVIPs(in *instance) {
 // not take the VIPs from under its predecessor's handover).
 func (l *loop) heldByOther(in *instance, vip netip.Prefix) bool {
 	for _, o := range l.instances {
-		if o != in && o.started && o.r.Holding() && hasVIP(o.cfg, vip) {
+		if o != in && o.joined() && o.r.Holding() && hasVIP(o.cfg, vip) {
 			return true
 		}
 	}
@@ -514,7 +514,6 @@ func (l *loop) start(in *instance, now time.Time) bool {
 	l.removeVIPs(in)
 	in.tracker = newTracker(in.cfg, l.d.checks.up)
 	l.refreshLinks(in)
-	in.started = true
 	if !l.retrack(in, now) {
 		l.step(in, now, router.Event{Kind: router.Startup})
 	}
@@ -538,7 +537,7 @@ func (l *loop) stop(name string, released chan struct{}) {
 	if l.byVRID[in.cfg.VRID] == in {
 		delete(l.byVRID, in.cfg.VRID)
 	}
-	if in.started {
+	if in.joined() {
 		in.stopping = true
 		l.leaving = append(l.leaving, in)
 		l.step(in, time.Now(), router.Event{Kind: router.Shutdown})
@@ -595,7 +594,7 @@ func (l *loop) update(ic config.Instance) {
 	in.resetAdverts()
 	in.setStatus(func(s *Status) { s.ConfiguredPriority = ic.Priority })
 	l.maxEarly = max(l.maxEarly, ic.AdvertInterval/4)
-	if !in.started {
+	if !in.joined() {
 		return
 	}
 	in.tracker = newTracker(ic, l.d.checks.up)
@@ -609,7 +608,7 @@ func (l *loop) update(ic config.Instance) {
 func (l *loop) track(kind trackKind, name string, up bool) {
 	now := time.Now()
 	for _, in := range l.instances {
-		if in.started && in.tracker.set(kind, name, up) {
+		if in.joined() && in.tracker.set(kind, name, up) {
 			l.retrack(in, now)
 		}
 	}
@@ -639,15 +638,13 @@ func (l *loop) retrack(in *instance, now time.Time) bool {
 		in.r.SetConfig(in.routerConfig())
 	}
 	in.setStatus(func(s *Status) { s.Priority, s.FailingChecks = prio, in.tracker.failing() })
-	switch {
-	case fault && !in.faulted:
-		in.faulted = true
+	switch inFault := in.r.State() == router.Fault; {
+	case fault && !inFault:
 		l.step(in, now, router.Event{Kind: router.FaultOn, Reason: why})
-	case !fault && in.faulted:
-		in.faulted = false
+	case !fault && inFault:
 		l.step(in, now, router.Event{Kind: router.FaultOff})
 	}
-	return in.faulted
+	return in.r.State() == router.Fault
 }
 
 // group is the family's VRRP multicast group.
