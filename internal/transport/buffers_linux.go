@@ -14,9 +14,13 @@ const socketBuffer = 1 << 20
 // (SO_RCVBUFFORCE, SO_SNDBUFFORCE), else as far as those allow. Smaller
 // buffers still work, so errors are ignored.
 func setBuffers(fd int) {
-	for _, o := range [][2]int{{unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}, {unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
-		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[0], socketBuffer) != nil {
-			_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[1], socketBuffer)
-		}
+	setBuffer(fd, unix.SO_RCVBUFFORCE, unix.SO_RCVBUF)
+	setBuffer(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF)
+}
+
+// setBuffer sets one buffer: with force, else with plain.
+func setBuffer(fd, force, plain int) {
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, force, socketBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, plain, socketBuffer)
 	}
 }

@@ -217,45 +217,22 @@ func (c *IPv4Conn) ReadFrom(b []byte) (int, Meta, error) {
 }
 
 // pktinfoIndex returns the interface index of the IP_PKTINFO control
-// message in b, 0 if there is none. x/net's parser allocates a slice of
-// messages at every call; this is the receive path of every advert.
+// message in b, 0 if there is none.
 func pktinfoIndex(b []byte) (int, error) {
-	for len(b) > 0 {
-		if len(b) < unix.SizeofCmsghdr {
-			return 0, errors.New("truncated header")
+	index := 0
+	err := eachControl(b, func(level, typ int32, data []byte) {
+		if level == unix.IPPROTO_IP && typ == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo {
+			index = int((*unix.Inet4Pktinfo)(unsafe.Pointer(&data[0])).Ifindex)
 		}
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-		l := int(h.Len)
-		if l < unix.SizeofCmsghdr || l > len(b) {
-			return 0, fmt.Errorf("length %d of %d bytes", l, len(b))
-		}
-		if h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && l >= unix.CmsgLen(unix.SizeofInet4Pktinfo) {
-			pi := (*unix.Inet4Pktinfo)(unsafe.Pointer(&b[unix.CmsgLen(0)]))
-			return int(pi.Ifindex), nil
-		}
-		b = b[min(unix.CmsgSpace(l-unix.SizeofCmsghdr), len(b)):]
-	}
-	return 0, nil
+	})
+	return index, err
 }
 
 // recvmmsg is the raw read ReadFrom hands to the runtime poller; it returns
-// false to wait for the socket to become readable. Non-blocking, so the raw
-// call is safe (see batchSender).
+// false to wait for the socket to become readable.
 func (c *IPv4Conn) recvmmsg(fd uintptr) bool {
-	for {
-		n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.msgs[0])), readBatch, unix.MSG_DONTWAIT, 0, 0)
-		switch e {
-		case 0:
-			c.count = int(n)
-			return true
-		case unix.EAGAIN:
-			return false
-		case unix.EINTR:
-			continue
-		}
-		c.rerr = e
-		return true
-	}
+	r, e := rawNonblocking(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.msgs[0])), readBatch, unix.MSG_DONTWAIT)
+	return readDone(r, e, &c.count, &c.rerr)
 }
 
 // WriteTo sends b, a marshalled VRRP message, to dst (224.0.0.18 or a unicast

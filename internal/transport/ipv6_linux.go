@@ -47,14 +47,13 @@ type IPv6Conn struct {
 	// that nothing is allocated per packet). A raw IPv6 socket delivers no
 	// IP header: the source comes from the socket address, the hop limit,
 	// destination and interface from control messages.
-	oob   []byte
-	rerr  error
-	n     int
-	from  unix.RawSockaddrInet6
-	iov   unix.Iovec
-	msg   unix.Msghdr
-	recv  func(fd uintptr) bool
-	flags ipv6.ControlFlags
+	oob  []byte
+	rerr error
+	n    int
+	from unix.RawSockaddrInet6
+	iov  unix.Iovec
+	msg  unix.Msghdr
+	recv func(fd uintptr) bool
 
 	batch batchSender
 }
@@ -92,8 +91,7 @@ func ListenIPv6(ifindex int) (*IPv6Conn, error) {
 		pconn.Close()
 		return nil, fmt.Errorf("transport: raw IPv6 socket on interface index %d: %w", ifindex, err)
 	}
-	c.flags = ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface
-	c.oob = ipv6.NewControlMessage(c.flags)
+	c.oob = ipv6.NewControlMessage(ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface)
 	if len(c.oob) == 0 {
 		c.oob = make([]byte, 128)
 	}
@@ -158,20 +156,8 @@ func (c *IPv6Conn) setup() error {
 // would name a link-local source's zone by looking the interface index up in
 // the reading thread's namespace, with a netlink dump when it is not found.
 func (c *IPv6Conn) recvmsg(fd uintptr) bool {
-	for {
-		n, _, e := unix.RawSyscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&c.msg)), unix.MSG_DONTWAIT)
-		switch e {
-		case 0:
-			c.n = int(n)
-			return true
-		case unix.EAGAIN:
-			return false
-		case unix.EINTR:
-			continue
-		}
-		c.rerr = e
-		return true
-	}
+	r, e := rawNonblocking(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&c.msg)), unix.MSG_DONTWAIT, 0)
+	return readDone(r, e, &c.n, &c.rerr)
 }
 
 // ReadFrom blocks until a VRRP packet arrives and copies the VRRP message
@@ -211,31 +197,18 @@ func (c *IPv6Conn) ReadFrom(b []byte) (int, Meta, error) {
 }
 
 // parseControl6 reads the hop limit (IPV6_HOPLIMIT) and the destination and
-// interface (IPV6_PKTINFO) from control messages into m. x/net's parser
-// allocates at every call; this is the receive path of every advert.
+// interface (IPV6_PKTINFO) from control messages into m.
 func parseControl6(b []byte, m *Meta) error {
-	for len(b) > 0 {
-		if len(b) < unix.SizeofCmsghdr {
-			return errors.New("truncated header")
+	return eachControl(b, func(level, typ int32, data []byte) {
+		switch {
+		case level != unix.IPPROTO_IPV6:
+		case typ == unix.IPV6_HOPLIMIT && len(data) >= 4:
+			m.TTL = int(*(*int32)(unsafe.Pointer(&data[0])))
+		case typ == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+			pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&data[0]))
+			m.Dst, m.IfIndex = netip.AddrFrom16(pi.Addr), int(pi.Ifindex)
 		}
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-		l := int(h.Len)
-		if l < unix.SizeofCmsghdr || l > len(b) {
-			return fmt.Errorf("length %d of %d bytes", l, len(b))
-		}
-		data := b[unix.CmsgLen(0):l]
-		if h.Level == unix.IPPROTO_IPV6 {
-			switch {
-			case h.Type == unix.IPV6_HOPLIMIT && len(data) >= 4:
-				m.TTL = int(*(*int32)(unsafe.Pointer(&data[0])))
-			case h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
-				pi := (*unix.Inet6Pktinfo)(unsafe.Pointer(&data[0]))
-				m.Dst, m.IfIndex = netip.AddrFrom16(pi.Addr), int(pi.Ifindex)
-			}
-		}
-		b = b[min(unix.CmsgSpace(l-unix.SizeofCmsghdr), len(b)):]
-	}
-	return nil
+	})
 }
 
 // WriteTo sends b, a marshalled VRRP message, to dst (ff02::12 or a unicast

@@ -65,10 +65,7 @@ func senderOptions(fd, family, ifindex int) error {
 	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &drop); err != nil {
 		return fmt.Errorf("SO_ATTACH_FILTER: %w", err)
 	}
-	for _, o := range [][2]int{{unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
-		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[0], socketBuffer) != nil {
-			_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, o[1], socketBuffer)
-		}
-	}
+	// It only sends: no receive buffer beyond the default.
+	setBuffer(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF)
 	return nil
 }

@@ -85,7 +85,7 @@ const fullWait = time.Second
 
 func (b *batchSender) sendmmsg(ms []Outgoing, sent *int) error {
 	for *sent < len(ms) {
-		n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, uintptr(b.fd), uintptr(unsafe.Pointer(&b.hdrs[*sent])), uintptr(len(ms)-*sent), unix.MSG_DONTWAIT, 0, 0)
+		n, e := rawNonblocking(unix.SYS_SENDMMSG, uintptr(b.fd), uintptr(unsafe.Pointer(&b.hdrs[*sent])), uintptr(len(ms)-*sent), unix.MSG_DONTWAIT)
 		switch {
 		case e == unix.EAGAIN:
 			// Wait for room; rare with a 1 MiB buffer.
@@ -95,7 +95,6 @@ func (b *batchSender) sendmmsg(ms []Outgoing, sent *int) error {
 			} else if k == 0 {
 				return os.NewSyscallError("sendmmsg", unix.EAGAIN)
 			}
-		case e == unix.EINTR:
 		case e != 0:
 			return os.NewSyscallError("sendmmsg", e)
 		case n == 0:
