@@ -63,21 +63,15 @@ func (l *loop) openSockets() error {
 	if err != nil {
 		return err
 	}
-	var conn PacketConn
+	listen, dial := sys.ListenIPv4, sys.DialARP
 	if l.family == "ipv6" {
-		conn, err = sys.ListenIPv6(link.Index)
-	} else {
-		conn, err = sys.ListenIPv4(link.Index)
+		listen, dial = sys.ListenIPv6, sys.DialNDP
 	}
+	conn, err := listen(link.Index)
 	if err != nil {
 		return err
 	}
-	var ann Announcer
-	if l.family == "ipv6" {
-		ann, err = sys.DialNDP(link.Index)
-	} else {
-		ann, err = sys.DialARP(link.Index)
-	}
+	ann, err := dial(link.Index)
 	if err != nil {
 		conn.Close()
 		return err
