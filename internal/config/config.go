@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -32,6 +33,9 @@ type Config struct {
 	Metrics       Metrics
 	Checks        []Check
 	Instances     []Instance
+	// Warnings are what is allowed but risky, such as a secret written in
+	// the file; vipd validate prints them and vipd run logs them.
+	Warnings Errors
 }
 
 // Metrics configures the Prometheus listener.
@@ -71,6 +75,9 @@ type Instance struct {
 	// pseudo-header, for peers that expect that (keepalived's
 	// vrrp_version 3 with v3_checksum_as_v2).
 	V3ChecksumAsV2 bool
+	// AuthHMAC, when not nil, signs and verifies adverts (keepalived
+	// 2.4's auth_hmac).
+	AuthHMAC *AuthHMAC
 
 	TrackChecks     []TrackCheck
 	TrackInterfaces []TrackInterface
@@ -86,28 +93,45 @@ type Announce struct {
 // Load reads the file at path and parses it; path is the file name used in
 // error messages. A read failure is returned as is (an *fs.PathError);
 // anything wrong with the contents as Errors.
+//
+// Load also reads the auth_hmac secret files, relative paths from the
+// config file's directory.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data)
+	return parse(path, data, filepath.Dir(path))
 }
 
 // Parse parses and validates a config; file is used in error messages and
 // as Config.File. When anything is wrong it returns a nil Config and an
 // error of type Errors holding every problem found, ordered by line.
+//
+// Parse reads no file: an auth_hmac key given as secret_file is left
+// without its Secret (Load reads it).
 func Parse(file string, data []byte) (*Config, error) {
+	return parse(file, data, "")
+}
+
+// parse is Parse, reading secret files from dir unless it is empty.
+func parse(file string, data []byte, dir string) (*Config, error) {
 	d := &decoder{file: file}
 	var cfg *Config
 	if root := d.document(data); root != nil {
 		cfg = d.config(root)
 		d.checkTracked(cfg)
+		if dir != "" {
+			d.readSecrets(cfg, dir)
+		}
 	}
+	byLine := func(a, b *Error) int { return a.Line - b.Line }
 	if len(d.errs) > 0 {
-		slices.SortStableFunc(d.errs, func(a, b *Error) int { return a.Line - b.Line })
+		slices.SortStableFunc(d.errs, byLine)
 		return nil, d.errs
 	}
+	slices.SortStableFunc(d.warns, byLine)
+	cfg.Warnings = d.warns
 	return cfg, nil
 }
 
@@ -181,7 +205,7 @@ func (d *decoder) instances(n *yaml.Node, path string) []Instance {
 		srcs  []source
 	)
 	ok := d.list(n, path, "instances", func(_ int, n *yaml.Node, path string) {
-		in, src := d.instance(n, path)
+		in, src := d.instance(n, path, len(insts))
 		insts = append(insts, in)
 		srcs = append(srcs, src)
 	})
@@ -192,7 +216,7 @@ func (d *decoder) instances(n *yaml.Node, path string) []Instance {
 	return insts
 }
 
-func (d *decoder) instance(n *yaml.Node, path string) (Instance, source) {
+func (d *decoder) instance(n *yaml.Node, path string, idx int) (Instance, source) {
 	in := Instance{
 		Priority:       DefaultPriority,
 		AdvertInterval: DefaultAdvertInterval,
@@ -258,8 +282,10 @@ func (d *decoder) instance(n *yaml.Node, path string) (Instance, source) {
 		}},
 		{name: "unicast_source", decode: d.addr(&in.UnicastSource)},
 		{name: "v3_checksum_as_v2", decode: setBool(d, &in.V3ChecksumAsV2)},
+		{name: "auth_hmac", decode: func(n *yaml.Node, path string) { in.AuthHMAC = d.authHMAC(n, path, idx) }},
 	})
 	d.checkInterval(&in, src, path)
+	finishAuth(&in)
 	d.checkFamily(&in, src, peerNodes, path)
 	return in, src
 }

@@ -17,8 +17,11 @@ import (
 // []field, and each field's decode function is usually one of the set*
 // helpers below, so adding a config field is one line in a table.
 type decoder struct {
-	file string
-	errs Errors
+	file  string
+	errs  Errors
+	warns Errors
+	// secrets are the secret_file keys, read once the file is valid.
+	secrets []secretRef
 
 	// checkLines maps each defined check's name to its line.
 	checkLines map[string]int
@@ -35,6 +38,11 @@ type trackedAt struct {
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 	d.errs = append(d.errs, &Error{File: d.file, Line: n.Line, Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// warnf records a warning: allowed, but risky.
+func (d *decoder) warnf(n *yaml.Node, path, format string, args ...any) {
+	d.warns = append(d.warns, &Error{File: d.file, Line: n.Line, Field: path, Msg: "warning: " + fmt.Sprintf(format, args...)})
 }
 
 // field describes one key of a YAML mapping. decode is called with the
