@@ -73,6 +73,33 @@ type Instance struct {
 	// pseudo-header. keepalived has no such option: KeepalivedConfig
 	// ignores it.
 	V3ChecksumAsV2 bool
+	// AuthHMAC, when not nil, is vipd's auth_hmac block: adverts signed
+	// and verified with keepalived 2.4's HMAC trailer. keepalived 2.2,
+	// the one the lab runs, has no such thing: KeepalivedConfig ignores
+	// it.
+	AuthHMAC *AuthHMAC
+}
+
+// AuthHMAC is an instance's auth_hmac block. Zero fields are left out of
+// the configuration, so that vipd's defaults apply.
+type AuthHMAC struct {
+	Keys []AuthKey
+	// ActiveKey is the key that signs (active_key); 0 leaves it out.
+	ActiveKey int
+	// Mode is receive_only, permissive or enforce; "" leaves it out.
+	Mode string
+	// AntiReplay is time or monotonic; "" leaves it out.
+	AntiReplay string
+	// TimeWindow is time_window; 0 leaves it out.
+	TimeWindow time.Duration
+}
+
+// AuthKey is one key of an auth_hmac block: its id and either the file
+// holding its secret (see WriteSecret) or the secret inline ("hex:…").
+type AuthKey struct {
+	ID         int
+	SecretFile string
+	Secret     string
 }
 
 // IPv6 reports whether the instance's VIPs are IPv6 addresses.
@@ -147,8 +174,36 @@ func (f VipdFile) YAML() string {
 		if in.V3ChecksumAsV2 {
 			b.WriteString("    v3_checksum_as_v2: true\n")
 		}
+		if in.AuthHMAC != nil {
+			in.AuthHMAC.write(&b)
+		}
 	}
 	return b.String()
+}
+
+// write renders a as an instance's auth_hmac mapping.
+func (a *AuthHMAC) write(b *strings.Builder) {
+	b.WriteString("    auth_hmac:\n      keys:\n")
+	for _, k := range a.Keys {
+		switch {
+		case k.SecretFile != "":
+			fmt.Fprintf(b, "        - {id: %d, secret_file: %s}\n", k.ID, strconv.Quote(k.SecretFile))
+		default:
+			fmt.Fprintf(b, "        - {id: %d, secret: %s}\n", k.ID, strconv.Quote(k.Secret))
+		}
+	}
+	if a.ActiveKey != 0 {
+		fmt.Fprintf(b, "      active_key: %d\n", a.ActiveKey)
+	}
+	if a.Mode != "" {
+		fmt.Fprintf(b, "      mode: %s\n", a.Mode)
+	}
+	if a.AntiReplay != "" {
+		fmt.Fprintf(b, "      anti_replay: %s\n", a.AntiReplay)
+	}
+	if a.TimeWindow != 0 {
+		fmt.Fprintf(b, "      time_window: %s\n", a.TimeWindow)
+	}
 }
 
 func quoteAddrs(as []netip.Addr, sep string) string {
@@ -163,7 +218,7 @@ func quoteAddrs(as []netip.Addr, sep string) string {
 // instances: VRRPv3 unless an instance says version 2, the same interval
 // (keepalived takes seconds with fractions, down to 0.01), priority,
 // preemption, virtual addresses (IPv4 or IPv6), password, unicast peers and
-// source.
+// source. AuthHMAC is left out: keepalived 2.2 neither signs nor verifies.
 func KeepalivedConfig(routerID string, instances ...Instance) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global_defs {\n  router_id %s\n  vrrp_version 3\n", routerID)

@@ -1,7 +1,11 @@
 package lab
 
 import (
+	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -291,4 +295,121 @@ vipd_adverts_sent_total{instance="s0v2"} 32
 	if got, ok := MetricSum(text, "vipd_adverts_received_total"); got != 0 || ok {
 		t.Errorf("MetricSum of a missing metric = %v, %t; want 0, false", got, ok)
 	}
+}
+
+func TestVipdConfigAuthHMAC(t *testing.T) {
+	secret := make([]byte, 32)
+	for i := range secret {
+		secret[i] = byte(i)
+	}
+	signed := Instance{
+		VRID: 51, Priority: 150, AdvertInterval: 100 * time.Millisecond, Preempt: true,
+		VIPs: []netip.Prefix{VIP},
+		AuthHMAC: &AuthHMAC{
+			Keys:       []AuthKey{{ID: 1, SecretFile: "/etc/vipd/key1"}, {ID: 2, Secret: HexSecret(secret)}},
+			ActiveKey:  2,
+			Mode:       "permissive",
+			AntiReplay: "time",
+			TimeWindow: 10 * time.Second,
+		},
+	}
+	defaults := Instance{
+		Name: "api6", VRID: 51, Priority: 100, AdvertInterval: 100 * time.Millisecond,
+		VIPs:     []netip.Prefix{VIP6},
+		AuthHMAC: &AuthHMAC{Keys: []AuthKey{{ID: 7, SecretFile: "key7"}}},
+	}
+	got := VipdConfig("/tmp/x/n1.sock", signed, defaults)
+	want := `control_socket: "/tmp/x/n1.sock"
+instances:
+  - name: api
+    interface: eth0
+    vrid: 51
+    priority: 150
+    advert_interval: 100ms
+    preempt: true
+    preempt_delay: 0s
+    vips: ["192.0.2.50/24"]
+    announce: {count: 5, interval: 200ms}
+    auth_hmac:
+      keys:
+        - {id: 1, secret_file: "/etc/vipd/key1"}
+        - {id: 2, secret: "hex:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"}
+      active_key: 2
+      mode: permissive
+      anti_replay: time
+      time_window: 10s
+  - name: api6
+    interface: eth0
+    vrid: 51
+    priority: 100
+    advert_interval: 100ms
+    preempt: false
+    preempt_delay: 0s
+    vips: ["2001:db8::50/64"]
+    announce: {count: 5, interval: 200ms}
+    auth_hmac:
+      keys:
+        - {id: 7, secret_file: "key7"}
+`
+	if got != want {
+		t.Errorf("VipdConfig:\n%s\nwant:\n%s", got, want)
+	}
+	// vipd reads it as meant (Parse reads no secret file).
+	cfg, err := config.Parse("lab.yaml", []byte(got))
+	if err != nil {
+		t.Fatalf("vipd rejects the lab's auth_hmac: %v", err)
+	}
+	a := cfg.Instances[0].AuthHMAC
+	if a == nil || len(a.Keys) != 2 || a.ActiveKey != 2 || a.Mode != config.AuthPermissive ||
+		a.AntiReplay != config.AntiReplayTime || a.TimeWindow != 10*time.Second || string(a.Keys[1].Secret) != string(secret) {
+		t.Errorf("instance api's auth_hmac as vipd reads it: %+v", a)
+	}
+	if d := cfg.Instances[1].AuthHMAC; d == nil || d.ActiveKey != 7 || d.Mode != config.AuthEnforce || d.Keys[0].File != "key7" {
+		t.Errorf("instance api6's auth_hmac as vipd reads it: %+v, want key 7 active and enforce by default", d)
+	}
+	// keepalived 2.2 has no auth_hmac: its configuration leaves it out.
+	if k := KeepalivedConfig("n1", signed); strings.Contains(k, "auth") || strings.Contains(k, "hex:") {
+		t.Errorf("KeepalivedConfig renders auth_hmac:\n%s", k)
+	}
+}
+
+func TestWriteSecret(t *testing.T) {
+	dir := t.TempDir()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	for _, hexText := range []bool{false, true} {
+		path := filepath.Join(dir, fmt.Sprintf("key-%t", hexText))
+		// An existing file readable by others gets mode 0600 all the same.
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteSecret(path, secret, hexText); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %04o, want 0600", path, fi.Mode().Perm())
+		}
+		cfg, err := config.Load(writeConfig(t, dir, VipdConfig(filepath.Join(dir, "s"), Instance{
+			VRID: 51, Priority: 100, AdvertInterval: time.Second, VIPs: []netip.Prefix{VIP},
+			AuthHMAC: &AuthHMAC{Keys: []AuthKey{{ID: 1, SecretFile: path}}},
+		})))
+		if err != nil {
+			t.Fatalf("vipd refuses the key file WriteSecret(hex %t) wrote: %v", hexText, err)
+		}
+		if got := cfg.Instances[0].AuthHMAC.Keys[0].Secret; string(got) != string(secret) {
+			t.Errorf("vipd reads the key file WriteSecret(hex %t) wrote as %q, want %q", hexText, got, secret)
+		}
+	}
+}
+
+func writeConfig(t *testing.T, dir, yaml string) string {
+	t.Helper()
+	path := filepath.Join(dir, "vipd.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
