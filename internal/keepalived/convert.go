@@ -400,7 +400,7 @@ type instSrc struct {
 	preemptDelay                time.Duration
 	preemptDelayStmt            *Stmt
 	vips, excluded              []*Stmt
-	peerBlock, src, auth        *Stmt
+	peerBlock, src, auth, hmac  *Stmt
 	peers                       []*Stmt
 	version                     int
 	versionStmt                 *Stmt
@@ -455,6 +455,13 @@ func (c *converter) gather(s *Stmt, in *outInstance) *instSrc {
 			src.peers = append(src.peers, a.Block...)
 		case "authentication":
 			src.auth = a
+		case "auth_hmac":
+			if src.hmac != nil {
+				again := &Stmt{Pos: a.Pos, Keyword: a.Keyword, seq: a.seq} // its words may be secrets
+				in.tail = append(in.tail, c.notConverted(again, subject, fmt.Sprintf("given twice; the first (%s) is used", src.hmac.Pos)))
+				continue
+			}
+			src.hmac = a
 		case "version":
 			if v, ok := c.intArg(a, subject, 2, 3); ok {
 				src.version, src.versionStmt = v, a
@@ -580,6 +587,11 @@ func (c *converter) instance(s *Stmt) (*outInstance, string) {
 		return fail(at, "%v", err)
 	}
 	in.vrid = src.vrid
+	h, why := c.hmac(in, src.hmac, subject)
+	if why != "" {
+		return fail(src.hmac, "%s", why)
+	}
+	in.hmac = h
 
 	// What must be unique across instances.
 	key := vridKey{in.iface, in.family, in.vrid}
@@ -1161,6 +1173,10 @@ func verify(data []byte, doc *document) error {
 			!slices.Equal(n.Command, in.notify.command) || !slices.Equal(n.Master, in.notify.master) ||
 			!slices.Equal(n.Backup, in.notify.backup) || !slices.Equal(n.Fault, in.notify.fault) || !slices.Equal(n.Stop, in.notify.stop) {
 			return fmt.Errorf("instance %q read back as %+v", in.name, got)
+		}
+		if !in.hmac.readsBack(got.AuthHMAC) {
+			// Not printed: it holds the secrets.
+			return fmt.Errorf("instance %q: auth_hmac reads back otherwise than written", in.name)
 		}
 	}
 	return nil

@@ -49,6 +49,7 @@ type outInstance struct {
 	notify           outNotify
 	version          int
 	authPass         string
+	hmac             *outHMAC // nil: not written
 	peers            []outItem
 	source           netip.Addr
 	v3ChecksumAsV2   bool
@@ -208,6 +209,10 @@ func (in *outInstance) write(w *yamlWriter) {
 	f("version", strconv.Itoa(in.version))
 	if in.authPass != "" {
 		f("auth_pass", scalar(in.authPass))
+	}
+	if in.hmac != nil {
+		w.comments(ind, in.notes["auth_hmac"])
+		in.hmac.write(w, ind)
 	}
 	if len(in.peers) > 0 {
 		w.comments(ind, in.notes["unicast_peers"])
