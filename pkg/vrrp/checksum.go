@@ -68,7 +68,7 @@ func pseudoHeaderSum(src, dst netip.Addr, n int) uint32 {
 		s, d := src.As16(), dst.As16()
 		acc = sum(sum(0, s[:]), d[:])
 	}
-	// n fits in 16 bits (at most 8+255*16+8), so the upper half of the
-	// IPv6 32-bit length is zero.
+	// n fits in 16 bits (at most 8+255*16+AuthTrailerLen), so the upper
+	// half of the IPv6 32-bit length is zero.
 	return acc + ProtocolNumber + uint32(n)
 }

@@ -22,14 +22,15 @@ var (
 	IPv6Group = netip.MustParseAddr("ff02::12")
 )
 
-// Errors returned by Parse, ParseInto, Append and Marshal, wrapped with
-// detail; test them with errors.Is.
+// Errors returned by Parse, ParseInto, Append, Marshal and Key.Append,
+// wrapped with detail; test them with errors.Is.
 var (
 	// ErrTruncated: shorter than the fixed header, or than the addresses
 	// (and, for v2, the authentication data) its count announces.
 	ErrTruncated = errors.New("vrrp: truncated packet")
 	// ErrTrailing: longer than the header, the addresses and, for v2, the
-	// authentication data.
+	// authentication data, other than by exactly an AuthTrailerLen
+	// trailer.
 	ErrTrailing = errors.New("vrrp: trailing bytes after packet")
 	// ErrVersion: a version other than 2 or 3, or version 2 over IPv6.
 	ErrVersion = errors.New("vrrp: unsupported version")
@@ -45,6 +46,9 @@ var (
 	ErrFamily = errors.New("vrrp: address family mismatch")
 	// ErrAddressCount: more addresses than the 8-bit count can announce.
 	ErrAddressCount = errors.New("vrrp: too many addresses")
+	// ErrAuthMalformed: a signed message whose auth_hmac trailer has an
+	// ext_type other than AuthExtSHA256 or a non-zero reserved field.
+	ErrAuthMalformed = errors.New("vrrp: malformed authentication trailer")
 )
 
 const (
@@ -76,6 +80,12 @@ type Packet struct {
 	// RFC 5798 ambiguity that RFC 9568 §5.2.8 settles). Append ignores it:
 	// pass ChecksumNoPseudoHeader to answer such a peer in kind.
 	NoPseudoHeader bool
+	// Signed is set by ParseInto when the message carries an auth_hmac
+	// trailer, and Auth is that trailer; ParseInto checks its structure,
+	// not its MAC (see Key.Verify). Append ignores both: Key.Append
+	// signs.
+	Signed bool
+	Auth   AuthTrailer
 }
 
 // AdvertInterval returns Interval as a duration: centiseconds for v3,
@@ -101,25 +111,34 @@ func (p *Packet) AdvertInterval() time.Duration {
 // (ErrInterval). On error b is returned as it was. With enough capacity
 // in b, Append does not allocate.
 func (p *Packet) Append(b []byte, src, dst netip.Addr, cs Checksum) ([]byte, error) {
+	b, _, err := p.appendMsg(b, src, dst, cs, 0)
+	return b, err
+}
+
+// appendMsg is Append, growing b by extra more bytes for a trailer, and
+// reports the family. The checksum covers the message without a trailer:
+// right for an unsigned message and a signed IPv4 one; Key.Append redoes
+// it for IPv6.
+func (p *Packet) appendMsg(b []byte, src, dst netip.Addr, cs Checksum, extra int) (_ []byte, is4 bool, err error) {
 	if cs != ChecksumPseudoHeader && cs != ChecksumNoPseudoHeader {
-		return b, fmt.Errorf("vrrp: unknown checksum mode %v", cs)
+		return b, false, fmt.Errorf("vrrp: unknown checksum mode %v", cs)
 	}
-	is4, err := family(src, dst)
+	is4, err = family(src, dst)
 	if err != nil {
-		return b, err
+		return b, false, err
 	}
 	if err := checkVersion(p.Version, is4); err != nil {
-		return b, err
+		return b, false, err
 	}
 	if p.Type != TypeAdvertisement {
-		return b, fmt.Errorf("%w: %d", ErrType, p.Type)
+		return b, false, fmt.Errorf("%w: %d", ErrType, p.Type)
 	}
 	if len(p.Addresses) > maxCount {
-		return b, fmt.Errorf("%w: %d, at most %d", ErrAddressCount, len(p.Addresses), maxCount)
+		return b, false, fmt.Errorf("%w: %d, at most %d", ErrAddressCount, len(p.Addresses), maxCount)
 	}
 	for _, a := range p.Addresses {
 		if !a.IsValid() || a.Is4() != is4 {
-			return b, fmt.Errorf("%w: address %v in a packet from %v to %v", ErrFamily, a, src, dst)
+			return b, false, fmt.Errorf("%w: address %v in a packet from %v to %v", ErrFamily, a, src, dst)
 		}
 	}
 	limit := uint16(maxInterval)
@@ -127,7 +146,7 @@ func (p *Packet) Append(b []byte, src, dst netip.Addr, cs Checksum) ([]byte, err
 		limit = 0xff
 	}
 	if p.Interval == 0 || p.Interval > limit {
-		return b, fmt.Errorf("%w: %d, want 1..%d", ErrInterval, p.Interval, limit)
+		return b, false, fmt.Errorf("%w: %d, want 1..%d", ErrInterval, p.Interval, limit)
 	}
 	if p.Version == 2 {
 		cs = ChecksumNoPseudoHeader
@@ -136,7 +155,7 @@ func (p *Packet) Append(b []byte, src, dst netip.Addr, cs Checksum) ([]byte, err
 	}
 
 	start := len(b)
-	b = slices.Grow(b, p.wireLen(is4))
+	b = slices.Grow(b, p.wireLen(is4)+extra)
 	b = append(b, p.Version<<4|p.Type, p.VRID, p.Priority, byte(len(p.Addresses)))
 	if p.Version == 3 {
 		// The 4 reserved bits are zero: Interval <= 0xfff.
@@ -158,13 +177,19 @@ func (p *Packet) Append(b []byte, src, dst netip.Addr, cs Checksum) ([]byte, err
 		b = append(b, p.AuthData[:]...)
 	}
 
-	msg := b[start:]
+	putChecksum(b[start:], src, dst, cs)
+	return b, is4, nil
+}
+
+// putChecksum writes the checksum of msg, in mode cs, into its checksum
+// field.
+func putChecksum(msg []byte, src, dst netip.Addr, cs Checksum) {
+	msg[6], msg[7] = 0, 0
 	acc := sum(0, msg)
 	if cs == ChecksumPseudoHeader {
 		acc += pseudoHeaderSum(src, dst, len(msg))
 	}
 	binary.BigEndian.PutUint16(msg[6:8], ^fold(acc))
-	return b, nil
 }
 
 // Marshal returns the wire form of p with the checksum its version
@@ -200,14 +225,20 @@ func Parse(b []byte, src, dst netip.Addr) (*Packet, error) {
 //  2. version 3, or 2 over IPv4 (ErrVersion);
 //  3. type (ErrType);
 //  4. length against the fixed header and the announced address count
-//     (ErrTruncated, ErrTrailing);
+//     (ErrTruncated, ErrTrailing): exactly that, or that and an
+//     AuthTrailerLen auth_hmac trailer, which makes the message signed;
 //  5. checksum (ErrChecksum): v2 without pseudo-header; v3 with it, and
-//     for IPv4 v3 also without it, which sets NoPseudoHeader;
-//  6. a non-zero interval (ErrInterval).
+//     for IPv4 v3 also without it, which sets NoPseudoHeader. Over IPv4
+//     the checksum of a signed message leaves the trailer out, over IPv6
+//     it covers it (the pseudo-header length likewise);
+//  6. for a signed message, the trailer's ext_type and reserved field
+//     (ErrAuthMalformed);
+//  7. a non-zero interval (ErrInterval).
 //
 // Policy checks (VRID, priority, authentication, the address list against
-// the configuration) are the caller's. The reserved bits of v3 are
-// ignored (RFC 9568 §5.2.6). On error p is left unchanged.
+// the configuration) are the caller's; so is the trailer's MAC, checked by
+// Key.Verify over the same b and src. The reserved bits of v3 are ignored
+// (RFC 9568 §5.2.6). On error p is left unchanged.
 func ParseInto(p *Packet, b []byte, src, dst netip.Addr) error {
 	is4, err := family(src, dst)
 	if err != nil {
@@ -235,26 +266,42 @@ func ParseInto(p *Packet, b []byte, src, dst netip.Addr) error {
 	if version == 2 {
 		want += authDataLen
 	}
+	signed := false
 	switch {
 	case len(b) < want:
 		return fmt.Errorf("%w: %d bytes, %d addresses need %d", ErrTruncated, len(b), count, want)
+	case len(b) == want+AuthTrailerLen:
+		signed = true
 	case len(b) > want:
-		return fmt.Errorf("%w: %d bytes, %d addresses need %d", ErrTrailing, len(b), count, want)
+		return fmt.Errorf("%w: %d bytes, %d addresses need %d (or %d signed)", ErrTrailing, len(b), count, want, want+AuthTrailerLen)
 	}
 
+	// covered is what the checksum covers: over IPv4 a signed message's
+	// checksum leaves the trailer out, as keepalived computes it.
+	covered := b
+	if signed && is4 {
+		covered = b[:want]
+	}
 	// A message whose checksum field is right sums to 0xffff (RFC 1071).
-	acc := sum(0, b)
+	acc := sum(0, covered)
 	noPH := false
 	switch {
 	case version == 2:
 		if fold(acc) != 0xffff {
-			return checksumError(b, src, dst, version, is4)
+			return checksumError(covered, src, dst, version, is4)
 		}
-	case fold(acc+pseudoHeaderSum(src, dst, len(b))) == 0xffff:
+	case fold(acc+pseudoHeaderSum(src, dst, len(covered))) == 0xffff:
 	case is4 && fold(acc) == 0xffff:
 		noPH = true
 	default:
-		return checksumError(b, src, dst, version, is4)
+		return checksumError(covered, src, dst, version, is4)
+	}
+
+	var auth AuthTrailer
+	if signed {
+		if auth, err = parseTrailer(b[want:]); err != nil {
+			return err
+		}
 	}
 
 	var interval uint16
@@ -284,10 +331,12 @@ func ParseInto(p *Packet, b []byte, src, dst netip.Addr) error {
 		Addresses:      addrs,
 		Checksum:       binary.BigEndian.Uint16(b[6:8]),
 		NoPseudoHeader: noPH,
+		Signed:         signed,
+		Auth:           auth,
 	}
 	if version == 2 {
 		p.AuthType = b[4]
-		copy(p.AuthData[:], b[len(b)-authDataLen:])
+		copy(p.AuthData[:], b[want-authDataLen:want])
 	}
 	return nil
 }
