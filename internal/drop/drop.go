@@ -32,6 +32,13 @@ const (
 	AuthType                // VRRPv2: another authentication type than configured
 	Auth                    // VRRPv2: wrong password
 	IntervalMismatch        // VRRPv2: another Adver Interval than ours (RFC 3768 §7.1)
+	AuthMissing             // auth_hmac enforce: an unsigned advert
+	AuthUnexpected          // a signed advert for an instance without auth_hmac
+	AuthMalformed           // an auth_hmac trailer of another type, or reserved bits set
+	AuthStale               // auth_hmac time mode: the timestamp is outside the window
+	AuthUnknownKey          // auth_hmac: signed with a key id the instance does not list
+	AuthBadHMAC             // auth_hmac: the HMAC does not match
+	AuthReplay              // auth_hmac: a sequence number not above the last one accepted from that sender
 	Read                    // vipd watch: the socket returned an error
 	Count                   // the number of reasons, for arrays indexed by Reason
 )
@@ -54,6 +61,13 @@ var names = [Count]string{
 	AuthType:         "auth_type",
 	Auth:             "auth_mismatch",
 	IntervalMismatch: "interval_mismatch",
+	AuthMissing:      "auth_missing",
+	AuthUnexpected:   "auth_unexpected",
+	AuthMalformed:    "auth_malformed",
+	AuthStale:        "auth_stale",
+	AuthUnknownKey:   "auth_unknown_key",
+	AuthBadHMAC:      "auth_bad_hmac",
+	AuthReplay:       "auth_replay",
 	Read:             "read",
 }
 
@@ -83,6 +97,8 @@ func FromCodec(err error) Reason {
 		return Interval
 	case errors.Is(err, vrrp.ErrFamily):
 		return Family
+	case errors.Is(err, vrrp.ErrAuthMalformed):
+		return AuthMalformed
 	}
 	return Malformed
 }

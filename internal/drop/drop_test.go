@@ -21,6 +21,7 @@ func TestFromCodec(t *testing.T) {
 		{vrrp.ErrChecksum, Checksum},
 		{vrrp.ErrInterval, Interval},
 		{vrrp.ErrFamily, Family},
+		{fmt.Errorf("%w: ext_type 2", vrrp.ErrAuthMalformed), AuthMalformed},
 		{errors.New("something else"), Malformed},
 	}
 	for _, tt := range tests {

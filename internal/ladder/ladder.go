@@ -11,17 +11,23 @@ import (
 	"github.com/vipd/vipd/pkg/vrrp"
 )
 
-// Rules is what one instance admits, fixed for its life.
+// Rules is what one instance admits. A reload replaces an instance's
+// Rules; it never changes them in place.
 type Rules struct {
 	Version  uint8
 	AuthType uint8        // VRRPv2: 0 or 1
 	Auth     [8]byte      // VRRPv2 simple password, zero padded (RFC 3768 §5.3.6.1)
 	Peers    []netip.Addr // unicast peers; empty for multicast
 	Interval uint16       // VRRPv2 Adver Int in seconds, which adverts must match (RFC 3768 §7.1); 0 for v3
+	// HMAC verifies auth_hmac trailers; nil for an instance without
+	// auth_hmac, which refuses signed adverts as keepalived 2.2.7 does
+	// (it reads them as the wrong length).
+	HMAC *HMAC
 }
 
 // RulesFor derives the rules from an instance's configuration: its
-// Version, AuthPass, UnicastPeers and, for VRRPv2, AdvertInterval.
+// Version, AuthPass, UnicastPeers and, for VRRPv2, AdvertInterval. HMAC,
+// which has state, is the caller's (NewHMAC).
 func RulesFor(ic config.Instance) Rules {
 	r := Rules{Version: uint8(ic.Version), Peers: ic.UnicastPeers}
 	if ic.Version == 2 {
@@ -35,8 +41,8 @@ func RulesFor(ic config.Instance) Rules {
 	return r
 }
 
-// Check validates the packet b received with metadata m, decodes it into p
-// and returns the drop reason (drop.None if accepted).
+// Check validates the packet b received with metadata m at now, decodes it
+// into p and returns the drop reason (drop.None if accepted).
 //
 // self is the receiving socket's own source address (an advert from it is
 // drop.OwnAddress); an invalid self skips that check.
@@ -49,7 +55,7 @@ func RulesFor(ic config.Instance) Rules {
 // IPv4-mapped source and destination addresses are unmapped first. p
 // changes only when b decodes, which Check does not try for an advert from
 // self nor, with a nil lookup, for a forwarded one.
-func Check(p *vrrp.Packet, b []byte, m transport.Meta, self netip.Addr, lookup func(vrid uint8) *Rules) drop.Reason {
+func Check(p *vrrp.Packet, b []byte, m transport.Meta, self netip.Addr, now time.Time, lookup func(vrid uint8) *Rules) drop.Reason {
 	src, dst := m.Src.Unmap(), m.Dst.Unmap()
 	// First: an advert of our own is no news, whatever else is wrong
 	// with it.
@@ -84,11 +90,12 @@ func Check(p *vrrp.Packet, b []byte, m transport.Meta, self netip.Addr, lookup f
 	if r == nil {
 		return drop.UnknownVRID
 	}
-	return r.admit(p, src)
+	return r.admit(p, b, src, now)
 }
 
-// admit checks a decoded packet from src against the instance's rules.
-func (r *Rules) admit(p *vrrp.Packet, src netip.Addr) drop.Reason {
+// admit checks a decoded packet b from src against the instance's rules;
+// authentication comes last, as it is the one check that costs.
+func (r *Rules) admit(p *vrrp.Packet, b []byte, src netip.Addr, now time.Time) drop.Reason {
 	if p.Version != r.Version {
 		return drop.Version
 	}
@@ -106,6 +113,12 @@ func (r *Rules) admit(p *vrrp.Packet, src netip.Addr) drop.Reason {
 		if p.Interval != r.Interval {
 			return drop.IntervalMismatch
 		}
+	}
+	switch {
+	case r.HMAC != nil:
+		return r.HMAC.verify(p, b, src, now)
+	case p.Signed:
+		return drop.AuthUnexpected
 	}
 	return drop.None
 }

@@ -33,23 +33,64 @@ const (
 	vrNoAuth      = 4  // v2, no authentication, 1 s
 	vrUnicast6    = 5  // v3 over IPv6, unicast to peer6
 	vrMulticast6  = 6  // v3 over IPv6, multicast
+	vrHMAC        = 7  // v3, auth_hmac enforce, time window 5s, key 1
+	vrPermissive  = 8  // v3, auth_hmac permissive, key 1
+	vrMonotonic   = 9  // v3, auth_hmac enforce, monotonic, key 1
+	vrHMAC6       = 10 // v3 over IPv6, auth_hmac enforce, key 1
+	vrHMACv2      = 11 // v2, auth_hmac enforce, key 1, 1 s
 	vrNone        = 99 // no instance
 	password      = "secret"
 	wrongPassword = "guessed"
 )
 
-var instances = map[uint8]*Rules{
-	vrMulticast:  {Version: 3},
-	vrUnicast:    {Version: 3, Peers: []netip.Addr{peer4}},
-	vrAuth:       {Version: 2, AuthType: 1, Auth: pass(password), Interval: 1},
-	vrNoAuth:     {Version: 2, Interval: 1},
-	vrUnicast6:   {Version: 3, Peers: []netip.Addr{peer6}},
-	vrMulticast6: {Version: 3},
+// The auth_hmac rows: checkNow is the receiver's clock; secret1 is key 1.
+// Each row gets fresh instances whose replay state knows one sender,
+// replayed, whose last sequence number was replayedSeq.
+var (
+	checkNow    = time.Unix(0x68000000, 0)
+	secret1     = []byte("0123456789abcdef0123456789abcdef")
+	secretOther = []byte("fedcba9876543210fedcba9876543210")
+	replayed    = netip.MustParseAddr("192.0.2.4")
+	replayedSeq = vrrp.SeqAt(checkNow)
+	stepped     = netip.MustParseAddr("192.0.2.5") // its mark is a minute ahead: a clock stepped back
+)
+
+func newInstances() map[uint8]*Rules {
+	hmac := func(mode config.AuthMode, anti string) *HMAC {
+		seen := NewReplay(DefaultReplaySenders)
+		seen.accept(replayed, replayedSeq, checkNow, 0)
+		seen.accept(stepped, vrrp.SeqAt(checkNow.Add(time.Minute)), checkNow, 0)
+		h, err := NewHMAC(&config.AuthHMAC{
+			Keys: []config.AuthKey{{ID: 1, Secret: secret1}}, ActiveKey: 1,
+			Mode: mode, AntiReplay: anti, TimeWindow: 5 * time.Second,
+		}, seen)
+		if err != nil {
+			panic(err)
+		}
+		return h
+	}
+	return map[uint8]*Rules{
+		vrMulticast:  {Version: 3},
+		vrUnicast:    {Version: 3, Peers: []netip.Addr{peer4}},
+		vrAuth:       {Version: 2, AuthType: 1, Auth: pass(password), Interval: 1},
+		vrNoAuth:     {Version: 2, Interval: 1},
+		vrUnicast6:   {Version: 3, Peers: []netip.Addr{peer6}},
+		vrMulticast6: {Version: 3},
+		vrHMAC:       {Version: 3, HMAC: hmac(config.AuthEnforce, config.AntiReplayTime)},
+		vrPermissive: {Version: 3, HMAC: hmac(config.AuthPermissive, config.AntiReplayTime)},
+		vrMonotonic:  {Version: 3, HMAC: hmac(config.AuthEnforce, config.AntiReplayMonotonic)},
+		vrHMAC6:      {Version: 3, HMAC: hmac(config.AuthEnforce, config.AntiReplayTime)},
+		vrHMACv2:     {Version: 2, Interval: 1, HMAC: hmac(config.AuthEnforce, config.AntiReplayTime)},
+	}
 }
 
 var addrEqual = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 
-func daemonLookup(vrid uint8) *Rules { return instances[vrid] }
+// newLookup is the daemon's lookup over fresh instances.
+func newLookup() func(uint8) *Rules {
+	m := newInstances()
+	return func(vrid uint8) *Rules { return m[vrid] }
+}
 
 func pass(s string) (b [8]byte) {
 	copy(b[:], s)
@@ -131,6 +172,46 @@ func rows(t *testing.T) []row {
 	badSum := edit(multicast, func(b []byte) { b[7] ^= 0xff })
 	trailing := append(append([]byte(nil), multicast...), 0)
 
+	// auth_hmac: adverts signed at the receiver's clock unless said.
+	signed := func(p vrrp.Packet, secret []byte, id uint8, src, dst netip.Addr, at time.Time) []byte {
+		t.Helper()
+		plain := pkt(p, src, dst) // the defaults
+		if err := vrrp.ParseInto(&p, plain, src, dst); err != nil {
+			t.Fatal(err)
+		}
+		k, err := vrrp.NewKey(id, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := k.Append(nil, &p, src, dst, vrrp.ChecksumPseudoHeader, vrrp.SeqAt(at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	hmacV3 := func(vrid uint8) []byte {
+		return signed(vrrp.Packet{Version: 3, VRID: vrid}, secret1, 1, stranger4, group4, checkNow)
+	}
+	hmacOK := hmacV3(vrHMAC)
+	hmacAt := func(d time.Duration) []byte {
+		return signed(vrrp.Packet{Version: 3, VRID: vrHMAC}, secret1, 1, stranger4, group4, checkNow.Add(d))
+	}
+	// A trailer of another type, checksum fixed: the codec's verdict.
+	sumAfter := func(b []byte, src, dst netip.Addr, plainLen int) {
+		binary.BigEndian.PutUint16(b[6:8], 0)
+		binary.BigEndian.PutUint16(b[6:8], ^pseudoSum(b[:plainLen], src, dst))
+	}
+	hmacType2 := edit(hmacOK, func(b []byte) {
+		b[len(b)-vrrp.AuthTrailerLen] = 2
+		sumAfter(b, stranger4, group4, len(b)-vrrp.AuthTrailerLen)
+	})
+	// The priority raised after signing, checksum fixed: only the HMAC
+	// can tell.
+	hmacTampered := edit(hmacOK, func(b []byte) {
+		b[2] = 254
+		sumAfter(b, stranger4, group4, len(b)-vrrp.AuthTrailerLen)
+	})
+
 	return []row{
 		// The daemon: an interface with the instances above.
 		{name: "v3 multicast", b: multicast, m: meta(stranger4, group4, 255), self: self4, want: drop.None},
@@ -180,7 +261,36 @@ func rows(t *testing.T) []row {
 		{name: "v2 another interval", b: v2(vrAuth, 1, password, 2), m: meta(stranger4, group4, 255), self: self4, want: drop.IntervalMismatch},
 		{name: "v2 another interval without authentication", b: v2(vrNoAuth, 0, "", 3), m: meta(stranger4, group4, 255), self: self4, want: drop.IntervalMismatch},
 
+		// auth_hmac (draft-cassen-vrrp-auth-hmac): cheapest check first.
+		{name: "hmac: signed", b: hmacOK, m: meta(stranger4, group4, 255), self: self4, want: drop.None},
+		{name: "hmac: signed IPv6", b: signed(vrrp.Packet{Version: 3, VRID: vrHMAC6}, secret1, 1, stranger6, group6, checkNow), m: meta(stranger6, group6, 255), self: self6, want: drop.None},
+		{name: "hmac: signed v2", b: signed(vrrp.Packet{Version: 2, VRID: vrHMACv2, Interval: 1}, secret1, 1, stranger4, group4, checkNow), m: meta(stranger4, group4, 255), self: self4, want: drop.None},
+		{name: "hmac: 4s late", b: hmacAt(-4 * time.Second), m: meta(stranger4, group4, 255), self: self4, want: drop.None},
+		{name: "hmac: unsigned, enforce", b: pkt(vrrp.Packet{Version: 3, VRID: vrHMAC}, stranger4, group4), m: meta(stranger4, group4, 255), self: self4, want: drop.AuthMissing},
+		{name: "hmac: unsigned, permissive", b: pkt(vrrp.Packet{Version: 3, VRID: vrPermissive}, stranger4, group4), m: meta(stranger4, group4, 255), self: self4, want: drop.None},
+		{name: "hmac: signed for an instance without auth_hmac", b: hmacV3(vrMulticast), m: meta(stranger4, group4, 255), self: self4, want: drop.AuthUnexpected},
+		{name: "hmac: trailer of type 2", b: hmacType2, m: meta(stranger4, group4, 255), self: self4, want: drop.AuthMalformed},
+		{name: "hmac: a minute old", b: hmacAt(-time.Minute), m: meta(stranger4, group4, 255), self: self4, want: drop.AuthStale},
+		{name: "hmac: a minute ahead", b: hmacAt(time.Minute), m: meta(stranger4, group4, 255), self: self4, want: drop.AuthStale},
+		{name: "hmac: stale before unknown key", b: signed(vrrp.Packet{Version: 3, VRID: vrHMAC}, secret1, 2, stranger4, group4, checkNow.Add(-time.Minute)), m: meta(stranger4, group4, 255), self: self4, want: drop.AuthStale},
+		{name: "hmac: a minute old, monotonic", b: signed(vrrp.Packet{Version: 3, VRID: vrMonotonic}, secret1, 1, stranger4, group4, checkNow.Add(-time.Minute)), m: meta(stranger4, group4, 255), self: self4, want: drop.None},
+		{name: "hmac: unknown key id", b: signed(vrrp.Packet{Version: 3, VRID: vrHMAC}, secret1, 2, stranger4, group4, checkNow), m: meta(stranger4, group4, 255), self: self4, want: drop.AuthUnknownKey},
+		{name: "hmac: another secret", b: signed(vrrp.Packet{Version: 3, VRID: vrHMAC}, secretOther, 1, stranger4, group4, checkNow), m: meta(stranger4, group4, 255), self: self4, want: drop.AuthBadHMAC},
+		{name: "hmac: another secret, permissive", b: signed(vrrp.Packet{Version: 3, VRID: vrPermissive}, secretOther, 1, stranger4, group4, checkNow), m: meta(stranger4, group4, 255), self: self4, want: drop.AuthBadHMAC},
+		{name: "hmac: priority changed after signing", b: hmacTampered, m: meta(stranger4, group4, 255), self: self4, want: drop.AuthBadHMAC},
+		{name: "hmac: signed for another VRID", b: edit(hmacV3(vrPermissive), func(b []byte) {
+			b[1] = vrHMAC
+			sumAfter(b, stranger4, group4, len(b)-vrrp.AuthTrailerLen)
+		}), m: meta(stranger4, group4, 255), self: self4, want: drop.AuthBadHMAC},
+		{name: "hmac: replayed", b: signed(vrrp.Packet{Version: 3, VRID: vrHMAC}, secret1, 1, replayed, group4, checkNow), m: meta(replayed, group4, 255), self: self4, want: drop.AuthReplay},
+		{name: "hmac: replayed, permissive", b: signed(vrrp.Packet{Version: 3, VRID: vrPermissive}, secret1, 1, replayed, group4, checkNow), m: meta(replayed, group4, 255), self: self4, want: drop.AuthReplay},
+		{name: "hmac: a mark beyond the window is forgotten", b: signed(vrrp.Packet{Version: 3, VRID: vrHMAC}, secret1, 1, stepped, group4, checkNow), m: meta(stepped, group4, 255), self: self4, want: drop.None},
+		{name: "hmac: the mark beyond the window still orders, monotonic", b: signed(vrrp.Packet{Version: 3, VRID: vrMonotonic}, secret1, 1, stepped, group4, checkNow), m: meta(stepped, group4, 255), self: self4, want: drop.AuthReplay},
+
 		// vipd watch: no lookup, no source of its own.
+		{name: "watch: signed", b: hmacOK, m: meta(stranger4, group4, 255), watch: true, want: drop.None},
+		{name: "watch: any key", b: signed(vrrp.Packet{Version: 3, VRID: vrHMAC}, secretOther, 9, stranger4, group4, checkNow), m: meta(stranger4, group4, 255), watch: true, want: drop.None},
+		{name: "watch: trailer of type 2", b: hmacType2, m: meta(stranger4, group4, 255), watch: true, want: drop.AuthMalformed},
 		{name: "watch: v3", b: multicast, m: meta(stranger4, group4, 255), watch: true, want: drop.None},
 		{name: "watch: v3 IPv6", b: multicast6, m: meta(stranger6, group6, 255), watch: true, want: drop.None},
 		{name: "watch: v2 with any password", b: v2(vrAuth, 1, wrongPassword, 7), m: meta(stranger4, group4, 255), watch: true, want: drop.None},
@@ -204,12 +314,12 @@ func rows(t *testing.T) []row {
 func TestCheck(t *testing.T) {
 	for _, tt := range rows(t) {
 		t.Run(tt.name, func(t *testing.T) {
-			lookup := daemonLookup
+			lookup := newLookup()
 			if tt.watch {
 				lookup = nil
 			}
 			var p vrrp.Packet
-			if got := Check(&p, tt.b, tt.m, tt.self, lookup); got != tt.want {
+			if got := Check(&p, tt.b, tt.m, tt.self, checkNow, lookup); got != tt.want {
 				t.Fatalf("Check = %v, want %v", got, tt.want)
 			}
 			if tt.want != drop.None {
@@ -253,12 +363,13 @@ func TestCheckLookup(t *testing.T) {
 		}
 		t.Run(tt.name, func(t *testing.T) {
 			var asked []uint8
+			m := newInstances()
 			lookup := func(vrid uint8) *Rules {
 				asked = append(asked, vrid)
-				return instances[vrid]
+				return m[vrid]
 			}
 			var p vrrp.Packet
-			got := Check(&p, tt.b, tt.m, tt.self, lookup)
+			got := Check(&p, tt.b, tt.m, tt.self, checkNow, lookup)
 			switch {
 			case len(asked) > 1:
 				t.Fatalf("lookup called %d times: %v", len(asked), asked)
@@ -280,13 +391,13 @@ func TestCheckLeavesPacket(t *testing.T) {
 			continue // decoded
 		}
 		t.Run(tt.name, func(t *testing.T) {
-			lookup := daemonLookup
+			lookup := newLookup()
 			if tt.watch {
 				lookup = nil
 			}
 			before := vrrp.Packet{Version: 3, Type: 1, VRID: 42, Priority: 7, Interval: 100, Addresses: []netip.Addr{vip4}}
 			p := before
-			Check(&p, tt.b, tt.m, tt.self, lookup)
+			Check(&p, tt.b, tt.m, tt.self, checkNow, lookup)
 			if diff := cmp.Diff(before, p, addrEqual); diff != "" {
 				t.Errorf("packet changed (-before +after):\n%s", diff)
 			}
@@ -345,4 +456,15 @@ func checksum(b []byte) uint16 {
 		acc = acc&0xffff + acc>>16
 	}
 	return ^uint16(acc)
+}
+
+// pseudoSum is the one's-complement sum (not yet inverted) of an IPv4 v3
+// message b, its checksum field zero, with the pseudo-header from src to
+// dst (RFC 9568 §5.2.8).
+func pseudoSum(b []byte, src, dst netip.Addr) uint16 {
+	ph := make([]byte, 0, 12+len(b))
+	ph = append(ph, src.AsSlice()...)
+	ph = append(ph, dst.AsSlice()...)
+	ph = append(ph, 0, vrrp.ProtocolNumber, byte(len(b)>>8), byte(len(b)))
+	return ^checksum(append(ph, b...))
 }

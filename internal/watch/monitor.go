@@ -43,7 +43,7 @@ func (m *Monitor) Handle(b []byte, src, dst netip.Addr, ttl int) drop.Reason {
 	// No rules and no address of its own: ladder applies the TTL and codec
 	// checks only, and admits both versions, as a monitor reports VRRPv2
 	// neighbours too.
-	r := ladder.Check(&m.pkt, b, transport.Meta{Src: src, Dst: dst, TTL: ttl}, netip.Addr{}, nil)
+	r := ladder.Check(&m.pkt, b, transport.Meta{Src: src, Dst: dst, TTL: ttl}, netip.Addr{}, time.Time{}, nil)
 	if r != drop.None {
 		m.table.Drop(r)
 		return r
