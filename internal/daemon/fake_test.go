@@ -21,6 +21,8 @@ type segment struct {
 	conns []*fakeConn
 	// drop, if set, decides whether a packet from src is lost.
 	drop func(src netip.Addr) bool
+	// tap, if set, sees every advert the daemons send.
+	tap  func(packet)
 	sent int // adverts sent by the daemons
 }
 
@@ -332,6 +334,9 @@ func (c *fakeConn) WriteBatch(ms []transport.Outgoing) (int, error) {
 	defer c.seg.mu.Unlock()
 	for _, m := range ms {
 		c.seg.sent++
+		if c.seg.tap != nil {
+			c.seg.tap(packet{b: append([]byte(nil), m.B...), src: m.Src, dst: m.Dst, ttl: 255})
+		}
 		if c.seg.drop != nil && c.seg.drop(m.Src) {
 			continue
 		}

@@ -23,9 +23,19 @@ type instance struct {
 	r   *router.Router
 
 	// admit is what the loop's reader checks adverts against and counts
-	// them in; fixed for the instance's life (a reload that changes it
-	// restarts the instance).
+	// them in. A reload replaces it (publish) rather than change it: the
+	// reader may be using the old one.
 	admit *admission
+	// replay is the auth_hmac replay state, which outlives admit; only
+	// the reader touches what is inside.
+	replay *ladder.Replay
+
+	// sign, when not nil, signs adverts (auth_hmac permissive or
+	// enforce); seq is the last sequence number sent and seqWindow the
+	// time_window it restarts from the clock after (0: monotonic).
+	sign      *vrrp.Key
+	seq       uint64
+	seqWindow time.Duration
 
 	// src is the source of adverts, and the address compared on equal
 	// priorities; dsts are where adverts go; csum how they are summed.
@@ -109,8 +119,9 @@ func newInstance(ic config.Instance, cell *statusCell, d *Daemon, log *slog.Logg
 		effective: ic.Priority,
 		heapIdx:   -1,
 		cell:      cell,
-		admit:     &admission{rules: ladder.RulesFor(ic), received: &cell.received},
+		replay:    ladder.NewReplay(max(ladder.DefaultReplaySenders, len(ic.UnicastPeers))),
 	}
+	in.setAuth()
 	in.pkt = vrrp.Packet{Version: uint8(ic.Version), Type: vrrp.TypeAdvertisement, VRID: ic.VRID}
 	if ic.AuthPass != "" {
 		in.pkt.AuthType, in.pkt.AuthData = in.admit.rules.AuthType, in.admit.rules.Auth
@@ -130,6 +141,32 @@ func newInstance(ic config.Instance, cell *statusCell, d *Daemon, log *slog.Logg
 		in.hooks = newHooks(ic.Notify.Timeout, d.runCommand, in.log)
 	}
 	return in
+}
+
+// setAuth derives from cfg what the reader admits and how adverts are
+// signed; the loop publishes the new admission.
+func (in *instance) setAuth() {
+	rules := ladder.RulesFor(in.cfg)
+	in.sign, in.seqWindow = nil, 0
+	if a := in.cfg.AuthHMAC; a != nil {
+		v, err := ladder.NewHMAC(a, in.replay)
+		if err != nil {
+			// config.Load refuses what NewHMAC would: a key without
+			// its secret is a caller's bug, not an operator's.
+			panic("auth_hmac: " + err.Error())
+		}
+		rules.HMAC = v
+		if a.Mode.Signs() {
+			k := a.Key(a.ActiveKey)
+			if in.sign, err = vrrp.NewKey(k.ID, k.Secret); err != nil {
+				panic("auth_hmac: " + err.Error())
+			}
+			if a.AntiReplay == config.AntiReplayTime {
+				in.seqWindow = a.TimeWindow
+			}
+		}
+	}
+	in.admit = &admission{rules: rules, received: &in.cell.received}
 }
 
 func (in *instance) routerConfig() router.Config {
@@ -156,8 +193,13 @@ func (in *instance) setInterval() {
 
 // advertsAt returns the advertisement at priority p for each destination.
 // The one at the router's own priority is kept for the next interval; a
-// priority-0 advert is built afresh.
-func (in *instance) advertsAt(p uint8) []transport.Outgoing {
+// priority-0 advert is built afresh. Signed adverts carry a new sequence
+// number each time: they are signed again, into the kept buffers unless
+// fresh says those may still be queued.
+func (in *instance) advertsAt(p uint8, now time.Time, fresh bool) []transport.Outgoing {
+	if in.sign != nil {
+		return in.signedAt(p, now, fresh)
+	}
 	if p == in.advertsPrio && in.adverts != nil {
 		return in.adverts
 	}
@@ -173,6 +215,33 @@ func (in *instance) advertsAt(p uint8) []transport.Outgoing {
 		out = append(out, transport.Outgoing{B: b, Src: in.src, Dst: dst})
 	}
 	if p != 0 {
+		in.adverts, in.advertsPrio = out, p
+	}
+	return out
+}
+
+// signedAt is advertsAt for an instance that signs: one sequence number
+// for the advertisement, sent to every destination (the HMAC does not
+// cover the destination; the checksum does).
+func (in *instance) signedAt(p uint8, now time.Time, fresh bool) []transport.Outgoing {
+	in.seq = vrrp.NextSeq(in.seq, now, in.seqWindow)
+	in.pkt.Priority = p
+	out := in.adverts
+	if fresh || p != in.advertsPrio || len(out) != len(in.dsts) {
+		out = make([]transport.Outgoing, len(in.dsts))
+	}
+	n := 0
+	for _, dst := range in.dsts {
+		b, err := in.sign.Append(out[n].B[:0], &in.pkt, in.src, dst, in.csum, in.seq)
+		if err != nil {
+			in.log.Error("cannot build the advertisement", "dst", dst, "err", err)
+			continue
+		}
+		out[n] = transport.Outgoing{B: b, Src: in.src, Dst: dst}
+		n++
+	}
+	out = out[:n]
+	if p != 0 && !fresh {
 		in.adverts, in.advertsPrio = out, p
 	}
 	return out

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -304,7 +305,10 @@ func (l *loop) step(in *instance, now time.Time, ev router.Event) {
 func (l *loop) act(in *instance, a router.Action) {
 	switch a.Kind {
 	case router.SendAdvert:
-		for _, o := range in.advertsAt(a.Priority) {
+		// A second advert of in before the flush (a shutdown's
+		// priority 0 after a routine one) must not overwrite the first.
+		queued := in.sign != nil && slices.Contains(l.owners, in)
+		for _, o := range in.advertsAt(a.Priority, time.Now(), queued) {
 			l.out = append(l.out, o)
 			l.owners = append(l.owners, in)
 		}
@@ -590,6 +594,8 @@ func (l *loop) update(ic config.Instance) {
 		in.hooks.setTimeout(ic.Notify.Timeout)
 	}
 	in.cfg = ic
+	in.setAuth()
+	l.publish()
 	in.setInterval()
 	in.resetAdverts()
 	in.setStatus(func(s *Status) { s.ConfiguredPriority = ic.Priority })
@@ -708,6 +714,7 @@ func (l *loop) read(conn PacketConn, done chan struct{}) {
 	lk := &lookup{}
 	find := lk.rules
 	debug := l.log.Enabled(context.Background(), slog.LevelDebug)
+	var refused authLog
 	for {
 		n, meta, err := conn.ReadFrom(buf)
 		at := time.Now()
@@ -720,10 +727,13 @@ func (l *loop) read(conn PacketConn, done chan struct{}) {
 			continue
 		}
 		lk.m, lk.found = *l.admits.Load(), nil
-		reason := ladder.Check(&pkt, buf[:n], meta, *l.readSrc.Load(), find)
+		reason := ladder.Check(&pkt, buf[:n], meta, *l.readSrc.Load(), at, find)
 		if reason != drop.None {
 			l.drops[reason].Inc()
-			if debug {
+			switch {
+			case refused.is(reason):
+				refused.log(l.log, reason, meta.Src, &pkt, at)
+			case debug:
 				l.log.Debug("packet dropped", "from", meta.Src, "reason", reason.String(), "len", n)
 			}
 			continue
@@ -737,6 +747,41 @@ func (l *loop) read(conn PacketConn, done chan struct{}) {
 			l.drops[drop.QueueFull].Inc()
 		}
 	}
+}
+
+// authLog logs adverts that authentication refused, once per reason every
+// authLogEvery, with how many it did not log: a forged flood must not
+// flood the journal, nor a single forgery go unseen.
+type authLog struct {
+	last       [drop.Count]time.Time
+	suppressed [drop.Count]int
+}
+
+const authLogEvery = 10 * time.Second
+
+func (a *authLog) is(r drop.Reason) bool {
+	switch r {
+	case drop.AuthMissing, drop.AuthUnexpected, drop.AuthMalformed, drop.AuthStale,
+		drop.AuthUnknownKey, drop.AuthBadHMAC, drop.AuthReplay:
+		return true
+	}
+	return false
+}
+
+func (a *authLog) log(log *slog.Logger, r drop.Reason, from netip.Addr, p *vrrp.Packet, now time.Time) {
+	if !a.last[r].IsZero() && now.Sub(a.last[r]) < authLogEvery {
+		a.suppressed[r]++
+		return
+	}
+	attrs := []any{"reason", r.String(), "from", from, "not_logged", a.suppressed[r]}
+	if r != drop.AuthMalformed { // a trailer the codec refused leaves p as it was
+		attrs = append(attrs, "vrid", p.VRID, "priority", p.Priority)
+		if p.Signed {
+			attrs = append(attrs, "key_id", p.Auth.KeyID)
+		}
+	}
+	log.Warn("advert refused by authentication (logged at most every 10s per reason)", attrs...)
+	a.last[r], a.suppressed[r] = now, 0
 }
 
 // lookup finds an instance's rules for the ladder without allocating.
