@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -155,6 +156,7 @@ func newSetup(name string, args []string, stderr io.Writer) (s setup, code int, 
 		fmt.Fprintln(stderr, err)
 		return s, 1, false
 	}
+	logWarnings(s.log, s.cfg)
 	switch msg, err := missingCapabilities(); {
 	case err != nil:
 		s.log.Error("cannot run", "err", err)
@@ -307,10 +309,18 @@ func (a *app) Reload() error {
 	if cfg.ControlSocket != a.running.ControlSocket || cfg.Metrics != a.running.Metrics {
 		a.log.Warn("reload: control_socket and metrics take effect only after a restart")
 	}
+	logWarnings(a.log, cfg)
 	a.d.Reload(cfg)
 	a.running = cfg
 	a.log.Info("reloaded", "config", a.path, "instances", len(cfg.Instances))
 	return nil
+}
+
+// logWarnings logs what the config allows but warns of.
+func logWarnings(log *slog.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings {
+		log.Warn("config: "+strings.TrimPrefix(w.Msg, "warning: "), "config", w.File, "line", w.Line, "field", w.Field)
+	}
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
@@ -322,6 +332,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, w)
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d instances)\n", f.config, len(cfg.Instances))
 	return 0

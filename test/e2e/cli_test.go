@@ -73,3 +73,50 @@ func TestVersion(t *testing.T) {
 		t.Errorf("vipd version printed %q, want one line", s)
 	}
 }
+
+// vipd validate refuses a key others can read, and warns of a secret
+// written in the config, both at FILE:LINE: FIELD.
+func TestValidateAuthHMAC(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "vrrp.key")
+	if err := os.WriteFile(key, []byte(strings.Repeat("k", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := func(keys string) string {
+		return `instances:
+  - name: api
+    interface: eth0
+    vrid: 51
+    vips: ["192.0.2.50/24"]
+    auth_hmac:
+      keys:
+` + keys
+	}
+	run := func(name, config string) (string, string, int) {
+		t.Helper()
+		file := filepath.Join(dir, name+".yaml")
+		if err := os.WriteFile(file, []byte(config), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(vipdBin, "validate", "--config", file)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.Run()
+		return file, stderr.String(), cmd.ProcessState.ExitCode()
+	}
+
+	if _, stderr, code := run("good", cfg("        - {id: 1, secret_file: "+key+"}\n")); code != 0 || stderr != "" {
+		t.Errorf("a 0600 key file: exit %d, stderr %q", code, stderr)
+	}
+	file, stderr, code := run("inline", cfg(`        - {id: 1, secret: "hex:`+strings.Repeat("00", 32)+`"}`+"\n"))
+	if want := file + ":8: instances[0].auth_hmac.keys[0].secret: warning: "; code != 0 || !strings.HasPrefix(stderr, want) {
+		t.Errorf("an inline secret: exit %d, stderr %q, want it to start %q", code, stderr, want)
+	}
+	if err := os.Chmod(key, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	file, stderr, code = run("open", cfg("        - {id: 1, secret_file: "+key+"}\n"))
+	if want := file + ":8: instances[0].auth_hmac.keys[0].secret_file: " + key + " is mode 0640"; code != 1 || !strings.HasPrefix(stderr, want) {
+		t.Errorf("a key group can read: exit %d, stderr %q, want it to start %q", code, stderr, want)
+	}
+}
