@@ -41,7 +41,7 @@ func one(ic config.Instance) *config.Config {
 func authDrops(n *node) float64 {
 	total := 0.0
 	for r := drop.None; r < drop.Count; r++ {
-		if (&authLog{}).is(r) {
+		if r.Auth() {
 			total += testutil.ToFloat64(n.m.PacketsDropped.WithLabelValues("eth0", r.String()))
 		}
 	}

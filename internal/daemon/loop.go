@@ -731,7 +731,7 @@ func (l *loop) read(conn PacketConn, done chan struct{}) {
 		if reason != drop.None {
 			l.drops[reason].Inc()
 			switch {
-			case refused.is(reason):
+			case reason.Auth():
 				refused.log(l.log, reason, meta.Src, &pkt, at)
 			case debug:
 				l.log.Debug("packet dropped", "from", meta.Src, "reason", reason.String(), "len", n)
@@ -758,15 +758,6 @@ type authLog struct {
 }
 
 const authLogEvery = 10 * time.Second
-
-func (a *authLog) is(r drop.Reason) bool {
-	switch r {
-	case drop.AuthMissing, drop.AuthUnexpected, drop.AuthMalformed, drop.AuthStale,
-		drop.AuthUnknownKey, drop.AuthBadHMAC, drop.AuthReplay:
-		return true
-	}
-	return false
-}
 
 func (a *authLog) log(log *slog.Logger, r drop.Reason, from netip.Addr, p *vrrp.Packet, now time.Time) {
 	if !a.last[r].IsZero() && now.Sub(a.last[r]) < authLogEvery {

@@ -71,6 +71,9 @@ var names = [Count]string{
 	Read:             "read",
 }
 
+// Auth says whether r is an auth_hmac verdict.
+func (r Reason) Auth() bool { return r >= AuthMissing && r <= AuthReplay }
+
 func (r Reason) String() string {
 	if r < Count {
 		return names[r]

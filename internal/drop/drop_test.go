@@ -3,6 +3,7 @@ package drop
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/vipd/vipd/pkg/vrrp"
@@ -32,6 +33,9 @@ func TestFromCodec(t *testing.T) {
 	for r := None; r < Count; r++ {
 		if r.String() == "" || r.String() == "unknown" {
 			t.Errorf("reason %d has no name", r)
+		}
+		if got, want := r.Auth(), strings.HasPrefix(r.String(), "auth_") && r != Auth && r != AuthType; got != want {
+			t.Errorf("%v.Auth() = %v, want %v", r, got, want)
 		}
 	}
 }
