@@ -24,6 +24,9 @@ type Instance struct {
 	Since              time.Time `json:"since"`            // last state transition
 	FailingChecks      []string  `json:"failing_checks,omitempty"`
 	VIPs               []string  `json:"vips"`
+	// Auth is the instance's auth_hmac mode and signing key, such as
+	// "enforce, signing with key 2"; empty without auth_hmac.
+	Auth string `json:"auth,omitempty"`
 }
 
 // Backend is the running daemon as the control socket sees it.

@@ -193,14 +193,15 @@ func TestAuthHMACReloadInPlace(t *testing.T) {
 			mode   config.AuthMode // "" for no auth_hmac
 			active uint8
 			keys   map[uint8][]byte
-			signs  uint8 // the key id host 0 signs with afterwards
+			signs  uint8  // the key id host 0 signs with afterwards
+			status string // its Status.Auth
 		}{
-			{"receive_only", config.AuthReceiveOnly, 1, map[uint8][]byte{1: secretA}, 0},
-			{"permissive", config.AuthPermissive, 1, map[uint8][]byte{1: secretA}, 1},
-			{"enforce", config.AuthEnforce, 1, map[uint8][]byte{1: secretA}, 1},
-			{"add key 2", config.AuthEnforce, 1, map[uint8][]byte{1: secretA, 2: secretB}, 1},
-			{"sign with key 2", config.AuthEnforce, 2, map[uint8][]byte{1: secretA, 2: secretB}, 2},
-			{"remove key 1", config.AuthEnforce, 2, map[uint8][]byte{2: secretB}, 2},
+			{"receive_only", config.AuthReceiveOnly, 1, map[uint8][]byte{1: secretA}, 0, "receive_only, not signing"},
+			{"permissive", config.AuthPermissive, 1, map[uint8][]byte{1: secretA}, 1, "permissive, signing with key 1"},
+			{"enforce", config.AuthEnforce, 1, map[uint8][]byte{1: secretA}, 1, "enforce, signing with key 1"},
+			{"add key 2", config.AuthEnforce, 1, map[uint8][]byte{1: secretA, 2: secretB}, 1, "enforce, signing with key 1"},
+			{"sign with key 2", config.AuthEnforce, 2, map[uint8][]byte{1: secretA, 2: secretB}, 2, "enforce, signing with key 2"},
+			{"remove key 1", config.AuthEnforce, 2, map[uint8][]byte{2: secretB}, 2, "enforce, signing with key 2"},
 		}
 		for _, st := range steps {
 			for i := range ns {
@@ -210,6 +211,9 @@ func TestAuthHMACReloadInPlace(t *testing.T) {
 			settle(50 * time.Millisecond)
 			if got := keys.of(hs[0].addr); got != st.signs {
 				t.Errorf("%s: host 0 signs with key %d, want %d", st.name, got, st.signs)
+			}
+			if got := ns[0].d.Status()[0].Auth; got != st.status {
+				t.Errorf("%s: status says auth %q, want %q", st.name, got, st.status)
 			}
 			for i, n := range ns {
 				if d := authDrops(n); d != 0 {

@@ -431,6 +431,9 @@ type Status struct {
 	Since              time.Time
 	VIPs               []netip.Prefix
 	FailingChecks      []string
+	// Auth describes the instance's auth_hmac, "" without: its mode, and
+	// the key it signs with.
+	Auth string
 }
 
 // Status returns a snapshot of every instance, in configuration order.

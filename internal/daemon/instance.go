@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync/atomic"
@@ -135,7 +136,7 @@ func newInstance(ic config.Instance, cell *statusCell, d *Daemon, log *slog.Logg
 		in.csum = vrrp.ChecksumNoPseudoHeader
 	}
 	cell.p.Store(&Status{Name: ic.Name, Interface: ic.Interface, VRID: ic.VRID, Family: ic.Family, State: router.Init,
-		Priority: ic.Priority, ConfiguredPriority: ic.Priority, VIPs: ic.VIPs, Since: time.Now()})
+		Priority: ic.Priority, ConfiguredPriority: ic.Priority, VIPs: ic.VIPs, Since: time.Now(), Auth: authStatus(ic.AuthHMAC)})
 
 	if hasHooks(ic.Notify) {
 		in.hooks = newHooks(ic.Notify.Timeout, d.runCommand, in.log)
@@ -167,6 +168,17 @@ func (in *instance) setAuth() {
 		}
 	}
 	in.admit = &admission{rules: rules, received: &in.cell.received}
+}
+
+// authStatus is Status.Auth for a: "enforce, signing with key 2".
+func authStatus(a *config.AuthHMAC) string {
+	switch {
+	case a == nil:
+		return ""
+	case a.Mode.Signs():
+		return fmt.Sprintf("%s, signing with key %d", a.Mode, a.ActiveKey)
+	}
+	return string(a.Mode) + ", not signing"
 }
 
 func (in *instance) routerConfig() router.Config {

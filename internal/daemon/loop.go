@@ -598,7 +598,7 @@ func (l *loop) update(ic config.Instance) {
 	l.publish()
 	in.setInterval()
 	in.resetAdverts()
-	in.setStatus(func(s *Status) { s.ConfiguredPriority = ic.Priority })
+	in.setStatus(func(s *Status) { s.ConfiguredPriority, s.Auth = ic.Priority, authStatus(ic.AuthHMAC) })
 	l.maxEarly = max(l.maxEarly, ic.AdvertInterval/4)
 	if !in.joined() {
 		return
