@@ -31,6 +31,16 @@ const (
 	// VRIDReuse: senders list disjoint virtual addresses: two unrelated
 	// groups use one VRID and so one virtual MAC (RFC 9568 §7.3).
 	VRIDReuse
+	// SigningMismatch: some senders sign their adverts with auth_hmac and
+	// others do not. A router in enforce mode drops the unsigned ones
+	// (auth_missing) and one without auth_hmac the signed ones
+	// (auth_unexpected), so the group cannot agree on a Master; only
+	// during a rollout in permissive mode is it harmless. Its Senders are
+	// the unsigned ones, which a rollout has yet to switch; the message
+	// names the signers too. Signers with different key ids are no
+	// conflict: that is a key rotation under way, and each router verifies
+	// every key it lists.
+	SigningMismatch
 )
 
 func (k ConflictKind) String() string {
@@ -45,6 +55,8 @@ func (k ConflictKind) String() string {
 		return "address_mismatch"
 	case VRIDReuse:
 		return "vrid_reuse"
+	case SigningMismatch:
+		return "signing_mismatch"
 	}
 	return "unknown"
 }
@@ -103,6 +115,11 @@ func appendConflicts(cs []Conflict, group []*entry, now time.Time) []Conflict {
 		} else {
 			add(AddressMismatch, group, "virtual address lists differ: %s", list(group, addrs))
 		}
+	}
+	if differ(group, func(e *entry) bool { return e.Signed }) {
+		unsigned := slices.DeleteFunc(slices.Clone(group), func(e *entry) bool { return e.Signed })
+		add(SigningMismatch, unsigned, "some senders sign with auth_hmac and others do not, so enforcing routers drop the unsigned (auth_missing) and routers without auth_hmac the signed (auth_unexpected): %s",
+			list(group, signing))
 	}
 	return cs
 }
@@ -216,6 +233,14 @@ func addrSet(as []netip.Addr) string {
 		strs[i] = a.String()
 	}
 	return strings.Join(strs, " ")
+}
+
+// signing says how a sender signs: "key N", or "unsigned".
+func signing(e *entry) string {
+	if !e.Signed {
+		return "unsigned"
+	}
+	return fmt.Sprintf("key %d", e.KeyID)
 }
 
 // list formats each sender of es with what f says about it.

@@ -41,6 +41,24 @@ func marshal(t *testing.T, p *vrrp.Packet, src netip.Addr) []byte {
 	return b
 }
 
+// secret is an auth_hmac secret of the length keepalived expects.
+var secret = []byte("0123456789abcdef0123456789abcdef")
+
+// sign returns p signed with auth_hmac key id at now, as src sends it to
+// 224.0.0.18.
+func sign(t *testing.T, p *vrrp.Packet, id uint8, src netip.Addr, now time.Time) []byte {
+	t.Helper()
+	k, err := vrrp.NewKey(id, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := k.Append(nil, p, src, vrrp.IPv4Group, vrrp.ChecksumPseudoHeader, vrrp.SeqAt(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestHandle(t *testing.T) {
 	src := netip.MustParseAddr("192.0.2.1")
 	good := marshal(t, adv(7, 100, 100, "192.0.2.50"), src)
@@ -49,23 +67,33 @@ func TestHandle(t *testing.T) {
 	v2 := marshal(t, &vrrp.Packet{Version: 2, Type: 1, VRID: 7, Priority: 100, Interval: 1, Addresses: addrs("192.0.2.50")}, src)
 	v4 := append([]byte(nil), good...)
 	v4[0] = 0x41
+	signed := sign(t, adv(7, 100, 100, "192.0.2.50"), 1, src, t0)
+	badTrailer := append([]byte(nil), signed...)
+	badTrailer[len(badTrailer)-vrrp.AuthTrailerLen] ^= 0xff // ext_type
+	badMAC := append([]byte(nil), signed...)
+	badMAC[len(badMAC)-1] ^= 0xff
 	tests := []struct {
-		name string
-		b    []byte
-		src  netip.Addr
-		ttl  int
-		want drop.Reason
+		name  string
+		b     []byte
+		src   netip.Addr
+		ttl   int
+		want  drop.Reason
+		keyID uint8 // of a signed advert
 	}{
-		{"v3", good, src, 255, drop.None},
-		{"v2", v2, src, 255, drop.None},
-		{"mapped source", good, netip.MustParseAddr("::ffff:192.0.2.1"), 255, drop.None},
-		{"forwarded", good, src, 254, drop.TTL},
-		{"bad checksum", badSum, src, 255, drop.Checksum},
-		{"checksum for another source", good, netip.MustParseAddr("192.0.2.3"), 255, drop.Checksum},
-		{"version 4", v4, src, 255, drop.Version},
-		{"truncated", good[:10], src, 255, drop.Truncated},
-		{"trailing", append(append([]byte(nil), good...), 0), src, 255, drop.Oversized},
-		{"empty", nil, src, 255, drop.Truncated},
+		{"v3", good, src, 255, drop.None, 0},
+		{"v2", v2, src, 255, drop.None, 0},
+		{"mapped source", good, netip.MustParseAddr("::ffff:192.0.2.1"), 255, drop.None, 0},
+		{"signed", signed, src, 255, drop.None, 1},
+		// watch has no keys: it cannot tell a forged MAC.
+		{"signed, MAC unchecked", badMAC, src, 255, drop.None, 1},
+		{"signed with a malformed trailer", badTrailer, src, 255, drop.AuthMalformed, 0},
+		{"forwarded", good, src, 254, drop.TTL, 0},
+		{"bad checksum", badSum, src, 255, drop.Checksum, 0},
+		{"checksum for another source", good, netip.MustParseAddr("192.0.2.3"), 255, drop.Checksum, 0},
+		{"version 4", v4, src, 255, drop.Version, 0},
+		{"truncated", good[:10], src, 255, drop.Truncated, 0},
+		{"trailing", append(append([]byte(nil), good...), 0), src, 255, drop.Oversized, 0},
+		{"empty", nil, src, 255, drop.Truncated, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +105,8 @@ func TestHandle(t *testing.T) {
 			if tt.want == drop.None {
 				if r.Adverts != 1 || len(r.Routers) != 1 || r.Routers[0].Sender != src || len(r.Drops) != 0 {
 					t.Errorf("report after a good advert: %+v", r)
+				} else if rt := r.Routers[0]; rt.Signed != (tt.keyID != 0) || rt.KeyID != tt.keyID {
+					t.Errorf("advert signed %v with key id %d, want key id %d", rt.Signed, rt.KeyID, tt.keyID)
 				}
 				return
 			}

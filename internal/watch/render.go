@@ -29,7 +29,8 @@ func kindsFor(cs []Conflict, r *Router) []ConflictKind {
 
 // WriteText writes r as a fixed-width table, followed by the conflicts and
 // the dropped packets, in one Write. A row marked "!" is involved in a
-// conflict.
+// conflict. AUTH is "key N" for a sender signing with auth_hmac key N, "-"
+// for an unsigned one.
 func WriteText(w io.Writer, r Report) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "vipd watch on %s at %s: %s, %s, %s\n\n", r.Interface, r.Time.Format(time.DateTime),
@@ -39,13 +40,13 @@ func WriteText(w io.Writer, r Report) error {
 	for _, rt := range r.Routers {
 		senderWidth = max(senderWidth, len(rt.Sender.String()))
 	}
-	row := func(mark, vrid, fam, ver, sender, prio, interval, state, last, adverts, addrs string) {
-		line := fmt.Sprintf("%1s %4s  %-6s  %-3s  %-*s  %4s  %8s  %-8s  %9s  %7s  %s",
-			mark, vrid, fam, ver, senderWidth, sender, prio, interval, state, last, adverts, addrs)
+	row := func(mark, vrid, fam, ver, sender, prio, interval, state, last, adverts, auth, addrs string) {
+		line := fmt.Sprintf("%1s %4s  %-6s  %-3s  %-*s  %4s  %8s  %-8s  %9s  %7s  %-7s  %s",
+			mark, vrid, fam, ver, senderWidth, sender, prio, interval, state, last, adverts, auth, addrs)
 		b.WriteString(strings.TrimRight(line, " "))
 		b.WriteByte('\n')
 	}
-	row("", "VRID", "FAMILY", "VER", "SENDER", "PRIO", "INTERVAL", "STATE", "LAST SEEN", "ADVERTS", "ADDRESSES")
+	row("", "VRID", "FAMILY", "VER", "SENDER", "PRIO", "INTERVAL", "STATE", "LAST SEEN", "ADVERTS", "AUTH", "ADDRESSES")
 	for i := range r.Routers {
 		rt := &r.Routers[i]
 		mark := ""
@@ -54,7 +55,7 @@ func WriteText(w io.Writer, r Report) error {
 		}
 		row(mark, fmt.Sprint(rt.VRID), rt.Family.String(), fmt.Sprintf("v%d", rt.Version), rt.Sender.String(),
 			fmt.Sprint(rt.Priority), rt.Interval.String(), rt.State.String(), age(r.Time.Sub(rt.LastSeen)),
-			fmt.Sprint(rt.Adverts), joinAddrs(rt.Addresses))
+			fmt.Sprint(rt.Adverts), authColumn(rt), joinAddrs(rt.Addresses))
 	}
 	if len(r.Routers) == 0 {
 		b.WriteString("  (no VRRP adverts heard yet)\n")
@@ -80,6 +81,13 @@ func WriteText(w io.Writer, r Report) error {
 	b.WriteByte('\n')
 	_, err := w.Write(b.Bytes())
 	return err
+}
+
+func authColumn(r *Router) string {
+	if !r.Signed {
+		return "-"
+	}
+	return fmt.Sprintf("key %d", r.KeyID)
 }
 
 func plural(n int, word string) string {
@@ -128,6 +136,8 @@ type (
 		LastSeenMS int64        `json:"last_seen_ms"` // milliseconds since the last advert
 		State      string       `json:"state"`
 		Adverts    uint64       `json:"adverts"`
+		Signed     bool         `json:"signed"`    // its last advert carried an auth_hmac trailer
+		KeyID      uint8        `json:"key_id"`    // the trailer's key id; 0 when unsigned
 		Conflicts  []string     `json:"conflicts"` // kinds of the conflicts it is in
 	}
 	jsonConflict struct {
@@ -169,6 +179,8 @@ func WriteJSON(w io.Writer, r Report) error {
 			LastSeenMS: max(r.Time.Sub(rt.LastSeen), 0).Milliseconds(),
 			State:      rt.State.String(),
 			Adverts:    rt.Adverts,
+			Signed:     rt.Signed,
+			KeyID:      rt.KeyID,
 			Conflicts:  names,
 		}
 	}

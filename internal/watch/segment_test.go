@@ -42,20 +42,26 @@ func waitHeard(t *testing.T, m *Monitor, n uint64) {
 
 // testSegment is the body shared by the simulated and the real link: two
 // routers, 192.0.2.1 and 192.0.2.3, both advertise as Master of VRID 7 with
-// disjoint addresses for three intervals, and one advert is corrupted.
+// disjoint addresses for three intervals, the second signing with auth_hmac
+// key 1, and one advert is corrupted.
 func testSegment(t *testing.T, seg segment) {
 	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.3")
 	routers := []struct {
-		src netip.Addr
-		p   *vrrp.Packet
+		src   netip.Addr
+		p     *vrrp.Packet
+		keyID uint8 // 0: unsigned
 	}{
-		{a, adv(7, 100, 100, "192.0.2.50")},
-		{b, adv(7, 90, 100, "192.0.2.60", "192.0.2.61")},
+		{a, adv(7, 100, 100, "192.0.2.50"), 0},
+		{b, adv(7, 90, 100, "192.0.2.60", "192.0.2.61"), 1},
 	}
 	var sent uint64
 	for range 3 {
 		for _, r := range routers {
-			if err := seg.send(marshal(t, r.p, r.src), r.src); err != nil {
+			msg := marshal(t, r.p, r.src)
+			if r.keyID != 0 {
+				msg = sign(t, r.p, r.keyID, r.src, seg.clk.Now())
+			}
+			if err := seg.send(msg, r.src); err != nil {
 				t.Fatal(err)
 			}
 			sent++
@@ -76,7 +82,7 @@ func testSegment(t *testing.T, seg segment) {
 	start, last := seg.clk.Now().Add(-3*time.Second), seg.clk.Now().Add(-time.Second)
 	want := []Router{
 		{VRID: 7, Family: IPv4, Version: 3, Sender: a, Priority: 100, Interval: time.Second, Addresses: addrs("192.0.2.50"), FirstSeen: start, LastSeen: last, Adverts: 3, State: Master},
-		{VRID: 7, Family: IPv4, Version: 3, Sender: b, Priority: 90, Interval: time.Second, Addresses: addrs("192.0.2.60", "192.0.2.61"), FirstSeen: start, LastSeen: last, Adverts: 3, State: Master},
+		{VRID: 7, Family: IPv4, Version: 3, Sender: b, Priority: 90, Interval: time.Second, Addresses: addrs("192.0.2.60", "192.0.2.61"), Signed: true, KeyID: 1, FirstSeen: start, LastSeen: last, Adverts: 3, State: Master},
 	}
 	if diff := cmp.Diff(want, r.Routers, cmpAddr); diff != "" {
 		t.Errorf("routers (-want +got):\n%s", diff)
@@ -85,7 +91,7 @@ func testSegment(t *testing.T, seg segment) {
 	for _, c := range r.Conflicts {
 		kinds = append(kinds, c.Kind)
 	}
-	if diff := cmp.Diff([]ConflictKind{MultipleMasters, VRIDReuse}, kinds); diff != "" {
+	if diff := cmp.Diff([]ConflictKind{MultipleMasters, VRIDReuse, SigningMismatch}, kinds); diff != "" {
 		t.Errorf("conflicts (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]DropCount{{drop.Checksum, 1}}, r.Drops); diff != "" || r.Adverts != 6 {

@@ -89,6 +89,12 @@ type Router struct {
 	// Addresses are the virtual addresses of the last advert, in the order
 	// sent.
 	Addresses []netip.Addr
+	// Signed says whether the last advert carried an auth_hmac trailer
+	// (draft-cassen-vrrp-auth-hmac, keepalived 2.4's auth_hmac), and KeyID
+	// is the trailer's key id, 0 when unsigned. watch holds no keys: the
+	// MAC is not verified, so this is what the sender claims.
+	Signed bool
+	KeyID  uint8
 	// FirstSeen is the first advert heard, LastSeen the latest.
 	FirstSeen, LastSeen time.Time
 	// Adverts counts the adverts heard from this sender for this VRID.
@@ -161,6 +167,10 @@ func (t *Table) Observe(now time.Time, src netip.Addr, p *vrrp.Packet) {
 	e.Interval = p.AdvertInterval()
 	if !slices.Equal(e.Addresses, p.Addresses) {
 		e.Addresses = slices.Clone(p.Addresses)
+	}
+	e.Signed, e.KeyID = p.Signed, 0
+	if p.Signed {
+		e.KeyID = p.Auth.KeyID
 	}
 	e.LastSeen = now
 	e.Adverts++

@@ -33,6 +33,13 @@ func adv(vrid, prio uint8, interval uint16, vips ...string) *vrrp.Packet {
 	return &vrrp.Packet{Version: 3, Type: vrrp.TypeAdvertisement, VRID: vrid, Priority: prio, Interval: interval, Addresses: addrs(vips...)}
 }
 
+// signed is p as ParseInto decodes it when signed with auth_hmac key id.
+func signed(p *vrrp.Packet, id uint8) *vrrp.Packet {
+	q := *p
+	q.Signed, q.Auth = true, vrrp.AuthTrailer{KeyID: id, Seq: 1 << 32}
+	return &q
+}
+
 // obs is one observation for a table test.
 type obs struct {
 	at  time.Duration
@@ -108,6 +115,29 @@ func TestObserveUpdates(t *testing.T) {
 		Addresses: addrs("192.0.2.50", "192.0.2.51"), FirstSeen: at(0), LastSeen: at(time.Second), Adverts: 2, State: Master}}
 	if diff := cmp.Diff(want, got, cmpAddr); diff != "" {
 		t.Errorf("Snapshot (-want +got):\n%s", diff)
+	}
+}
+
+func TestObserveSigning(t *testing.T) {
+	tab := NewTable(Config{})
+	src := netip.MustParseAddr("192.0.2.1")
+	p := adv(1, 100, 100, "192.0.2.50")
+	for i, step := range []struct {
+		p      *vrrp.Packet
+		signed bool
+		keyID  uint8
+	}{
+		{signed(p, 1), true, 1},
+		{signed(p, 2), true, 2}, // a key rotation
+		{p, false, 0},           // and back to unsigned: the last advert counts
+		{signed(p, 0), true, 0}, // key id 0 is not vipd's, but the wire allows it
+	} {
+		now := at(time.Duration(i) * time.Second)
+		tab.Observe(now, src, step.p)
+		got := tab.Snapshot(now)
+		if len(got) != 1 || got[0].Signed != step.signed || got[0].KeyID != step.keyID || got[0].Adverts != uint64(i+1) {
+			t.Errorf("after advert %d: %+v, want signed %v with key id %d", i+1, got, step.signed, step.keyID)
+		}
 	}
 }
 
@@ -241,6 +271,13 @@ func TestConflicts(t *testing.T) {
 			[]ConflictKind{MultipleMasters, VRIDReuse}},
 		{"everything", [][]obs{every("192.0.2.1", 0, 5*s, s, p), every("192.0.2.3", 500*ms, 5*s, 2*s, &vrrp.Packet{Version: 2, Type: 1, VRID: 7, Priority: 200, Interval: 2, Addresses: addrs("192.0.2.60")})}, 5 * s,
 			[]ConflictKind{MultipleMasters, VersionMismatch, IntervalMismatch, VRIDReuse}},
+		// auth_hmac: signed and unsigned senders of one group, silent
+		// ones too, but not across VRIDs.
+		{"signing mismatch", [][]obs{every("192.0.2.1", 0, 5*s, s, signed(p, 1)), every("192.0.2.3", 9*s, 15*s, s, adv(7, 200, 100, "192.0.2.50"))}, 15 * s,
+			[]ConflictKind{SigningMismatch}},
+		{"signed with different keys", [][]obs{every("192.0.2.1", 0, 5*s, s, signed(p, 1)), every("192.0.2.3", 9*s, 15*s, s, signed(p, 2)), every("192.0.2.5", 16*s, 18*s, s, signed(p, 1))}, 18 * s, nil},
+		{"all unsigned", [][]obs{every("192.0.2.1", 0, 5*s, s, p), every("192.0.2.3", 9*s, 15*s, s, p)}, 15 * s, nil},
+		{"signed and unsigned VRIDs", [][]obs{every("192.0.2.1", 0, 5*s, s, signed(p, 1)), every("192.0.2.3", 0, 5*s, s, adv(8, 100, 100, "192.0.2.60"))}, 5 * s, nil},
 		{"forgotten sender", [][]obs{every("192.0.2.1", 0, 5*s, s, p), every("192.0.2.3", 20*s, 25*s, s, adv(7, 100, 100, "192.0.2.60"))}, 25 * s, nil},
 	}
 	for _, tt := range tests {
@@ -276,11 +313,29 @@ func TestConflictDetail(t *testing.T) {
 	}
 }
 
+func TestSigningMismatchDetail(t *testing.T) {
+	const s = time.Second
+	p := adv(7, 100, 100, "192.0.2.50")
+	tab := feed(Config{},
+		every("192.0.2.1", 0, 2*s, s, signed(p, 1)),
+		every("192.0.2.2", 3*s, 5*s, s, p),
+		every("192.0.2.3", 6*s, 8*s, s, signed(p, 2)),
+		every("192.0.2.4", 9*s, 11*s, s, p),
+	)
+	got := tab.Conflicts(at(11 * s))
+	want := []Conflict{{Kind: SigningMismatch, VRID: 7, Family: IPv4, Senders: addrs("192.0.2.2", "192.0.2.4"),
+		Message: "VRID 7 (ipv4): some senders sign with auth_hmac and others do not, so enforcing routers drop the unsigned (auth_missing) and routers without auth_hmac the signed (auth_unexpected): " +
+			"192.0.2.1 key 1, 192.0.2.2 unsigned, 192.0.2.3 key 2, 192.0.2.4 unsigned"}}
+	if diff := cmp.Diff(want, got, cmpAddr); diff != "" {
+		t.Errorf("Conflicts (-want +got):\n%s", diff)
+	}
+}
+
 func TestKindNames(t *testing.T) {
 	// The names are part of the JSON output: they must not change.
-	want := "multiple_masters version_mismatch interval_mismatch address_mismatch vrid_reuse"
+	want := "multiple_masters version_mismatch interval_mismatch address_mismatch vrid_reuse signing_mismatch"
 	var got []string
-	for k := MultipleMasters; k <= VRIDReuse; k++ {
+	for k := MultipleMasters; k <= SigningMismatch; k++ {
 		got = append(got, k.String())
 	}
 	if g := strings.Join(got, " "); g != want {
@@ -289,10 +344,10 @@ func TestKindNames(t *testing.T) {
 	var reasons []string
 	// The reasons vipd watch produces (the rest are the daemon's).
 	for _, r := range []drop.Reason{drop.None, drop.Read, drop.TTL, drop.Truncated, drop.Oversized, drop.Version,
-		drop.Type, drop.Checksum, drop.Interval, drop.Family, drop.Malformed} {
+		drop.Type, drop.Checksum, drop.Interval, drop.Family, drop.Malformed, drop.AuthMalformed} {
 		reasons = append(reasons, r.String())
 	}
-	if g, w := strings.Join(reasons, " "), "none read ttl truncated oversized version type checksum interval family malformed"; g != w {
+	if g, w := strings.Join(reasons, " "), "none read ttl truncated oversized version type checksum interval family malformed auth_malformed"; g != w {
 		t.Errorf("drop reasons %q, want %q", g, w)
 	}
 }
