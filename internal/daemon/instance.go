@@ -27,8 +27,9 @@ type instance struct {
 	// them in. A reload replaces it (publish) rather than change it: the
 	// reader may be using the old one.
 	admit *admission
-	// replay is the auth_hmac replay state, which outlives admit; only
-	// the reader touches what is inside.
+	// replay is the auth_hmac replay state, which outlives admit (nil
+	// until the instance has auth_hmac); only the reader touches what is
+	// inside.
 	replay *ladder.Replay
 
 	// sign, when not nil, signs adverts (auth_hmac permissive or
@@ -120,7 +121,6 @@ func newInstance(ic config.Instance, cell *statusCell, d *Daemon, log *slog.Logg
 		effective: ic.Priority,
 		heapIdx:   -1,
 		cell:      cell,
-		replay:    ladder.NewReplay(max(ladder.DefaultReplaySenders, len(ic.UnicastPeers))),
 	}
 	in.setAuth()
 	in.pkt = vrrp.Packet{Version: uint8(ic.Version), Type: vrrp.TypeAdvertisement, VRID: ic.VRID}
@@ -150,6 +150,9 @@ func (in *instance) setAuth() {
 	rules := ladder.RulesFor(in.cfg)
 	in.sign, in.seqWindow = nil, 0
 	if a := in.cfg.AuthHMAC; a != nil {
+		if in.replay == nil {
+			in.replay = ladder.NewReplay(max(ladder.DefaultReplaySenders, len(in.cfg.UnicastPeers)))
+		}
 		v, err := ladder.NewHMAC(a, in.replay)
 		if err != nil {
 			// config.Load refuses what NewHMAC would: a key without
