@@ -331,31 +331,7 @@ func wantDrops(t *testing.T, what string, n *lab.Node, got map[string]int, reaso
 
 // sampleVIP is sampleHolders for the rig's VIP, IPv4 or IPv6.
 func (r *rig) sampleVIP(every, limit time.Duration) *holderSampler {
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	s := &holderSampler{cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			h, err := r.l.Holders(r.vip)
-			now := time.Now()
-			s.mu.Lock()
-			if err != nil {
-				s.err = err
-				s.mu.Unlock()
-				return
-			}
-			s.samples = append(s.samples, holderSample{at: now, holders: h})
-			s.mu.Unlock()
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return s
+	return sampleHoldersOf(r.l, r.vip, every, limit)
 }
 
 // onlyHolder fails t at the first sample in which n is not the only

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -271,6 +272,11 @@ type holderSampler struct {
 // sampleHolders samples the holders of lab.VIP every interval until stop,
 // for at most limit.
 func sampleHolders(l *lab.Lab, every, limit time.Duration) *holderSampler {
+	return sampleHoldersOf(l, lab.VIP, every, limit)
+}
+
+// sampleHoldersOf is sampleHolders for vip.
+func sampleHoldersOf(l *lab.Lab, vip netip.Prefix, every, limit time.Duration) *holderSampler {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	s := &holderSampler{cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -278,7 +284,7 @@ func sampleHolders(l *lab.Lab, every, limit time.Duration) *holderSampler {
 		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
-			h, err := l.Holders(lab.VIP)
+			h, err := l.Holders(vip)
 			now := time.Now()
 			s.mu.Lock()
 			if err != nil {
