@@ -82,12 +82,20 @@ type Instance struct {
 	TrackChecks     []TrackCheck
 	TrackInterfaces []TrackInterface
 	Notify          Notify
+
+	// Routes and Rules are in the kernel while the instance is Master.
+	Routes []Route
+	Rules  []Rule
 }
 
-// Announce is how gratuitous ARPs are sent when an instance becomes master.
+// Announce is how gratuitous ARPs (IPv4) or unsolicited neighbour
+// advertisements (IPv6) are sent when an instance becomes master.
 type Announce struct {
 	Count    int           // rounds, the first at once
 	Interval time.Duration // between rounds
+	// Refresh, if not 0, announces the VIPs again every Refresh while
+	// Master (keepalived's garp_master_refresh), on its own timer.
+	Refresh time.Duration
 }
 
 // Load reads the file at path and parses it; path is the file name used in
@@ -246,6 +254,13 @@ func (d *decoder) instance(n *yaml.Node, path string, idx int) (Instance, source
 			d.mapping(n, path, []field{
 				{name: "count", decode: setInt(d, &in.Announce.Count, 1, 100)},
 				{name: "interval", decode: setDuration(d, &in.Announce.Interval, 10*time.Millisecond, 10*time.Second, 0)},
+				{name: "refresh", decode: func(n *yaml.Node, path string) {
+					setDuration(d, &in.Announce.Refresh, 0, 24*time.Hour, 0)(n, path)
+					if r := in.Announce.Refresh; r > 0 && r < time.Second {
+						d.errorf(n, path, "%s is more often than once a second; 0 turns the refresh off", n.Value)
+						in.Announce.Refresh = 0
+					}
+				}},
 			})
 		}},
 		{name: "track_checks", decode: func(n *yaml.Node, path string) {
@@ -283,6 +298,8 @@ func (d *decoder) instance(n *yaml.Node, path string, idx int) (Instance, source
 		{name: "unicast_source", decode: d.addr(&in.UnicastSource)},
 		{name: "v3_checksum_as_v2", decode: setBool(d, &in.V3ChecksumAsV2)},
 		{name: "auth_hmac", decode: func(n *yaml.Node, path string) { in.AuthHMAC = d.authHMAC(n, path, idx) }},
+		{name: "routes", decode: func(n *yaml.Node, path string) { in.Routes = d.routes(n, path) }},
+		{name: "rules", decode: func(n *yaml.Node, path string) { in.Rules = d.rules(n, path) }},
 	})
 	d.checkInterval(&in, src, path)
 	finishAuth(&in)

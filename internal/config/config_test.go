@@ -160,7 +160,7 @@ func TestParseValues(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	const instFields = "name, interface, vrid, priority, advert_interval, preempt, preempt_delay, vips, announce, track_checks, track_interfaces, notify, version, auth_pass, unicast_peers, unicast_source, v3_checksum_as_v2, auth_hmac"
+	const instFields = "name, interface, vrid, priority, advert_interval, preempt, preempt_delay, vips, announce, track_checks, track_interfaces, notify, version, auth_pass, unicast_peers, unicast_source, v3_checksum_as_v2, auth_hmac, routes, rules"
 	tests := []struct {
 		name string
 		in   string
@@ -225,7 +225,7 @@ func TestParseErrors(t *testing.T) {
 			"vipd.yaml:7: instances[0].weight: unknown field (valid fields: " + instFields + ")",
 		}},
 		{"unknown in announce", inst("    announce:", "      rounds: 3"), []string{
-			"vipd.yaml:8: instances[0].announce.rounds: unknown field (valid fields: count, interval)",
+			"vipd.yaml:8: instances[0].announce.rounds: unknown field (valid fields: count, interval, refresh)",
 		}},
 		{"field twice", inst("    vrid: 52"), []string{
 			"vipd.yaml:7: instances[0].vrid: field is set twice (first at line 4)",
