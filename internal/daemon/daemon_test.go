@@ -383,3 +383,29 @@ func TestStartedWaitsForInterface(t *testing.T) {
 		}
 	})
 }
+
+// announce.refresh: the Master announces its VIPs again every period, on
+// its own timer; a Backup never does; 0 is off.
+func TestAnnounceRefresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		seg := &segment{}
+		hs := []*host{newHost(seg, "192.0.2.11"), newHost(seg, "192.0.2.12")}
+		refreshing := func(prio uint8) *config.Config {
+			ic := instanceConfig(prio)
+			ic.Announce.Refresh = time.Second
+			return one(ic)
+		}
+		startConfig(t, hs[0], refreshing(150))
+		startConfig(t, hs[1], refreshing(100))
+		waitFor(t, 2*time.Second, "host 0 alone holding the VIP", only(0, hs...))
+		settle(100 * time.Millisecond) // the new Master's 3 rounds are over
+		master, backup := hs[0].announcements(), hs[1].announcements()
+		settle(10*time.Second + 50*time.Millisecond)
+		if got := hs[0].announcements() - master; got != 10 {
+			t.Errorf("the Master announced %d times in 10 s, want 10 (one VIP, every second)", got)
+		}
+		if got := hs[1].announcements() - backup; got != 0 {
+			t.Errorf("the Backup announced %d times", got)
+		}
+	})
+}

@@ -193,6 +193,7 @@ func (in *instance) routerConfig() router.Config {
 		Addr:             in.src,
 		AnnounceRounds:   in.cfg.Announce.Count,
 		AnnounceInterval: in.cfg.Announce.Interval,
+		AnnounceRefresh:  in.cfg.Announce.Refresh,
 	}
 }
 

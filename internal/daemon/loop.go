@@ -399,7 +399,10 @@ func (l *loop) announce(in *instance, a router.Action) {
 	if !l.open {
 		return
 	}
-	if a.Round == 1 {
+	switch {
+	case a.Refresh:
+		in.log.Debug("refreshing the VIPs' announcement", "every", in.cfg.Announce.Refresh)
+	case a.Round == 1:
 		in.log.Debug("announcing the VIPs", "rounds", a.Rounds, "interval", in.cfg.Announce.Interval)
 	}
 	for _, vip := range in.cfg.VIPs {

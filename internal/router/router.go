@@ -85,6 +85,12 @@ type Config struct {
 	// them. Zero rounds means one.
 	AnnounceRounds   int
 	AnnounceInterval time.Duration
+	// AnnounceRefresh, if not zero, has a Master announce its VIPs again,
+	// one round, every AnnounceRefresh after its last announcement
+	// (keepalived's garp_master_refresh): switches and neighbours that
+	// aged the entry out, or never heard it, learn it again. Its own timer:
+	// not tied to the advert interval (keepalived #1214).
+	AnnounceRefresh time.Duration
 }
 
 // EventKind says what happened.
@@ -163,8 +169,10 @@ type Action struct {
 	Priority uint8
 	From, To State
 	Reason   Reason
-	// Round and Rounds number an Announce, from 1.
+	// Round and Rounds number an Announce, from 1; Refresh says it is a
+	// periodic refresh (AnnounceRefresh), not a new Master's.
 	Round, Rounds int
+	Refresh       bool
 	// Master is the rival of a RivalSeen.
 	Master netip.Addr
 }
@@ -209,6 +217,9 @@ type Router struct {
 	// zero when no round is left.
 	announceAt    time.Time
 	announceRound int
+	// announced is when a Master last finished announcing its VIPs: the
+	// refresh is due AnnounceRefresh later. Zero out of Master.
+	announced time.Time
 
 	// releaseAt is set while a Master that shut down keeps its VIPs for the
 	// new Master (see shutdown): they go when that Master is heard, or at
@@ -247,7 +258,7 @@ func (r *Router) Deadline() time.Time { return r.deadline }
 // to 1 interval, never less often than configured. at is zero when no
 // timer runs.
 func (r *Router) Next() (at, early time.Time) {
-	for _, t := range [...]time.Time{r.deadline, r.announceAt, r.releaseAt, r.rivalEnd()} {
+	for _, t := range [...]time.Time{r.deadline, r.announceAt, r.refreshAt(), r.releaseAt, r.rivalEnd()} {
 		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
 			at = t
 		}
@@ -405,6 +416,10 @@ func (r *Router) timeout(now time.Time, out []Action) []Action {
 	if !r.announceAt.IsZero() && !now.Before(r.announceAt) {
 		out = r.announceNext(now, out)
 	}
+	if at := r.refreshAt(); !at.IsZero() && !now.Before(at) {
+		r.announced = now
+		out = append(out, Action{Kind: Announce, Round: 1, Rounds: 1, Refresh: true})
+	}
 	if end := r.rivalEnd(); !end.IsZero() && !now.Before(end) {
 		out = r.rivalOver(out)
 	}
@@ -440,8 +455,19 @@ func (r *Router) announceNext(now time.Time, out []Action) []Action {
 	r.announceAt = time.Time{}
 	if r.announceRound <= rounds {
 		r.announceAt = now.Add(r.cfg.AnnounceInterval)
+	} else {
+		r.announced = now
 	}
 	return out
+}
+
+// refreshAt is when the periodic refresh is due: zero when off, out of
+// Master, and while an announcement is under way.
+func (r *Router) refreshAt() time.Time {
+	if r.state != Master || r.cfg.AnnounceRefresh <= 0 || !r.announceAt.IsZero() || r.announced.IsZero() {
+		return time.Time{}
+	}
+	return r.announced.Add(r.cfg.AnnounceRefresh)
 }
 
 func (r *Router) become(to State, why Reason, out []Action) []Action {
@@ -449,7 +475,7 @@ func (r *Router) become(to State, why Reason, out []Action) []Action {
 	r.leaving = false
 	r.state = to
 	if from == Master {
-		r.announceAt = time.Time{}
+		r.announceAt, r.announced = time.Time{}, time.Time{}
 		out = r.rivalOver(out)
 		r.lowerSeen, r.lowerFrom, r.rivalAdverts = time.Time{}, netip.Addr{}, 0
 	}

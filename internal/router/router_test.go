@@ -2,6 +2,7 @@ package router
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +53,7 @@ var (
 	addVIPs    = Action{Kind: AddVIPs}
 	removeVIPs = Action{Kind: RemoveVIPs}
 	announce   = Action{Kind: Announce, Round: 1, Rounds: 1}
+	refresh    = Action{Kind: Announce, Round: 1, Rounds: 1, Refresh: true}
 	rivalGone  = Action{Kind: RivalGone}
 )
 
@@ -307,6 +309,31 @@ func TestStep(t *testing.T) {
 				{at: mdi100 + 800*time.Millisecond, ev: adv(upper, 200, time.Second), want: []Action{removeVIPs, send(100), tr(Master, Backup, ReasonHigherPriority)},
 					state: Backup, deadline: mdi100 + 800*time.Millisecond + mdi100},
 				{at: mdi100 + 900*time.Millisecond, ev: timeout, state: Backup, deadline: mdi100 + 800*time.Millisecond + mdi100},
+			},
+		},
+		{
+			name: "refresh: one round every AnnounceRefresh after the last announcement, on its own timer; a reannouncement restarts it; none out of Master",
+			cfg: func(c *Config) {
+				c.AnnounceRounds, c.AnnounceInterval, c.AnnounceRefresh = 2, 200*time.Millisecond, 5*time.Second
+			},
+			steps: []step{
+				{at: 0, ev: startup, want: []Action{tr(Init, Backup, ReasonStartup)}, state: Backup, deadline: mdi100},
+				{at: mdi100, ev: timeout, want: []Action{addVIPs, round(1, 2), send(100), tr(Backup, Master, ReasonMasterDown)}, state: Master, deadline: mdi100 + time.Second},
+				{at: mdi100 + 200*time.Millisecond, ev: timeout, want: []Action{round(2, 2)}, state: Master, deadline: mdi100 + time.Second},
+				// The adverts go on at their interval, the refresh on its own.
+				{at: mdi100 + 5199*time.Millisecond, ev: timeout, want: []Action{send(100)}, state: Master, deadline: mdi100 + 6199*time.Millisecond},
+				{at: mdi100 + 5200*time.Millisecond, ev: timeout, want: []Action{refresh}, state: Master, deadline: mdi100 + 6199*time.Millisecond},
+				{at: mdi100 + 10199*time.Millisecond, ev: timeout, want: []Action{send(100)}, state: Master, deadline: mdi100 + 11199*time.Millisecond},
+				{at: mdi100 + 10200*time.Millisecond, ev: timeout, want: []Action{refresh}, state: Master, deadline: mdi100 + 11199*time.Millisecond},
+				// A reannouncement (VIPs put back) restarts the period from its last round.
+				{at: mdi100 + 11000*time.Millisecond, ev: Event{Kind: Reannounce}, want: []Action{round(1, 2)}, state: Master, deadline: mdi100 + 11199*time.Millisecond},
+				{at: mdi100 + 11200*time.Millisecond, ev: timeout, want: []Action{send(100), round(2, 2)}, state: Master, deadline: mdi100 + 12200*time.Millisecond},
+				{at: mdi100 + 15200*time.Millisecond, ev: timeout, want: []Action{send(100)}, state: Master, deadline: mdi100 + 16200*time.Millisecond},
+				{at: mdi100 + 16200*time.Millisecond, ev: timeout, want: []Action{send(100), refresh}, state: Master, deadline: mdi100 + 17200*time.Millisecond},
+				// Out of Master: no refresh.
+				{at: mdi100 + 17000*time.Millisecond, ev: adv(upper, 200, time.Second), want: []Action{removeVIPs, send(100), tr(Master, Backup, ReasonHigherPriority)},
+					state: Backup, deadline: mdi100 + 17000*time.Millisecond + mdi100},
+				{at: mdi100 + 20000*time.Millisecond, ev: timeout, state: Backup, deadline: mdi100 + 17000*time.Millisecond + mdi100},
 			},
 		},
 		{
@@ -590,6 +617,7 @@ func TestNext(t *testing.T) {
 		name      string
 		steps     []step        // only at and ev are used
 		at, early time.Duration // offsets from t0; -1 for none
+		refresh   time.Duration // AnnounceRefresh
 	}{
 		{name: "init", at: -1, early: -1},
 		{name: "backup: the Master_Down_Timer, never early", steps: []step{{ev: startup}}, at: mdi100, early: mdi100},
@@ -600,9 +628,14 @@ func TestNext(t *testing.T) {
 		{name: "handing over: the release bound", steps: []step{{ev: startup}, {at: mdi100, ev: timeout}, {at: mdi100 + 200*time.Millisecond, ev: timeout}, {at: mdi100 + 300*time.Millisecond, ev: shutdown}},
 			at: mdi100 + 950*time.Millisecond, early: mdi100 + 950*time.Millisecond},
 		{name: "fault", steps: []step{{ev: startup}, {ev: Event{Kind: FaultOn, Reason: ReasonCheckFailed}}}, at: -1, early: -1},
+		{name: "master with a refresh: the refresh when it comes before the Adver_Timer", refresh: 500 * time.Millisecond,
+			steps: []step{{ev: startup}, {at: mdi100, ev: timeout}, {at: mdi100 + 200*time.Millisecond, ev: timeout}},
+			at:    mdi100 + 700*time.Millisecond, early: mdi100 + 700*time.Millisecond},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			r := New(cfg)
+			c := cfg
+			c.AnnounceRefresh = tt.refresh
+			r := New(c)
 			for _, s := range tt.steps {
 				r.Step(t0.Add(s.at), s.ev, nil)
 			}
@@ -616,7 +649,7 @@ func TestNext(t *testing.T) {
 			if off(at) != tt.at || off(early) != tt.early {
 				t.Errorf("Next() = %v, %v; want %v, %v", off(at), off(early), tt.at, tt.early)
 			}
-			if holding := r.State() == Master || tt.name == "handing over: the release bound"; r.Holding() != holding {
+			if holding := r.State() == Master || strings.HasPrefix(tt.name, "handing over"); r.Holding() != holding {
 				t.Errorf("Holding() = %v, want %v", r.Holding(), holding)
 			}
 		})
