@@ -83,6 +83,13 @@ type Instance struct {
 	TrackInterfaces []TrackInterface
 	Notify          Notify
 
+	// VIPsAsSource lets the kernel pick the VIPs as source addresses of
+	// the host's own traffic. Without it (the default) an IPv4 VIP inside
+	// a subnet of the interface is added as a secondary address of that
+	// subnet and an IPv6 VIP deprecated, so that neither becomes the
+	// host's source or node IP.
+	VIPsAsSource bool
+
 	// Routes and Rules are in the kernel while the instance is Master.
 	Routes []Route
 	Rules  []Rule
@@ -298,6 +305,7 @@ func (d *decoder) instance(n *yaml.Node, path string, idx int) (Instance, source
 		{name: "unicast_source", decode: d.addr(&in.UnicastSource)},
 		{name: "v3_checksum_as_v2", decode: setBool(d, &in.V3ChecksumAsV2)},
 		{name: "auth_hmac", decode: func(n *yaml.Node, path string) { in.AuthHMAC = d.authHMAC(n, path, idx) }},
+		{name: "vips_as_source", decode: setBool(d, &in.VIPsAsSource)},
 		{name: "routes", decode: func(n *yaml.Node, path string) { in.Routes = d.routes(n, path) }},
 		{name: "rules", decode: func(n *yaml.Node, path string) { in.Rules = d.rules(n, path) }},
 	})

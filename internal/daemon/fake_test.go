@@ -220,7 +220,7 @@ func (h *host) PrimaryIPv6(int, []netip.Prefix) (netip.Addr, error) {
 
 func (h *host) ListenIPv6(i int) (PacketConn, error) { return h.ListenIPv4(i) }
 
-func (h *host) Add(ifindex int, p netip.Prefix) error { return h.setVIP(ifindex, p, true) }
+func (h *host) Add(ifindex int, p netip.Prefix, _ bool) error { return h.setVIP(ifindex, p, true) }
 
 func (h *host) Remove(ifindex int, p netip.Prefix) error { return h.setVIP(ifindex, p, false) }
 

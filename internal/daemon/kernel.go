@@ -250,7 +250,7 @@ func (l *loop) reconcile(now time.Time) {
 func (l *loop) reconcileVIP(now time.Time, p netip.Prefix, have []netip.Prefix) {
 	present := false
 	for _, a := range have {
-		if a == p {
+		if a.Addr() == p.Addr() {
 			present = true
 			break
 		}
@@ -273,7 +273,7 @@ func (l *loop) reconcileVIP(now time.Time, p netip.Prefix, have []netip.Prefix) 
 	case holder != nil && !present:
 		holder.log.Warn("VIP missing from the interface; adding it again", "vip", p)
 		holder.cell.added.Add(1)
-		if err := l.d.sys.Add(l.link.Index, p); err != nil {
+		if err := l.d.sys.Add(l.link.Index, p, holder.cfg.VIPsAsSource); err != nil {
 			holder.log.Error("adding VIP failed", "vip", p, "err", err)
 			return
 		}

@@ -315,7 +315,7 @@ func (l *loop) act(in *instance, a router.Action) {
 	case router.AddVIPs:
 		l.flush()
 		for _, vip := range in.cfg.VIPs {
-			if err := l.d.sys.Add(l.link.Index, vip); err != nil {
+			if err := l.d.sys.Add(l.link.Index, vip, in.cfg.VIPsAsSource); err != nil {
 				in.log.Error("adding VIP failed", "vip", vip, "err", err)
 			}
 		}
@@ -446,7 +446,9 @@ func (l *loop) heldByOther(in *instance, vip netip.Prefix) bool {
 
 func hasVIP(ic config.Instance, vip netip.Prefix) bool {
 	for _, v := range ic.VIPs {
-		if v == vip {
+		// By address: the kernel may hold a VIP with a wider prefix
+		// (AddrSet.Add), and no two instances share an address.
+		if v.Addr() == vip.Addr() {
 			return true
 		}
 	}

@@ -54,6 +54,10 @@ type Announcer interface {
 
 // AddrSet adds and removes addresses on interfaces, idempotently.
 type AddrSet interface {
-	Add(ifindex int, p netip.Prefix) error
+	// Add adds p. Unless asSource, so that the kernel never picks it as
+	// the source of the host's own traffic (netif.Addrs.AddNonSource):
+	// the prefix length in the kernel may then differ from p's.
+	Add(ifindex int, p netip.Prefix, asSource bool) error
+	// Remove removes p's address, whatever its prefix length.
 	Remove(ifindex int, p netip.Prefix) error
 }

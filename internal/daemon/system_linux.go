@@ -29,6 +29,13 @@ func NewSystem() (System, func() error, error) {
 
 func (*linuxSystem) LinkByName(name string) (netif.Link, error) { return netif.LinkByName(name) }
 
+func (s *linuxSystem) Add(ifindex int, p netip.Prefix, asSource bool) error {
+	if asSource {
+		return s.Addrs.Add(ifindex, p)
+	}
+	return s.Addrs.AddNonSource(ifindex, p)
+}
+
 func (*linuxSystem) PrepareInterface(name string) error { return netif.PromoteSecondaries(name) }
 
 func (*linuxSystem) PrimaryIPv6(ifindex int, exclude []netip.Prefix) (netip.Addr, error) {

@@ -199,12 +199,65 @@ func (a *Addrs) Add(ifindex int, p netip.Prefix) error {
 	return nil
 }
 
-// Remove removes p from the interface. Removing an absent address is not an
-// error.
+// AddNonSource adds p so that the kernel never picks it as the source
+// address of the host's own traffic (a node IP, an outgoing connection): an
+// IPv4 host address (/32) inside a subnet already on the interface goes
+// in as a secondary address of that subnet — the kernel chooses sources
+// among primary addresses only — and an IPv6 address goes in deprecated
+// (preferred lifetime 0, valid forever: RFC 6724 rule 3 avoids it). Either
+// still answers for its address as before. Remove removes it.
+func (a *Addrs) AddNonSource(ifindex int, p netip.Prefix) error {
+	na, err := vip(ifindex, p)
+	if err != nil {
+		return err
+	}
+	if p.Addr().Is6() {
+		na.PreferedLft, na.ValidLft = 0, infinite
+	} else if p.IsSingleIP() {
+		if bits, ok, err := a.subnetOf(ifindex, p.Addr()); err != nil {
+			return err
+		} else if ok {
+			na.Mask = net.CIDRMask(bits, 32)
+		}
+	}
+	err = a.h.AddrAdd(nil, na)
+	if errors.Is(err, unix.EEXIST) {
+		return nil // the address is there, however it was added: Remove finds it
+	}
+	if err != nil {
+		return fmt.Errorf("netif: add %v to %s: %w", p, ifName(a.h, ifindex), err)
+	}
+	return nil
+}
+
+// infinite is the lifetime that never ends (INFINITY_LIFE_TIME).
+const infinite = 0xffffffff
+
+// subnetOf returns the prefix length of the first primary IPv4 address on
+// the interface whose subnet holds ip, other than ip itself.
+func (a *Addrs) subnetOf(ifindex int, ip netip.Addr) (int, bool, error) {
+	as, err := addrList(a.h, ifindex, netlink.FAMILY_V4)
+	if err != nil {
+		return 0, false, fmt.Errorf("netif: addresses of %s: %w", ifName(a.h, ifindex), err)
+	}
+	for _, x := range Prefixes(as) {
+		if x.Addr() != ip && x.Bits() < 32 && x.Masked().Contains(ip) {
+			return x.Bits(), true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// Remove removes p's address from the interface, whatever prefix length it
+// was added with (AddNonSource may widen it). Removing an absent address
+// is not an error.
 func (a *Addrs) Remove(ifindex int, p netip.Prefix) error {
 	na, err := vip(ifindex, p)
 	if err != nil {
 		return err
+	}
+	if bits, ok, err := a.lengthOf(ifindex, p.Addr()); err == nil && ok {
+		na.Mask = net.CIDRMask(bits, p.Addr().BitLen())
 	}
 	err = a.h.AddrDel(nil, na)
 	if errors.Is(err, unix.EADDRNOTAVAIL) {
@@ -214,6 +267,24 @@ func (a *Addrs) Remove(ifindex int, p netip.Prefix) error {
 		return fmt.Errorf("netif: remove %v from %s: %w", p, ifName(a.h, ifindex), err)
 	}
 	return nil
+}
+
+// lengthOf returns the prefix length ip is on the interface with.
+func (a *Addrs) lengthOf(ifindex int, ip netip.Addr) (int, bool, error) {
+	family := netlink.FAMILY_V4
+	if ip.Is6() {
+		family = netlink.FAMILY_V6
+	}
+	as, err := addrList(a.h, ifindex, family)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, x := range Prefixes(as) {
+		if x.Addr() == ip {
+			return x.Bits(), true, nil
+		}
+	}
+	return 0, false, nil
 }
 
 // Has reports whether the interface has p: the same address with the same
