@@ -22,11 +22,12 @@ const usage = `vipd-lab runs vipd in a lab of network namespaces (needs root).
 Usage:
   vipd-lab demo  --vipd PATH [--logs DIR]    a failover walk-through, ~10s
   vipd-lab bench --vipd PATH [--runs N] [--intervals 10ms,100ms,1s]
-                 [--only failover,health,reliability,scale1000]
+                 [--only failover,health,reliability,scale1000,auth]
                                              vipd beside keepalived: failover outages (IPv4, IPv6),
                                              health-check failover, CPU and memory at scale, soak,
                                              packet loss, partition heals, 1,000 instances over
-                                             4 interfaces; ~15 minutes
+                                             4 interfaces; then auth_hmac's cost and a forged
+                                             flood (vipd alone); ~17 minutes
 `
 
 func main() {
@@ -105,7 +106,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // benchPartNames are the parts of the whole benchmark, in order.
-var benchPartNames = []string{"failover", "health", "reliability", "scale1000"}
+var benchPartNames = []string{"failover", "health", "reliability", "scale1000", "auth"}
 
 // benchParts runs the parts of the benchmark only names, in order.
 func benchParts(ctx context.Context, w io.Writer, vipdPath string, runs int, ivs []time.Duration, only string) error {
@@ -113,6 +114,7 @@ func benchParts(ctx context.Context, w io.Writer, vipdPath string, runs int, ivs
 		"failover":    func() error { return bench(ctx, w, vipdPath, runs, ivs) },
 		"health":      func() error { return benchHealth(ctx, w, vipdPath, runs) },
 		"reliability": func() error { return benchReliability(ctx, w, vipdPath) },
+		"auth":        func() error { return benchAuth(ctx, w, vipdPath) },
 	}
 	for _, sc := range scaleScenarios {
 		parts[sc.part] = func() error { return benchScale(ctx, w, vipdPath, sc) }
