@@ -49,6 +49,10 @@ type instance struct {
 	// advertsPrio, rebuilt when the priority or the source changes.
 	adverts     []transport.Outgoing
 	advertsPrio uint8
+	// queued says adverts of the instance wait in the loop's batch: a
+	// second one before the flush (a shutdown's priority 0 after a
+	// routine advert) must not be signed into the same buffers.
+	queued bool
 
 	// tracker holds the tracked checks and interfaces; effective is the
 	// priority they leave.

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -307,11 +306,11 @@ func (l *loop) act(in *instance, a router.Action) {
 	case router.SendAdvert:
 		// A second advert of in before the flush (a shutdown's
 		// priority 0 after a routine one) must not overwrite the first.
-		queued := in.sign != nil && slices.Contains(l.owners, in)
-		for _, o := range in.advertsAt(a.Priority, time.Now(), queued) {
+		for _, o := range in.advertsAt(a.Priority, time.Now(), in.queued) {
 			l.out = append(l.out, o)
 			l.owners = append(l.owners, in)
 		}
+		in.queued = true
 	case router.AddVIPs:
 		l.flush()
 		for _, vip := range in.cfg.VIPs {
@@ -379,6 +378,9 @@ func (l *loop) flush() {
 		in.sendResult(err)
 	}
 	clear(l.out)
+	for _, in := range l.owners {
+		in.queued = false
+	}
 	clear(l.owners)
 	l.out, l.owners = l.out[:0], l.owners[:0]
 	if gone != nil && l.open {
