@@ -47,6 +47,7 @@ func Convert(cfg *Config) (*Result, error) {
 		vrids:   map[vridKey]string{},
 		vips:    map[netip.Addr]string{},
 	}
+	c.autoPrio = autoPriorities(cfg.Stmts)
 	doc := c.convert()
 	slices.SortStableFunc(c.warns, func(a, b Warning) int { return a.seq - b.seq })
 	res := &Result{Warnings: c.warns, Instances: len(doc.instances), Checks: len(doc.checks)}
@@ -76,6 +77,14 @@ type converter struct {
 	garpInterval time.Duration // IPv4: vrrp_garp_interval
 	gnaInterval  time.Duration // IPv6: vrrp_gna_interval
 	minGarp      bool
+	// vrrp_garp_master_refresh, the refresh of every instance without
+	// its own garp_master_refresh.
+	garpRefresh     time.Duration
+	garpRefreshStmt *Stmt
+
+	// autoPrio are the preferences keepalived gives the rules without
+	// one, by line.
+	autoPrio map[*Stmt]uint64
 
 	scripts    map[string]*vscript // by keepalived name
 	scriptList []*vscript
@@ -204,6 +213,24 @@ func (c *converter) globalDefs(g *Stmt) []string {
 				continue
 			}
 			out = append(out, c.notConverted(s, "global_defs", "vipd sends one burst of gratuitous ARPs on becoming master, no second one later"))
+		case "vrrp_garp_master_refresh":
+			if v, ok := c.intArg(s, "global_defs", 0, math.MaxInt32); ok {
+				c.garpRefresh, c.garpRefreshStmt = time.Duration(v)*time.Second, s
+				what := "announce.refresh of every instance without its own garp_master_refresh"
+				if v == 0 {
+					what = "no refresh, vipd's default"
+				}
+				out = append(out, fmt.Sprintf("keepalived: %s (%s): %s", s.Line(), s.Pos, what))
+			}
+		case "vrrp_garp_master_refresh_repeat":
+			if v, ok := c.intArg(s, "global_defs", 0, math.MaxInt32); ok {
+				if v <= 1 {
+					out = append(out, fmt.Sprintf("keepalived: %s (%s): one announcement per refresh, as in vipd", s.Line(), s.Pos))
+					continue
+				}
+				c.warn(s, "global_defs", "%s: %s", s.Line(), refreshRepeat(v))
+				out = append(out, fmt.Sprintf("keepalived: %s (%s): vipd announces once per refresh", s.Line(), s.Pos))
+			}
 		case "vrrp_check_unicast_src":
 			out = append(out, fmt.Sprintf("keepalived: %s (%s): %s", s.Line(), s.Pos, instanceSame["check_unicast_src"]))
 		default:
@@ -408,6 +435,11 @@ type instSrc struct {
 	notify                      []*Stmt
 	garpRepeat                  int
 	garpRepeatStmt, oldChecksum *Stmt
+	garpRefresh                 time.Duration
+	garpRefreshStmt             *Stmt
+	garpRefreshRepeat           int
+	garpRefreshRepeatStmt       *Stmt
+	vroutes, vrules             []*Stmt
 }
 
 // gather reads a vrrp_instance block; what needs no further context is
@@ -476,6 +508,18 @@ func (c *converter) gather(s *Stmt, in *outInstance) *instSrc {
 			if v, ok := c.intArg(a, subject, 1, math.MaxInt32); ok {
 				src.garpRepeat, src.garpRepeatStmt = v, a
 			}
+		case "garp_master_refresh":
+			if v, ok := c.intArg(a, subject, 0, math.MaxInt32); ok {
+				src.garpRefresh, src.garpRefreshStmt = time.Duration(v)*time.Second, a
+			}
+		case "garp_master_refresh_repeat":
+			if v, ok := c.intArg(a, subject, 0, math.MaxInt32); ok {
+				src.garpRefreshRepeat, src.garpRefreshRepeatStmt = v, a
+			}
+		case "virtual_routes":
+			src.vroutes = append(src.vroutes, a)
+		case "virtual_rules":
+			src.vrules = append(src.vrules, a)
 		case "garp_master_delay":
 			if len(a.Args) == 1 && a.Args[0] == "0" {
 				in.tail = append(in.tail, fmt.Sprintf("keepalived: %s (%s): no second burst of gratuitous ARPs, as in vipd", a.Line(), a.Pos))
@@ -668,6 +712,8 @@ func (c *converter) instance(s *Stmt) (*outInstance, string) {
 		c.warn(s, subject, "member of a vrrp_sync_group with weighted tracking: keepalived ignores (or zeroes, depending on its version) these weights; vipd applies them")
 	}
 	c.notify(in, src.notify, subject)
+	c.vroutes(in, src.vroutes, subject)
+	c.vrules(in, src.vrules, subject)
 	return in, ""
 }
 
@@ -872,6 +918,53 @@ func (c *converter) announce(in *outInstance, src *instSrc) {
 			in.note("announce", "keepalived's interval %s is outside vipd's 10ms..10s", duration(interval))
 		}
 	}
+	c.refresh(in, src)
+}
+
+// maxRefresh is the longest announce.refresh vipd takes.
+const maxRefresh = 24 * time.Hour
+
+// refresh: announce.refresh from garp_master_refresh, or the global
+// vrrp_garp_master_refresh; keepalived's repeat of each refresh is one
+// round in vipd.
+func (c *converter) refresh(in *outInstance, src *instSrc) {
+	refresh, from := c.garpRefresh, c.garpRefreshStmt
+	if a := src.garpRefreshStmt; a != nil {
+		refresh, from = src.garpRefresh, a
+	}
+	switch {
+	case refresh > 0:
+		if from == src.garpRefreshStmt {
+			in.note("announce", "keepalived: %s (%s)", from.Line(), from.Pos)
+		} else {
+			in.note("announce", "refresh from global_defs vrrp_garp_master_refresh (%s)", from.Pos)
+		}
+		if refresh > maxRefresh {
+			c.warn(from, src.subject, "%s: vipd refreshes at most every %s: converted as %s", from.Line(), duration(maxRefresh), duration(maxRefresh))
+			in.note("announce", "keepalived refreshes every %s; vipd at most every %s", duration(refresh), duration(maxRefresh))
+			refresh = maxRefresh
+		}
+		in.announceRefresh = refresh
+	case from != nil && from == src.garpRefreshStmt:
+		in.tail = append(in.tail, fmt.Sprintf("keepalived: %s (%s): no refresh, vipd's default", from.Line(), from.Pos))
+	}
+	a := src.garpRefreshRepeatStmt
+	switch {
+	case a == nil:
+	case refresh == 0:
+		in.tail = append(in.tail, fmt.Sprintf("keepalived: %s (%s): no effect without garp_master_refresh, in keepalived too", a.Line(), a.Pos))
+	case src.garpRefreshRepeat > 1:
+		c.warn(a, src.subject, "%s: %s", a.Line(), refreshRepeat(src.garpRefreshRepeat))
+		in.note("announce", "keepalived: %s (%s): vipd announces once per refresh", a.Line(), a.Pos)
+	default:
+		in.note("announce", "keepalived: %s (%s): one announcement per refresh, as in vipd", a.Line(), a.Pos)
+	}
+}
+
+// refreshRepeat says what vipd does instead of n announcements per
+// refresh.
+func refreshRepeat(n int) string {
+	return fmt.Sprintf("vipd announces the VIPs once per announce.refresh (one round: a gratuitous ARP request and reply, or an unsolicited NA, per VIP), where keepalived sends %d: converted as once", n)
 }
 
 func (c *converter) auth(in *outInstance, a *Stmt, subject string) {
@@ -1173,6 +1266,9 @@ func verify(data []byte, doc *document) error {
 			!slices.Equal(n.Command, in.notify.command) || !slices.Equal(n.Master, in.notify.master) ||
 			!slices.Equal(n.Backup, in.notify.backup) || !slices.Equal(n.Fault, in.notify.fault) || !slices.Equal(n.Stop, in.notify.stop) {
 			return fmt.Errorf("instance %q read back as %+v", in.name, got)
+		}
+		if got.Announce.Refresh != in.announceRefresh || !slices.Equal(got.Routes, in.routeList) || !slices.Equal(got.Rules, in.ruleList) {
+			return fmt.Errorf("instance %q: announce.refresh, routes or rules read back as %v, %+v, %+v", in.name, got.Announce.Refresh, got.Routes, got.Rules)
 		}
 		if !in.hmac.readsBack(got.AuthHMAC) {
 			// Not printed: it holds the secrets.

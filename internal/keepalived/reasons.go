@@ -4,14 +4,15 @@ package keepalived
 // keyword. A keyword missing from these tables gets a generic reason.
 
 const (
-	noEmail      = "vipd sends no email; use a notify command"
-	noVMAC       = "vipd has no virtual MAC: it adds the VIPs to the interface itself, which answers ARP with its own MAC"
-	onlyOnMaster = "vipd announces the VIPs only when it becomes master"
-	noFIFO       = "vipd has no notify FIFO; notify.command gets the same fields (INSTANCE, name, state, priority) as arguments"
-	procSetting  = "a keepalived process setting with no vipd equivalent (set scheduling and limits in the systemd unit)"
-	noScripts    = "vipd runs checks and notify commands as its own user (the unprivileged user vipd under the shipped unit, without capabilities); make sure each command is safe to run as that user"
-	lvs          = "vipd does not configure IPVS (LVS); keep the load balancing in keepalived or move it to HAProxy/nginx behind the VIP"
-	noStatic     = "vipd manages only VIPs; configure static addresses, routes and rules in the OS network configuration"
+	noEmail        = "vipd sends no email; use a notify command"
+	noVMAC         = "vipd has no virtual MAC: it adds the VIPs to the interface itself, which answers ARP with its own MAC"
+	onlyOnMaster   = "vipd announces the VIPs when it becomes master, and every announce.refresh while master, on no other event"
+	noFIFO         = "vipd has no notify FIFO; notify.command gets the same fields (INSTANCE, name, state, priority) as arguments"
+	procSetting    = "a keepalived process setting with no vipd equivalent (set scheduling and limits in the systemd unit)"
+	noScripts      = "vipd runs checks and notify commands as its own user (the unprivileged user vipd under the shipped unit, without capabilities); make sure each command is safe to run as that user"
+	lvs            = "vipd does not configure IPVS (LVS); keep the load balancing in keepalived or move it to HAProxy/nginx behind the VIP"
+	noStatic       = "vipd adds only what follows the Master (VIPs, routes, rules); configure static addresses, routes and rules in the OS network configuration"
+	noStaticRoutes = "keepalived keeps static routes and rules whatever the VRRP state, and vipd leaves them to the OS: configure them in its network configuration (only virtual_routes and virtual_rules, which follow the Master, convert to routes and rules)"
 )
 
 var topReasons = map[string]string{
@@ -21,8 +22,8 @@ var topReasons = map[string]string{
 	"real_server":              lvs,
 	"SSL":                      lvs,
 	"static_ipaddress":         noStatic,
-	"static_routes":            noStatic,
-	"static_rules":             noStatic,
+	"static_routes":            noStaticRoutes,
+	"static_rules":             noStaticRoutes,
 	"track_group":              noStatic,
 	"track_file":               "vipd has no file tracking; use an exec check that tests the file",
 	"vrrp_track_file":          "vipd has no file tracking; use an exec check that tests the file",
@@ -41,57 +42,55 @@ var topReasons = map[string]string{
 }
 
 var globalReasons = map[string]string{
-	"router_id":                       "vipd has no router id (keepalived uses it in emails and SNMP)",
-	"notification_email":              noEmail,
-	"notification_email_from":         noEmail,
-	"smtp_server":                     noEmail,
-	"smtp_helo_name":                  noEmail,
-	"smtp_connect_timeout":            noEmail,
-	"smtp_alert":                      noEmail,
-	"smtp_alert_vrrp":                 noEmail,
-	"smtp_alert_checker":              noEmail,
-	"no_email_faults":                 noEmail,
-	"vrrp_strict":                     "vipd has no strict mode: it allows unicast peers and, with version 2, passwords, which strict mode forbids; the checks RFC 9568 requires of adverts it always makes",
-	"vrrp_mcast_group4":               "vipd always uses the standard group 224.0.0.18; keepalived hosts on another group cannot hear vipd",
-	"vrrp_mcast_group6":               "vipd always uses the standard group ff02::12; keepalived hosts on another group cannot hear vipd",
-	"vrrp_skip_check_adv_addr":        "vipd has no such option",
-	"vrrp_garp_master_refresh":        onlyOnMaster,
-	"vrrp_garp_master_refresh_repeat": onlyOnMaster,
-	"vrrp_garp_lower_prio_delay":      onlyOnMaster,
-	"vrrp_garp_lower_prio_repeat":     onlyOnMaster,
-	"vrrp_garp_extra_if":              onlyOnMaster,
-	"vrrp_lower_prio_no_advert":       "vipd has no such option",
-	"vrrp_higher_prio_send_advert":    "vipd has no such option",
-	"vrrp_down_timer_adverts":         "vipd uses RFC 9568's 3 intervals plus skew; all routers of a group must agree, so return the keepalived hosts to the default before mixing",
-	"vrrp_startup_delay":              "vipd has no startup delay",
-	"enable_script_security":          noScripts,
-	"script_user":                     noScripts,
-	"notify_fifo":                     noFIFO,
-	"notify_fifo_script":              noFIFO,
-	"vrrp_notify_fifo":                noFIFO,
-	"vrrp_notify_fifo_script":         noFIFO,
-	"vrrp_notify_priority_changes":    noFIFO,
-	"enable_snmp_vrrp":                "vipd exports Prometheus metrics (metrics.listen), not SNMP",
-	"enable_snmp_checker":             "vipd exports Prometheus metrics (metrics.listen), not SNMP",
-	"enable_snmp_rfc":                 "vipd exports Prometheus metrics (metrics.listen), not SNMP",
-	"enable_snmp_rfcv2":               "vipd exports Prometheus metrics (metrics.listen), not SNMP",
-	"enable_snmp_rfcv3":               "vipd exports Prometheus metrics (metrics.listen), not SNMP",
-	"enable_traps":                    "vipd exports Prometheus metrics (metrics.listen), not SNMP",
-	"snmp_socket":                     "vipd exports Prometheus metrics (metrics.listen), not SNMP",
-	"enable_dbus":                     "vipd answers on its control socket (vipd status), not D-Bus",
-	"dbus_service_name":               "vipd answers on its control socket (vipd status), not D-Bus",
-	"vrrp_iptables":                   "vipd installs no firewall rules",
-	"vrrp_ipsets":                     "vipd installs no firewall rules",
-	"nftables":                        "vipd installs no firewall rules",
-	"vrrp_priority":                   procSetting,
-	"vrrp_rt_priority":                procSetting,
-	"vrrp_no_swap":                    procSetting,
-	"vrrp_cpu_affinity":               procSetting,
-	"vrrp_rlimit_rttime":              procSetting,
-	"max_auto_priority":               procSetting,
-	"min_auto_priority_delay":         procSetting,
-	"default_interface":               "vipd puts every VIP on its instance's interface",
-	"dynamic_interfaces":              "vipd has no such option",
+	"router_id":                    "vipd has no router id (keepalived uses it in emails and SNMP)",
+	"notification_email":           noEmail,
+	"notification_email_from":      noEmail,
+	"smtp_server":                  noEmail,
+	"smtp_helo_name":               noEmail,
+	"smtp_connect_timeout":         noEmail,
+	"smtp_alert":                   noEmail,
+	"smtp_alert_vrrp":              noEmail,
+	"smtp_alert_checker":           noEmail,
+	"no_email_faults":              noEmail,
+	"vrrp_strict":                  "vipd has no strict mode: it allows unicast peers and, with version 2, passwords, which strict mode forbids; the checks RFC 9568 requires of adverts it always makes",
+	"vrrp_mcast_group4":            "vipd always uses the standard group 224.0.0.18; keepalived hosts on another group cannot hear vipd",
+	"vrrp_mcast_group6":            "vipd always uses the standard group ff02::12; keepalived hosts on another group cannot hear vipd",
+	"vrrp_skip_check_adv_addr":     "vipd has no such option",
+	"vrrp_garp_lower_prio_delay":   onlyOnMaster,
+	"vrrp_garp_lower_prio_repeat":  onlyOnMaster,
+	"vrrp_garp_extra_if":           onlyOnMaster,
+	"vrrp_lower_prio_no_advert":    "vipd has no such option",
+	"vrrp_higher_prio_send_advert": "vipd has no such option",
+	"vrrp_down_timer_adverts":      "vipd uses RFC 9568's 3 intervals plus skew; all routers of a group must agree, so return the keepalived hosts to the default before mixing",
+	"vrrp_startup_delay":           "vipd has no startup delay",
+	"enable_script_security":       noScripts,
+	"script_user":                  noScripts,
+	"notify_fifo":                  noFIFO,
+	"notify_fifo_script":           noFIFO,
+	"vrrp_notify_fifo":             noFIFO,
+	"vrrp_notify_fifo_script":      noFIFO,
+	"vrrp_notify_priority_changes": noFIFO,
+	"enable_snmp_vrrp":             "vipd exports Prometheus metrics (metrics.listen), not SNMP",
+	"enable_snmp_checker":          "vipd exports Prometheus metrics (metrics.listen), not SNMP",
+	"enable_snmp_rfc":              "vipd exports Prometheus metrics (metrics.listen), not SNMP",
+	"enable_snmp_rfcv2":            "vipd exports Prometheus metrics (metrics.listen), not SNMP",
+	"enable_snmp_rfcv3":            "vipd exports Prometheus metrics (metrics.listen), not SNMP",
+	"enable_traps":                 "vipd exports Prometheus metrics (metrics.listen), not SNMP",
+	"snmp_socket":                  "vipd exports Prometheus metrics (metrics.listen), not SNMP",
+	"enable_dbus":                  "vipd answers on its control socket (vipd status), not D-Bus",
+	"dbus_service_name":            "vipd answers on its control socket (vipd status), not D-Bus",
+	"vrrp_iptables":                "vipd installs no firewall rules",
+	"vrrp_ipsets":                  "vipd installs no firewall rules",
+	"nftables":                     "vipd installs no firewall rules",
+	"vrrp_priority":                procSetting,
+	"vrrp_rt_priority":             procSetting,
+	"vrrp_no_swap":                 procSetting,
+	"vrrp_cpu_affinity":            procSetting,
+	"vrrp_rlimit_rttime":           procSetting,
+	"max_auto_priority":            procSetting,
+	"min_auto_priority_delay":      procSetting,
+	"default_interface":            "vipd puts every VIP on its instance's interface",
+	"dynamic_interfaces":           "vipd has no such option",
 }
 
 var instanceReasons = map[string]string{
@@ -102,8 +101,6 @@ var instanceReasons = map[string]string{
 	"dont_track_primary":         "vipd always tracks the instance's own interface: the instance is in FAULT while it is down",
 	"no_accept":                  "vipd always accepts traffic to its VIPs: they are ordinary addresses on the interface",
 	"virtual_ipaddress_excluded": "vipd advertises every VIP it adds; add these to vips only once no keepalived host is left (the address lists in adverts must match), or to a second instance",
-	"virtual_routes":             "vipd manages addresses only; add routes from a notify command or the OS network configuration",
-	"virtual_rules":              "vipd manages addresses only; add rules from a notify command or the OS network configuration",
 	"track_file":                 "vipd has no file tracking; use an exec check that tests the file",
 	"track_process":              "vipd has no process tracking; use an exec check such as [pidof, NAME]",
 	"track_bfd":                  "vipd has no BFD",
@@ -113,8 +110,6 @@ var instanceReasons = map[string]string{
 	"notify_master_rx_lower_pri": "vipd has no such hook",
 	"notify_deleted":             "vipd has no such hook",
 	"notify_priority_changes":    noFIFO,
-	"garp_master_refresh":        onlyOnMaster,
-	"garp_master_refresh_repeat": onlyOnMaster,
 	"garp_lower_prio_delay":      onlyOnMaster,
 	"garp_lower_prio_repeat":     onlyOnMaster,
 	"garp_extra_if":              onlyOnMaster,

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vipd/vipd/internal/config"
 )
 
 // The converted configuration, in the field order of configs/vipd.yaml
@@ -44,6 +47,7 @@ type outInstance struct {
 	vips             []outItem
 	announceCount    int           // 0: not written
 	announceInterval time.Duration // 0: not written
+	announceRefresh  time.Duration // 0: not written
 	trackChecks      []outTrack
 	trackIfaces      []outTrack
 	notify           outNotify
@@ -53,6 +57,11 @@ type outInstance struct {
 	peers            []outItem
 	source           netip.Addr
 	v3ChecksumAsV2   bool
+	// routes and rules are the entries written, converted or not;
+	// routeList and ruleList the converted ones.
+	routes, rules []outEntry
+	routeList     []config.Route
+	ruleList      []config.Rule
 	// notes are comments written above a field, by field name.
 	notes map[string][]string
 	// tail is comments written after the last field.
@@ -176,7 +185,7 @@ func (in *outInstance) write(w *yamlWriter) {
 	w.comments(ind, in.notes["vips"])
 	w.line(ind, "vips:")
 	items(w, ind+2, in.vips)
-	if in.announceCount > 0 || in.announceInterval > 0 {
+	if in.announceCount > 0 || in.announceInterval > 0 || in.announceRefresh > 0 {
 		w.comments(ind, in.notes["announce"])
 		w.line(ind, "announce:")
 		if in.announceCount > 0 {
@@ -184,6 +193,9 @@ func (in *outInstance) write(w *yamlWriter) {
 		}
 		if in.announceInterval > 0 {
 			w.field(ind+2, "interval", duration(in.announceInterval))
+		}
+		if in.announceRefresh > 0 {
+			w.field(ind+2, "refresh", duration(in.announceRefresh))
 		}
 	}
 	tracks(w, ind, "track_checks", "check", in.trackChecks, in.notes)
@@ -225,7 +237,27 @@ func (in *outInstance) write(w *yamlWriter) {
 	if in.v3ChecksumAsV2 {
 		f("v3_checksum_as_v2", "true")
 	}
+	entries(w, ind, "routes", in.routes)
+	entries(w, ind, "rules", in.rules)
 	w.comments(ind, in.tail)
+}
+
+// entries writes a list of flow mappings, with the comments of the lines
+// not converted in their place; only the comments when none is converted.
+func entries(w *yamlWriter, indent int, field string, list []outEntry) {
+	if !slices.ContainsFunc(list, func(e outEntry) bool { return e.value != "" }) {
+		for _, e := range list {
+			w.comments(indent, e.head)
+		}
+		return
+	}
+	w.line(indent, field+":")
+	for _, e := range list {
+		w.comments(indent+2, e.head)
+		if e.value != "" {
+			w.line(indent+2, "- "+e.value)
+		}
+	}
 }
 
 func items(w *yamlWriter, indent int, list []outItem) {
