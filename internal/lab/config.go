@@ -78,6 +78,39 @@ type Instance struct {
 	// the one the lab runs, has no such thing: KeepalivedConfig ignores
 	// it.
 	AuthHMAC *AuthHMAC
+
+	// AnnounceRefresh is announce.refresh: while Master, vipd announces
+	// the VIPs again every AnnounceRefresh after its last announcement; 0
+	// leaves it out (off).
+	AnnounceRefresh time.Duration
+	// VIPsAsSource is vips_as_source: the VIPs are added exactly as
+	// written, and the kernel may pick them as the host's source address.
+	VIPsAsSource bool
+	// Routes and Rules are the instance's virtual routes and routing
+	// policy rules, in the kernel while it is Master.
+	Routes []Route
+	Rules  []Rule
+}
+
+// Route is one entry of an instance's routes. Zero fields are left out of
+// the configuration, so that vipd's defaults apply.
+type Route struct {
+	To     netip.Prefix
+	Via    netip.Addr
+	Dev    string
+	Table  int
+	Metric int
+	Src    netip.Addr
+	// Type is unicast, blackhole, unreachable or prohibit; "" leaves it
+	// out (unicast).
+	Type string
+}
+
+// Rule is one entry of an instance's rules; zero fields are left out.
+type Rule struct {
+	From, To netip.Prefix
+	Table    int
+	Priority int
 }
 
 // AuthHMAC is an instance's auth_hmac block. Zero fields are left out of
@@ -158,7 +191,11 @@ func (f VipdFile) YAML() string {
 		fmt.Fprintf(&b, "    preempt: %t\n", in.Preempt)
 		fmt.Fprintf(&b, "    preempt_delay: %s\n", in.PreemptDelay)
 		fmt.Fprintf(&b, "    vips: [%s]\n", strings.Join(vips, ", "))
-		fmt.Fprintf(&b, "    announce: {count: %d, interval: %s}\n", in.AnnounceCount, in.AnnounceInterval)
+		if in.AnnounceRefresh != 0 {
+			fmt.Fprintf(&b, "    announce: {count: %d, interval: %s, refresh: %s}\n", in.AnnounceCount, in.AnnounceInterval, in.AnnounceRefresh)
+		} else {
+			fmt.Fprintf(&b, "    announce: {count: %d, interval: %s}\n", in.AnnounceCount, in.AnnounceInterval)
+		}
 		if in.Version != 0 {
 			fmt.Fprintf(&b, "    version: %d\n", in.Version)
 		}
@@ -177,8 +214,68 @@ func (f VipdFile) YAML() string {
 		if in.AuthHMAC != nil {
 			in.AuthHMAC.write(&b)
 		}
+		if in.VIPsAsSource {
+			b.WriteString("    vips_as_source: true\n")
+		}
+		if len(in.Routes) > 0 {
+			b.WriteString("    routes:\n")
+			for _, r := range in.Routes {
+				fmt.Fprintf(&b, "      - %s\n", r.yaml())
+			}
+		}
+		if len(in.Rules) > 0 {
+			b.WriteString("    rules:\n")
+			for _, r := range in.Rules {
+				fmt.Fprintf(&b, "      - %s\n", r.yaml())
+			}
+		}
 	}
 	return b.String()
+}
+
+// yaml renders r as a flow mapping of its non-zero fields.
+func (r Route) yaml() string {
+	var f []string
+	if r.To.IsValid() {
+		f = append(f, "to: "+strconv.Quote(r.To.String()))
+	}
+	if r.Via.IsValid() {
+		f = append(f, "via: "+strconv.Quote(r.Via.String()))
+	}
+	if r.Dev != "" {
+		f = append(f, "dev: "+strconv.Quote(r.Dev))
+	}
+	if r.Table != 0 {
+		f = append(f, fmt.Sprintf("table: %d", r.Table))
+	}
+	if r.Metric != 0 {
+		f = append(f, fmt.Sprintf("metric: %d", r.Metric))
+	}
+	if r.Src.IsValid() {
+		f = append(f, "src: "+strconv.Quote(r.Src.String()))
+	}
+	if r.Type != "" {
+		f = append(f, "type: "+r.Type)
+	}
+	return "{" + strings.Join(f, ", ") + "}"
+}
+
+// yaml renders r as a flow mapping of its non-zero fields.
+func (r Rule) yaml() string {
+	var f []string
+	if r.From.IsValid() {
+		f = append(f, "from: "+strconv.Quote(r.From.String()))
+	}
+	if r.To.IsValid() {
+		f = append(f, "to: "+strconv.Quote(r.To.String()))
+	}
+	if r.Table != 0 {
+		f = append(f, fmt.Sprintf("table: %d", r.Table))
+	}
+	if r.Priority != 0 {
+		f = append(f, fmt.Sprintf("priority: %d", r.Priority))
+	}
+	return "{" + strings.Join(f, ", ") + "}"
 }
 
 // write renders a as an instance's auth_hmac mapping.
@@ -219,6 +316,7 @@ func quoteAddrs(as []netip.Addr, sep string) string {
 // (keepalived takes seconds with fractions, down to 0.01), priority,
 // preemption, virtual addresses (IPv4 or IPv6), password, unicast peers and
 // source. AuthHMAC is left out: keepalived 2.2 neither signs nor verifies.
+// So are AnnounceRefresh, VIPsAsSource, Routes and Rules.
 func KeepalivedConfig(routerID string, instances ...Instance) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "global_defs {\n  router_id %s\n  vrrp_version 3\n", routerID)

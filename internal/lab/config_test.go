@@ -413,3 +413,69 @@ func writeConfig(t *testing.T, dir, yaml string) string {
 	}
 	return path
 }
+
+func TestVipdConfigRefreshSourceRoutes(t *testing.T) {
+	in := Instance{
+		VRID: 51, Priority: 150, AdvertInterval: 100 * time.Millisecond, Preempt: true,
+		VIPs: []netip.Prefix{netip.MustParsePrefix("192.0.2.50/32")}, AnnounceCount: 2,
+		AnnounceRefresh: time.Second, VIPsAsSource: true,
+		Routes: []Route{
+			{To: netip.MustParsePrefix("203.0.113.0/25"), Via: netip.MustParseAddr("198.51.100.1")},
+			{To: netip.MustParsePrefix("203.0.113.128/25"), Dev: "eth0", Src: netip.MustParseAddr("192.0.2.50"), Metric: 7},
+			{To: netip.MustParsePrefix("203.0.113.0/24"), Via: netip.MustParseAddr("192.0.2.1"), Table: 100},
+			{To: netip.MustParsePrefix("198.51.100.128/25"), Type: "blackhole"},
+		},
+		Rules: []Rule{
+			{From: netip.MustParsePrefix("192.0.2.50/32"), Table: 100},
+			{To: netip.MustParsePrefix("203.0.113.0/24"), Table: 100, Priority: 1000},
+		},
+	}
+	got := VipdConfig("/tmp/x/n1.sock", in)
+	want := `control_socket: "/tmp/x/n1.sock"
+instances:
+  - name: api
+    interface: eth0
+    vrid: 51
+    priority: 150
+    advert_interval: 100ms
+    preempt: true
+    preempt_delay: 0s
+    vips: ["192.0.2.50/32"]
+    announce: {count: 2, interval: 200ms, refresh: 1s}
+    vips_as_source: true
+    routes:
+      - {to: "203.0.113.0/25", via: "198.51.100.1"}
+      - {to: "203.0.113.128/25", dev: "eth0", metric: 7, src: "192.0.2.50"}
+      - {to: "203.0.113.0/24", via: "192.0.2.1", table: 100}
+      - {to: "198.51.100.128/25", type: blackhole}
+    rules:
+      - {from: "192.0.2.50/32", table: 100}
+      - {to: "203.0.113.0/24", table: 100, priority: 1000}
+`
+	if got != want {
+		t.Errorf("VipdConfig:\n%s\nwant:\n%s", got, want)
+	}
+	// vipd reads it as meant.
+	cfg, err := config.Parse("lab.yaml", []byte(got))
+	if err != nil {
+		t.Fatalf("vipd rejects the lab's routes, rules or refresh: %v", err)
+	}
+	c := cfg.Instances[0]
+	if c.Announce.Refresh != time.Second || !c.VIPsAsSource || len(c.Routes) != 4 || len(c.Rules) != 2 {
+		t.Errorf("as vipd reads it: refresh %v, vips_as_source %t, %d routes, %d rules; want 1s, true, 4, 2",
+			c.Announce.Refresh, c.VIPsAsSource, len(c.Routes), len(c.Rules))
+	}
+	if r := c.Routes[1]; r.Dev != "eth0" || r.Metric != 7 || r.Src != netip.MustParseAddr("192.0.2.50") || r.Type != config.RouteUnicast {
+		t.Errorf("the src route as vipd reads it: %+v", r)
+	}
+	if r := c.Routes[3]; r.Type != config.RouteBlackhole {
+		t.Errorf("the blackhole route as vipd reads it: %+v", r)
+	}
+	if r := c.Rules[1]; r.Table != 100 || r.Priority != 1000 || r.From.IsValid() {
+		t.Errorf("the second rule as vipd reads it: %+v", r)
+	}
+	// keepalived's configuration leaves them out.
+	if k := KeepalivedConfig("n1", in); strings.Contains(k, "virtual_routes") || strings.Contains(k, "virtual_rules") || strings.Contains(k, "garp_master_refresh") {
+		t.Errorf("KeepalivedConfig renders vipd's routes, rules or refresh:\n%s", k)
+	}
+}
