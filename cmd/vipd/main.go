@@ -168,7 +168,7 @@ func newSetup(name string, args []string, stderr io.Writer) (s setup, code int, 
 	if err := dropAmbientCapabilities(); err != nil {
 		s.log.Warn("cannot clear the ambient capabilities; checks and hooks inherit them", "err", err)
 	}
-	if s.sys, s.closeSys, err = daemon.NewSystem(); err != nil {
+	if s.sys, s.closeSys, err = daemon.NewSystem(s.log); err != nil {
 		s.log.Error("netlink unavailable", "err", err)
 		return s, 1, false
 	}

@@ -26,6 +26,8 @@ type Daemon struct {
 
 	// transitions counts every instance's state changes (Transitions).
 	transitions atomic.Uint64
+	// owners numbers the instances for the routes manager (instance.owner).
+	owners atomic.Uint64
 
 	// ctx is Run's context; the loops live under it.
 	ctx context.Context
@@ -74,6 +76,7 @@ func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *
 		started: make(chan struct{}), links: map[string]bool{}, newProbe: health.NewProbe, runCommand: health.RunCommand}
 	d.checks.d = d
 	m.Instances.SetSource(d.samples)
+	m.Routes.SetSource(sys.Routes().Stats)
 	return d
 }
 
@@ -124,6 +127,17 @@ func (d *Daemon) Ping(ctx context.Context) error {
 // them down: a Master sends priority 0 and hands its VIPs over. Its error
 // says that the daemon could not watch the kernel at all.
 func (d *Daemon) Run(ctx context.Context) error {
+	// The routes outlive the loops: a Master handing over at shutdown
+	// keeps its VIPs, and so its routes, until the new Master is heard.
+	rctx, stopRoutes := context.WithCancel(context.Background())
+	defer stopRoutes()
+	routesDone := make(chan struct{})
+	go func() {
+		defer close(routesDone)
+		if err := d.sys.Routes().Run(rctx); err != nil {
+			d.log.Error("virtual routes and rules stopped", "err", err)
+		}
+	}()
 	var watchers sync.WaitGroup
 	watchers.Add(2)
 	go func() {
@@ -158,6 +172,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.hookWG.Wait()
 	d.checks.stopAll()
 	watchers.Wait()
+	stopRoutes()
+	<-routesDone
 	return nil
 }
 
@@ -414,6 +430,10 @@ func Cleanup(cfg *config.Config, sys System, log *slog.Logger) error {
 				errs = append(errs, err)
 			}
 		}
+	}
+	if err := sys.CleanupRoutes(); err != nil {
+		log.Error("removing virtual routes and rules failed", "err", err)
+		errs = append(errs, fmt.Errorf("virtual routes and rules: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -407,5 +408,51 @@ func TestAnnounceRefresh(t *testing.T) {
 		if got := hs[1].announcements() - backup; got != 0 {
 			t.Errorf("the Backup announced %d times", got)
 		}
+	})
+}
+
+// An instance's routes and rules are wanted exactly while it holds its
+// VIPs: on the Master, not the Backup; they move with a failover, follow a
+// reload in place, and go with a graceful stop once handed over.
+func TestRoutesFollowTheVIPs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		seg := &segment{}
+		hs := []*host{newHost(seg, "192.0.2.11"), newHost(seg, "192.0.2.12")}
+		routed := func(prio uint8, to string) *config.Config {
+			ic := instanceConfig(prio)
+			ic.Routes = []config.Route{{To: netip.MustParsePrefix(to), Via: netip.MustParseAddr("192.0.2.1"), Type: config.RouteUnicast}}
+			ic.Rules = []config.Rule{{From: netip.MustParsePrefix("192.0.2.50/32"), Table: 100}}
+			return one(ic)
+		}
+		want := func(h *host, routes ...string) func() bool {
+			return func() bool { return slices.Equal(h.routes.installed(), routes) }
+		}
+		ns := []*node{startConfig(t, hs[0], routed(150, "198.51.100.0/24")), startConfig(t, hs[1], routed(100, "198.51.100.0/24"))}
+		waitFor(t, 2*time.Second, "host 0 alone holding the VIP", only(0, hs...))
+		waitFor(t, time.Second, "host 0's routes", want(hs[0], "198.51.100.0/24 via 192.0.2.1", "rule from 192.0.2.50/32"))
+		if got := hs[1].routes.installed(); len(got) != 0 {
+			t.Fatalf("the Backup wants %v", got)
+		}
+		if got := ns[0].value("vipd_virtual_routes", "kind=route"); got != 1 {
+			t.Errorf("vipd_virtual_routes{kind=route} = %v on the Master, want 1", got)
+		}
+
+		// A reload changes them in place.
+		ns[0].d.Reload(routed(150, "203.0.113.0/24"))
+		waitFor(t, time.Second, "host 0's new routes", want(hs[0], "203.0.113.0/24 via 192.0.2.1", "rule from 192.0.2.50/32"))
+
+		// A lower priority moves them with the VIP.
+		ns[0].d.Reload(routed(50, "203.0.113.0/24"))
+		waitFor(t, 2*time.Second, "host 1 alone holding the VIP", only(1, hs...))
+		waitFor(t, time.Second, "the routes on host 1 only", func() bool {
+			return want(hs[1], "198.51.100.0/24 via 192.0.2.1", "rule from 192.0.2.50/32")() && want(hs[0])()
+		})
+
+		// A graceful stop: released, and the manager stopped.
+		ns[1].stop()
+		if got := hs[1].routes.installed(); len(got) != 0 || hs[1].routes.running {
+			t.Fatalf("after stopping: wants %v, running %v", got, hs[1].routes.running)
+		}
+		waitFor(t, 2*time.Second, "host 0's routes again", want(hs[0], "203.0.113.0/24 via 192.0.2.1", "rule from 192.0.2.50/32"))
 	})
 }

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"syscall"
 
+	"github.com/vipd/vipd/internal/config"
+	"github.com/vipd/vipd/internal/metrics"
 	"github.com/vipd/vipd/internal/netif"
 	"github.com/vipd/vipd/internal/transport"
 )
@@ -55,6 +58,7 @@ type host struct {
 	nextIndex int
 	linkc     chan netif.Link
 	addrc     chan netif.AddrUpdate
+	routes    fakeRoutes
 }
 
 type fakeLink struct {
@@ -64,6 +68,77 @@ type fakeLink struct {
 }
 
 var _ System = (*host)(nil)
+
+// fakeRoutes is a host's routes manager: what each owner wants now.
+type fakeRoutes struct {
+	mu      sync.Mutex
+	wants   map[string][]config.Route
+	rules   map[string][]config.Rule
+	running bool
+}
+
+func (r *fakeRoutes) Want(owner string, routes []config.Route, rules []config.Rule) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.wants == nil {
+		r.wants, r.rules = map[string][]config.Route{}, map[string][]config.Rule{}
+	}
+	r.wants[owner], r.rules[owner] = routes, rules
+}
+
+func (r *fakeRoutes) Release(owner string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.wants, owner)
+	delete(r.rules, owner)
+}
+
+// Run removes every route at the end, as vroute.Manager does.
+func (r *fakeRoutes) Run(ctx context.Context) error {
+	r.mu.Lock()
+	r.running = true
+	r.mu.Unlock()
+	<-ctx.Done()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.running = false
+	clear(r.wants)
+	clear(r.rules)
+	return nil
+}
+
+// installed lists the routes wanted by anyone, as "to via".
+func (r *fakeRoutes) installed() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, rs := range r.wants {
+		for _, x := range rs {
+			out = append(out, x.To.String()+" via "+x.Via.String())
+		}
+	}
+	for _, rs := range r.rules {
+		for _, x := range rs {
+			out = append(out, "rule from "+x.From.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (r *fakeRoutes) Stats() metrics.RouteStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, rs := range r.wants {
+		n += len(rs)
+	}
+	return metrics.RouteStats{Routes: n}
+}
+
+func (h *host) Routes() RouteSet { return &h.routes }
+
+func (h *host) CleanupRoutes() error { return nil }
 
 func newHost(seg *segment, addr string) *host {
 	return &host{seg: seg, addr: netip.MustParseAddr(addr), vips: map[netip.Prefix]bool{},

@@ -69,6 +69,13 @@ type instance struct {
 
 	hooks *hooks // nil without notify commands
 
+	// owner names the instance to the routes manager: its name and a
+	// number of its own, so that an instance restarted under its name
+	// and its predecessor, which may still hand its VIPs over, are two.
+	owner string
+	// routed says the manager has the instance's routes and rules.
+	routed bool
+
 	// heapAt is the instance's key in its loop's timer heap, heapIdx its
 	// position (-1 when not in it).
 	heapAt  time.Time
@@ -127,6 +134,7 @@ func newInstance(ic config.Instance, cell *statusCell, d *Daemon, log *slog.Logg
 		cell:      cell,
 	}
 	in.setAuth()
+	in.owner = fmt.Sprintf("%s/%d", ic.Name, d.owners.Add(1))
 	in.pkt = vrrp.Packet{Version: uint8(ic.Version), Type: vrrp.TypeAdvertisement, VRID: ic.VRID}
 	if ic.AuthPass != "" {
 		in.pkt.AuthType, in.pkt.AuthData = in.admit.rules.AuthType, in.admit.rules.Auth
@@ -175,6 +183,25 @@ func (in *instance) setAuth() {
 		}
 	}
 	in.admit = &admission{rules: rules, received: &in.cell.received}
+}
+
+// wantRoutes hands the instance's routes and rules to rs (it holds its
+// VIPs), replacing what it wanted before.
+func (in *instance) wantRoutes(rs RouteSet) {
+	if len(in.cfg.Routes) == 0 && len(in.cfg.Rules) == 0 {
+		in.releaseRoutes(rs)
+		return
+	}
+	rs.Want(in.owner, in.cfg.Routes, in.cfg.Rules)
+	in.routed = true
+}
+
+// releaseRoutes takes the instance's routes and rules back from rs.
+func (in *instance) releaseRoutes(rs RouteSet) {
+	if in.routed {
+		rs.Release(in.owner)
+		in.routed = false
+	}
 }
 
 // authStatus is Status.Auth for a: "enforce, signing with key 2".

@@ -318,8 +318,11 @@ func (l *loop) act(in *instance, a router.Action) {
 				in.log.Error("adding VIP failed", "vip", vip, "err", err)
 			}
 		}
+		// The routes follow the VIPs (some leave from them: src).
+		in.wantRoutes(l.d.sys.Routes())
 	case router.RemoveVIPs:
 		l.flush()
+		in.releaseRoutes(l.d.sys.Routes())
 		l.removeVIPs(in)
 	case router.Announce:
 		l.flush()
@@ -613,6 +616,9 @@ func (l *loop) update(ic config.Instance) {
 	in.tracker = newTracker(ic, l.d.checks.up)
 	l.refreshLinks(in)
 	in.r.SetConfig(in.routerConfig())
+	if in.r.Holding() {
+		in.wantRoutes(l.d.sys.Routes())
+	}
 	l.retrack(in, time.Now())
 	l.schedule(in)
 }

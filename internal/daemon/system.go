@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/netip"
 
+	"github.com/vipd/vipd/internal/config"
+	"github.com/vipd/vipd/internal/metrics"
 	"github.com/vipd/vipd/internal/netif"
 	"github.com/vipd/vipd/internal/transport"
 )
@@ -34,6 +36,22 @@ type System interface {
 	// ListAddrs lists the interface's IPv4 or IPv6 addresses.
 	ListAddrs(ifindex int, ipv6 bool) ([]netip.Prefix, error)
 	AddrSet
+	// Routes keeps the instances' virtual routes and rules in the kernel.
+	Routes() RouteSet
+	// CleanupRoutes removes every route and rule vipd added, for vipd
+	// cleanup after a crash.
+	CleanupRoutes() error
+}
+
+// RouteSet keeps in the kernel the virtual routes and rules of the
+// instances that hold their VIPs (vroute.Manager on Linux). Want and
+// Release return at once; Run applies them until ctx is done, then removes
+// what it added.
+type RouteSet interface {
+	Want(owner string, routes []config.Route, rules []config.Rule)
+	Release(owner string)
+	Run(ctx context.Context) error
+	Stats() metrics.RouteStats
 }
 
 // PacketConn is a raw VRRP socket on one interface.

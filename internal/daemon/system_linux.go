@@ -2,30 +2,55 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/vipd/vipd/internal/announce"
+	"github.com/vipd/vipd/internal/metrics"
 	"github.com/vipd/vipd/internal/netif"
 	"github.com/vipd/vipd/internal/transport"
+	"github.com/vipd/vipd/internal/vroute"
 )
 
 // linuxSystem is System on Linux: netlink, raw IP and packet sockets.
 type linuxSystem struct {
 	*netif.Addrs
+	nl     *vroute.Linux
+	routes routes
+}
+
+// routes is the vroute.Manager with its stats as the metrics want them.
+type routes struct{ *vroute.Manager }
+
+func (r routes) Stats() metrics.RouteStats {
+	s := r.Manager.Stats()
+	return metrics.RouteStats{Routes: s.Routes, Rules: s.Rules, Pending: s.Pending, Conflicts: s.Conflicts, Repairs: s.Repairs, Failures: s.Failures}
 }
 
 var _ System = (*linuxSystem)(nil)
 
-// NewSystem returns the Linux System. Close releases its netlink handle.
-func NewSystem() (System, func() error, error) {
+// NewSystem returns the Linux System; log is its routes manager's. Close
+// releases its netlink handles.
+func NewSystem(log *slog.Logger) (System, func() error, error) {
 	a, err := netif.NewAddrs()
 	if err != nil {
 		return nil, nil, err
 	}
-	return &linuxSystem{Addrs: a}, a.Close, nil
+	nl, err := vroute.NewLinux()
+	if err != nil {
+		a.Close()
+		return nil, nil, err
+	}
+	s := &linuxSystem{Addrs: a, nl: nl, routes: routes{vroute.New(nl, log)}}
+	return s, func() error { return errors.Join(nl.Close(), a.Close()) }, nil
 }
+
+func (s *linuxSystem) Routes() RouteSet { return s.routes }
+
+func (s *linuxSystem) CleanupRoutes() error { return vroute.Cleanup(s.nl) }
 
 func (*linuxSystem) LinkByName(name string) (netif.Link, error) { return netif.LinkByName(name) }
 

@@ -2,9 +2,12 @@
 
 package daemon
 
-import "errors"
+import (
+	"errors"
+	"log/slog"
+)
 
 // NewSystem fails: vipd's sockets, netlink and sysctls are Linux's.
-func NewSystem() (System, func() error, error) {
+func NewSystem(*slog.Logger) (System, func() error, error) {
 	return nil, nil, errors.New("vipd runs on Linux only")
 }

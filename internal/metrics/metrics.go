@@ -24,6 +24,7 @@ import (
 // hundreds of instances was most of vipd's private memory.
 type Metrics struct {
 	Instances      *InstanceCollector
+	Routes         *RoutesCollector
 	PacketsDropped *prometheus.CounterVec // interface, reason
 	CheckUp        *prometheus.GaugeVec   // check
 	CheckDuration  *prometheus.HistogramVec
@@ -35,6 +36,7 @@ type Metrics struct {
 func New(reg prometheus.Registerer, version string) *Metrics {
 	m := &Metrics{
 		Instances: newInstanceCollector(),
+		Routes:    newRoutesCollector(),
 		PacketsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vipd_packets_dropped_total",
 			Help: "Received VRRP packets dropped, by reason.",
@@ -54,7 +56,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		}, []string{"version", "goversion"}),
 	}
 	reg.MustRegister(
-		m.Instances, m.PacketsDropped, m.CheckUp, m.CheckDuration, m.BuildInfo,
+		m.Instances, m.Routes, m.PacketsDropped, m.CheckUp, m.CheckDuration, m.BuildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -25,6 +25,7 @@ func TestNames(t *testing.T) {
 		s.Transitions[1][2] = 1
 		yield(s)
 	})
+	m.Routes.SetSource(func() RouteStats { return RouteStats{Routes: 2, Rules: 1, Repairs: 1} })
 	m.PacketsDropped.WithLabelValues("eth0", "ttl").Inc()
 	m.CheckUp.WithLabelValues("apiserver").Set(1)
 	m.CheckDuration.WithLabelValues("apiserver").Observe(0.01)
@@ -32,7 +33,8 @@ func TestNames(t *testing.T) {
 		"vipd_instance_state", "vipd_instance_priority", "vipd_transitions_total",
 		"vipd_adverts_sent_total", "vipd_adverts_received_total", "vipd_packets_dropped_total",
 		"vipd_announcements_sent_total", "vipd_master_changes_seen_total", "vipd_split_brain",
-		"vipd_instance_master_info", "vipd_vip_repairs_total", "vipd_check_up", "vipd_check_duration_seconds", "vipd_build_info",
+		"vipd_instance_master_info", "vipd_vip_repairs_total",
+		"vipd_virtual_routes", "vipd_virtual_routes_pending", "vipd_virtual_route_conflicts", "vipd_virtual_route_repairs_total", "vipd_virtual_route_failures_total", "vipd_check_up", "vipd_check_duration_seconds", "vipd_build_info",
 		"go_goroutines", "process_resident_memory_bytes",
 	}
 	mfs, err := reg.Gather()
