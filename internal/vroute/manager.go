@@ -246,7 +246,14 @@ func (m *Manager) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		// With nothing wanted, installed or retried (most hosts: no
+		// instance has routes), only a Want wakes the manager: no rule
+		// listing every few seconds, no pass per address change.
+		idle := r.idle()
 		wake := minTime(lastFull.Add(reconcileEvery), lastRules.Add(rulePollEvery))
+		if idle {
+			wake = now.Add(time.Hour)
+		}
 		if t, ok := r.nextRetry(); ok {
 			wake = minTime(wake, t)
 		}
@@ -274,7 +281,7 @@ func (m *Manager) Run(ctx context.Context) error {
 				watch.next = now
 				break
 			}
-			if r.relevant(ev) && settleAt.IsZero() {
+			if !idle && r.relevant(ev) && settleAt.IsZero() {
 				settleAt = now.Add(settle)
 				r.dueBy(settleAt)
 			}
@@ -291,6 +298,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			full = true
 		}
 		switch {
+		case idle && !full:
 		case full || !now.Before(lastFull.Add(reconcileEvery)):
 			r.sync(now, true)
 			lastFull, lastRules, settleAt = now, now, time.Time{}
@@ -299,6 +307,19 @@ func (m *Manager) Run(ctx context.Context) error {
 			lastRules = now
 		}
 	}
+}
+
+// idle says nothing is wanted, installed or being retried.
+func (r *runner) idle() bool {
+	if len(r.installed) > 0 || len(r.rules) > 0 {
+		return false
+	}
+	if _, retrying := r.nextRetry(); retrying {
+		return false
+	}
+	r.m.mu.Lock()
+	defer r.m.mu.Unlock()
+	return len(r.m.owners) == 0
 }
 
 // count adds to the repair and failure counters.

@@ -820,3 +820,27 @@ func TestConflictLoggedOnceAcrossWinners(t *testing.T) {
 
 // protoStatic is RTPROT_STATIC, someone else's routes.
 const protoStatic = 4
+
+// With nothing wanted or installed, the manager lists nothing: no rule
+// poll every few seconds, no pass per address change (most hosts have no
+// instance with routes); a Want wakes it.
+func TestIdle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, host())
+		r.f.Ops()
+		for range 5 {
+			r.f.AddAddr("eth0", netip.MustParsePrefix("192.0.2.77/24"))
+			time.Sleep(10 * time.Second)
+			r.f.DelAddr(netip.MustParsePrefix("192.0.2.77/24"))
+			time.Sleep(10 * time.Second)
+		}
+		synctest.Wait()
+		if ops := r.f.Ops(); len(ops) != 0 {
+			t.Errorf("an idle manager did %q", ops)
+		}
+		r.want("vi_1", []config.Route{gw}, nil)
+		if diff := cmp.Diff([]string{"add route 198.51.100.0/24 via 192.0.2.1 metric 0"}, mutations(r.f)); diff != "" {
+			t.Errorf("after a Want: ops (-want +got):\n%s", diff)
+		}
+	})
+}
