@@ -1,62 +1,46 @@
 package announce
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
-// ARP opcodes (RFC 826).
-const (
-	opRequest = 1
-	opReply   = 2
+var (
+	broadcast = ethernet.Broadcast
+	zeroMAC   = net.HardwareAddr{0, 0, 0, 0, 0, 0}
 )
 
-const (
-	etherHeaderLen = 14
-	arpLen         = 28
-	// minFrameLen is the minimum Ethernet frame without its FCS. Most
-	// drivers pad short frames themselves; padding here does not rely on it.
-	minFrameLen = 60
-)
-
-var broadcast = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
-
-// appendGratuitousARP appends a broadcast Ethernet frame carrying a
-// gratuitous ARP for addr from mac to b, padded to the minimum frame size.
+// gratuitousARP returns a broadcast Ethernet frame carrying a gratuitous
+// ARP for addr from mac, padded to the minimum frame size (mdlayher/arp and
+// mdlayher/ethernet build both).
 //
 // Both forms have SPA = TPA = addr. The request (RFC 5227 §3 announcement)
 // has THA = 0; the reply has THA = SHA, because Linux only takes a reply as
 // gratuitous (and lets it override a recently confirmed neighbour entry) when
 // its THA equals its SHA (net/ipv4/arp.c, arp_process).
-func appendGratuitousARP(b []byte, op uint16, mac net.HardwareAddr, addr netip.Addr) []byte {
-	b = append(b, broadcast...)
-	b = append(b, mac...)
-	b = binary.BigEndian.AppendUint16(b, unix.ETH_P_ARP)
-
-	b = binary.BigEndian.AppendUint16(b, 1) // HTYPE Ethernet
-	b = binary.BigEndian.AppendUint16(b, unix.ETH_P_IP)
-	b = append(b, 6, 4) // HLEN, PLEN
-	b = binary.BigEndian.AppendUint16(b, op)
-	ip := addr.As4()
-	b = append(b, mac...)   // SHA
-	b = append(b, ip[:]...) // SPA
-	if op == opReply {
-		b = append(b, mac...) // THA
-	} else {
-		b = append(b, 0, 0, 0, 0, 0, 0)
+func gratuitousARP(op arp.Operation, mac net.HardwareAddr, addr netip.Addr) ([]byte, error) {
+	tha := zeroMAC
+	if op == arp.OperationReply {
+		tha = mac
 	}
-	b = append(b, ip[:]...) // TPA
-	for range minFrameLen - etherHeaderLen - arpLen {
-		b = append(b, 0)
+	p, err := arp.NewPacket(op, mac, addr, tha, addr)
+	if err != nil {
+		return nil, err
 	}
-	return b
+	payload, err := p.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	f := &ethernet.Frame{Destination: broadcast, Source: mac, EtherType: ethernet.EtherTypeARP, Payload: payload}
+	return f.MarshalBinary()
 }
 
 // ARP sends gratuitous ARPs on one interface. It is safe for concurrent use.
@@ -103,15 +87,17 @@ func (a *ARP) Announce(addr netip.Addr) error {
 	if !addr.Is4() {
 		return fmt.Errorf("announce: ARP for %v: not an IPv4 address", addr)
 	}
-	var buf [minFrameLen]byte
 	return errors.Join(
-		a.send(buf[:0], opRequest, addr),
-		a.send(buf[:0], opReply, addr),
+		a.send(arp.OperationRequest, addr),
+		a.send(arp.OperationReply, addr),
 	)
 }
 
-func (a *ARP) send(b []byte, op uint16, addr netip.Addr) error {
-	b = appendGratuitousARP(b, op, a.mac, addr)
+func (a *ARP) send(op arp.Operation, addr netip.Addr) error {
+	b, err := gratuitousARP(op, a.mac, addr)
+	if err != nil {
+		return fmt.Errorf("announce: gratuitous ARP (op %d) for %v: %w", op, addr, err)
+	}
 	if _, err := a.c.WriteTo(b, &packet.Addr{HardwareAddr: broadcast}); err != nil {
 		return fmt.Errorf("announce: gratuitous ARP (op %d) for %v: %w", op, addr, err)
 	}

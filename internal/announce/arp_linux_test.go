@@ -1,8 +1,6 @@
 package announce
 
 import (
-	"bytes"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/packet"
 	"github.com/vipd/vipd/internal/testenv"
 	"golang.org/x/sys/unix"
@@ -24,12 +24,12 @@ func TestAppendGratuitousARPGolden(t *testing.T) {
 	pad := strings.Repeat("00", 18)
 	tests := []struct {
 		name string
-		op   uint16
+		op   arp.Operation
 		want string
 	}{
 		{
 			name: "request",
-			op:   opRequest,
+			op:   arp.OperationRequest,
 			want: "ffffffffffff" + "020000000001" + "0806" + // Ethernet
 				"0001" + "0800" + "06" + "04" + "0001" + // HTYPE, PTYPE, HLEN, PLEN, OP
 				"020000000001" + "c0000232" + // SHA, SPA
@@ -38,7 +38,7 @@ func TestAppendGratuitousARPGolden(t *testing.T) {
 		},
 		{
 			name: "reply",
-			op:   opReply,
+			op:   arp.OperationReply,
 			want: "ffffffffffff" + "020000000001" + "0806" +
 				"0001" + "0800" + "06" + "04" + "0002" +
 				"020000000001" + "c0000232" +
@@ -48,18 +48,15 @@ func TestAppendGratuitousARPGolden(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := appendGratuitousARP(nil, tt.op, mac, addr)
+			got, err := gratuitousARP(tt.op, mac, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if h := hex.EncodeToString(got); h != tt.want {
-				t.Errorf("appendGratuitousARP =\n%s\nwant\n%s", h, tt.want)
+				t.Errorf("gratuitousARP =\n%s\nwant\n%s", h, tt.want)
 			}
-			if len(got) != minFrameLen {
-				t.Errorf("frame is %d bytes, want %d", len(got), minFrameLen)
-			}
-			// It appends.
-			pre := []byte{0xaa, 0xbb}
-			got2 := appendGratuitousARP(pre, tt.op, mac, addr)
-			if !bytes.Equal(got2[:2], pre) || !bytes.Equal(got2[2:], got) {
-				t.Errorf("appending to %x = %x, want the prefix kept", pre, got2)
+			if len(got) != 60 {
+				t.Errorf("frame is %d bytes, want 60, the minimum without FCS", len(got))
 			}
 		})
 	}
@@ -174,8 +171,8 @@ func TestAnnounceUpdatesNeighbour(t *testing.T) {
 		send func() error
 	}{
 		{"both", func() error { return a.Announce(addr) }},
-		{"request only", func() error { return a.send(nil, opRequest, addr) }},
-		{"reply only", func() error { return a.send(nil, opReply, addr) }},
+		{"request only", func() error { return a.send(arp.OperationRequest, addr) }},
+		{"reply only", func() error { return a.send(arp.OperationReply, addr) }},
 	}
 	for _, s := range sends {
 		for _, state := range []string{"stale", "reachable"} {
@@ -206,8 +203,18 @@ func TestReplyWithZeroTHAIsNotGratuitous(t *testing.T) {
 	testenv.IP(t, "-n", p.ns2, "neigh", "replace", vip, "lladdr", wrongMAC, "dev", "v2", "nud", "stale")
 	testenv.IP(t, "-n", p.ns2, "neigh", "replace", marker, "lladdr", wrongMAC, "dev", "v2", "nud", "stale")
 
-	b := appendGratuitousARP(nil, opReply, a.mac, netip.MustParseAddr(vip))
-	copy(b[etherHeaderLen+18:etherHeaderLen+24], make([]byte, 6)) // THA = 0
+	pkt, err := arp.NewPacket(arp.OperationReply, a.mac, netip.MustParseAddr(vip), zeroMAC, netip.MustParseAddr(vip)) // THA = 0
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := pkt.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := (&ethernet.Frame{Destination: broadcast, Source: a.mac, EtherType: ethernet.EtherTypeARP, Payload: payload}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := a.c.WriteTo(b, &packet.Addr{HardwareAddr: broadcast}); err != nil {
 		t.Fatal(err)
 	}
@@ -224,40 +231,32 @@ func TestReplyWithZeroTHAIsNotGratuitous(t *testing.T) {
 	}
 }
 
-// arpFrame is a received frame, decoded independently of the encoder.
+// arpFrame is a received frame, decoded by mdlayher/ethernet and
+// mdlayher/arp rather than by this package's reading of RFC 826.
 type arpFrame struct {
-	dst, src     string
-	etherType    uint16
-	htype, ptype uint16
-	hlen, plen   uint8
-	op           uint16
-	sha, tha     string
-	spa, tpa     netip.Addr
-	len          int
+	dst, src  string
+	etherType ethernet.EtherType
+	op        arp.Operation
+	sha, tha  string
+	spa, tpa  netip.Addr
+	len       int
 }
 
 func decode(b []byte) (arpFrame, bool) {
-	if len(b) < etherHeaderLen+arpLen {
+	var f ethernet.Frame
+	if err := f.UnmarshalBinary(b); err != nil || f.EtherType != ethernet.EtherTypeARP {
 		return arpFrame{}, false
 	}
-	be := binary.BigEndian
-	a := b[etherHeaderLen:]
-	spa, _ := netip.AddrFromSlice(a[14:18])
-	tpa, _ := netip.AddrFromSlice(a[24:28])
+	var p arp.Packet
+	// UnmarshalBinary refuses anything but Ethernet/IPv4 hardware and
+	// protocol types and lengths.
+	if err := p.UnmarshalBinary(f.Payload); err != nil {
+		return arpFrame{}, false
+	}
 	return arpFrame{
-		dst:       net.HardwareAddr(b[0:6]).String(),
-		src:       net.HardwareAddr(b[6:12]).String(),
-		etherType: be.Uint16(b[12:14]),
-		htype:     be.Uint16(a[0:2]),
-		ptype:     be.Uint16(a[2:4]),
-		hlen:      a[4],
-		plen:      a[5],
-		op:        be.Uint16(a[6:8]),
-		sha:       net.HardwareAddr(a[8:14]).String(),
-		spa:       spa,
-		tha:       net.HardwareAddr(a[18:24]).String(),
-		tpa:       tpa,
-		len:       len(b),
+		dst: f.Destination.String(), src: f.Source.String(), etherType: f.EtherType,
+		op: p.Operation, sha: p.SenderHardwareAddr.String(), spa: p.SenderIP,
+		tha: p.TargetHardwareAddr.String(), tpa: p.TargetIP, len: len(b),
 	}, true
 }
 
@@ -302,13 +301,11 @@ func TestAnnounceFramesOnTheWire(t *testing.T) {
 	}
 	want := []arpFrame{
 		{
-			dst: "ff:ff:ff:ff:ff:ff", src: senderMAC, etherType: 0x0806,
-			htype: 1, ptype: 0x0800, hlen: 6, plen: 4, op: 1,
+			dst: "ff:ff:ff:ff:ff:ff", src: senderMAC, etherType: ethernet.EtherTypeARP, op: arp.OperationRequest,
 			sha: senderMAC, spa: addr, tha: "00:00:00:00:00:00", tpa: addr, len: 60,
 		},
 		{
-			dst: "ff:ff:ff:ff:ff:ff", src: senderMAC, etherType: 0x0806,
-			htype: 1, ptype: 0x0800, hlen: 6, plen: 4, op: 2,
+			dst: "ff:ff:ff:ff:ff:ff", src: senderMAC, etherType: ethernet.EtherTypeARP, op: arp.OperationReply,
 			sha: senderMAC, spa: addr, tha: senderMAC, tpa: addr, len: 60,
 		},
 	}

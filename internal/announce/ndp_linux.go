@@ -8,40 +8,33 @@ import (
 	"net/netip"
 	"syscall"
 
+	"github.com/mdlayher/ndp"
 	"github.com/vipd/vipd/internal/netif"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
-// ICMPv6 and neighbour discovery constants (RFC 4861 §4.4, §4.6.1).
-const (
-	icmpNeighborAdvert = 136
-	naFlagOverride     = 0x20 // first byte of the flags word: R 0x80, S 0x40, O 0x20
-	optTargetLLAddr    = 2
-	naLen              = 4 + 4 + 16 + 8 // header, flags, target, target link-layer address option
-	// ndHopLimit is required of every neighbour discovery message;
-	// receivers drop others (RFC 4861 §7.1.2).
-	ndHopLimit = 255
-)
+// ndHopLimit is required of every neighbour discovery message; receivers
+// drop others (RFC 4861 §7.1.2).
+const ndHopLimit = 255
 
 // allNodes is the destination of unsolicited neighbour advertisements
 // (RFC 4861 §7.2.6).
 var allNodes = netip.MustParseAddr("ff02::1")
 
-// appendUnsolicitedNA appends to b the ICMPv6 message of an unsolicited
-// neighbour advertisement (RFC 4861 §4.4, §7.2.6) for target, whose
-// link-layer address is mac: Override set, so that receivers replace the
-// link-layer address they hold; Solicited clear, as nobody asked; Router
-// clear, as vipd is no router (a set flag would make hosts take this as
-// their default router, §7.2.5). The checksum is left zero: for ICMPv6 raw
-// sockets the kernel computes it (RFC 3542 §3.1).
-func appendUnsolicitedNA(b []byte, target netip.Addr, mac net.HardwareAddr) []byte {
-	b = append(b, icmpNeighborAdvert, 0, 0, 0) // type, code, checksum
-	b = append(b, naFlagOverride, 0, 0, 0)
-	t := target.As16()
-	b = append(b, t[:]...)
-	b = append(b, optTargetLLAddr, 1) // length in units of 8 bytes
-	return append(b, mac...)
+// unsolicitedNA returns the ICMPv6 message of an unsolicited neighbour
+// advertisement (RFC 4861 §4.4, §7.2.6) for target, whose link-layer
+// address is mac, as mdlayher/ndp builds it: Override set, so that
+// receivers replace the link-layer address they hold; Solicited clear, as
+// nobody asked; Router clear, as vipd is no router (a set flag would make
+// hosts take this as their default router, §7.2.5). The checksum is left
+// zero: for ICMPv6 raw sockets the kernel computes it (RFC 3542 §3.1).
+func unsolicitedNA(target netip.Addr, mac net.HardwareAddr) ([]byte, error) {
+	return ndp.MarshalMessage(&ndp.NeighborAdvertisement{
+		Override:      true,
+		TargetAddress: target,
+		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: mac}},
+	})
 }
 
 // NDP sends unsolicited neighbour advertisements on one interface. It is
@@ -140,8 +133,10 @@ func (n *NDP) Announce(addr netip.Addr) error {
 	if err != nil {
 		return fmt.Errorf("announce: neighbour advertisement for %v: source: %w", addr, err)
 	}
-	var buf [naLen]byte
-	b := appendUnsolicitedNA(buf[:0], addr, n.mac)
+	b, err := unsolicitedNA(addr, n.mac)
+	if err != nil {
+		return fmt.Errorf("announce: neighbour advertisement for %v: %w", addr, err)
+	}
 	cm := &ipv6.ControlMessage{Src: src.AsSlice(), IfIndex: n.ifindex}
 	if _, err := n.pc.WriteTo(b, cm, &net.IPAddr{IP: allNodes.AsSlice()}); err != nil {
 		return fmt.Errorf("announce: neighbour advertisement for %v from %v: %w", addr, src, err)

@@ -1,7 +1,6 @@
 package announce
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -14,29 +13,27 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
 	"github.com/vipd/vipd/internal/netif"
 	"github.com/vipd/vipd/internal/testenv"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
-func TestAppendUnsolicitedNAGolden(t *testing.T) {
+func TestUnsolicitedNAGolden(t *testing.T) {
 	mac := net.HardwareAddr{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}
-	got := appendUnsolicitedNA(nil, netip.MustParseAddr("2001:db8::50"), mac)
+	got, err := unsolicitedNA(netip.MustParseAddr("2001:db8::50"), mac)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := "88" + "00" + "0000" + // type 136, code 0, checksum (the kernel's)
 		"20000000" + // R 0, S 0, O 1, reserved
 		"20010db8000000000000000000000050" + // target
 		"02" + "01" + "020000000001" // target link-layer address option, 1×8 bytes
 	if h := hex.EncodeToString(got); h != want {
-		t.Errorf("appendUnsolicitedNA =\n%s\nwant\n%s", h, want)
-	}
-	if len(got) != naLen {
-		t.Errorf("message is %d bytes, want %d", len(got), naLen)
-	}
-	pre := []byte{0xaa, 0xbb}
-	got2 := appendUnsolicitedNA(pre, netip.MustParseAddr("2001:db8::50"), mac)
-	if !bytes.Equal(got2[:2], pre) || !bytes.Equal(got2[2:], got) {
-		t.Errorf("appending to %x = %x, want the prefix kept", pre, got2)
+		t.Errorf("unsolicitedNA =\n%s\nwant\n%s", h, want)
 	}
 }
 
@@ -290,75 +287,80 @@ func TestNDPSocketOptions(t *testing.T) {
 	}
 }
 
-// naFrame is a captured neighbour advertisement, decoded independently of
-// the encoder.
+// naFrame is a captured neighbour advertisement, decoded by
+// mdlayher/ethernet, x/net/ipv6 and mdlayher/ndp rather than by this
+// package's reading of RFC 4861.
 type naFrame struct {
-	dst, src         string
-	etherType        uint16
-	version          uint8
-	nextHeader       uint8
-	hopLimit         uint8
-	ipSrc, ipDst     netip.Addr
-	icmpType, code   uint8
-	checksumOK       bool
-	flags            uint8
-	target           netip.Addr
-	optType, optLen  uint8
-	optMAC           string
-	payloadLen, size int
+	dst, src                    string
+	etherType                   ethernet.EtherType
+	version                     int
+	nextHeader                  int
+	hopLimit                    int
+	ipSrc, ipDst                netip.Addr
+	checksumOK                  bool
+	router, solicited, override bool
+	target                      netip.Addr
+	optDirection                ndp.Direction
+	optMAC                      string
+	options                     int
+	payloadLen, size            int
 }
 
 func decodeNA(b []byte) (naFrame, bool) {
-	const ipv6Len = 40
-	if len(b) < etherHeaderLen+ipv6Len+naLen {
+	var f ethernet.Frame
+	if err := f.UnmarshalBinary(b); err != nil || f.EtherType != ethernet.EtherTypeIPv6 {
 		return naFrame{}, false
 	}
-	be := binary.BigEndian
-	ip := b[etherHeaderLen:]
-	m := ip[ipv6Len:]
-	src := netip.AddrFrom16([16]byte(ip[8:24]))
-	dst := netip.AddrFrom16([16]byte(ip[24:40]))
-	plen := int(be.Uint16(ip[4:6]))
-	if len(m) < plen {
+	h, err := ipv6.ParseHeader(f.Payload)
+	if err != nil || h.NextHeader != 58 || len(f.Payload) < ipv6.HeaderLen+h.PayloadLen {
 		return naFrame{}, false
 	}
-	m = m[:plen]
-	// RFC 4443 §2.3: over the IPv6 pseudo-header and the message.
+	m := f.Payload[ipv6.HeaderLen : ipv6.HeaderLen+h.PayloadLen]
+	msg, err := ndp.ParseMessage(m)
+	if err != nil {
+		return naFrame{}, false
+	}
+	na, ok := msg.(*ndp.NeighborAdvertisement)
+	if !ok {
+		return naFrame{}, false
+	}
+	src, _ := netip.AddrFromSlice(h.Src)
+	dst, _ := netip.AddrFromSlice(h.Dst)
+	out := naFrame{
+		dst: f.Destination.String(), src: f.Source.String(), etherType: f.EtherType,
+		version: h.Version, nextHeader: h.NextHeader, hopLimit: h.HopLimit, ipSrc: src, ipDst: dst,
+		checksumOK: icmpv6Sum(src, dst, m) == 0xffff,
+		router:     na.Router, solicited: na.Solicited, override: na.Override, target: na.TargetAddress,
+		options: len(na.Options), payloadLen: h.PayloadLen, size: len(b),
+	}
+	for _, o := range na.Options {
+		if lla, ok := o.(*ndp.LinkLayerAddress); ok {
+			out.optDirection, out.optMAC = lla.Direction, lla.Addr.String()
+		}
+	}
+	return out, true
+}
+
+// icmpv6Sum is the one's-complement sum of an ICMPv6 message m with its
+// pseudo-header (RFC 4443 §2.3): 0xffff when its checksum is right.
+func icmpv6Sum(src, dst netip.Addr, m []byte) uint32 {
 	var acc uint32
 	add := func(b []byte) {
 		for i := 0; i+1 < len(b); i += 2 {
-			acc += uint32(be.Uint16(b[i:]))
+			acc += uint32(binary.BigEndian.Uint16(b[i:]))
 		}
 		if len(b)%2 == 1 {
 			acc += uint32(b[len(b)-1]) << 8
 		}
 	}
-	add(ip[8:40])
-	acc += uint32(plen) + 58
+	add(src.AsSlice())
+	add(dst.AsSlice())
+	acc += uint32(len(m)) + 58
 	add(m)
 	for acc > 0xffff {
 		acc = acc>>16 + acc&0xffff
 	}
-	return naFrame{
-		dst:        net.HardwareAddr(b[0:6]).String(),
-		src:        net.HardwareAddr(b[6:12]).String(),
-		etherType:  be.Uint16(b[12:14]),
-		version:    ip[0] >> 4,
-		nextHeader: ip[6],
-		hopLimit:   ip[7],
-		ipSrc:      src,
-		ipDst:      dst,
-		icmpType:   m[0],
-		code:       m[1],
-		checksumOK: acc == 0xffff,
-		flags:      m[4],
-		target:     netip.AddrFrom16([16]byte(m[8:24])),
-		optType:    m[24],
-		optLen:     m[25],
-		optMAC:     net.HardwareAddr(m[26:32]).String(),
-		payloadLen: plen,
-		size:       len(b),
-	}, true
+	return acc
 }
 
 func TestAnnounceNDPOnTheWire(t *testing.T) {
@@ -394,16 +396,16 @@ func TestAnnounceNDPOnTheWire(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f, ok := decodeNA(buf[:n]); ok && f.nextHeader == 58 && f.icmpType == icmpNeighborAdvert {
+		if f, ok := decodeNA(buf[:n]); ok {
 			got = append(got, f)
 			break
 		}
 	}
 	want := naFrame{
-		dst: "33:33:00:00:00:01", src: senderMAC, etherType: 0x86dd,
+		dst: "33:33:00:00:00:01", src: senderMAC, etherType: ethernet.EtherTypeIPv6,
 		version: 6, nextHeader: 58, hopLimit: 255, ipSrc: ll, ipDst: allNodes,
-		icmpType: 136, code: 0, checksumOK: true, flags: 0x20, target: addr,
-		optType: 2, optLen: 1, optMAC: senderMAC,
+		checksumOK: true, override: true, target: addr,
+		optDirection: ndp.Target, optMAC: senderMAC, options: 1,
 		payloadLen: 32, size: 14 + 40 + 32,
 	}
 	if len(got) != 1 || got[0] != want {
