@@ -19,13 +19,15 @@ import (
 	"github.com/vipd/vipd/internal/watch"
 )
 
-const watchUsage = `Usage: vipd watch --interface IF [--json] [--refresh 1s] [--count N] [--forget DURATION]
+const watchUsage = `Usage: vipd watch --interface IF [--family both] [--json] [--refresh 1s] [--count N] [--forget DURATION]
 
 Shows every VRRP router heard on IF (VRID, family, version, sender, priority,
 advert interval, addresses, time since its last advert) and flags conflicts:
 two Masters for one VRID, mismatched intervals, versions or address lists,
-a VRID reused by unrelated groups. Read-only: it sends nothing and needs only
-CAP_NET_RAW. Adverts sent by this host itself are not heard.
+a VRID reused by unrelated groups. It listens on 224.0.0.18 and ff02::12
+(--family picks one) and applies the daemon's checks to both: TTL or hop
+limit 255, checksum. Read-only: it sends nothing and needs only CAP_NET_RAW.
+Adverts sent by this host itself are not heard.
 
 Flags:
 `
@@ -44,6 +46,7 @@ func cmdWatch(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	iface := fs.String("interface", "", "`interface` to listen on (required)")
+	family := fs.String("family", "both", "`family` to listen for: ipv4 (224.0.0.18), ipv6 (ff02::12) or both")
 	asJSON := fs.Bool("json", false, "print one JSON document per refresh, newline-delimited")
 	refresh := fs.Duration("refresh", time.Second, "redraw every `duration`")
 	count := fs.Int("count", 0, "exit after `N` refreshes; 0 runs until interrupted")
@@ -54,12 +57,15 @@ func cmdWatch(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	fams, ferr := watch.Families(*family)
 	var bad string
 	switch {
 	case fs.NArg() > 0:
 		bad = fmt.Sprintf("unexpected argument %q", fs.Arg(0))
 	case *iface == "":
 		bad = "--interface is required"
+	case ferr != nil:
+		bad = "--" + ferr.Error()
 	case *refresh <= 0:
 		bad = "--refresh must be positive"
 	case *count < 0:
@@ -78,10 +84,7 @@ func cmdWatch(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vipd watch:", err)
 		return 1
 	}
-	// IPv4 only for now; an IPv6 socket will be appended here and feed the
-	// same monitor.
-	var socks []watchSocket
-	c4, err := transport.ListenIPv4(link.Index)
+	socks, err := openWatchSockets(link.Index, fams, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "vipd watch:", err)
 		if errors.Is(err, os.ErrPermission) {
@@ -89,7 +92,6 @@ func cmdWatch(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	socks = append(socks, c4)
 	if !link.Up {
 		fmt.Fprintf(stderr, "vipd watch: %s is down: nothing will be heard until it is up\n", link.Name)
 	}
@@ -117,6 +119,52 @@ func cmdWatch(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// openWatchSockets opens a listening socket on the interface with index
+// ifindex for each of fams. Of several families, one that cannot be opened
+// (IPv6 disabled on the host, say) is reported on stderr and left out; it is
+// an error only when none opens. The sockets are transport's, the daemon's
+// own, with their receive invariants (group joined on the interface, hop
+// limit and destination as control messages, no kernel checksum so that a
+// bad one is counted); watch only ever reads from them.
+func openWatchSockets(ifindex int, fams []watch.Family, stderr io.Writer) ([]watchSocket, error) {
+	var (
+		socks []watchSocket
+		errs  []error
+	)
+	for _, f := range fams {
+		var (
+			s   watchSocket
+			err error
+		)
+		switch f {
+		case watch.IPv4:
+			var c *transport.IPv4Conn
+			if c, err = transport.ListenIPv4(ifindex); err == nil {
+				s = c
+			}
+		case watch.IPv6:
+			var c *transport.IPv6Conn
+			if c, err = transport.ListenIPv6(ifindex); err == nil {
+				s = c
+			}
+		default:
+			err = fmt.Errorf("no socket for family %v", f)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%v: %w", f, err))
+			continue
+		}
+		socks = append(socks, s)
+	}
+	if len(socks) == 0 {
+		return nil, errors.Join(errs...)
+	}
+	for _, err := range errs {
+		fmt.Fprintf(stderr, "vipd watch: %v; watching the other family only\n", err)
+	}
+	return socks, nil
 }
 
 // watchRenderer returns the function that prints each report: JSON lines,

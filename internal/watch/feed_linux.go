@@ -15,7 +15,10 @@ type Conn interface {
 	ReadFrom(b []byte) (int, transport.Meta, error)
 }
 
-var _ Conn = (*transport.IPv4Conn)(nil)
+var (
+	_ Conn = (*transport.IPv4Conn)(nil)
+	_ Conn = (*transport.IPv6Conn)(nil)
+)
 
 const (
 	// maxMessage holds the largest VRRP message (8 + 255×16 bytes) with room

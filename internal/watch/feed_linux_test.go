@@ -71,30 +71,38 @@ func runFeed(t *testing.T, m *Monitor, c interface {
 }
 
 func TestSegmentSimulated(t *testing.T) {
-	clk := &fakeClock{now: t0}
-	m := NewMonitor("sim0", Config{}, clk.Now)
-	c := newFakeConn()
-	runFeed(t, m, c)
-	testSegment(t, segment{mon: m, clk: clk, send: func(b []byte, src netip.Addr) error {
-		c.ch <- fakeRead{b: b, meta: transport.Meta{Src: src, Dst: vrrp.IPv4Group, TTL: 255, IfIndex: 1}}
-		return nil
-	}})
+	for _, sd := range []sides{sides4, sides6} {
+		t.Run(sd.fam.String(), func(t *testing.T) {
+			clk := &fakeClock{now: t0}
+			m := NewMonitor("sim0", Config{}, clk.Now)
+			c := newFakeConn()
+			runFeed(t, m, c)
+			testSegment(t, segment{mon: m, clk: clk, send: func(b []byte, src netip.Addr, ttl int) error {
+				c.ch <- fakeRead{b: b, meta: transport.Meta{Src: src, Dst: groupOf(src), TTL: ttl, IfIndex: 1}}
+				return nil
+			}}, sd)
+		})
+	}
 }
 
-// TestFeedTwoSockets: two sockets feed one monitor, as IPv4 and IPv6 will,
+// TestFeedTwoSockets: two sockets feed one monitor, as IPv4 and IPv6 do,
 // and a read error is counted, not fatal.
 func TestFeedTwoSockets(t *testing.T) {
 	m := NewMonitor("sim0", Config{}, (&fakeClock{now: t0}).Now)
 	c1, c2 := newFakeConn(), newFakeConn()
 	runFeed(t, m, c1)
 	runFeed(t, m, c2)
-	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.3")
-	c1.ch <- fakeRead{b: marshal(t, adv(1, 100, 100, "192.0.2.50"), a), meta: transport.Meta{Src: a, Dst: vrrp.IPv4Group, TTL: 255}}
-	c2.ch <- fakeRead{err: errors.New("transport: 12-byte packet with a 20-byte IPv4 header")}
-	c2.ch <- fakeRead{b: marshal(t, adv(2, 100, 100, "192.0.2.60"), b), meta: transport.Meta{Src: b, Dst: vrrp.IPv4Group, TTL: 255}}
+	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("fe80::3")
+	c1.ch <- fakeRead{b: marshal(t, adv(7, 100, 100, "192.0.2.50"), a), meta: transport.Meta{Src: a, Dst: vrrp.IPv4Group, TTL: 255}}
+	c2.ch <- fakeRead{err: errors.New("transport: control message: truncated")}
+	c2.ch <- fakeRead{b: marshal(t, adv(7, 100, 100, "2001:db8::50"), b), meta: transport.Meta{Src: b, Dst: vrrp.IPv6Group, TTL: 255}}
 	waitHeard(t, m, 3)
 	r := m.Report()
 	if len(r.Routers) != 2 || r.Adverts != 2 || len(r.Drops) != 1 || r.Drops[0] != (DropCount{drop.Read, 1}) {
-		t.Errorf("report: %+v", r)
+		t.Fatalf("report: %+v", r)
+	}
+	// One VRID in two families is two groups, not a conflict.
+	if r.Routers[0].Family != IPv4 || r.Routers[1].Family != IPv6 || len(r.Conflicts) != 0 {
+		t.Errorf("routers %+v, conflicts %+v", r.Routers, r.Conflicts)
 	}
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/vipd/vipd/pkg/vrrp"
 )
 
-// Monitor feeds one interface's Table from any number of sockets (IPv4 now,
-// IPv6 later) and hands out reports. It is safe for concurrent use: each
+// Monitor feeds one interface's Table from any number of sockets (one per
+// family: 224.0.0.18 and ff02::12) and hands out reports. It is safe for concurrent use: each
 // socket's reader and the refresh loop serialise on its lock.
 type Monitor struct {
 	iface string
@@ -35,8 +35,11 @@ func NewMonitor(iface string, cfg Config, now func() time.Time) *Monitor {
 }
 
 // Handle checks b, a VRRP message without its IP header received from src
-// for dst with IP TTL ttl, records it as an advert or as a drop, and returns
-// the drop reason, drop.None for an advert.
+// for dst with IPv4 TTL or IPv6 hop limit ttl, records it as an advert or as
+// a drop, and returns the drop reason, drop.None for an advert. Both
+// families take the one ladder: the hop limit must be 255 as the TTL must
+// (RFC 9568 §7.1), and the checksum covers the pseudo-header of src and dst
+// of either family (§5.2.8).
 func (m *Monitor) Handle(b []byte, src, dst netip.Addr, ttl int) drop.Reason {
 	m.mu.Lock()
 	defer m.mu.Unlock()

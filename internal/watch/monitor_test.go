@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -32,9 +33,18 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// groupOf is the group src sends adverts to: 224.0.0.18 or ff02::12.
+func groupOf(src netip.Addr) netip.Addr {
+	if src.Unmap().Is4() {
+		return vrrp.IPv4Group
+	}
+	return vrrp.IPv6Group
+}
+
+// marshal returns p as src sends it to its family's group.
 func marshal(t *testing.T, p *vrrp.Packet, src netip.Addr) []byte {
 	t.Helper()
-	b, err := p.Marshal(src, vrrp.IPv4Group)
+	b, err := p.Marshal(src, groupOf(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,15 +54,21 @@ func marshal(t *testing.T, p *vrrp.Packet, src netip.Addr) []byte {
 // secret is an auth_hmac secret of the length keepalived expects.
 var secret = []byte("0123456789abcdef0123456789abcdef")
 
-// sign returns p signed with auth_hmac key id at now, as src sends it to
-// 224.0.0.18.
+// sign returns p signed with auth_hmac key id at now, as src sends it to its
+// family's group.
 func sign(t *testing.T, p *vrrp.Packet, id uint8, src netip.Addr, now time.Time) []byte {
+	t.Helper()
+	return signWith(t, p, id, secret, src, now)
+}
+
+// signWith is sign with another secret.
+func signWith(t *testing.T, p *vrrp.Packet, id uint8, secret []byte, src netip.Addr, now time.Time) []byte {
 	t.Helper()
 	k, err := vrrp.NewKey(id, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := k.Append(nil, p, src, vrrp.IPv4Group, vrrp.ChecksumPseudoHeader, vrrp.SeqAt(now))
+	b, err := k.Append(nil, p, src, groupOf(src), vrrp.ChecksumPseudoHeader, vrrp.SeqAt(now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,40 +88,69 @@ func TestHandle(t *testing.T) {
 	badTrailer[len(badTrailer)-vrrp.AuthTrailerLen] ^= 0xff // ext_type
 	badMAC := append([]byte(nil), signed...)
 	badMAC[len(badMAC)-1] ^= 0xff
+
+	// IPv6: from a link-local source to ff02::12 (RFC 9568 §5.1.2.1).
+	src6 := netip.MustParseAddr("fe80::1")
+	good6 := marshal(t, adv(7, 100, 100, "2001:db8::50"), src6)
+	badSum6 := append([]byte(nil), good6...)
+	badSum6[7] ^= 0xff
+	signed6 := sign(t, adv(7, 100, 100, "2001:db8::50"), 3, src6, t0)
+	// Over IPv6 the checksum covers the trailer: a forged MAC with a
+	// valid checksum is one made with another secret.
+	forged6 := signWith(t, adv(7, 100, 100, "2001:db8::50"), 3, []byte("fedcba9876543210fedcba9876543210"), src6, t0)
+	g4, g6 := vrrp.IPv4Group, vrrp.IPv6Group
 	tests := []struct {
-		name  string
-		b     []byte
-		src   netip.Addr
-		ttl   int
-		want  drop.Reason
-		keyID uint8 // of a signed advert
+		name     string
+		b        []byte
+		src, dst netip.Addr
+		ttl      int
+		want     drop.Reason
+		keyID    uint8 // of a signed advert
 	}{
-		{"v3", good, src, 255, drop.None, 0},
-		{"v2", v2, src, 255, drop.None, 0},
-		{"mapped source", good, netip.MustParseAddr("::ffff:192.0.2.1"), 255, drop.None, 0},
-		{"signed", signed, src, 255, drop.None, 1},
+		{"v3", good, src, g4, 255, drop.None, 0},
+		{"v2", v2, src, g4, 255, drop.None, 0},
+		{"mapped source", good, netip.MustParseAddr("::ffff:192.0.2.1"), g4, 255, drop.None, 0},
+		{"signed", signed, src, g4, 255, drop.None, 1},
 		// watch has no keys: it cannot tell a forged MAC.
-		{"signed, MAC unchecked", badMAC, src, 255, drop.None, 1},
-		{"signed with a malformed trailer", badTrailer, src, 255, drop.AuthMalformed, 0},
-		{"forwarded", good, src, 254, drop.TTL, 0},
-		{"bad checksum", badSum, src, 255, drop.Checksum, 0},
-		{"checksum for another source", good, netip.MustParseAddr("192.0.2.3"), 255, drop.Checksum, 0},
-		{"version 4", v4, src, 255, drop.Version, 0},
-		{"truncated", good[:10], src, 255, drop.Truncated, 0},
-		{"trailing", append(append([]byte(nil), good...), 0), src, 255, drop.Oversized, 0},
-		{"empty", nil, src, 255, drop.Truncated, 0},
+		{"signed, MAC unchecked", badMAC, src, g4, 255, drop.None, 1},
+		{"signed with a malformed trailer", badTrailer, src, g4, 255, drop.AuthMalformed, 0},
+		{"forwarded", good, src, g4, 254, drop.TTL, 0},
+		{"bad checksum", badSum, src, g4, 255, drop.Checksum, 0},
+		{"checksum for another source", good, netip.MustParseAddr("192.0.2.3"), g4, 255, drop.Checksum, 0},
+		{"version 4", v4, src, g4, 255, drop.Version, 0},
+		{"truncated", good[:10], src, g4, 255, drop.Truncated, 0},
+		{"trailing", append(append([]byte(nil), good...), 0), src, g4, 255, drop.Oversized, 0},
+		{"empty", nil, src, g4, 255, drop.Truncated, 0},
+
+		{"ipv6", good6, src6, g6, 255, drop.None, 0},
+		{"ipv6 signed", signed6, src6, g6, 255, drop.None, 3},
+		{"ipv6 signed, MAC unchecked", forged6, src6, g6, 255, drop.None, 3},
+		// RFC 9568 §7.1: the hop limit, like the TTL, must be 255.
+		{"ipv6 hop limit 64", good6, src6, g6, 64, drop.TTL, 0},
+		{"ipv6 hop limit 254", good6, src6, g6, 254, drop.TTL, 0},
+		// A raw IPv6 socket reports the hop limit in a control message;
+		// without it Meta.TTL is 0.
+		{"ipv6 no hop limit", good6, src6, g6, 0, drop.TTL, 0},
+		// The kernel does not check the checksum (transport leaves
+		// IPV6_CHECKSUM off): the ladder does, over the IPv6
+		// pseudo-header.
+		{"ipv6 bad checksum", badSum6, src6, g6, 255, drop.Checksum, 0},
+		{"ipv6 checksum for another source", good6, netip.MustParseAddr("fe80::3"), g6, 255, drop.Checksum, 0},
+		{"ipv6 checksum for another destination", good6, src6, netip.MustParseAddr("fe80::2"), 255, drop.Checksum, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := NewMonitor("eth0", Config{}, (&fakeClock{now: t0}).Now)
-			if got := m.Handle(tt.b, tt.src, vrrp.IPv4Group, tt.ttl); got != tt.want {
+			if got := m.Handle(tt.b, tt.src, tt.dst, tt.ttl); got != tt.want {
 				t.Fatalf("Handle = %v, want %v", got, tt.want)
 			}
 			r := m.Report()
 			if tt.want == drop.None {
-				if r.Adverts != 1 || len(r.Routers) != 1 || r.Routers[0].Sender != src || len(r.Drops) != 0 {
+				if r.Adverts != 1 || len(r.Routers) != 1 || r.Routers[0].Sender != tt.src.Unmap() || len(r.Drops) != 0 {
 					t.Errorf("report after a good advert: %+v", r)
-				} else if rt := r.Routers[0]; rt.Signed != (tt.keyID != 0) || rt.KeyID != tt.keyID {
+				} else if rt := r.Routers[0]; rt.Family != familyOf(tt.src.Unmap()) {
+					t.Errorf("advert from %v in family %v", tt.src, rt.Family)
+				} else if rt.Signed != (tt.keyID != 0) || rt.KeyID != tt.keyID {
 					t.Errorf("advert signed %v with key id %d, want key id %d", rt.Signed, rt.KeyID, tt.keyID)
 				}
 				return
@@ -114,6 +159,43 @@ func TestHandle(t *testing.T) {
 				t.Errorf("report after a drop: %+v; drops (-want +got):\n%s", r, diff)
 			}
 		})
+	}
+}
+
+// TestHandleZone: a link-local sender is one router whether or not the
+// socket named its zone, and the report shows it without one.
+func TestHandleZone(t *testing.T) {
+	m := NewMonitor("eth0", Config{}, (&fakeClock{now: t0}).Now)
+	src := netip.MustParseAddr("fe80::1")
+	b := marshal(t, adv(7, 100, 100, "2001:db8::50"), src)
+	for _, s := range []netip.Addr{src, src.WithZone("eth0")} {
+		if got := m.Handle(b, s, vrrp.IPv6Group, 255); got != drop.None {
+			t.Fatalf("Handle from %v = %v", s, got)
+		}
+	}
+	r := m.Report()
+	if len(r.Routers) != 1 || r.Routers[0].Sender != src || r.Routers[0].Adverts != 2 {
+		t.Errorf("two adverts from %v, one with a zone: %+v", src, r.Routers)
+	}
+}
+
+func TestFamilies(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want []Family
+	}{
+		{"ipv4", []Family{IPv4}},
+		{"ipv6", []Family{IPv6}},
+		{"both", []Family{IPv4, IPv6}},
+	} {
+		if got, err := Families(tt.in); err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("Families(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+	for _, in := range []string{"", "IPv4", "inet6", "4"} {
+		if got, err := Families(in); err == nil {
+			t.Errorf("Families(%q) = %v, want an error", in, got)
+		}
 	}
 }
 

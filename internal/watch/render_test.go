@@ -3,6 +3,7 @@ package watch
 import (
 	"bytes"
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,52 @@ bad packets: none
 `
 	if got := b.String(); got != want {
 		t.Errorf("WriteText:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestWriteTextLinkLocal: IPv6 routers send from link-local addresses (RFC
+// 9568 §5.1.2.1), shown without a zone (the report is one interface's),
+// sorted after the IPv4 ones of their VRID and conflicting only among
+// themselves, the SENDER column widened to the longest (an EUI-64 one) and
+// the rows still aligned. The JSON sender
+// has no zone either.
+func TestWriteTextLinkLocal(t *testing.T) {
+	const s = time.Second
+	tab := NewTable(Config{})
+	for _, o := range []obs{
+		{0, "fe80::a8c1:abff:fe12:3456%eth0", signed(adv(7, 100, 100, "2001:db8::50"), 2)},
+		{0, "fe80::3", adv(7, 90, 100, "2001:db8::50")},
+		{0, "192.0.2.1", adv(7, 100, 100, "192.0.2.50")},
+	} {
+		tab.Observe(at(o.at), netip.MustParseAddr(o.src), o.p)
+	}
+	r := tab.Report(at(s))
+	r.Interface = "eth0"
+	var b bytes.Buffer
+	if err := WriteText(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	want := `vipd watch on eth0 at 2025-01-02 15:04:06: 3 routers, 1 conflict, 3 adverts
+
+  VRID  FAMILY  VER  SENDER                     PRIO  INTERVAL  STATE     LAST SEEN  ADVERTS  AUTH     ADDRESSES
+     7  ipv4    v3   192.0.2.1                   100        1s  master         1.0s        1  -        192.0.2.50
+!    7  ipv6    v3   fe80::3                      90        1s  master         1.0s        1  -        2001:db8::50
+     7  ipv6    v3   fe80::a8c1:abff:fe12:3456   100        1s  master         1.0s        1  key 2    2001:db8::50
+
+conflicts:
+  signing_mismatch  VRID 7 (ipv6): some senders sign with auth_hmac and others do not, so enforcing routers drop the unsigned (auth_missing) and routers without auth_hmac the signed (auth_unexpected): fe80::3 unsigned, fe80::a8c1:abff:fe12:3456 key 2
+
+bad packets: none
+`
+	if got := b.String(); got != want {
+		t.Errorf("WriteText:\n%s\nwant:\n%s", got, want)
+	}
+	b.Reset()
+	if err := WriteJSON(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `"sender":"fe80::a8c1:abff:fe12:3456","priority":100`) || strings.Contains(b.String(), "%") {
+		t.Errorf("JSON sender of a link-local router: %s", b.String())
 	}
 }
 

@@ -15,9 +15,26 @@ import (
 type segment struct {
 	mon *Monitor
 	clk *fakeClock
-	// send puts b on the link from src to 224.0.0.18 with TTL 255.
-	send func(b []byte, src netip.Addr) error
+	// send puts b on the link from src to its family's group (224.0.0.18
+	// or ff02::12) with IPv4 TTL or IPv6 hop limit ttl.
+	send func(b []byte, src netip.Addr, ttl int) error
 }
+
+// sides are the two routers of testSegment in one family, with their
+// virtual addresses. IPv6 routers send from link-local addresses (RFC 9568
+// §5.1.2.1).
+type sides struct {
+	fam        Family
+	a, b       netip.Addr
+	vipA, vipB []string
+}
+
+var (
+	sides4 = sides{IPv4, netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.3"),
+		[]string{"192.0.2.50"}, []string{"192.0.2.60", "192.0.2.61"}}
+	sides6 = sides{IPv6, netip.MustParseAddr("fe80::1"), netip.MustParseAddr("fe80::3"),
+		[]string{"2001:db8::50"}, []string{"2001:db8::60", "2001:db8::61"}}
+)
 
 // waitHeard waits up to 5s for the monitor to have taken n packets, adverts
 // and drops together.
@@ -40,19 +57,20 @@ func waitHeard(t *testing.T, m *Monitor, n uint64) {
 	}
 }
 
-// testSegment is the body shared by the simulated and the real link: two
-// routers, 192.0.2.1 and 192.0.2.3, both advertise as Master of VRID 7 with
-// disjoint addresses for three intervals, the second signing with auth_hmac
-// key 1, and one advert is corrupted.
-func testSegment(t *testing.T, seg segment) {
-	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.3")
+// testSegment is the body shared by the simulated and the real link, for
+// either family: two routers, sd.a and sd.b, both advertise as Master of
+// VRID 7 with disjoint addresses for three intervals, the second signing
+// with auth_hmac key 1; then one advert is corrupted and one arrives with
+// TTL (hop limit) 64.
+func testSegment(t *testing.T, seg segment, sd sides) {
+	a, b := sd.a, sd.b
 	routers := []struct {
 		src   netip.Addr
 		p     *vrrp.Packet
 		keyID uint8 // 0: unsigned
 	}{
-		{a, adv(7, 100, 100, "192.0.2.50"), 0},
-		{b, adv(7, 90, 100, "192.0.2.60", "192.0.2.61"), 1},
+		{a, adv(7, 100, 100, sd.vipA...), 0},
+		{b, adv(7, 90, 100, sd.vipB...), 1},
 	}
 	var sent uint64
 	for range 3 {
@@ -61,7 +79,7 @@ func testSegment(t *testing.T, seg segment) {
 			if r.keyID != 0 {
 				msg = sign(t, r.p, r.keyID, r.src, seg.clk.Now())
 			}
-			if err := seg.send(msg, r.src); err != nil {
+			if err := seg.send(msg, r.src, 255); err != nil {
 				t.Fatal(err)
 			}
 			sent++
@@ -73,16 +91,22 @@ func testSegment(t *testing.T, seg segment) {
 	}
 	bad := marshal(t, routers[0].p, a)
 	bad[7] ^= 0xff
-	if err := seg.send(bad, a); err != nil {
+	if err := seg.send(bad, a, 255); err != nil {
 		t.Fatal(err)
 	}
 	waitHeard(t, seg.mon, sent+1)
+	// A valid advert that a router forwarded: RFC 9568 §7.1 drops it,
+	// over IPv6 as over IPv4.
+	if err := seg.send(marshal(t, routers[0].p, a), a, 64); err != nil {
+		t.Fatal(err)
+	}
+	waitHeard(t, seg.mon, sent+2)
 
 	r := seg.mon.Report()
 	start, last := seg.clk.Now().Add(-3*time.Second), seg.clk.Now().Add(-time.Second)
 	want := []Router{
-		{VRID: 7, Family: IPv4, Version: 3, Sender: a, Priority: 100, Interval: time.Second, Addresses: addrs("192.0.2.50"), FirstSeen: start, LastSeen: last, Adverts: 3, State: Master},
-		{VRID: 7, Family: IPv4, Version: 3, Sender: b, Priority: 90, Interval: time.Second, Addresses: addrs("192.0.2.60", "192.0.2.61"), Signed: true, KeyID: 1, FirstSeen: start, LastSeen: last, Adverts: 3, State: Master},
+		{VRID: 7, Family: sd.fam, Version: 3, Sender: a, Priority: 100, Interval: time.Second, Addresses: addrs(sd.vipA...), FirstSeen: start, LastSeen: last, Adverts: 3, State: Master},
+		{VRID: 7, Family: sd.fam, Version: 3, Sender: b, Priority: 90, Interval: time.Second, Addresses: addrs(sd.vipB...), Signed: true, KeyID: 1, FirstSeen: start, LastSeen: last, Adverts: 3, State: Master},
 	}
 	if diff := cmp.Diff(want, r.Routers, cmpAddr); diff != "" {
 		t.Errorf("routers (-want +got):\n%s", diff)
@@ -94,7 +118,12 @@ func testSegment(t *testing.T, seg segment) {
 	if diff := cmp.Diff([]ConflictKind{MultipleMasters, VRIDReuse, SigningMismatch}, kinds); diff != "" {
 		t.Errorf("conflicts (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]DropCount{{drop.Checksum, 1}}, r.Drops); diff != "" || r.Adverts != 6 {
+	for _, c := range r.Conflicts {
+		if c.Family != sd.fam {
+			t.Errorf("conflict %v in family %v, want %v", c.Kind, c.Family, sd.fam)
+		}
+	}
+	if diff := cmp.Diff([]DropCount{{drop.TTL, 1}, {drop.Checksum, 1}}, r.Drops); diff != "" || r.Adverts != 6 {
 		t.Errorf("%d adverts, drops (-want +got):\n%s", r.Adverts, diff)
 	}
 }

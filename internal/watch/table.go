@@ -2,6 +2,7 @@ package watch
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -39,6 +40,20 @@ func (f Family) String() string {
 		return "ipv6"
 	}
 	return "unknown"
+}
+
+// Families parses a family selection as vipd watch's --family takes it:
+// "ipv4", "ipv6", or "both" (IPv4 then IPv6).
+func Families(s string) ([]Family, error) {
+	switch s {
+	case "ipv4":
+		return []Family{IPv4}, nil
+	case "ipv6":
+		return []Family{IPv6}, nil
+	case "both":
+		return []Family{IPv4, IPv6}, nil
+	}
+	return nil, fmt.Errorf("family %q: want ipv4, ipv6 or both", s)
 }
 
 func familyOf(a netip.Addr) Family {
@@ -145,9 +160,11 @@ func NewTable(cfg Config) *Table {
 }
 
 // Observe records an advert p received at now from src. p is not retained:
-// the caller may reuse it.
+// the caller may reuse it. A zone on src is dropped: a table is one link's,
+// so an IPv6 link-local sender is known by its address alone, whether or not
+// the socket named the zone.
 func (t *Table) Observe(now time.Time, src netip.Addr, p *vrrp.Packet) {
-	src = src.Unmap()
+	src = src.Unmap().WithZone("")
 	t.adverts++
 	k := key{vrid: p.VRID, sender: src}
 	e, ok := t.routers[k]
