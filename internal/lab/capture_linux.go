@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -11,7 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -103,41 +106,39 @@ func (a *AnnouncementCapture) read(ctx context.Context) {
 	}
 }
 
-// parseAnnouncement reads an Ethernet frame; ok is false unless it is an
+// parseAnnouncement decodes an Ethernet frame with mdlayher/ethernet,
+// mdlayher/arp, x/net/ipv6 and mdlayher/ndp; ok is false unless it is an
 // announcement.
-func parseAnnouncement(f []byte) (ann Announcement, ok bool) {
-	const eth = 14
-	if len(f) < eth {
+func parseAnnouncement(b []byte) (ann Announcement, ok bool) {
+	var f ethernet.Frame
+	if err := f.UnmarshalBinary(b); err != nil {
 		return ann, false
 	}
-	ann.From = net.HardwareAddr(slices.Clone(f[6:12]))
-	switch binary.BigEndian.Uint16(f[12:14]) {
-	case unix.ETH_P_ARP:
-		// htype, ptype, hlen, plen, op, sha, spa, tha, tpa (RFC 826).
-		p := f[eth:]
-		if len(p) < 28 || binary.BigEndian.Uint16(p[0:2]) != 1 || binary.BigEndian.Uint16(p[2:4]) != unix.ETH_P_IP || p[4] != 6 || p[5] != 4 {
+	ann.From = slices.Clone(f.Source)
+	switch f.EtherType {
+	case ethernet.EtherTypeARP:
+		var p arp.Packet
+		// UnmarshalBinary refuses anything but Ethernet/IPv4.
+		if err := p.UnmarshalBinary(f.Payload); err != nil || p.SenderIP != p.TargetIP {
 			return ann, false
 		}
-		spa, tpa := netip.AddrFrom4([4]byte(p[14:18])), netip.AddrFrom4([4]byte(p[24:28]))
-		if spa != tpa {
-			return ann, false
-		}
-		ann.Kind, ann.Addr, ann.Op = KindGARP, spa, int(binary.BigEndian.Uint16(p[6:8]))
+		ann.Kind, ann.Addr, ann.Op = KindGARP, p.SenderIP, int(p.Operation)
 		return ann, true
-	case unix.ETH_P_IPV6:
-		// A fixed header, no extension headers (neighbour discovery has
-		// none), then ICMPv6 type 136: flags, target (RFC 4861 §4.4).
-		p := f[eth:]
-		const icmp = 40
-		if len(p) < icmp+24 || p[6] != unix.IPPROTO_ICMPV6 || p[icmp] != 136 {
+	case ethernet.EtherTypeIPv6:
+		// Neighbour discovery has no extension headers.
+		h, err := ipv6.ParseHeader(f.Payload)
+		if err != nil || h.NextHeader != unix.IPPROTO_ICMPV6 || len(f.Payload) < ipv6.HeaderLen+h.PayloadLen {
 			return ann, false
 		}
-		dst := netip.AddrFrom16([16]byte(p[24:40]))
-		const solicited = 0x40
-		if dst != netip.MustParseAddr("ff02::1") || p[icmp+4]&solicited != 0 {
+		msg, err := ndp.ParseMessage(f.Payload[ipv6.HeaderLen : ipv6.HeaderLen+h.PayloadLen])
+		if err != nil {
 			return ann, false
 		}
-		ann.Kind, ann.Addr = KindNA, netip.AddrFrom16([16]byte(p[icmp+8:icmp+24]))
+		na, isNA := msg.(*ndp.NeighborAdvertisement)
+		if !isNA || na.Solicited || !h.Dst.Equal(net.IPv6linklocalallnodes) {
+			return ann, false
+		}
+		ann.Kind, ann.Addr = KindNA, na.TargetAddress
 		return ann, true
 	}
 	return ann, false

@@ -2,43 +2,60 @@ package lab
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ethernet"
+	"github.com/mdlayher/ndp"
+
 	"github.com/vipd/vipd/internal/announce"
 	"github.com/vipd/vipd/internal/testenv"
 )
 
 // arpFrame is an Ethernet frame carrying an ARP packet from mac.
-func arpFrame(op uint16, mac net.HardwareAddr, spa, tpa netip.Addr) []byte {
-	b := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, mac...)
-	b = binary.BigEndian.AppendUint16(b, 0x0806)
-	b = append(b, 0, 1, 0x08, 0, 6, 4)
-	b = binary.BigEndian.AppendUint16(b, op)
-	s, t := spa.As4(), tpa.As4()
-	b = append(b, mac...)
-	b = append(b, s[:]...)
-	b = append(b, 0, 0, 0, 0, 0, 0)
-	return append(b, t[:]...)
+func arpFrame(t *testing.T, op arp.Operation, mac net.HardwareAddr, spa, tpa netip.Addr) []byte {
+	t.Helper()
+	p, err := arp.NewPacket(op, mac, spa, net.HardwareAddr{0, 0, 0, 0, 0, 0}, tpa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := p.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return frame(t, ethernet.Broadcast, mac, ethernet.EtherTypeARP, pb)
 }
 
 // naFrame is an Ethernet frame carrying a neighbour advertisement for
-// target from mac to dst with the given flags byte.
-func naFrame(mac net.HardwareAddr, dst, target netip.Addr, flags byte) []byte {
-	b := append([]byte{0x33, 0x33, 0, 0, 0, 1}, mac...)
-	b = binary.BigEndian.AppendUint16(b, 0x86dd)
-	b = append(b, 0x60, 0, 0, 0, 0, 32, 58, 255)
-	src := netip.MustParseAddr("fe80::1").As16()
-	d, tg := dst.As16(), target.As16()
-	b = append(b, src[:]...)
-	b = append(b, d[:]...)
-	b = append(b, 136, 0, 0, 0, flags, 0, 0, 0)
-	b = append(b, tg[:]...)
-	return append(b, 2, 1, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5])
+// target from mac to dst.
+func naFrame(t *testing.T, mac net.HardwareAddr, dst, target netip.Addr, solicited bool) []byte {
+	t.Helper()
+	m, err := ndp.MarshalMessage(&ndp.NeighborAdvertisement{
+		Solicited: solicited, Override: true, TargetAddress: target,
+		Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: mac}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fixed IPv6 header (RFC 8200 §3): version 6, payload length,
+	// next header ICMPv6, hop limit 255.
+	h := []byte{0x60, 0, 0, 0, byte(len(m) >> 8), byte(len(m)), 58, 255}
+	h = append(h, netip.MustParseAddr("fe80::1").AsSlice()...)
+	h = append(h, dst.AsSlice()...)
+	return frame(t, net.HardwareAddr{0x33, 0x33, 0, 0, 0, 1}, mac, ethernet.EtherTypeIPv6, append(h, m...))
+}
+
+func frame(t *testing.T, dst, src net.HardwareAddr, et ethernet.EtherType, payload []byte) []byte {
+	t.Helper()
+	b, err := (&ethernet.Frame{Destination: dst, Source: src, EtherType: et, Payload: payload}).MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestParseAnnouncement(t *testing.T) {
@@ -51,13 +68,13 @@ func TestParseAnnouncement(t *testing.T) {
 		want  Announcement
 		ok    bool
 	}{
-		{"garp request", arpFrame(1, mac, vip, vip), Announcement{Kind: KindGARP, From: mac, Addr: vip, Op: 1}, true},
-		{"garp reply", arpFrame(2, mac, vip, vip), Announcement{Kind: KindGARP, From: mac, Addr: vip, Op: 2}, true},
-		{"arp request", arpFrame(1, mac, ClientAddr.Addr(), vip), Announcement{}, false},
-		{"unsolicited na", naFrame(mac, allNodes, vip6, 0x20), Announcement{Kind: KindNA, From: mac, Addr: vip6}, true},
-		{"solicited na", naFrame(mac, allNodes, vip6, 0x60), Announcement{}, false},
-		{"unicast na", naFrame(mac, ClientAddr6.Addr(), vip6, 0x20), Announcement{}, false},
-		{"short", arpFrame(1, mac, vip, vip)[:30], Announcement{}, false},
+		{"garp request", arpFrame(t, arp.OperationRequest, mac, vip, vip), Announcement{Kind: KindGARP, From: mac, Addr: vip, Op: 1}, true},
+		{"garp reply", arpFrame(t, arp.OperationReply, mac, vip, vip), Announcement{Kind: KindGARP, From: mac, Addr: vip, Op: 2}, true},
+		{"arp request", arpFrame(t, arp.OperationRequest, mac, ClientAddr.Addr(), vip), Announcement{}, false},
+		{"unsolicited na", naFrame(t, mac, allNodes, vip6, false), Announcement{Kind: KindNA, From: mac, Addr: vip6}, true},
+		{"solicited na", naFrame(t, mac, allNodes, vip6, true), Announcement{}, false},
+		{"unicast na", naFrame(t, mac, ClientAddr6.Addr(), vip6, false), Announcement{}, false},
+		{"short", arpFrame(t, arp.OperationRequest, mac, vip, vip)[:30], Announcement{}, false},
 	} {
 		got, ok := parseAnnouncement(tt.frame)
 		if ok != tt.ok {

@@ -242,26 +242,43 @@ func (r kRoute) String() string {
 }
 
 // routes returns n's routes of the family ("-4" or "-6") in every table
-// whose protocol is proto (vipdProto, or "4" for static); "" for all.
-func routes(t *testing.T, n *lab.Node, family, proto string) []string {
+// whose protocol keep accepts (as "ip -N" prints it: "249", "2" for
+// kernel, "" for boot).
+func routes(t *testing.T, n *lab.Node, family string, keep func(proto string) bool) []string {
 	t.Helper()
-	out, err := n.IP("-N", "-j", family, "route", "show", "table", "all")
+	s, err := routesOf(n, family, keep)
 	if err != nil {
 		t.Fatalf("harness: %v", err)
 	}
+	return s
+}
+
+// routesOf is routes for a goroutine.
+func routesOf(n *lab.Node, family string, keep func(proto string) bool) ([]string, error) {
+	out, err := n.IP("-N", "-j", family, "route", "show", "table", "all")
+	if err != nil {
+		return nil, err
+	}
 	var rs []kRoute
 	if err := json.Unmarshal([]byte(out), &rs); err != nil {
-		t.Fatalf("harness: ip -N -j %s route show table all on %s: %v: %s", family, n.Name, err, out)
+		return nil, fmt.Errorf("ip -N -j %s route show table all on %s: %w: %s", family, n.Name, err, out)
 	}
 	var s []string
 	for _, r := range rs {
-		if proto == "" || r.Protocol == proto {
+		if keep(r.Protocol) {
 			s = append(s, r.String())
 		}
 	}
 	slices.Sort(s)
-	return s
+	return s, nil
 }
+
+// isVipd accepts vipd's protocol; notVipdOrKernel what is neither vipd's
+// nor the kernel's own (connected and local routes): what someone added
+// by hand.
+func isVipd(proto string) bool          { return proto == vipdProto }
+func notVipdOrKernel(proto string) bool { return proto != vipdProto && proto != "2" }
+func notVipd(proto string) bool         { return proto != vipdProto }
 
 // kRule is one rule of "ip -N -j rule show".
 type kRule struct {
@@ -293,9 +310,8 @@ func (r kRule) String() string {
 	return fmt.Sprintf("from %s to %s table %s", sel(r.Src, r.SrcLen), sel(r.Dst, r.DstLen), r.Table)
 }
 
-// rules returns n's rules of the family whose protocol is proto; "" for
-// all.
-func rules(t *testing.T, n *lab.Node, family, proto string) []string {
+// rules returns n's rules of the family whose protocol keep accepts.
+func rules(t *testing.T, n *lab.Node, family string, keep func(proto string) bool) []string {
 	t.Helper()
 	out, err := n.IP("-N", "-j", family, "rule", "show")
 	if err != nil {
@@ -307,7 +323,7 @@ func rules(t *testing.T, n *lab.Node, family, proto string) []string {
 	}
 	var s []string
 	for _, r := range rs {
-		if proto == "" || r.Protocol == proto {
+		if keep(r.Protocol) {
 			s = append(s, r.String())
 		}
 	}
@@ -337,8 +353,47 @@ func (k kernelState) equal(o kernelState) bool {
 func vipdState(t *testing.T, n *lab.Node) kernelState {
 	t.Helper()
 	return kernelState{
-		Routes4: routes(t, n, "-4", vipdProto),
-		Routes6: routes(t, n, "-6", vipdProto),
-		Rules4:  rules(t, n, "-4", vipdProto),
+		Routes4: routes(t, n, "-4", isVipd),
+		Routes6: routes(t, n, "-6", isVipd),
+		Rules4:  rules(t, n, "-4", isVipd),
 	}
+}
+
+// othersState reads the routes and rules on n that are neither vipd's nor
+// the kernel's own routes (the rules include the kernel's default ones).
+func othersState(t *testing.T, n *lab.Node) kernelState {
+	t.Helper()
+	return kernelState{
+		Routes4: routes(t, n, "-4", notVipdOrKernel),
+		Routes6: routes(t, n, "-6", notVipdOrKernel),
+		Rules4:  rules(t, n, "-4", notVipd),
+	}
+}
+
+// routesWithin waits until vipd's routes and rules on n are want, or
+// records a failure after d.
+func routesWithin(t *testing.T, n *lab.Node, what string, want kernelState, d time.Duration) bool {
+	t.Helper()
+	return ksWithin(t, time.Now().Add(d), fmt.Sprintf("%s: vipd's routes and rules on %s are %v", what, n.Name, want), func() (bool, string) {
+		got := vipdState(t, n)
+		return got.equal(want), "they are " + got.String()
+	})
+}
+
+// routeGet is the gateway n's kernel picks for dst, with "ip route get"
+// args after it (e.g. from ADDR).
+func routeGet(t *testing.T, n *lab.Node, dst string, args ...string) string {
+	t.Helper()
+	out, err := n.IP(append([]string{"-j", "route", "get", dst}, args...)...)
+	if err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	var rs []struct {
+		Gateway string `json:"gateway"`
+		Dev     string `json:"dev"`
+	}
+	if err := json.Unmarshal([]byte(out), &rs); err != nil || len(rs) != 1 {
+		t.Fatalf("harness: ip -j route get %s on %s: %v: %s", dst, n.Name, err, out)
+	}
+	return rs[0].Gateway + " dev " + rs[0].Dev
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -108,8 +109,9 @@ func testAnnounceRefresh(t *testing.T, vip, quietVIP netip.Prefix, kind string) 
 	waitUntil(reloaded.Add(2*refresh + 500*time.Millisecond))
 	c3 := r.announceCounter(n1, "api", kind)
 	// A frame that arrived just before the reload's answer may be stamped
-	// a moment after it.
-	if late := countIn(apiRounds(), reloaded.Add(roundGap), time.Now()); late != 0 {
+	// a moment after it; a refresh still running would send two rounds
+	// in the time watched, at least one after this margin.
+	if late := countIn(apiRounds(), reloaded.Add(200*time.Millisecond), time.Now()); late != 0 {
 		t.Errorf("%d rounds for %s from n1 after a reload to refresh 0s (gaps %s)", late, vip.Addr(), gaps(apiRounds()))
 	}
 	if c3.v != c2.v {
@@ -286,4 +288,299 @@ func TestVIPNeverSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	clean(n1, "after a graceful stop with vips_as_source")
+}
+
+// The next hops of TestVirtualRoutes: one on the lab's second segment
+// (eth1, 198.51.100.0/24), whose link can flap without touching VRRP, and
+// gateways on eth0.
+var (
+	nextHopEth1 = netip.MustParseAddr("198.51.100.1")
+	gatewayEth0 = netip.MustParseAddr("192.0.2.1")
+	gateway6    = netip.MustParseAddr("2001:db8::1")
+)
+
+// routesRig is a pair with IPv6 and a second segment for the next hop that
+// flaps.
+func routesRig(t *testing.T) *rig {
+	t.Helper()
+	return newParityRig(t, lab.VIP, lab.Config{Nodes: 2, IPv6: true, Segments: 2})
+}
+
+// routedInstances are instance api (the lab's VIP) with a route over eth1,
+// a route with the VIP as its source, a route in table 100 and a rule
+// sending the VIP's traffic there, and api6 (the lab's IPv6 VIP) with an
+// IPv6 route.
+func routedInstances(r *rig, priority int) []lab.Instance {
+	api := r.inst(priority)
+	api.Routes = []lab.Route{
+		{To: netip.MustParsePrefix("203.0.113.0/25"), Via: nextHopEth1},
+		{To: netip.MustParsePrefix("203.0.113.128/25"), Dev: "eth0", Src: lab.VIP.Addr()},
+		{To: netip.MustParsePrefix("203.0.113.0/24"), Via: gatewayEth0, Table: 100},
+	}
+	api.Rules = []lab.Rule{{From: netip.PrefixFrom(lab.VIP.Addr(), 32), Table: 100}}
+	api6 := r.inst(priority)
+	api6.Name, api6.VRID, api6.VIPs = "api6", vrid+1, []netip.Prefix{lab.VIP6}
+	api6.Routes = []lab.Route{{To: netip.MustParsePrefix("2001:db8:ffff::/48"), Via: gateway6}}
+	return []lab.Instance{api, api6}
+}
+
+// routeOverEth1 is the route of routedInstances whose next hop is on eth1,
+// as routes prints it.
+const routeOverEth1 = "203.0.113.0/25 via 198.51.100.1 dev eth1 table 254 metric 0 src -"
+
+// routedState is routedInstances' routes and rules as the kernel of their
+// Master holds them, with vipd's protocol.
+var routedState = kernelState{
+	Routes4: []string{
+		"203.0.113.0/24 via 192.0.2.1 dev eth0 table 100 metric 0 src -",
+		routeOverEth1,
+		"203.0.113.128/25 via - dev eth0 table 254 metric 0 src 192.0.2.50",
+	},
+	Routes6: []string{"2001:db8:ffff::/48 via 2001:db8::1 dev eth0 table 254 metric 1024 src -"},
+	Rules4:  []string{"from 192.0.2.50/32 to all table 100"},
+}
+
+// Deadlines of the route tests: routes follow a transition at once (the
+// src route once the VIP is on the host); a route the kernel dropped is
+// noticed at the next link or address change, or retried with backoff.
+const (
+	routesWithinTransition = 3 * time.Second
+	routesWithinFlap       = 5 * time.Second
+)
+
+// startRoutedPair starts n1 (priority 150) and n2 (100) with
+// routedInstances and waits until n1 is Master with the routes.
+func startRoutedPair(t *testing.T, r *rig) {
+	t.Helper()
+	n1, n2 := r.l.Nodes[0], r.l.Nodes[1]
+	r.startAndAnswer(n1, routedInstances(r, 150)...)
+	r.waitHolders("n1 holds the VIP", lab.Only(n1))
+	r.waitHoldersOf(lab.VIP6, "n1 holds the IPv6 VIP", lab.Only(n1))
+	r.startAndAnswer(n2, routedInstances(r, 100)...)
+	r.waitStates(n2, "backup", "api", "api6")
+	if !routesWithin(t, n1, "n1 Master", routedState, routesWithinTransition) {
+		t.FailNow()
+	}
+}
+
+// TestVirtualRoutes checks an instance's routes and rules: in the kernel
+// with vipd's protocol only while the instance is Master, removed when it
+// leaves Master or stops; put back after a next-hop flap made the kernel
+// drop them; a route two instances share stays while either is Master; and
+// what a crashed run left is removed at the next start, while routes and
+// rules added by hand are never touched.
+func TestVirtualRoutes(t *testing.T) {
+	testenv.Privileged(t)
+	t.Run("follow-master", testRoutesFollowMaster)
+	t.Run("next-hop-flap", testRoutesNextHopFlap)
+	t.Run("shared", testRoutesShared)
+	t.Run("crash-leftovers", testRoutesCrashLeftovers)
+}
+
+// testRoutesFollowMaster: present on the Master only, IPv4 and IPv6; the
+// rule takes the VIP's traffic to table 100; they move with a failover
+// (a lowered priority reload) and go with a graceful stop.
+func testRoutesFollowMaster(t *testing.T) {
+	r := routesRig(t)
+	n1, n2 := r.l.Nodes[0], r.l.Nodes[1]
+	ksLogOnFailure(t, r.l)
+	startRoutedPair(t, r)
+	if s := vipdState(t, n2); !s.empty() {
+		t.Errorf("the Backup n2 has vipd's routes or rules: %v", s)
+	}
+	// The rule sends what leaves from the VIP to table 100; the rest takes
+	// the main table.
+	if got, want := routeGet(t, n1, "203.0.113.7", "from", lab.VIP.Addr().String()), "192.0.2.1 dev eth0"; got != want {
+		t.Errorf("n1: ip route get 203.0.113.7 from %s: via %s, want via %s (table 100, by the rule)", lab.VIP.Addr(), got, want)
+	}
+	if got, want := routeGet(t, n1, "203.0.113.7"), "198.51.100.1 dev eth1"; got != want {
+		t.Errorf("n1: ip route get 203.0.113.7: via %s, want via %s (the main table)", got, want)
+	}
+
+	r.reloadVipd(n1, routedInstances(r, 50)...)
+	r.waitHolders("n2 holds the VIP after the failover", lab.Only(n2))
+	r.waitHoldersOf(lab.VIP6, "n2 holds the IPv6 VIP after the failover", lab.Only(n2))
+	routesWithin(t, n2, "n2 Master after the failover", routedState, routesWithinTransition)
+	routesWithin(t, n1, "n1 Backup after the failover", kernelState{}, routesWithinTransition)
+
+	if _, err := n2.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if s := vipdState(t, n2); !s.empty() {
+		t.Errorf("n2 left routes or rules behind after a graceful stop: %v", s)
+	}
+	r.waitHolders("n1 holds the VIP after n2's stop", lab.Only(n1))
+	routesWithin(t, n1, "n1 Master again", routedState, routesWithinTransition)
+	if _, err := n1.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if s := vipdState(t, n1); !s.empty() {
+		t.Errorf("n1 left routes or rules behind after a graceful stop: %v", s)
+	}
+}
+
+// testRoutesNextHopFlap: the link to a route's next hop goes down, the
+// kernel drops the route without telling anyone, the link comes back: the
+// Master must put the route back, without a state change.
+func testRoutesNextHopFlap(t *testing.T) {
+	r := routesRig(t)
+	n1 := r.l.Nodes[0]
+	ksLogOnFailure(t, r.l)
+	startRoutedPair(t, r)
+	flapped := time.Now()
+	if _, err := n1.IP("link", "set", "eth1", "down"); err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	svcWaitFor(t, "the kernel drops n1's route over eth1", repairWithin, func() (bool, string) {
+		got := routes(t, n1, "-4", isVipd)
+		return !slices.Contains(got, routeOverEth1), fmt.Sprintf("vipd's IPv4 routes on n1: %q", got)
+	})
+	if _, err := n1.IP("link", "set", "eth1", "up"); err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	up := time.Now()
+	if routesWithin(t, n1, "after eth1 came back up", routedState, routesWithinFlap) {
+		t.Logf("n1 put the route over eth1 back %v after the link came up", time.Since(up).Round(time.Millisecond))
+	}
+	if cs := stateChangesTo(t, n1, "", flapped); len(cs) != 0 {
+		t.Errorf("n1 changed state during the flap of eth1: %+v", cs)
+	}
+}
+
+// testRoutesShared: two instances on a node list the same route; when one
+// goes Backup (a lowered priority reload) the route stays, never missing
+// for a moment, as long as the other is Master; when both are Backup it
+// goes.
+func testRoutesShared(t *testing.T) {
+	r := routesRig(t)
+	n1, n2 := r.l.Nodes[0], r.l.Nodes[1]
+	ksLogOnFailure(t, r.l)
+	vipB := netip.MustParsePrefix("192.0.2.60/24")
+	shared := lab.Route{To: netip.MustParsePrefix("203.0.113.0/24"), Via: gatewayEth0}
+	instances := func(a, b int) []lab.Instance {
+		ia := r.inst(a)
+		ia.Name, ia.Routes = "a", []lab.Route{shared}
+		ib := r.inst(b)
+		ib.Name, ib.VRID, ib.VIPs, ib.Routes = "b", vrid+1, []netip.Prefix{vipB}, []lab.Route{shared}
+		return []lab.Instance{ia, ib}
+	}
+	want := kernelState{Routes4: []string{"203.0.113.0/24 via 192.0.2.1 dev eth0 table 254 metric 0 src -"}}
+	r.startAndAnswer(n1, instances(150, 150)...)
+	r.waitStates(n1, "master", "a", "b")
+	r.startAndAnswer(n2, instances(100, 100)...)
+	r.waitStates(n2, "backup", "a", "b")
+	if !routesWithin(t, n1, "n1 Master of a and b", want, routesWithinTransition) {
+		t.FailNow()
+	}
+
+	// Watch n1's route from before b steps down until a second after.
+	stop := make(chan struct{})
+	type sample struct {
+		missing, total int
+		err            error
+	}
+	watched := make(chan sample, 1)
+	go func() {
+		var s sample
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+			got, err := routesOf(n1, "-4", isVipd)
+			if err != nil {
+				s.err = err
+				break
+			}
+			s.total++
+			if !slices.Equal(got, want.Routes4) {
+				s.missing++
+			}
+			select {
+			case <-stop:
+				watched <- s
+				return
+			case <-tick.C:
+			}
+		}
+		watched <- s
+	}()
+	r.reloadVipd(n1, instances(150, 50)...)
+	r.waitHoldersOf(vipB, "n2 holds b's VIP", lab.Only(n2))
+	r.waitStates(n1, "backup", "b")
+	routesWithin(t, n2, "n2 Master of b", want, routesWithinTransition)
+	waitUntil(time.Now().Add(time.Second))
+	close(stop)
+	s := <-watched
+	if s.err != nil {
+		t.Fatalf("harness: %v", s.err)
+	}
+	if s.missing > 0 {
+		t.Errorf("n1's shared route was not as wanted in %d of %d samples after b went Backup, while a was still Master", s.missing, s.total)
+	}
+	if st := svcStatus(t, svcSocket(r.l, n1), "a"); st.State != "master" {
+		t.Errorf("n1's a: %+v, want still master", st)
+	}
+	if got := vipdState(t, n1); !got.equal(want) {
+		t.Errorf("n1 Master of a, Backup of b: vipd's routes %v, want %v", got, want)
+	}
+
+	r.reloadVipd(n1, instances(50, 50)...)
+	r.waitHolders("n2 holds a's VIP", lab.Only(n2))
+	r.waitStates(n1, "backup", "a")
+	routesWithin(t, n1, "n1 Backup of a and b", kernelState{}, routesWithinTransition)
+	if got := vipdState(t, n2); !got.equal(want) {
+		t.Errorf("n2 Master of a and b: vipd's routes %v, want %v", got, want)
+	}
+}
+
+// testRoutesCrashLeftovers: a SIGKILLed Master leaves its routes and rules
+// in the kernel; vipd started again on that node, now a Backup, removes
+// them, and leaves alone the routes and rules added by hand without vipd's
+// protocol, in the same table among them.
+func testRoutesCrashLeftovers(t *testing.T) {
+	r := routesRig(t)
+	n1, n2 := r.l.Nodes[0], r.l.Nodes[1]
+	ksLogOnFailure(t, r.l)
+	startRoutedPair(t, r)
+	for _, args := range [][]string{
+		{"route", "add", "203.0.113.192/26", "via", "192.0.2.1", "table", "100", "proto", "static"},
+		{"route", "add", "198.51.100.128/25", "via", "192.0.2.1"},
+		{"-6", "route", "add", "2001:db8:eeee::/48", "via", "2001:db8::1", "proto", "static"},
+		{"rule", "add", "from", "192.0.2.51/32", "table", "100", "priority", "1000"},
+	} {
+		if _, err := n1.IP(args...); err != nil {
+			t.Fatalf("harness: %v", err)
+		}
+	}
+	others := othersState(t, n1)
+	t.Logf("on n1 besides vipd's and the kernel's own: %v", others)
+	if len(others.Routes4) != 2 || len(others.Routes6) != 1 || !slices.Contains(others.Rules4, "from 192.0.2.51/32 to all table 100") {
+		t.Fatalf("harness: the routes and rule added by hand on n1 are not all there: %v", others)
+	}
+
+	if err := n1.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if got := vipdState(t, n1); !got.equal(routedState) {
+		t.Fatalf("harness: after SIGKILL n1 has vipd's routes %v, want what it had as Master, %v", got, routedState)
+	}
+	r.waitStates(n2, "master", "api", "api6")
+	routesWithin(t, n2, "n2 Master after n1's crash", routedState, routesWithinTransition)
+
+	r.startAndAnswer(n1, routedInstances(r, 50)...)
+	r.waitStates(n1, "backup", "api", "api6")
+	if routesWithin(t, n1, "n1 restarted as a Backup", kernelState{}, routesWithinTransition) {
+		t.Logf("n1's restarted vipd removed what the crashed one left")
+	}
+	// Long enough for a start's cleanup and a pass or two of vipd's
+	// checks to have touched what they would.
+	waitUntil(time.Now().Add(time.Second))
+	if got := othersState(t, n1); !got.equal(others) {
+		t.Errorf("the routes and rules added by hand on n1 changed: now %v, were %v", got, others)
+	}
+	if got := vipdState(t, n1); !got.empty() {
+		t.Errorf("n1, a Backup, has vipd's routes or rules: %v", got)
+	}
+	if got := vipdState(t, n2); !got.equal(routedState) {
+		t.Errorf("n2, the Master, has vipd's routes %v, want %v", got, routedState)
+	}
 }
