@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -131,6 +132,11 @@ func addrUpdateOf(u netlink.AddrUpdate) (AddrUpdate, bool) {
 // the loop to return.
 func errorTo(errc chan<- error) func(error) {
 	return func(err error) {
+		// The library reports, and then skips, a message from a sender
+		// other than the kernel: no reason to subscribe again.
+		if strings.HasPrefix(err.Error(), "Wrong sender portid") {
+			return
+		}
 		select {
 		case errc <- err:
 		default:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/vipd/vipd/internal/config"
@@ -34,14 +35,18 @@ const opTimeout = 5 * time.Second
 
 // NewLinux opens rtnetlink sockets in the calling thread's network
 // namespace. Close releases them.
+//
+// It opens them where it runs rather than by entering the namespace
+// (setns), which needs CAP_SYS_ADMIN: vipd runs with CAP_NET_ADMIN and
+// CAP_NET_RAW only.
 func NewLinux() (*Linux, error) {
 	ns, err := netns.Get()
 	if err != nil {
 		return nil, fmt.Errorf("vroute: network namespace: %w", err)
 	}
 	l := &Linux{ns: ns}
-	if l.h, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE); err == nil {
-		l.dump, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if l.h, err = netlink.NewHandle(unix.NETLINK_ROUTE); err == nil {
+		l.dump, err = netlink.NewHandle(unix.NETLINK_ROUTE)
 	}
 	if err != nil {
 		l.Close()
@@ -297,6 +302,21 @@ func (l *Linux) DeleteRule(r Rule) error {
 	return l.h.RuleDel(nr)
 }
 
+// otherNamespace returns l's namespace if the calling thread is in another
+// one, else nil.
+func (l *Linux) otherNamespace() *netns.NsHandle {
+	cur, err := netns.Get()
+	if err != nil {
+		return &l.ns
+	}
+	defer cur.Close()
+	if cur.Equal(l.ns) {
+		return nil
+	}
+	ns := l.ns
+	return &ns
+}
+
 // Watch follows route, link and address changes (RTNLGRP_IPV4_ROUTE,
 // RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR).
 // The library has no rule subscription; the manager lists rules
@@ -305,6 +325,14 @@ func (l *Linux) Watch(ctx context.Context) (<-chan Event, error) {
 	done := make(chan struct{})
 	errc := make(chan error, 1)
 	fail := func(err error) {
+		// The library reports, and then skips, a message from a sender
+		// other than the kernel: harmless here (a user-space socket
+		// multicast to the group), and no reason to subscribe again.
+		// A failed receive ends the subscription: it closes the channel
+		// too.
+		if strings.HasPrefix(err.Error(), "Wrong sender portid") {
+			return
+		}
 		select {
 		case errc <- err:
 		default:
@@ -324,9 +352,12 @@ func (l *Linux) Watch(ctx context.Context) (<-chan Event, error) {
 			go d()
 		}
 	}
-	ns := l.ns
+	// The subscriptions enter l's namespace only if the calling thread is
+	// in another one (a test's): entering needs CAP_SYS_ADMIN, even to
+	// enter the namespace the thread is already in.
+	ns := l.otherNamespace()
 	if err := netlink.RouteSubscribeWithOptions(routes, done, netlink.RouteSubscribeOptions{
-		Namespace: &ns, ErrorCallback: fail, ReceiveBufferSize: rcvbuf,
+		Namespace: ns, ErrorCallback: fail, ReceiveBufferSize: rcvbuf,
 	}); err != nil {
 		stop()
 		return nil, fmt.Errorf("vroute: subscribing to route changes: %w", err)
@@ -336,7 +367,7 @@ func (l *Linux) Watch(ctx context.Context) (<-chan Event, error) {
 		}
 	})
 	if err := netlink.LinkSubscribeWithOptions(links, done, netlink.LinkSubscribeOptions{
-		Namespace: &ns, ErrorCallback: fail, ReceiveBufferSize: rcvbuf,
+		Namespace: ns, ErrorCallback: fail, ReceiveBufferSize: rcvbuf,
 	}); err != nil {
 		stop()
 		return nil, fmt.Errorf("vroute: subscribing to link changes: %w", err)
@@ -346,7 +377,7 @@ func (l *Linux) Watch(ctx context.Context) (<-chan Event, error) {
 		}
 	})
 	if err := netlink.AddrSubscribeWithOptions(addrs, done, netlink.AddrSubscribeOptions{
-		Namespace: &ns, ErrorCallback: fail, ReceiveBufferSize: rcvbuf,
+		Namespace: ns, ErrorCallback: fail, ReceiveBufferSize: rcvbuf,
 	}); err != nil {
 		stop()
 		return nil, fmt.Errorf("vroute: subscribing to address changes: %w", err)

@@ -75,8 +75,11 @@ func TestRunsWithTwoCapabilitiesOnly(t *testing.T) {
 	// A notify hook records the capabilities it runs with: none, although
 	// vipd itself has two (it clears its ambient set at start).
 	hookCaps := filepath.Join(dir, "hook-caps")
+	// A virtual route too: the routes manager's netlink works without
+	// CAP_SYS_ADMIN.
 	cfg := lab.VipdConfig(filepath.Join(dir, "n1.sock"), instance(150, true)) +
-		fmt.Sprintf("    notify: {master: [/bin/sh, -c, 'grep ^Cap /proc/self/status > %s']}\n", hookCaps)
+		fmt.Sprintf("    notify: {master: [/bin/sh, -c, 'grep ^Cap /proc/self/status > %s']}\n", hookCaps) +
+		"    routes: [{to: 203.0.113.0/24, type: blackhole}]\n"
 	if err := n1.StartVipd(wrapper, cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +87,14 @@ func TestRunsWithTwoCapabilitiesOnly(t *testing.T) {
 	waitHolders(t, l, "the unprivileged n1 holds the VIP", lab.Only(n1))
 	if uid := processUID(t, l, n1); uid != nobody {
 		t.Fatalf("n1's vipd runs as uid %d, want %d", uid, nobody)
+	}
+	var routes []byte
+	for i := 0; i < 100 && !strings.Contains(string(routes), "blackhole 203.0.113.0/24"); i++ {
+		routes, _ = exec.Command("ip", "-n", n1.NS, "route", "show", "table", "all", "proto", "249").CombinedOutput()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(string(routes), "blackhole 203.0.113.0/24") {
+		t.Errorf("the unprivileged Master did not add its virtual route: %q", routes)
 	}
 	var caps []byte
 	for i := 0; i < 100 && len(caps) == 0; i++ {
