@@ -9,16 +9,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vipd/vipd/internal/lab"
-	"github.com/vipd/vipd/internal/testenv"
 )
 
 // vipdProto is the rtm_protocol of vipd's routes and the FRA_PROTOCOL of
@@ -29,24 +25,9 @@ const vipdProto = "249"
 // segments), every vipd serving metrics at rigMetrics.
 func newParityRig(t *testing.T, vip netip.Prefix, cfg lab.Config) *rig {
 	t.Helper()
-	testenv.Privileged(t)
-	cfg.Dir = t.TempDir()
-	l, err := lab.New(cfg)
-	if err != nil {
-		t.Fatalf("lab: %v", err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("lab %s, the nodes' logs end with:\n%s", l.Prefix, l.LogTails(40))
-			if k := os.Getenv("KEEP"); k != "" {
-				_ = exec.Command("cp", "-r", l.Dir, filepath.Join(k, strings.ReplaceAll(t.Name(), "/", "_"))).Run()
-			}
-		}
-		if err := l.Close(); err != nil {
-			t.Errorf("lab close: %v", err)
-		}
-	})
-	return &rig{t: t, l: l, vip: vip, metrics: true}
+	r := newRigOf(t, vip, cfg)
+	r.metrics = true
+	return r
 }
 
 // startAndAnswer starts vipd on n with the instances and waits until its

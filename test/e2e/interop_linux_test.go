@@ -54,8 +54,15 @@ func (r *rig) fatalf(format string, args ...any) {
 // removed when t ends after the nodes' logs are printed if t failed.
 func newRig(t *testing.T, n int, vip netip.Prefix) *rig {
 	t.Helper()
+	return newRigOf(t, vip, lab.Config{Nodes: n, IPv6: vip.Addr().Is6()})
+}
+
+// newRigOf is newRig for a lab of cfg (its Dir is the test's).
+func newRigOf(t *testing.T, vip netip.Prefix, cfg lab.Config) *rig {
+	t.Helper()
 	testenv.Privileged(t)
-	l, err := lab.New(lab.Config{Nodes: n, Dir: t.TempDir(), IPv6: vip.Addr().Is6()})
+	cfg.Dir = t.TempDir()
+	l, err := lab.New(cfg)
 	if err != nil {
 		t.Fatalf("lab: %v", err)
 	}
