@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -128,7 +129,30 @@ const requestTimeout = 5 * time.Second
 // safe for concurrent use.
 type Addrs struct {
 	h *netlink.Handle
+
+	// mu guards what AddNonSource remembers, so that a failover of
+	// hundreds of VIPs does not list the interface's addresses once per
+	// VIP: the prefix length each widened VIP went in with, and each
+	// interface's subnets for a moment.
+	mu      sync.Mutex
+	widened map[ifAddr]int
+	subnets map[int]subnets
 }
+
+type ifAddr struct {
+	ifindex int
+	addr    netip.Addr
+}
+
+// subnets are an interface's IPv4 addresses, as listed at a time.
+type subnets struct {
+	at    time.Time
+	addrs []netip.Prefix
+}
+
+// subnetsFresh is how long a listing of an interface's subnets serves
+// AddNonSource: a burst of adds, not a change of the host's addressing.
+const subnetsFresh = time.Second
 
 // NewAddrs opens an rtnetlink socket in the calling thread's network
 // namespace.
@@ -227,20 +251,40 @@ func (a *Addrs) AddNonSource(ifindex int, p netip.Prefix) error {
 	if err != nil {
 		return fmt.Errorf("netif: add %v to %s: %w", p, ifName(a.h, ifindex), err)
 	}
+	if bits, _ := na.Mask.Size(); bits != p.Bits() {
+		a.mu.Lock()
+		if a.widened == nil {
+			a.widened = map[ifAddr]int{}
+		}
+		a.widened[ifAddr{ifindex, p.Addr()}] = bits
+		a.mu.Unlock()
+	}
 	return nil
 }
 
 // infinite is the lifetime that never ends (INFINITY_LIFE_TIME).
 const infinite = 0xffffffff
 
-// subnetOf returns the prefix length of the first primary IPv4 address on
-// the interface whose subnet holds ip, other than ip itself.
+// subnetOf returns the prefix length of the first IPv4 address on the
+// interface whose subnet holds ip, other than ip itself.
 func (a *Addrs) subnetOf(ifindex int, ip netip.Addr) (int, bool, error) {
-	as, err := addrList(a.h, ifindex, netlink.FAMILY_V4)
-	if err != nil {
-		return 0, false, fmt.Errorf("netif: addresses of %s: %w", ifName(a.h, ifindex), err)
+	a.mu.Lock()
+	c, ok := a.subnets[ifindex]
+	a.mu.Unlock()
+	if !ok || time.Since(c.at) > subnetsFresh {
+		as, err := addrList(a.h, ifindex, netlink.FAMILY_V4)
+		if err != nil {
+			return 0, false, fmt.Errorf("netif: addresses of %s: %w", ifName(a.h, ifindex), err)
+		}
+		c = subnets{at: time.Now(), addrs: Prefixes(as)}
+		a.mu.Lock()
+		if a.subnets == nil {
+			a.subnets = map[int]subnets{}
+		}
+		a.subnets[ifindex] = c
+		a.mu.Unlock()
 	}
-	for _, x := range Prefixes(as) {
+	for _, x := range c.addrs {
 		if x.Addr() != ip && x.Bits() < 32 && x.Masked().Contains(ip) {
 			return x.Bits(), true, nil
 		}
@@ -256,12 +300,27 @@ func (a *Addrs) Remove(ifindex int, p netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	if bits, ok, err := a.lengthOf(ifindex, p.Addr()); err == nil && ok {
+	k := ifAddr{ifindex, p.Addr()}
+	a.mu.Lock()
+	bits, widened := a.widened[k]
+	delete(a.widened, k)
+	a.mu.Unlock()
+	if widened {
 		na.Mask = net.CIDRMask(bits, p.Addr().BitLen())
 	}
 	err = a.h.AddrDel(nil, na)
 	if errors.Is(err, unix.EADDRNOTAVAIL) {
-		return nil
+		// Not with that length: one added with another (a run before
+		// this one widened it, or someone did by hand) is looked up.
+		bits, ok, lerr := a.lengthOf(ifindex, p.Addr())
+		if lerr != nil || !ok {
+			return nil
+		}
+		na.Mask = net.CIDRMask(bits, p.Addr().BitLen())
+		err = a.h.AddrDel(nil, na)
+		if errors.Is(err, unix.EADDRNOTAVAIL) {
+			return nil
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("netif: remove %v from %s: %w", p, ifName(a.h, ifindex), err)
