@@ -19,6 +19,7 @@ func (l *loop) tryOpen(now time.Time) {
 	if l.open {
 		return
 	}
+	l.tried = now
 	if err := l.openSockets(); err != nil {
 		if !l.retrying {
 			l.retrying = true
@@ -168,7 +169,22 @@ func (l *loop) linkEvent(link netif.Link) {
 // VIP that appeared or went is checked against what the instances need;
 // any other address may change the advert source.
 func (l *loop) addrEvent(u netif.AddrUpdate) {
-	if !l.open || u.Index != l.link.Index || u.Prefix.Addr().Is6() != (l.family == "ipv6") {
+	if u.Prefix.Addr().Is6() != (l.family == "ipv6") {
+		return
+	}
+	if !l.open {
+		// What the sockets wait for may have come: a link-local address
+		// out of duplicate address detection, a primary address added.
+		// Try now rather than at the next retry, at most every
+		// openEvery (a burst of addresses elsewhere must not become a
+		// burst of attempts).
+		if now := time.Now(); l.retrying && now.Sub(l.tried) >= openEvery {
+			l.tried = now
+			l.tryOpen(now)
+		}
+		return
+	}
+	if u.Index != l.link.Index {
 		return
 	}
 	if l.ownsVIP(u.Prefix) {

@@ -25,6 +25,9 @@ const (
 	// retryEvery is how often a missing interface, address or socket is
 	// looked up again.
 	retryEvery = time.Second
+	// openEvery bounds how often address notifications make a loop
+	// whose sockets are not open try again before retryEvery.
+	openEvery = 50 * time.Millisecond
 	// reconcileEvery is how often the loop compares the kernel's addresses
 	// with what its instances need, besides reacting to every address
 	// notification: the safety net for a notification that was lost.
@@ -82,8 +85,10 @@ type loop struct {
 	// when it ends.
 	graceFor, graceUntil time.Time
 	retryAt, reconcileAt time.Time
-	retrying             bool // a failure to open was logged at warn level
-	closing              bool // stop once no instance is left
+	// tried is when the sockets last tried to open (addrEvent).
+	tried    time.Time
+	retrying bool // a failure to open was logged at warn level
+	closing  bool // stop once no instance is left
 
 	link       netif.Link
 	open       bool // sockets open
