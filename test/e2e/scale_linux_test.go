@@ -79,7 +79,11 @@ func TestManyInstances(t *testing.T) {
 	if sent < least || sent > most {
 		t.Errorf("n1 sent %.0f adverts in %v, want %.0f..%.0f", sent, took, least, most)
 	}
-	if received < sent*0.99 {
+	// The four scrapes are moments apart, and n1 sends its instances'
+	// adverts in batches of up to count: a batch counted on one side of
+	// a scrape and not yet on the other is reading skew, not loss (the
+	// kernel's drops are checked below).
+	if received < sent*0.99-count {
 		t.Errorf("n2 received %.0f of the %.0f adverts n1 sent", received, sent)
 	}
 	if dropped := after2.byLabel("vipd_packets_dropped_total", "reason"); sumValues(dropped) != 0 {
