@@ -130,11 +130,17 @@ func addrUpdateOf(u netlink.AddrUpdate) (AddrUpdate, bool) {
 
 // errorTo is a subscription's error callback: it keeps the first error for
 // the loop to return.
+// Skipped says whether err, reported by a vishvananda/netlink
+// subscription's ErrorCallback, is about a message the library then
+// skipped (one from a sender other than the kernel) rather than the
+// subscription failing: no reason to subscribe again.
+func Skipped(err error) bool {
+	return strings.HasPrefix(err.Error(), "Wrong sender portid")
+}
+
 func errorTo(errc chan<- error) func(error) {
 	return func(err error) {
-		// The library reports, and then skips, a message from a sender
-		// other than the kernel: no reason to subscribe again.
-		if strings.HasPrefix(err.Error(), "Wrong sender portid") {
+		if Skipped(err) {
 			return
 		}
 		select {

@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/vipd/vipd/internal/config"
+	"github.com/vipd/vipd/internal/netif"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -325,12 +325,9 @@ func (l *Linux) Watch(ctx context.Context) (<-chan Event, error) {
 	done := make(chan struct{})
 	errc := make(chan error, 1)
 	fail := func(err error) {
-		// The library reports, and then skips, a message from a sender
-		// other than the kernel: harmless here (a user-space socket
-		// multicast to the group), and no reason to subscribe again.
-		// A failed receive ends the subscription: it closes the channel
-		// too.
-		if strings.HasPrefix(err.Error(), "Wrong sender portid") {
+		// A failed receive ends the subscription: it closes the
+		// channel too.
+		if netif.Skipped(err) {
 			return
 		}
 		select {
