@@ -296,7 +296,7 @@ func (l *loop) step(in *instance, now time.Time, ev router.Event) {
 	// instance in FAULT): the nested one must not reuse the buffer.
 	l.actions = nil
 	for _, a := range acts {
-		l.act(in, a)
+		l.act(in, now, a)
 	}
 	l.actions = acts[:0]
 	in.observeMaster(prev)
@@ -306,12 +306,13 @@ func (l *loop) step(in *instance, now time.Time, ev router.Event) {
 	}
 }
 
-func (l *loop) act(in *instance, a router.Action) {
+// act carries out one action of a step at now.
+func (l *loop) act(in *instance, now time.Time, a router.Action) {
 	switch a.Kind {
 	case router.SendAdvert:
 		// A second advert of in before the flush (a shutdown's
 		// priority 0 after a routine one) must not overwrite the first.
-		for _, o := range in.advertsAt(a.Priority, time.Now(), in.queued) {
+		for _, o := range in.advertsAt(a.Priority, now, in.queued) {
 			l.out = append(l.out, o)
 			l.owners = append(l.owners, in)
 		}
