@@ -20,6 +20,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vipd/vipd/internal/metrics"
+
+	"github.com/vipd/vipd/internal/testenv"
 )
 
 const (
@@ -287,17 +289,7 @@ func monitoringAnchors(t *testing.T) map[string]bool {
 		if !in || !strings.HasPrefix(line, "#") {
 			continue
 		}
-		h := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
-		var b strings.Builder
-		for _, r := range h {
-			switch {
-			case r == ' ':
-				b.WriteRune('-')
-			case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
-				b.WriteRune(r)
-			}
-		}
-		anchors[b.String()] = true
+		anchors[testenv.Anchor(line)] = true
 	}
 	if len(anchors) == 0 {
 		t.Fatal("README.md has no ## Monitoring section")

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/vipd/vipd/internal/testenv"
 )
 
 var guides = []string{"k0s.md", "kubeadm.md", "k3s.md", "haproxy-nginx.md", "systemd.md", "failure-modes.md", "ipv6-and-unicast.md", "ingress.md"}
@@ -45,17 +47,7 @@ func hasHeading(t *testing.T, file, frag string) bool {
 		if !strings.HasPrefix(line, "#") {
 			continue
 		}
-		h := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
-		var b strings.Builder
-		for _, r := range h {
-			switch {
-			case r == ' ':
-				b.WriteRune('-')
-			case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
-				b.WriteRune(r)
-			}
-		}
-		if b.String() == frag {
+		if testenv.Anchor(line) == frag {
 			return true
 		}
 	}
