@@ -33,9 +33,16 @@ func splitVRRP(t *testing.T, l *lab.Lab, p *lab.Prober) *lab.Node {
 	}
 	t.Cleanup(func() { _ = l.UnblockVRRP() })
 	waitHolders(t, l, "every node holds the VIP while VRRP is blocked", func(h []*lab.Node) bool { return len(h) == 3 })
+	// A new Master adds its VIPs before it logs its transition: give the
+	// log line a moment.
 	for _, n := range l.Nodes[1:] {
-		if c := stateChangesTo(t, n, "master", split); len(c) == 0 {
-			t.Errorf("%s holds the VIP but logged no transition to master", n.Name)
+		deadline := time.Now().Add(time.Second)
+		for len(stateChangesTo(t, n, "master", split)) == 0 {
+			if time.Now().After(deadline) {
+				t.Errorf("%s holds the VIP but logged no transition to master", n.Name)
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	// Let the announcement rounds end (5 × 200ms): the client's entry is
