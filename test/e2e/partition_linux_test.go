@@ -22,10 +22,7 @@ const reannounceBound = 2 * time.Second
 // returns that node.
 func splitVRRP(t *testing.T, l *lab.Lab, p *lab.Prober) *lab.Node {
 	t.Helper()
-	// The split must start from one Master: at a lab's start the kernel
-	// may still be tearing the last lab's namespaces down, and netlink
-	// calls (a VIP added) can wait for it long enough for a Backup to
-	// take over for a moment.
+	// The split starts from one Master.
 	waitHolders(t, l, "n1 alone holds the VIP before the split", lab.Only(l.Nodes[0]))
 	split := time.Now()
 	if err := l.BlockVRRP(); err != nil {
