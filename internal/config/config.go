@@ -33,6 +33,7 @@ type Config struct {
 	Metrics       Metrics
 	Checks        []Check
 	Instances     []Instance
+	SyncGroups    []SyncGroup
 	// Warnings are what is allowed but risky, such as a secret written in
 	// the file; vipd validate prints them and vipd run logs them.
 	Warnings Errors
@@ -93,6 +94,10 @@ type Instance struct {
 	// Routes and Rules are in the kernel while the instance is Master.
 	Routes []Route
 	Rules  []Rule
+
+	// SyncGroup names the sync group the instance is a member of, ""
+	// for none (from Config.SyncGroups).
+	SyncGroup string
 }
 
 // Announce is how gratuitous ARPs (IPv4) or unsolicited neighbour
@@ -197,7 +202,11 @@ func (d *decoder) config(n *yaml.Node) *Config {
 		{name: "instances", required: true, decode: func(n *yaml.Node, path string) {
 			c.Instances = d.instances(n, path)
 		}},
+		{name: "sync_groups", decode: func(n *yaml.Node, path string) {
+			c.SyncGroups = d.syncGroups(n, path)
+		}},
 	})
+	d.checkGroups(c)
 	return c
 }
 
@@ -228,6 +237,12 @@ func (d *decoder) instances(n *yaml.Node, path string) []Instance {
 		d.errorf(n, path, "at least one instance is required")
 	}
 	d.checkUnique(path, insts, srcs)
+	d.instAt = map[string]int{}
+	for i, in := range insts {
+		if _, dup := d.instAt[in.Name]; in.Name != "" && !dup {
+			d.instAt[in.Name] = i
+		}
+	}
 	return insts
 }
 

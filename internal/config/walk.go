@@ -27,6 +27,10 @@ type decoder struct {
 	checkLines map[string]int
 	// tracked remembers track_checks entries for checkTracked.
 	tracked []trackedAt
+	// groups is where each sync group was written, and instAt each
+	// instance's index by name, for checkGroups.
+	groups []groupAt
+	instAt map[string]int
 }
 
 // trackedAt is a track_checks entry and where it was written.

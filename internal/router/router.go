@@ -44,6 +44,8 @@ const (
 	ReasonRecovered             // every fault condition cleared
 	ReasonShutdown              // the instance stopped
 	ReasonInterfaceGone         // its interface was deleted, or its socket cannot send
+	ReasonGroup                 // its sync group went Master or Backup
+	ReasonGroupFault            // another member of its sync group is in FAULT
 )
 
 var reasonNames = [...]string{
@@ -57,6 +59,8 @@ var reasonNames = [...]string{
 	ReasonRecovered:      "recovered",
 	ReasonShutdown:       "shutdown",
 	ReasonInterfaceGone:  "interface gone",
+	ReasonGroup:          "sync group",
+	ReasonGroupFault:     "sync group member in fault",
 }
 
 func (r Reason) String() string {
@@ -91,6 +95,10 @@ type Config struct {
 	// aged the entry out, or never heard it, learn it again. Its own timer:
 	// not tied to the advert interval (keepalived #1214).
 	AnnounceRefresh time.Duration
+	// Grouped says the router is a member of a sync group: when its
+	// Master_Down_Timer fires it does not become Master but Ready, and
+	// waits for its group's GroupMaster (see Ready).
+	Grouped bool
 }
 
 // EventKind says what happened.
@@ -116,6 +124,14 @@ const (
 	// Reannounce says the VIPs had to be put back on the interface (someone
 	// removed them): a Master announces them again, from round 1.
 	Reannounce
+	// GroupMaster says every member of the router's sync group is Ready
+	// or Master: a Ready router becomes Master. Otherwise it does nothing.
+	GroupMaster
+	// GroupBackup says another member of the router's sync group follows
+	// a better Master: a Master steps down, sending priority 0 so that
+	// the other node takes over at Skew_Time, and hands its VIPs over as
+	// at Shutdown. Otherwise it does nothing.
+	GroupBackup
 )
 
 // Event is an input to Step. From, Priority and Interval describe an Advert;
@@ -226,6 +242,11 @@ type Router struct {
 	// releaseAt.
 	releaseAt time.Time
 
+	// ready says a grouped Backup's Master_Down_Timer fired: it waits for
+	// its group, since readySince.
+	ready      bool
+	readySince time.Time
+
 	// Rival Masters heard while Master (a healed partition, or a peer that
 	// cannot hear us): lowerSeen is when one last advertised, lowerFrom
 	// which; rivalAdverts counts the adverts of this episode, rival says a
@@ -283,6 +304,18 @@ func (r *Router) rivalEnd() time.Time {
 // rivalWindow is how long after a rival Master's advert the episode lasts.
 func (r *Router) rivalWindow() time.Duration { return 3 * r.cfg.AdvertInterval }
 
+// Ready says the router is a sync group member in Backup whose
+// Master_Down_Timer fired: it would be Master, and waits for every other
+// member to be able to (GroupMaster). keepalived's wantstate MASTER.
+func (r *Router) Ready() bool { return r.ready }
+
+// Following says the router is in Backup behind a Master it heard: a
+// member of a sync group that follows another node, so the group must not
+// be Master here.
+func (r *Router) Following() bool {
+	return r.state == Backup && r.master.IsValid() && !r.ready && !r.leaving
+}
+
 // Holding says whether the router wants its VIPs on the interface: as
 // Master, or while a Master that shut down waits for its successor.
 func (r *Router) Holding() bool { return r.state == Master || !r.releaseAt.IsZero() }
@@ -335,6 +368,16 @@ func (r *Router) Step(now time.Time, ev Event, out []Action) []Action {
 		if r.state == Master {
 			out = r.announce(now, out)
 		}
+	case GroupMaster:
+		if r.state == Backup && r.ready {
+			return r.becomeMaster(now, ReasonGroup, out)
+		}
+	case GroupBackup:
+		if r.state == Master {
+			out = append(out, Action{Kind: SendAdvert, Priority: 0})
+			r.releaseAt = now.Add(r.handover())
+			return r.backup(now, ReasonGroup, out)
+		}
 	}
 	return out
 }
@@ -378,12 +421,18 @@ func (r *Router) shutdown(now time.Time, out []Action) []Action {
 	switch r.state {
 	case Master:
 		out = append(out, Action{Kind: SendAdvert, Priority: 0})
-		r.releaseAt = now.Add(min(r.cfg.AdvertInterval+r.cfg.AdvertInterval/4+5*time.Millisecond, handoverMax))
+		r.releaseAt = now.Add(r.handover())
 	case Init:
 		return out
 	}
 	r.deadline = time.Time{}
 	return r.become(Init, ReasonShutdown, out)
+}
+
+// handover is how long a Master that steps down keeps its VIPs for its
+// successor.
+func (r *Router) handover() time.Duration {
+	return min(r.cfg.AdvertInterval+r.cfg.AdvertInterval/4+5*time.Millisecond, handoverMax)
 }
 
 // release ends a handover: the VIPs go now.
@@ -407,6 +456,15 @@ func (r *Router) timeout(now time.Time, out []Action) []Action {
 		if r.leaving {
 			why = ReasonPriorityZero
 		}
+		if r.cfg.Grouped {
+			// A sync group is Master only where every member can be:
+			// wait for the others (GroupMaster), listening still.
+			if !r.ready {
+				r.ready, r.readySince = true, r.deadline
+			}
+			r.deadline = time.Time{}
+			return out
+		}
 		return r.becomeMaster(now, why, out)
 	case r.state == Master && !r.deadline.IsZero() && !now.Before(r.deadline.Add(-r.advertEarly())):
 		// RFC 9568 §6.4.3: Adver_Timer fired (or is about to; see Next).
@@ -427,6 +485,8 @@ func (r *Router) timeout(now time.Time, out []Action) []Action {
 }
 
 func (r *Router) becomeMaster(now time.Time, why Reason, out []Action) []Action {
+	// Back to Master during a handover (GroupBackup): the VIPs stay.
+	r.releaseAt = time.Time{}
 	r.deadline = now.Add(r.cfg.AdvertInterval)
 	r.master = r.cfg.Addr
 	r.lowerSince = time.Time{}
@@ -473,6 +533,7 @@ func (r *Router) refreshAt() time.Time {
 func (r *Router) become(to State, why Reason, out []Action) []Action {
 	from := r.state
 	r.leaving = false
+	r.ready, r.readySince = false, time.Time{}
 	r.state = to
 	if from == Master {
 		r.announceAt, r.announced = time.Time{}, time.Time{}
@@ -541,6 +602,7 @@ func (r *Router) advertInBackup(now time.Time, ev Event, out []Action) []Action 
 	r.masterAdverInterval = ev.Interval
 	r.deadline = now.Add(MasterDownInterval(r.cfg.Priority, r.masterAdverInterval))
 	r.leaving = false
+	r.ready, r.readySince = false, time.Time{}
 	return out
 }
 
@@ -602,6 +664,10 @@ func (r *Router) advertInMaster(now time.Time, ev Event, out []Action) []Action 
 func (r *Router) SetConfig(c Config) {
 	if c.Addr != r.cfg.Addr && r.state == Master {
 		r.master = c.Addr
+	}
+	if r.ready && !c.Grouped {
+		// Out of its group: its Master_Down_Timer has long fired.
+		r.deadline, r.ready, r.readySince = r.readySince, false, time.Time{}
 	}
 	r.cfg = c
 }
