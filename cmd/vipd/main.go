@@ -284,6 +284,8 @@ func (a *app) Status() []control.Instance {
 			Since:              s.Since,
 			VIPs:               make([]string, 0, len(s.VIPs)),
 			FailingChecks:      s.FailingChecks,
+			Auth:               s.Auth,
+			SyncGroup:          s.SyncGroup,
 		}
 		if s.Master.IsValid() {
 			ci.Master = s.Master.String()

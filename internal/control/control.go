@@ -27,6 +27,8 @@ type Instance struct {
 	// Auth is the instance's auth_hmac mode and signing key, such as
 	// "enforce, signing with key 2"; empty without auth_hmac.
 	Auth string `json:"auth,omitempty"`
+	// SyncGroup names the instance's sync group; empty for none.
+	SyncGroup string `json:"sync_group,omitempty"`
 }
 
 // Backend is the running daemon as the control socket sees it.

@@ -58,6 +58,11 @@ type Daemon struct {
 
 	checks checkSet
 
+	// groupMu guards groups, the running sync groups by name: a leaf
+	// lock.
+	groupMu sync.Mutex
+	groups  map[string]*syncGroup
+
 	linkMu sync.Mutex
 	links  map[string]bool // link up (admin up with carrier) by name, from netlink
 
@@ -72,7 +77,7 @@ type loopKey struct{ iface, family string }
 
 // New returns a Daemon for cfg. It does nothing until Run.
 func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *Daemon {
-	d := &Daemon{cfg: cfg, sys: sys, m: m, log: log, loops: map[loopKey]*loop{}, cells: map[string]*statusCell{},
+	d := &Daemon{cfg: cfg, sys: sys, m: m, log: log, loops: map[loopKey]*loop{}, cells: map[string]*statusCell{}, groups: map[string]*syncGroup{},
 		started: make(chan struct{}), links: map[string]bool{}, newProbe: health.NewProbe, runCommand: health.RunCommand}
 	d.checks.d = d
 	m.Instances.SetSource(d.samples)
@@ -163,12 +168,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.checkStartedLocked()
 	d.startMu.Unlock()
 	d.checks.apply(ctx, d.cfg.Checks)
+	d.applyGroupsLocked(d.cfg)
 	d.applyLocked(plan(nil, d.cfg.Instances))
 	d.setOrder(d.cfg)
 	d.mu.Unlock()
 
 	<-ctx.Done()
 	d.wg.Wait()
+	d.groupMu.Lock()
+	for _, g := range d.groups {
+		g.close(true)
+	}
+	d.groupMu.Unlock()
 	d.hookWG.Wait()
 	d.checks.stopAll()
 	watchers.Wait()
@@ -298,6 +309,7 @@ func (d *Daemon) Reload(cfg *config.Config) {
 	}
 	d.checkStartedLocked()
 	d.startMu.Unlock()
+	stale, fresh := d.applyGroupsLocked(cfg)
 	changes := plan(d.cfg.Instances, cfg.Instances)
 	for _, c := range changes {
 		switch c.kind {
@@ -312,6 +324,9 @@ func (d *Daemon) Reload(cfg *config.Config) {
 		}
 	}
 	released := d.applyLocked(changes)
+	for _, g := range fresh {
+		d.resync(g)
+	}
 	// Loops left without instances stop once their last one has handed
 	// over.
 	used := map[loopKey]bool{}
@@ -329,6 +344,12 @@ func (d *Daemon) Reload(cfg *config.Config) {
 	d.cfg = cfg
 	d.setOrder(cfg)
 	d.mu.Unlock()
+	for _, g := range stale {
+		g.close(false)
+		if d.syncGroup(g.name) == nil {
+			d.m.DeleteSyncGroup(g.name)
+		}
+	}
 
 	bound := time.NewTimer(2 * shutdownMax)
 	defer bound.Stop()
@@ -368,7 +389,7 @@ func (d *Daemon) applyLocked(changes []change) []chan struct{} {
 		case changeAdd, changeRestart:
 			cell := &statusCell{}
 			cell.p.Store(&Status{Name: c.new.Name, Interface: c.new.Interface, VRID: c.new.VRID, Family: c.new.Family,
-				State: router.Init, Priority: c.new.Priority, ConfiguredPriority: c.new.Priority, VIPs: c.new.VIPs})
+				State: router.Init, Priority: c.new.Priority, ConfiguredPriority: c.new.Priority, VIPs: c.new.VIPs, SyncGroup: c.new.SyncGroup})
 			d.cellMu.Lock()
 			d.cells[c.new.Name] = cell
 			d.cellMu.Unlock()
@@ -454,6 +475,8 @@ type Status struct {
 	// Auth describes the instance's auth_hmac, "" without: its mode, and
 	// the key it signs with.
 	Auth string
+	// SyncGroup names the instance's sync group, "" for none.
+	SyncGroup string
 }
 
 // Status returns a snapshot of every instance, in configuration order.

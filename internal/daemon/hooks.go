@@ -55,20 +55,36 @@ func (h *hooks) transition(n config.Notify, name string, to router.State, prio u
 		argv := append(append([]string(nil), n.Command...), "INSTANCE", name, state, strconv.Itoa(int(prio)))
 		h.enqueue(argv)
 	}
-	var per []string
-	switch to {
-	case router.Master:
-		per = n.Master
-	case router.Backup:
-		per = n.Backup
-	case router.Fault:
-		per = n.Fault
-	case router.Init:
-		per = n.Stop
-	}
-	if len(per) > 0 {
+	if per := perState(n, to); len(per) > 0 {
 		h.enqueue(per)
 	}
+}
+
+// group queues the commands for a sync group's state change: the generic
+// command with keepalived's arguments (GROUP, name, state), then the
+// command for the new state.
+func (h *hooks) group(n config.Notify, name string, to router.State) {
+	if len(n.Command) > 0 {
+		h.enqueue(append(append([]string(nil), n.Command...), "GROUP", name, keepalivedState(to)))
+	}
+	if per := perState(n, to); len(per) > 0 {
+		h.enqueue(per)
+	}
+}
+
+// perState is the command of n for state s.
+func perState(n config.Notify, s router.State) []string {
+	switch s {
+	case router.Master:
+		return n.Master
+	case router.Backup:
+		return n.Backup
+	case router.Fault:
+		return n.Fault
+	case router.Init:
+		return n.Stop
+	}
+	return nil
 }
 
 func (h *hooks) enqueue(argv []string) {

@@ -59,6 +59,13 @@ type instance struct {
 	tracker   *tracker
 	effective uint8
 
+	// ownFault says its tracker or interface keeps it in FAULT;
+	// groupFault that its sync group does (another member's ownFault).
+	// vote is what it last reported to its group, if voted.
+	ownFault, groupFault bool
+	vote                 router.Member
+	voted                bool
+
 	// stopping says it left the election and waits only to release its
 	// VIPs; released, if not nil, is closed once it has (gone).
 	stopping bool
@@ -148,7 +155,7 @@ func newInstance(ic config.Instance, cell *statusCell, d *Daemon, log *slog.Logg
 		in.csum = vrrp.ChecksumNoPseudoHeader
 	}
 	cell.p.Store(&Status{Name: ic.Name, Interface: ic.Interface, VRID: ic.VRID, Family: ic.Family, State: router.Init,
-		Priority: ic.Priority, ConfiguredPriority: ic.Priority, VIPs: ic.VIPs, Since: time.Now(), Auth: authStatus(ic.AuthHMAC)})
+		Priority: ic.Priority, ConfiguredPriority: ic.Priority, VIPs: ic.VIPs, Since: time.Now(), Auth: authStatus(ic.AuthHMAC), SyncGroup: ic.SyncGroup})
 
 	if hasHooks(ic.Notify) {
 		in.hooks = newHooks(ic.Notify.Timeout, d.runCommand, in.log)
@@ -225,6 +232,7 @@ func (in *instance) routerConfig() router.Config {
 		AnnounceRounds:   in.cfg.Announce.Count,
 		AnnounceInterval: in.cfg.Announce.Interval,
 		AnnounceRefresh:  in.cfg.Announce.Refresh,
+		Grouped:          in.cfg.SyncGroup != "",
 	}
 }
 

@@ -304,6 +304,39 @@ func (l *loop) step(in *instance, now time.Time, ev router.Event) {
 	if in.stopping && !in.r.Holding() {
 		l.forget(in)
 	}
+	l.report(in)
+}
+
+// report tells in's sync group what in is now, if that changed. A member
+// that stopped does not: its successor under the name, or the group's
+// own stop, speaks for it.
+func (l *loop) report(in *instance) {
+	if in.cfg.SyncGroup == "" || in.stopping {
+		return
+	}
+	m := router.MemberOf(in.r, in.ownFault)
+	if in.voted && m == in.vote {
+		return
+	}
+	in.vote, in.voted = m, true
+	if g := l.d.syncGroup(in.cfg.SyncGroup); g != nil {
+		g.report(in.cfg.Name, m)
+	}
+}
+
+// groupOrder carries out what in's sync group says (router.Decide).
+func (l *loop) groupOrder(in *instance, o router.Order) {
+	now := time.Now()
+	if o.Fault != in.groupFault {
+		in.groupFault = o.Fault
+		l.retrack(in, now)
+	}
+	switch {
+	case o.Master:
+		l.step(in, now, router.Event{Kind: router.GroupMaster})
+	case o.Backup:
+		l.step(in, now, router.Event{Kind: router.GroupBackup})
+	}
 }
 
 // act carries out one action of a step at now.
@@ -609,12 +642,18 @@ func (l *loop) update(ic config.Instance) {
 	case in.hooks != nil:
 		in.hooks.setTimeout(ic.Notify.Timeout)
 	}
+	if in.cfg.SyncGroup != ic.SyncGroup {
+		// Into another group, or out of one: it starts afresh there.
+		in.groupFault, in.voted = false, false
+	}
 	in.cfg = ic
 	in.setAuth()
 	l.publish()
 	in.setInterval()
 	in.resetAdverts()
-	in.setStatus(func(s *Status) { s.ConfiguredPriority, s.Auth = ic.Priority, authStatus(ic.AuthHMAC) })
+	in.setStatus(func(s *Status) {
+		s.ConfiguredPriority, s.Auth, s.SyncGroup = ic.Priority, authStatus(ic.AuthHMAC), ic.SyncGroup
+	})
 	l.maxEarly = max(l.maxEarly, ic.AdvertInterval/4)
 	if !in.joined() {
 		return
@@ -657,6 +696,10 @@ func (l *loop) retrack(in *instance, now time.Time) bool {
 	if l.gone {
 		fault, why = true, router.ReasonInterfaceGone
 	}
+	in.ownFault = fault
+	if !fault && in.groupFault {
+		fault, why = true, router.ReasonGroupFault
+	}
 	if prio != in.effective {
 		in.log.Info("effective priority changed", "from", in.effective, "to", prio, "failing_checks", in.tracker.failing())
 		in.effective = prio
@@ -669,6 +712,7 @@ func (l *loop) retrack(in *instance, now time.Time) bool {
 	case !fault && inFault:
 		l.step(in, now, router.Event{Kind: router.FaultOff})
 	}
+	l.report(in)
 	return in.r.State() == router.Fault
 }
 

@@ -28,6 +28,7 @@ type Metrics struct {
 	PacketsDropped *prometheus.CounterVec // interface, reason
 	CheckUp        *prometheus.GaugeVec   // check
 	CheckDuration  *prometheus.HistogramVec
+	SyncGroupState *prometheus.GaugeVec // group, state
 	BuildInfo      *prometheus.GaugeVec // version, goversion
 }
 
@@ -50,18 +51,39 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Help:    "How long health check runs took.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"check"}),
+		SyncGroupState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vipd_sync_group_state",
+			Help: "1 for the sync group's current state, 0 for the others: master once every member is, fault while one is, backup otherwise.",
+		}, []string{"group", "state"}),
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "vipd_build_info",
 			Help: "1, labelled with vipd's version and the Go version it was built with.",
 		}, []string{"version", "goversion"}),
 	}
 	reg.MustRegister(
-		m.Instances, m.Routes, m.PacketsDropped, m.CheckUp, m.CheckDuration, m.BuildInfo,
+		m.Instances, m.Routes, m.PacketsDropped, m.CheckUp, m.CheckDuration, m.SyncGroupState, m.BuildInfo,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	return m
+}
+
+// SetSyncGroupState sets a sync group's state series; state indexes
+// States.
+func (m *Metrics) SetSyncGroupState(group string, state int) {
+	for i, st := range States {
+		v := 0.0
+		if i == state {
+			v = 1
+		}
+		m.SyncGroupState.WithLabelValues(group, st).Set(v)
+	}
+}
+
+// DeleteSyncGroup removes a sync group's series.
+func (m *Metrics) DeleteSyncGroup(group string) {
+	m.SyncGroupState.DeletePartialMatch(prometheus.Labels{"group": group})
 }
 
 // Serve serves /metrics from g and /healthz on ln until ctx is done.

@@ -29,12 +29,13 @@ func TestNames(t *testing.T) {
 	m.PacketsDropped.WithLabelValues("eth0", "ttl").Inc()
 	m.CheckUp.WithLabelValues("apiserver").Set(1)
 	m.CheckDuration.WithLabelValues("apiserver").Observe(0.01)
+	m.SetSyncGroupState("gw", 2)
 	want := []string{
 		"vipd_instance_state", "vipd_instance_priority", "vipd_transitions_total",
 		"vipd_adverts_sent_total", "vipd_adverts_received_total", "vipd_packets_dropped_total",
 		"vipd_announcements_sent_total", "vipd_master_changes_seen_total", "vipd_split_brain",
 		"vipd_instance_master_info", "vipd_vip_repairs_total",
-		"vipd_virtual_routes", "vipd_virtual_routes_pending", "vipd_virtual_route_conflicts", "vipd_virtual_route_repairs_total", "vipd_virtual_route_failures_total", "vipd_check_up", "vipd_check_duration_seconds", "vipd_build_info",
+		"vipd_virtual_routes", "vipd_virtual_routes_pending", "vipd_virtual_route_conflicts", "vipd_virtual_route_repairs_total", "vipd_virtual_route_failures_total", "vipd_check_up", "vipd_check_duration_seconds", "vipd_sync_group_state", "vipd_build_info",
 		"go_goroutines", "process_resident_memory_bytes",
 	}
 	mfs, err := reg.Gather()
@@ -49,6 +50,16 @@ func TestNames(t *testing.T) {
 		if !got[name] {
 			t.Errorf("metric %s not exported", name)
 		}
+	}
+	if got := testutil.ToFloat64(m.SyncGroupState.WithLabelValues("gw", "master")); got != 1 {
+		t.Errorf("vipd_sync_group_state{group=gw,state=master} = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.SyncGroupState.WithLabelValues("gw", "backup")); got != 0 {
+		t.Errorf("vipd_sync_group_state{group=gw,state=backup} = %v, want 0", got)
+	}
+	m.DeleteSyncGroup("gw")
+	if n := testutil.CollectAndCount(m.SyncGroupState); n != 0 {
+		t.Errorf("%d sync group series left after DeleteSyncGroup", n)
 	}
 	if got := testutil.ToFloat64(m.BuildInfo.WithLabelValues("v1.2.3", runtime.Version())); got != 1 {
 		t.Errorf("vipd_build_info{version=v1.2.3} = %v, want 1", got)
