@@ -425,16 +425,35 @@ func neighState(s int) string {
 
 // CutLink sets the node's port on the bridge down, as if its cable were
 // pulled: the node's eth0 loses carrier and nothing reaches or leaves it.
-func (n *Node) CutLink() error { return n.setPort(false) }
+func (n *Node) CutLink() error { return n.setPort(n.port, false) }
 
 // RestoreLink plugs the cable back in.
-func (n *Node) RestoreLink() error { return n.setPort(true) }
+func (n *Node) RestoreLink() error { return n.setPort(n.port, true) }
 
-func (n *Node) setPort(up bool) error {
+// CutLinkOf is CutLink for the node's interface on another segment
+// (Config.Segments): "eth1" is its port on br1.
+func (n *Node) CutLinkOf(iface string) error { return n.setIfacePort(iface, false) }
+
+// RestoreLinkOf plugs the cable of CutLinkOf back in.
+func (n *Node) RestoreLinkOf(iface string) error { return n.setIfacePort(iface, true) }
+
+func (n *Node) setIfacePort(iface string, up bool) error {
+	var k int
+	if _, err := fmt.Sscanf(iface, "eth%d", &k); err != nil || k < 0 || k >= n.segments {
+		return fmt.Errorf("%s: no interface %q on the lab's segments (eth0..eth%d)", n.Name, iface, n.segments-1)
+	}
+	port := n.port
+	if k > 0 {
+		port = fmt.Sprintf("%se%d", n.port, k)
+	}
+	return n.setPort(port, up)
+}
+
+func (n *Node) setPort(name string, up bool) error {
 	sw := n.lab.sw
-	port, err := sw.LinkByName(n.port)
+	port, err := sw.LinkByName(name)
 	if err != nil {
-		return fmt.Errorf("%s: bridge port %s: %w", n.Name, n.port, err)
+		return fmt.Errorf("%s: bridge port %s: %w", n.Name, name, err)
 	}
 	if up {
 		err = sw.LinkSetUp(port)
@@ -442,7 +461,7 @@ func (n *Node) setPort(up bool) error {
 		err = sw.LinkSetDown(port)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: set bridge port %s up=%t: %w", n.Name, n.port, up, err)
+		return fmt.Errorf("%s: set bridge port %s up=%t: %w", n.Name, name, up, err)
 	}
 	return nil
 }

@@ -44,8 +44,16 @@ const (
 type svcConfig struct {
 	Socket    string
 	Metrics   string // metrics.listen; "" for none
-	Checks    []svcCheck
-	Instances []svcInstance
+	Checks     []svcCheck
+	Instances  []svcInstance
+	SyncGroups []svcGroup
+}
+
+// svcGroup is a sync group.
+type svcGroup struct {
+	Name      string
+	Instances []string
+	Notify    *svcNotify
 }
 
 // svcCheck is a health check; exactly one of HTTP, TCP and Exec is set.
@@ -150,22 +158,36 @@ func (c svcConfig) YAML() string {
 		if len(in.TrackInterfaces) > 0 {
 			fmt.Fprintf(&b, "    track_interfaces: %s\n", svcYAMLTracks("interface", in.TrackInterfaces))
 		}
-		if n := in.Notify; n != nil {
-			b.WriteString("    notify:\n")
-			for _, kv := range []struct {
-				key  string
-				argv []string
-			}{{"command", n.Command}, {"master", n.Master}, {"backup", n.Backup}, {"fault", n.Fault}, {"stop", n.Stop}} {
-				if len(kv.argv) > 0 {
-					fmt.Fprintf(&b, "      %s: %s\n", kv.key, svcYAMLList(kv.argv))
-				}
-			}
-			if n.Timeout > 0 {
-				fmt.Fprintf(&b, "      timeout: %s\n", n.Timeout)
-			}
-		}
+		in.Notify.yaml(&b)
+	}
+	if len(c.SyncGroups) > 0 {
+		b.WriteString("sync_groups:\n")
+	}
+	for _, g := range c.SyncGroups {
+		fmt.Fprintf(&b, "  - name: %s\n    instances: %s\n", strconv.Quote(g.Name), svcYAMLList(g.Instances))
+		g.Notify.yaml(&b)
 	}
 	return b.String()
+}
+
+// yaml writes n as the notify field of an instance or a sync group; nothing
+// for nil.
+func (n *svcNotify) yaml(b *strings.Builder) {
+	if n == nil {
+		return
+	}
+	b.WriteString("    notify:\n")
+	for _, kv := range []struct {
+		key  string
+		argv []string
+	}{{"command", n.Command}, {"master", n.Master}, {"backup", n.Backup}, {"fault", n.Fault}, {"stop", n.Stop}} {
+		if len(kv.argv) > 0 {
+			fmt.Fprintf(b, "      %s: %s\n", kv.key, svcYAMLList(kv.argv))
+		}
+	}
+	if n.Timeout > 0 {
+		fmt.Fprintf(b, "      timeout: %s\n", n.Timeout)
+	}
 }
 
 func svcOr[T comparable](v, def T) T {
