@@ -42,8 +42,8 @@ const (
 
 // svcConfig is one node's whole vipd configuration.
 type svcConfig struct {
-	Socket    string
-	Metrics   string // metrics.listen; "" for none
+	Socket     string
+	Metrics    string // metrics.listen; "" for none
 	Checks     []svcCheck
 	Instances  []svcInstance
 	SyncGroups []svcGroup
