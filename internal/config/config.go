@@ -98,6 +98,13 @@ type Instance struct {
 	// SyncGroup names the sync group the instance is a member of, ""
 	// for none (from Config.SyncGroups).
 	SyncGroup string
+
+	// VirtualMAC puts the VIPs on a macvlan of the interface that carries
+	// the virtual router MAC (RFC 9568 §7.3), named VirtualMACInterface
+	// (default vrrp.VRID, vrrp6.VRID for IPv6); adverts and announcements
+	// leave from it while Master.
+	VirtualMAC          bool
+	VirtualMACInterface string
 }
 
 // Announce is how gratuitous ARPs (IPv4) or unsolicited neighbour
@@ -322,11 +329,14 @@ func (d *decoder) instance(n *yaml.Node, path string, idx int) (Instance, source
 		{name: "auth_hmac", decode: func(n *yaml.Node, path string) { in.AuthHMAC = d.authHMAC(n, path, idx) }},
 		{name: "vips_as_source", decode: setBool(d, &in.VIPsAsSource)},
 		{name: "routes", decode: func(n *yaml.Node, path string) { in.Routes = d.routes(n, path) }},
+		{name: "virtual_mac", decode: setBool(d, &in.VirtualMAC)},
+		{name: "virtual_mac_interface", decode: setString(d, &in.VirtualMACInterface, checkInterface)},
 		{name: "rules", decode: func(n *yaml.Node, path string) { in.Rules = d.rules(n, path) }},
 	})
 	d.checkInterval(&in, src, path)
 	finishAuth(&in)
 	d.checkFamily(&in, src, peerNodes, path)
+	d.checkVMAC(&in, src, path)
 	return in, src
 }
 
@@ -393,6 +403,17 @@ func (d *decoder) checkUnique(path string, insts []Instance, srcs []source) {
 	names := map[string]where{}
 	vrids := map[link]where{}
 	vips := map[netip.Addr]where{}
+	vmacs := map[string]where{}
+	ifaces := map[string]bool{}
+	for _, in := range insts {
+		ifaces[in.Interface] = true
+	}
+	for i, in := range insts {
+		if in.VirtualMAC && ifaces[in.VirtualMACInterface] {
+			n := valueOf(srcs, i, "virtual_mac_interface", "virtual_mac")
+			d.errorf(n, fmt.Sprintf("%s[%d].virtual_mac_interface", path, i), "%s is an instance's interface; a virtual MAC interface is vipd's own, created and deleted with the instance", in.VirtualMACInterface)
+		}
+	}
 	for i, in := range insts {
 		src := srcs[i]
 		p := fmt.Sprintf("%s[%d]", path, i)
@@ -413,6 +434,17 @@ func (d *decoder) checkUnique(path string, insts []Instance, srcs []source) {
 				vrids[k] = where{i, n.Line}
 			}
 		}
+		if in.VirtualMAC && in.VirtualMACInterface != "" {
+			n := src.vals["virtual_mac_interface"]
+			if n == nil {
+				n = src.vals["virtual_mac"]
+			}
+			if w, dup := vmacs[in.VirtualMACInterface]; dup {
+				d.errorf(n, p+".virtual_mac_interface", "virtual MAC interface %s is already %s's (line %d): give one of them virtual_mac_interface", in.VirtualMACInterface, label(insts, path, w.inst), w.line)
+			} else {
+				vmacs[in.VirtualMACInterface] = where{i, n.Line}
+			}
+		}
 		for j, v := range in.VIPs {
 			loc := src.vips[j]
 			if w, dup := vips[v.Addr()]; dup {
@@ -422,6 +454,17 @@ func (d *decoder) checkUnique(path string, insts []Instance, srcs []source) {
 			}
 		}
 	}
+}
+
+// valueOf returns the value node of the first of the named fields that
+// instance i has.
+func valueOf(srcs []source, i int, names ...string) *yaml.Node {
+	for _, name := range names {
+		if n := srcs[i].vals[name]; n != nil {
+			return n
+		}
+	}
+	return nil
 }
 
 // label names instance i in a message: by name when it has a valid one.

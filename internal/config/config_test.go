@@ -160,7 +160,7 @@ func TestParseValues(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	const instFields = "name, interface, vrid, priority, advert_interval, preempt, preempt_delay, vips, announce, track_checks, track_interfaces, notify, version, auth_pass, unicast_peers, unicast_source, v3_checksum_as_v2, auth_hmac, vips_as_source, routes, rules"
+	const instFields = "name, interface, vrid, priority, advert_interval, preempt, preempt_delay, vips, announce, track_checks, track_interfaces, notify, version, auth_pass, unicast_peers, unicast_source, v3_checksum_as_v2, auth_hmac, vips_as_source, routes, virtual_mac, virtual_mac_interface, rules"
 	tests := []struct {
 		name string
 		in   string

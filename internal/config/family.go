@@ -149,3 +149,21 @@ func (d *decoder) checkInterval(in *Instance, src source, path string) {
 		in.AdvertInterval = DefaultAdvertInterval
 	}
 }
+
+// checkVMAC fills in the virtual MAC interface's default name and refuses
+// the name without the feature.
+func (d *decoder) checkVMAC(in *Instance, src source, path string) {
+	if !in.VirtualMAC {
+		if n := src.vals["virtual_mac_interface"]; n != nil {
+			d.errorf(n, join(path, "virtual_mac_interface"), "needs virtual_mac: true")
+		}
+		in.VirtualMACInterface = ""
+		return
+	}
+	if in.VirtualMACInterface == "" && in.VRID != 0 && in.Family != "" {
+		in.VirtualMACInterface = fmt.Sprintf("vrrp.%d", in.VRID)
+		if in.Family == "ipv6" {
+			in.VirtualMACInterface = fmt.Sprintf("vrrp6.%d", in.VRID)
+		}
+	}
+}

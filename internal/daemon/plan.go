@@ -96,6 +96,8 @@ func restartWhy(a, b config.Instance) string {
 		return "unicast peers or source changed"
 	case a.V3ChecksumAsV2 != b.V3ChecksumAsV2:
 		return "checksum mode changed"
+	case a.VirtualMAC != b.VirtualMAC || a.VirtualMACInterface != b.VirtualMACInterface:
+		return "virtual_mac changed"
 	case a.Version == 2 && a.AdvertInterval != b.AdvertInterval:
 		return "VRRPv2 interval changed (adverts must match it)"
 	}

@@ -2,7 +2,10 @@ package transport
 
 import (
 	"fmt"
+	"net/netip"
 
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -69,3 +72,40 @@ func senderOptions(fd, family, ifindex int) error {
 	setBuffer(fd, unix.SO_SNDBUFFORCE, unix.SO_SNDBUF)
 	return nil
 }
+
+// Sender sends adverts on one interface and receives nothing: the socket
+// of an instance whose adverts leave from a virtual MAC interface while
+// the loop's socket, on the parent, receives.
+type Sender struct {
+	batch batchSender
+}
+
+// DialSender opens a Sender on the interface with index ifindex, IPv6 or
+// IPv4, with the socket invariants of ListenIPv4 and ListenIPv6.
+func DialSender(ifindex int, v6 bool) (*Sender, error) {
+	if ifindex <= 0 {
+		return nil, fmt.Errorf("transport: invalid interface index %d", ifindex)
+	}
+	s := &Sender{}
+	family := unix.AF_INET
+	s.batch = batchSender{sockaddr: sockaddr4, control: func(src netip.Addr) []byte {
+		return (&ipv4.ControlMessage{Src: src.Unmap().AsSlice(), IfIndex: ifindex}).Marshal()
+	}}
+	if v6 {
+		family = unix.AF_INET6
+		s.batch = batchSender{sockaddr: sockaddr6, control: func(src netip.Addr) []byte {
+			return (&ipv6.ControlMessage{Src: src.WithZone("").AsSlice(), IfIndex: ifindex}).Marshal()
+		}}
+	}
+	var err error
+	if s.batch.fd, err = openSender(family, ifindex); err != nil {
+		return nil, fmt.Errorf("transport: sender on interface index %d: %w", ifindex, err)
+	}
+	return s, nil
+}
+
+// WriteBatch is IPv4Conn.WriteBatch.
+func (s *Sender) WriteBatch(ms []Outgoing) (int, error) { return s.batch.send(ms) }
+
+// Close closes the socket.
+func (s *Sender) Close() error { return s.batch.close() }
