@@ -452,6 +452,10 @@ func Cleanup(cfg *config.Config, sys System, log *slog.Logger) error {
 			}
 		}
 	}
+	if err := sys.CleanupVMACs(); err != nil {
+		log.Error("removing virtual MAC interfaces failed", "err", err)
+		errs = append(errs, fmt.Errorf("virtual MAC interfaces: %w", err))
+	}
 	if err := sys.CleanupRoutes(); err != nil {
 		log.Error("removing virtual routes and rules failed", "err", err)
 		errs = append(errs, fmt.Errorf("virtual routes and rules: %w", err))

@@ -167,7 +167,7 @@ func TestElectionAndGracefulHandover(t *testing.T) {
 		seg := &segment{}
 		hs := []*host{newHost(seg, "192.0.2.11"), newHost(seg, "192.0.2.12"), newHost(seg, "192.0.2.13")}
 		// A VIP left behind by a crashed run on a Backup host must go.
-		hs[1].vips[vip] = true
+		hs[1].vips[vip] = 2 // eth0
 		ns := []*node{startNode(t, hs[0], 150), startNode(t, hs[1], 100), startNode(t, hs[2], 50)}
 
 		waitFor(t, 2*time.Second, "host 0 alone holding the VIP", only(0, hs...))

@@ -51,7 +51,10 @@ type host struct {
 
 	mu        sync.Mutex
 	addr      netip.Addr // eth0's primary IPv4 address
-	vips      map[netip.Prefix]bool
+	vips      map[netip.Prefix]int // the interface index each is on
+	vmacs     map[int]*fakeVMAC    // by index
+	vmacLog   []string             // "create NAME", "up NAME", "down NAME", "delete NAME"
+	fromVMAC  int                  // adverts sent from a virtual MAC
 	announced []netip.Addr
 	conns     []*fakeConn
 	links     map[string]*fakeLink
@@ -141,7 +144,7 @@ func (h *host) Routes() RouteSet { return &h.routes }
 func (h *host) CleanupRoutes() error { return nil }
 
 func newHost(seg *segment, addr string) *host {
-	return &host{seg: seg, addr: netip.MustParseAddr(addr), vips: map[netip.Prefix]bool{},
+	return &host{seg: seg, addr: netip.MustParseAddr(addr), vips: map[netip.Prefix]int{}, vmacs: map[int]*fakeVMAC{},
 		links:     map[string]*fakeLink{"eth0": {index: 2, up: true}, "eth1": {index: 3, up: true}},
 		nextIndex: 4, linkc: make(chan netif.Link, 64), addrc: make(chan netif.AddrUpdate, 1024)}
 }
@@ -232,8 +235,8 @@ func (h *host) ListAddrs(ifindex int, ipv6 bool) ([]netip.Prefix, error) {
 	if !ipv6 {
 		out = append(out, netip.PrefixFrom(h.addr, 24))
 	}
-	for p := range h.vips {
-		if p.Addr().Is6() == ipv6 {
+	for p, idx := range h.vips {
+		if p.Addr().Is6() == ipv6 && idx == ifindex {
 			out = append(out, p)
 		}
 	}
@@ -304,15 +307,22 @@ func (h *host) Remove(ifindex int, p netip.Prefix) error { return h.setVIP(ifind
 func (h *host) setVIP(ifindex int, p netip.Prefix, on bool) error {
 	h.mu.Lock()
 	l := h.links["eth0"]
-	if l.deleted || l.index != ifindex {
+	if (l.deleted || l.index != ifindex) && h.vmacs[ifindex] == nil {
 		h.mu.Unlock()
 		return fmt.Errorf("no interface with index %d", ifindex)
 	}
-	changed := h.vips[p] != on
+	var changed bool
 	if on {
-		h.vips[p] = true
+		changed = h.vips[p] != ifindex
+		h.vips[p] = ifindex
 	} else {
-		delete(h.vips, p)
+		// By address, whatever the prefix length, as the kernel's.
+		for q, idx := range h.vips {
+			if q.Addr() == p.Addr() && idx == ifindex {
+				delete(h.vips, q)
+				changed = true
+			}
+		}
 	}
 	h.mu.Unlock()
 	if changed {
@@ -328,10 +338,117 @@ func (h *host) drift(p netip.Prefix, on bool) {
 	}
 }
 
+// has says whether p's address is on an interface of h (eth0 or a virtual
+// MAC interface).
 func (h *host) has(p netip.Prefix) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.vips[p]
+	for q := range h.vips {
+		if q.Addr() == p.Addr() {
+			return true
+		}
+	}
+	return false
+}
+
+// hasOn says whether p's address is on the interface with index idx.
+func (h *host) hasOn(p netip.Prefix, idx int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for q, i := range h.vips {
+		if q.Addr() == p.Addr() && i == idx {
+			return true
+		}
+	}
+	return false
+}
+
+// fakeVMAC is a virtual MAC interface of a host: what it sends reaches the
+// segment, counted as from the virtual MAC.
+type fakeVMAC struct {
+	h     *host
+	name  string
+	index int
+	up    bool
+	conn  *fakeConn // for its sends; never on the segment's receivers
+}
+
+var _ VMAC = (*fakeVMAC)(nil)
+
+func (h *host) OpenVMAC(s VMACSpec) (VMAC, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v := &fakeVMAC{h: h, name: s.Name, index: h.nextIndex, conn: &fakeConn{h: h, seg: h.seg, closed: make(chan struct{})}}
+	h.nextIndex++
+	h.vmacs[v.index] = v
+	h.vmacLog = append(h.vmacLog, "create "+s.Name)
+	return v, nil
+}
+
+func (h *host) CleanupVMACs() error { return nil }
+
+// vmacUp says whether the named virtual MAC interface exists and is up.
+func (h *host) vmacUp(name string) (exists, up bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, v := range h.vmacs {
+		if v.name == name {
+			return true, v.up
+		}
+	}
+	return false, false
+}
+
+func (v *fakeVMAC) Index() int { return v.index }
+
+func (v *fakeVMAC) SetUp(up bool) error {
+	v.h.mu.Lock()
+	defer v.h.mu.Unlock()
+	v.up = up
+	word := "down "
+	if up {
+		word = "up "
+	}
+	v.h.vmacLog = append(v.h.vmacLog, word+v.name)
+	return nil
+}
+
+func (v *fakeVMAC) AddLinkLocal(netip.Addr) error { return nil }
+
+func (v *fakeVMAC) WriteBatch(ms []transport.Outgoing) (int, error) {
+	v.h.mu.Lock()
+	up := v.up
+	if up {
+		v.h.fromVMAC += len(ms)
+	}
+	v.h.mu.Unlock()
+	if !up {
+		return 0, &net.OpError{Op: "sendmmsg", Err: syscall.ENETDOWN}
+	}
+	return v.conn.WriteBatch(ms)
+}
+
+func (v *fakeVMAC) Announce(addr netip.Addr) error {
+	v.h.mu.Lock()
+	defer v.h.mu.Unlock()
+	if !v.up {
+		return &net.OpError{Op: "sendto", Err: syscall.ENETDOWN}
+	}
+	v.h.announced = append(v.h.announced, addr)
+	return nil
+}
+
+func (v *fakeVMAC) Close() error {
+	v.h.mu.Lock()
+	defer v.h.mu.Unlock()
+	for q, i := range v.h.vips {
+		if i == v.index {
+			delete(v.h.vips, q)
+		}
+	}
+	delete(v.h.vmacs, v.index)
+	v.h.vmacLog = append(v.h.vmacLog, "delete "+v.name)
+	return nil
 }
 
 func (h *host) announcements() int {

@@ -76,6 +76,11 @@ type instance struct {
 
 	hooks *hooks // nil without notify commands
 
+	// vmac is the virtual MAC interface of a virtual_mac instance once
+	// started (nil otherwise); vmacUp says it is up, holding the VIPs.
+	vmac   VMAC
+	vmacUp bool
+
 	// owner names the instance to the routes manager: its name and a
 	// number of its own, so that an instance restarted under its name
 	// and its predecessor, which may still hand its VIPs over, are two.
@@ -362,10 +367,31 @@ func (in *instance) joined() bool { return in.r != nil }
 
 // gone says the instance has released its VIPs for good.
 func (in *instance) gone() {
+	in.closeVMAC()
 	if in.released != nil {
 		close(in.released)
 		in.released = nil
 	}
+}
+
+// vipPrefix is how vip goes on the interface: on a virtual MAC interface
+// as a host address, so that its subnet route stays the parent's.
+func (in *instance) vipPrefix(vip netip.Prefix) netip.Prefix {
+	if in.vmac != nil {
+		return netip.PrefixFrom(vip.Addr(), vip.Addr().BitLen())
+	}
+	return vip
+}
+
+// closeVMAC deletes the virtual MAC interface, if any.
+func (in *instance) closeVMAC() {
+	if in.vmac == nil {
+		return
+	}
+	if err := in.vmac.Close(); err != nil {
+		in.log.Warn("removing the virtual MAC interface failed", "iface", in.cfg.VirtualMACInterface, "err", err)
+	}
+	in.vmac, in.vmacUp = nil, false
 }
 
 // announceKind is the announcements label of a family.

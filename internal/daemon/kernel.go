@@ -43,8 +43,10 @@ func (l *loop) tryOpen(now time.Time) {
 			l.start(in, now)
 		case wasGone:
 			// The interface came back (perhaps with a new index): the
-			// instance rejoins from Backup, from its current source.
+			// instance rejoins from Backup, from its current source,
+			// with a new virtual MAC interface (the old went with it).
 			l.setSource(in)
+			l.openVMAC(in, now)
 			l.retrack(in, now)
 		}
 	}
@@ -114,8 +116,13 @@ func (l *loop) retry(now time.Time) {
 		return
 	}
 	for _, in := range l.instances {
-		if !in.joined() {
+		switch {
+		case !in.joined():
 			l.start(in, now)
+		case in.cfg.VirtualMAC && in.vmac == nil:
+			if l.openVMAC(in, now) {
+				l.retrack(in, now)
+			}
 		}
 	}
 }
@@ -134,6 +141,7 @@ func (l *loop) lost(now time.Time, why string) {
 	l.gone = true
 	for _, in := range l.instances {
 		if in.joined() {
+			in.closeVMAC() // the kernel deleted it with its parent
 			l.retrack(in, now)
 		}
 	}
@@ -184,7 +192,7 @@ func (l *loop) addrEvent(u netif.AddrUpdate) {
 		}
 		return
 	}
-	if u.Index != l.link.Index {
+	if u.Index != l.link.Index && !l.vmacIndex(u.Index) {
 		return
 	}
 	if l.ownsVIP(u.Prefix) {
@@ -240,22 +248,50 @@ func (l *loop) ownsVIP(p netip.Prefix) bool {
 	return false
 }
 
-// reconcile compares every VIP of the loop with the kernel's addresses.
+// vmacIndex says whether idx is the virtual MAC interface of an instance
+// of the loop.
+func (l *loop) vmacIndex(idx int) bool {
+	for _, in := range l.instances {
+		if in.vmac != nil && in.vmac.Index() == idx {
+			return true
+		}
+	}
+	return false
+}
+
+// reconcile compares every VIP of the loop with the kernel's addresses:
+// on the loop's interface, or on its instance's virtual MAC interface.
 func (l *loop) reconcile(now time.Time) {
 	l.reconcileAt = now.Add(reconcileEvery)
 	if !l.open {
 		return
 	}
-	have, err := l.d.sys.ListAddrs(l.link.Index, l.family == "ipv6")
+	ipv6 := l.family == "ipv6"
+	have, err := l.d.sys.ListAddrs(l.link.Index, ipv6)
 	if err != nil {
 		l.log.Debug("listing addresses failed", "err", err)
 		return
 	}
+	onVMAC := map[netip.Addr]*instance{}
+	for _, in := range l.instances {
+		if in.vmac == nil {
+			continue
+		}
+		vhave, err := l.d.sys.ListAddrs(in.vmac.Index(), ipv6)
+		if err != nil {
+			in.log.Debug("listing addresses failed", "iface", in.cfg.VirtualMACInterface, "err", err)
+			continue
+		}
+		for _, p := range in.cfg.VIPs {
+			onVMAC[p.Addr()] = in
+			l.reconcileVIP(now, p, vhave, in.vmac.Index())
+		}
+	}
 	seen := map[netip.Prefix]bool{}
 	for _, p := range l.vips() {
-		if !seen[p] {
+		if !seen[p] && onVMAC[p.Addr()] == nil {
 			seen[p] = true
-			l.reconcileVIP(now, p, have)
+			l.reconcileVIP(now, p, have, l.link.Index)
 		}
 	}
 }
@@ -263,7 +299,7 @@ func (l *loop) reconcile(now time.Time) {
 // reconcileVIP makes the kernel agree with the instances about one VIP: on
 // the interface while an instance holds it (Master, or handing over), off
 // it otherwise. have is the interface's addresses.
-func (l *loop) reconcileVIP(now time.Time, p netip.Prefix, have []netip.Prefix) {
+func (l *loop) reconcileVIP(now time.Time, p netip.Prefix, have []netip.Prefix, idx int) {
 	present := false
 	for _, a := range have {
 		if a.Addr() == p.Addr() {
@@ -289,7 +325,7 @@ func (l *loop) reconcileVIP(now time.Time, p netip.Prefix, have []netip.Prefix) 
 	case holder != nil && !present:
 		holder.log.Warn("VIP missing from the interface; adding it again", "vip", p)
 		holder.cell.added.Add(1)
-		if err := l.d.sys.Add(l.link.Index, p, holder.cfg.VIPsAsSource); err != nil {
+		if err := l.d.sys.Add(idx, holder.vipPrefix(p), holder.cfg.VIPsAsSource); err != nil {
 			holder.log.Error("adding VIP failed", "vip", p, "err", err)
 			return
 		}
@@ -299,7 +335,7 @@ func (l *loop) reconcileVIP(now time.Time, p netip.Prefix, have []netip.Prefix) 
 	case holder == nil && present && owner != nil && owner.joined():
 		owner.log.Warn("VIP present on a non-Master; removing it", "vip", p, "state", owner.r.State().String())
 		owner.cell.removed.Add(1)
-		if err := l.d.sys.Remove(l.link.Index, p); err != nil {
+		if err := l.d.sys.Remove(idx, p); err != nil {
 			owner.log.Error("removing VIP failed", "vip", p, "err", err)
 		}
 	}

@@ -343,6 +343,12 @@ func (l *loop) groupOrder(in *instance, o router.Order) {
 func (l *loop) act(in *instance, now time.Time, a router.Action) {
 	switch a.Kind {
 	case router.SendAdvert:
+		if in.vmacUp {
+			// From the virtual MAC, on its own socket, at once.
+			_, err := in.vmac.WriteBatch(in.advertsAt(a.Priority, now, false))
+			in.sendResult(err)
+			return
+		}
 		// A second advert of in before the flush (a shutdown's
 		// priority 0 after a routine one) must not overwrite the first.
 		for _, o := range in.advertsAt(a.Priority, now, in.queued) {
@@ -352,8 +358,10 @@ func (l *loop) act(in *instance, now time.Time, a router.Action) {
 		in.queued = true
 	case router.AddVIPs:
 		l.flush()
+		l.vmacUp(in)
+		idx := l.vipIndex(in)
 		for _, vip := range in.cfg.VIPs {
-			if err := l.d.sys.Add(l.link.Index, vip, in.cfg.VIPsAsSource); err != nil {
+			if err := l.d.sys.Add(idx, in.vipPrefix(vip), in.cfg.VIPsAsSource); err != nil {
 				in.log.Error("adding VIP failed", "vip", vip, "err", err)
 			}
 		}
@@ -449,8 +457,12 @@ func (l *loop) announce(in *instance, a router.Action) {
 	case a.Round == 1:
 		in.log.Debug("announcing the VIPs", "rounds", a.Rounds, "interval", in.cfg.Announce.Interval)
 	}
+	ann := l.ann
+	if in.vmac != nil {
+		ann = in.vmac
+	}
 	for _, vip := range in.cfg.VIPs {
-		if err := l.ann.Announce(vip.Addr()); err != nil {
+		if err := ann.Announce(vip.Addr()); err != nil {
 			in.log.Warn("announcing a VIP failed; the next round retries", "vip", vip.Addr(), "rounds_left", a.Rounds-a.Round, "err", err)
 			continue
 		}
@@ -459,16 +471,73 @@ func (l *loop) announce(in *instance, a router.Action) {
 }
 
 // removeVIPs takes in's VIPs off the interface, but not one that another
-// instance on it holds.
+// instance on it holds. A virtual MAC interface goes down first, so that
+// nothing leaves from the virtual MAC any more.
 func (l *loop) removeVIPs(in *instance) {
+	if in.vmacUp {
+		if err := in.vmac.SetUp(false); err != nil {
+			in.log.Error("setting the virtual MAC interface down failed", "iface", in.cfg.VirtualMACInterface, "err", err)
+		}
+		in.vmacUp = false
+	}
+	l.removeVIPsAt(in, l.vipIndex(in))
+}
+
+func (l *loop) removeVIPsAt(in *instance, idx int) {
 	for _, vip := range in.cfg.VIPs {
 		if l.heldByOther(in, vip) {
 			continue
 		}
-		if err := l.d.sys.Remove(l.link.Index, vip); err != nil && l.open {
+		if err := l.d.sys.Remove(idx, vip); err != nil && l.open {
 			in.log.Error("removing VIP failed", "vip", vip, "err", err)
 		}
 	}
+}
+
+// vipIndex is the interface in's VIPs live on: its virtual MAC
+// interface, or the loop's.
+func (l *loop) vipIndex(in *instance) int {
+	if in.vmac != nil {
+		return in.vmac.Index()
+	}
+	return l.link.Index
+}
+
+// vmacUp sets in's virtual MAC interface up for its VIPs, with the
+// parent's link-local address for IPv6 adverts.
+func (l *loop) vmacUp(in *instance) {
+	if in.vmac == nil || in.vmacUp {
+		return
+	}
+	if err := in.vmac.SetUp(true); err != nil {
+		in.log.Error("setting the virtual MAC interface up failed", "iface", in.cfg.VirtualMACInterface, "err", err)
+		return
+	}
+	in.vmacUp = true
+	if in.src.Is6() && in.src.IsLinkLocalUnicast() {
+		if err := in.vmac.AddLinkLocal(in.src); err != nil {
+			in.log.Error("adding the link-local address to the virtual MAC interface failed", "iface", in.cfg.VirtualMACInterface, "err", err)
+		}
+	}
+}
+
+// openVMAC creates in's virtual MAC interface, replacing any it had; it
+// reports false after logging why it could not.
+func (l *loop) openVMAC(in *instance, now time.Time) bool {
+	in.closeVMAC()
+	if !in.cfg.VirtualMAC {
+		return true
+	}
+	v, err := l.d.sys.OpenVMAC(VMACSpec{Name: in.cfg.VirtualMACInterface, Parent: l.name, ParentIndex: l.link.Index,
+		VRID: in.cfg.VRID, IPv6: in.cfg.Family == "ipv6"})
+	if err != nil {
+		in.log.Error("cannot create the virtual MAC interface; retrying", "iface", in.cfg.VirtualMACInterface, "err", err, "retry_every", retryEvery)
+		l.retryAt = now.Add(retryEvery)
+		return false
+	}
+	in.vmac = v
+	in.log.Info("virtual MAC interface ready", "iface", in.cfg.VirtualMACInterface, "index", v.Index())
+	return true
 }
 
 // heldByOther says whether another instance on the loop holds vip: a
@@ -564,7 +633,11 @@ func (l *loop) start(in *instance, now time.Time) bool {
 	// Before joining the election, take away whatever a crashed earlier
 	// run left, so that two hosts never answer for a VIP.
 	in.r = router.New(in.routerConfig())
-	l.removeVIPs(in)
+	l.removeVIPsAt(in, l.link.Index)
+	if !l.openVMAC(in, now) {
+		in.r = nil
+		return false
+	}
 	in.tracker = newTracker(in.cfg, l.d.checks.up)
 	l.refreshLinks(in)
 	if !l.retrack(in, now) {
@@ -693,7 +766,7 @@ func (l *loop) refreshLinks(in *instance) {
 // release its VIPs at once. It reports whether the instance is in FAULT.
 func (l *loop) retrack(in *instance, now time.Time) bool {
 	prio, fault, why := in.tracker.effective(in.cfg.Priority)
-	if l.gone {
+	if l.gone || in.cfg.VirtualMAC && in.vmac == nil {
 		fault, why = true, router.ReasonInterfaceGone
 	}
 	in.ownFault = fault

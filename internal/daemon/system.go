@@ -41,6 +41,40 @@ type System interface {
 	// CleanupRoutes removes every route and rule vipd added, for vipd
 	// cleanup after a crash.
 	CleanupRoutes() error
+	// OpenVMAC creates an instance's virtual MAC interface, down, with
+	// what sends from it.
+	OpenVMAC(s VMACSpec) (VMAC, error)
+	// CleanupVMACs removes every virtual MAC interface vipd made.
+	CleanupVMACs() error
+}
+
+// VMACSpec describes an instance's virtual MAC interface: a macvlan named
+// Name on the interface Parent (index ParentIndex) carrying the virtual
+// router MAC of VRID for its family (RFC 9568 §7.3).
+type VMACSpec struct {
+	Name        string
+	Parent      string
+	ParentIndex int
+	VRID        uint8
+	IPv6        bool
+}
+
+// VMAC is a virtual MAC interface. It is up only while its instance holds
+// the VIPs: a Backup sends nothing from the virtual MAC.
+type VMAC interface {
+	Index() int
+	// SetUp sets it up or down; down, the kernel forgets its IPv6
+	// addresses.
+	SetUp(up bool) error
+	// AddLinkLocal gives it an IPv6 link-local address (its parent's),
+	// for adverts to leave from (RFC 9568 §5.1.2.1).
+	AddLinkLocal(ll netip.Addr) error
+	// WriteBatch sends adverts from it.
+	WriteBatch(ms []transport.Outgoing) (int, error)
+	// Announce sends a gratuitous ARP or unsolicited NA from it.
+	Announce(addr netip.Addr) error
+	// Close deletes it, and puts back what it changed on its parent.
+	Close() error
 }
 
 // RouteSet keeps in the kernel the virtual routes and rules of the

@@ -18,8 +18,9 @@ import (
 // linuxSystem is System on Linux: netlink, raw IP and packet sockets.
 type linuxSystem struct {
 	*netif.Addrs
-	nl     *vroute.Linux
-	routes routes
+	nl      *vroute.Linux
+	routes  routes
+	parents netif.ParentSysctls
 }
 
 // routes is the vroute.Manager with its stats as the metrics want them.
@@ -102,6 +103,74 @@ func (*linuxSystem) ListAddrs(ifindex int, ipv6 bool) ([]netip.Prefix, error) {
 func (*linuxSystem) DialARP(ifindex int) (Announcer, error) { return announce.DialARP(ifindex) }
 
 func (*linuxSystem) DialNDP(ifindex int) (Announcer, error) { return announce.DialNDP(ifindex) }
+
+func (s *linuxSystem) OpenVMAC(spec VMACSpec) (VMAC, error) {
+	v := &linuxVMAC{s: s}
+	if !spec.IPv6 {
+		if err := s.parents.Acquire(spec.Parent); err != nil {
+			return nil, err
+		}
+		v.parent = spec.Parent
+	}
+	var err error
+	if v.v, err = netif.OpenVMAC(spec.Name, spec.ParentIndex, netif.VirtualMAC(spec.VRID, spec.IPv6), spec.IPv6); err != nil {
+		v.Close()
+		return nil, err
+	}
+	if v.snd, err = transport.DialSender(v.v.Index, spec.IPv6); err != nil {
+		v.Close()
+		return nil, err
+	}
+	dial := s.DialARP
+	if spec.IPv6 {
+		dial = s.DialNDP
+	}
+	if v.ann, err = dial(v.v.Index); err != nil {
+		v.Close()
+		return nil, err
+	}
+	return v, nil
+}
+
+func (*linuxSystem) CleanupVMACs() error {
+	_, err := netif.CleanupVMACs()
+	return err
+}
+
+// linuxVMAC is VMAC on Linux: the macvlan, a socket and an announcer on it,
+// and the parent's ARP sysctls (IPv4).
+type linuxVMAC struct {
+	s      *linuxSystem
+	v      *netif.VMAC
+	snd    *transport.Sender
+	ann    Announcer
+	parent string // the parent whose sysctls it holds; "" for none
+}
+
+var _ VMAC = (*linuxVMAC)(nil)
+
+func (v *linuxVMAC) Index() int                                      { return v.v.Index }
+func (v *linuxVMAC) SetUp(up bool) error                             { return v.v.SetUp(up) }
+func (v *linuxVMAC) AddLinkLocal(ll netip.Addr) error                { return v.v.AddLinkLocal(ll) }
+func (v *linuxVMAC) WriteBatch(ms []transport.Outgoing) (int, error) { return v.snd.WriteBatch(ms) }
+func (v *linuxVMAC) Announce(addr netip.Addr) error                  { return v.ann.Announce(addr) }
+
+func (v *linuxVMAC) Close() error {
+	var errs []error
+	if v.ann != nil {
+		errs = append(errs, v.ann.Close())
+	}
+	if v.snd != nil {
+		errs = append(errs, v.snd.Close())
+	}
+	if v.v != nil {
+		errs = append(errs, v.v.Close())
+	}
+	if v.parent != "" {
+		errs = append(errs, v.s.parents.Release(v.parent))
+	}
+	return errors.Join(errs...)
+}
 
 func (*linuxSystem) ListenIPv6(ifindex int) (PacketConn, error) {
 	return transport.ListenIPv6(ifindex)
