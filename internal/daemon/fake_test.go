@@ -50,7 +50,7 @@ type host struct {
 	seg *segment
 
 	mu        sync.Mutex
-	addr      netip.Addr // eth0's primary IPv4 address
+	addr      netip.Addr           // eth0's primary IPv4 address
 	vips      map[netip.Prefix]int // the interface index each is on
 	vmacs     map[int]*fakeVMAC    // by index
 	vmacLog   []string             // "create NAME", "up NAME", "down NAME", "delete NAME"

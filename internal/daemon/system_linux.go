@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/netip"
+	"syscall"
 
 	"github.com/vishvananda/netlink"
 
@@ -153,7 +154,18 @@ func (v *linuxVMAC) Index() int                                      { return v.
 func (v *linuxVMAC) SetUp(up bool) error                             { return v.v.SetUp(up) }
 func (v *linuxVMAC) AddLinkLocal(ll netip.Addr) error                { return v.v.AddLinkLocal(ll) }
 func (v *linuxVMAC) WriteBatch(ms []transport.Outgoing) (int, error) { return v.snd.WriteBatch(ms) }
-func (v *linuxVMAC) Announce(addr netip.Addr) error                  { return v.ann.Announce(addr) }
+
+// Announce sends from the virtual MAC. A packet socket bound while its
+// interface was down holds ENETDOWN as a pending error, which the first
+// send after the interface came up returns instead of sending: that one
+// is sent again.
+func (v *linuxVMAC) Announce(addr netip.Addr) error {
+	err := v.ann.Announce(addr)
+	if errors.Is(err, syscall.ENETDOWN) {
+		err = v.ann.Announce(addr)
+	}
+	return err
+}
 
 func (v *linuxVMAC) Close() error {
 	var errs []error

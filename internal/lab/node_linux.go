@@ -296,19 +296,31 @@ func (n *Node) link() (netlink.Link, error) {
 }
 
 // Has reports whether the node has prefix's address on eth0 (with any
-// prefix length).
+// prefix length), or on a virtual MAC interface (a macvlan) of eth0.
 func (n *Node) Has(prefix netip.Prefix) (bool, error) {
 	link, err := n.link()
 	if err != nil {
 		return false, err
 	}
-	addrs, err := n.addrList(link, netlink.FAMILY_ALL)
+	links := []netlink.Link{link}
+	all, err := n.h.LinkList()
 	if err != nil {
-		return false, fmt.Errorf("%s: list addresses: %w", n.Name, err)
+		return false, fmt.Errorf("%s: list links: %w", n.Name, err)
 	}
-	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == prefix.Addr() {
-			return true, nil
+	for _, l := range all {
+		if l.Type() == "macvlan" && l.Attrs().ParentIndex == link.Attrs().Index {
+			links = append(links, l)
+		}
+	}
+	for _, l := range links {
+		addrs, err := n.addrList(l, netlink.FAMILY_ALL)
+		if err != nil {
+			return false, fmt.Errorf("%s: list addresses: %w", n.Name, err)
+		}
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == prefix.Addr() {
+				return true, nil
+			}
 		}
 	}
 	return false, nil

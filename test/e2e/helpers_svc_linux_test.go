@@ -89,6 +89,7 @@ type svcInstance struct {
 	TrackChecks     []svcTrack
 	TrackInterfaces []svcTrack
 	Notify          *svcNotify
+	VirtualMAC      bool
 }
 
 func svcYAMLList(ss []string) string {
@@ -152,6 +153,9 @@ func (c svcConfig) YAML() string {
 		fmt.Fprintf(&b, "    advert_interval: %s\n", svcOr(in.AdvertInterval, interval))
 		fmt.Fprintf(&b, "    preempt: %t\n", in.Preempt)
 		fmt.Fprintf(&b, "    vips: %s\n", svcYAMLList(vips))
+		if in.VirtualMAC {
+			b.WriteString("    virtual_mac: true\n")
+		}
 		if len(in.TrackChecks) > 0 {
 			fmt.Fprintf(&b, "    track_checks: %s\n", svcYAMLTracks("check", in.TrackChecks))
 		}
