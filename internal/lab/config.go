@@ -90,6 +90,9 @@ type Instance struct {
 	// policy rules, in the kernel while it is Master.
 	Routes []Route
 	Rules  []Rule
+	// VirtualMAC is vipd's virtual_mac and keepalived's use_vmac: the VIPs
+	// on a macvlan carrying the virtual router MAC.
+	VirtualMAC bool
 }
 
 // Route is one entry of an instance's routes. Zero fields are left out of
@@ -216,6 +219,9 @@ func (f VipdFile) YAML() string {
 		}
 		if in.VIPsAsSource {
 			b.WriteString("    vips_as_source: true\n")
+		}
+		if in.VirtualMAC {
+			b.WriteString("    virtual_mac: true\n")
 		}
 		if len(in.Routes) > 0 {
 			b.WriteString("    routes:\n")
@@ -363,8 +369,16 @@ func KeepalivedConfig(routerID string, instances ...Instance) string {
 		// burst later.
 		fmt.Fprintf(&b, "  garp_master_repeat %d\n", in.AnnounceCount)
 		b.WriteString("  garp_master_delay 0\n")
+		if in.VirtualMAC {
+			// The VIPs go on the vmac interface: no dev.
+			b.WriteString("  use_vmac\n")
+		}
 		b.WriteString("  virtual_ipaddress {\n")
 		for _, p := range in.VIPs {
+			if in.VirtualMAC {
+				fmt.Fprintf(&b, "    %s\n", p)
+				continue
+			}
 			fmt.Fprintf(&b, "    %s dev %s\n", p, in.Interface)
 		}
 		b.WriteString("  }\n}\n")
