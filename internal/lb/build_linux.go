@@ -37,6 +37,11 @@ const (
 	affinityPrefix  = "affinity/"
 )
 
+// affinitySize is how many clients a real server's affinity set holds (the
+// kernel's default is 65535); past it, a new client is balanced without
+// affinity until entries expire.
+const affinitySize = 1 << 18
+
 // hashSeed is source_hash's jhash seed: fixed, so that every node of a
 // cluster and every run sends a client to the same real server.
 const hashSeed = 0x76697064 // "vipd"
@@ -264,19 +269,17 @@ func serviceKey(k key) []byte {
 // vmap @name". In 32-bit registers (8 + n), the address fills the first one
 // or four, the protocol and port follow.
 func serviceLookup(v6 bool, name string, id uint32) []expr.Any {
-	proto, off, n := byte(unix.NFPROTO_IPV4), uint32(16), uint32(4)
+	off, n := uint32(16), addrLen(v6)
 	if v6 {
-		proto, off, n = unix.NFPROTO_IPV6, 24, 16
+		off = 24
 	}
 	r := uint32(unix.NFT_REG32_00) + n/4
-	return []expr.Any{
-		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+	return append(nfproto(v6),
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n},
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: r},
 		&expr.Payload{DestRegister: r + 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: name, SetID: id},
-	}
+	)
 }
 
 func ctStateNew() []expr.Any {
@@ -304,12 +307,34 @@ func endpoint(be Backend) string {
 	return strings.ReplaceAll(be.Addr.String(), ":", ".") + "/" + strconv.Itoa(int(be.Port))
 }
 
-// saddr loads the packet's source address into register 1.
-func saddr(v6 bool) *expr.Payload {
+// saddr loads the packet's source address into register 1. The family
+// check before it always holds where vipd's rules use it; it is there so
+// that nft lists "ip saddr" rather than a raw "@nh,96,32" in an inet table.
+func saddr(v6 bool) []expr.Any {
+	off, n := uint32(12), uint32(4)
 	if v6 {
-		return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 8, Len: 16}
+		off, n = 8, 16
 	}
-	return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4}
+	return append(nfproto(v6), &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n})
+}
+
+// nfproto is "meta nfproto ipv4" (or ipv6).
+func nfproto(v6 bool) []expr.Any {
+	proto := byte(unix.NFPROTO_IPV4)
+	if v6 {
+		proto = unix.NFPROTO_IPV6
+	}
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{proto}},
+	}
+}
+
+func addrLen(v6 bool) uint32 {
+	if v6 {
+		return 16
+	}
+	return 4
 }
 
 func (b *builder) virtualServer(v VirtualServer) {
@@ -342,22 +367,22 @@ func (b *builder) virtualServer(v VirtualServer) {
 				HasTimeout: true,
 				Timeout:    v.Persistence,
 				Dynamic:    true,
+				Size:       affinitySize,
 			}, nil)
 		}
 		for _, be := range active {
 			s := affinity[be]
-			b.rule(vsChain(v),
-				saddr(v6),
+			b.rule(vsChain(v), append(saddr(v6),
 				&expr.Lookup{SourceRegister: 1, SetName: s.Name, SetID: s.ID},
 				goTo(backendChain(v, be)),
-			)
+			)...)
 		}
 	}
 
 	elems := make([]nftables.SetElement, len(order))
 	for i, bi := range order {
 		elems[i] = nftables.SetElement{
-			Key:         binaryutil.NativeEndian.PutUint32(uint32(i)),
+			Key:         binaryutil.BigEndian.PutUint32(uint32(i)),
 			VerdictData: goTo(backendChain(v, v.Backends[bi])),
 		}
 	}
@@ -370,16 +395,19 @@ func (b *builder) virtualServer(v VirtualServer) {
 	}, elems)
 	lookup := &expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: m.Name, SetID: m.ID}
 	n := uint32(len(order))
+	// numgen and jhash write host-order numbers; google/nftables marks an
+	// anonymous map's keys big-endian, so nft would list 1 as 16777216.
+	// The keys are big-endian and the number converted to match.
+	hton := &expr.Byteorder{SourceRegister: 1, DestRegister: 1, Op: expr.ByteorderHton, Len: 4, Size: 4}
 	switch v.Scheduler {
 	case RoundRobin:
-		b.rule(vsChain(v), &expr.Numgen{Register: 1, Modulus: n, Type: unix.NFT_NG_INCREMENTAL}, lookup)
+		b.rule(vsChain(v), &expr.Numgen{Register: 1, Modulus: n, Type: unix.NFT_NG_INCREMENTAL}, hton, lookup)
 	case Random:
-		b.rule(vsChain(v), &expr.Numgen{Register: 1, Modulus: n, Type: unix.NFT_NG_RANDOM}, lookup)
+		b.rule(vsChain(v), &expr.Numgen{Register: 1, Modulus: n, Type: unix.NFT_NG_RANDOM}, hton, lookup)
 	case SourceHash:
-		src := saddr(v6)
-		b.rule(vsChain(v), src,
-			&expr.Hash{SourceRegister: 1, DestRegister: 1, Length: src.Len, Modulus: n, Seed: hashSeed, Type: expr.HashTypeJenkins},
-			lookup)
+		b.rule(vsChain(v), append(saddr(v6),
+			&expr.Hash{SourceRegister: 1, DestRegister: 1, Length: addrLen(v6), Modulus: n, Seed: hashSeed, Type: expr.HashTypeJenkins},
+			hton, lookup)...)
 	default:
 		panic(fmt.Sprintf("lb: scheduler %v", v.Scheduler))
 	}
@@ -387,7 +415,7 @@ func (b *builder) virtualServer(v VirtualServer) {
 	for _, be := range active {
 		var exprs []expr.Any
 		if s := affinity[be]; s != nil {
-			exprs = append(exprs, saddr(v6),
+			exprs = append(saddr(v6),
 				&expr.Dynset{SrcRegKey: 1, SetName: s.Name, SetID: s.ID, Operation: unix.NFT_DYNSET_OP_UPDATE})
 		}
 		if !be.Local {

@@ -18,10 +18,12 @@ import (
 // Linux is the kernel's nftables and conntrack tables of one network
 // namespace, over netlink.
 type Linux struct {
-	mu  sync.Mutex // one batch at a time: the conn accumulates its messages
-	nft *nftables.Conn
-	ct  *netlink.Handle
-	ns  netns.NsHandle
+	mu sync.Mutex // one batch at a time
+	// dial returns a connection for one batch: a fresh one each time, so
+	// that a batch abandoned half-built leaves nothing for the next.
+	dial func() (*nftables.Conn, error)
+	ct   *netlink.Handle
+	ns   netns.NsHandle
 }
 
 // opTimeout bounds every conntrack netlink request.
@@ -47,11 +49,7 @@ func NewLinuxAt(ns netns.NsHandle) (*Linux, error) {
 		return nil, fmt.Errorf("lb: network namespace: %w", err)
 	}
 	l := &Linux{ns: netns.NsHandle(dup)}
-	l.nft, err = nftables.New(nftables.AsLasting(), nftables.WithNetNSFd(dup))
-	if err != nil {
-		l.Close()
-		return nil, fmt.Errorf("lb: nftables netlink: %w", err)
-	}
+	l.dial = func() (*nftables.Conn, error) { return nftables.New(nftables.WithNetNSFd(dup)) }
 	l.ct, err = netlink.NewHandleAt(l.ns, unix.NETLINK_NETFILTER)
 	if err == nil {
 		err = l.ct.SetSocketTimeout(opTimeout)
@@ -65,9 +63,6 @@ func NewLinuxAt(ns netns.NsHandle) (*Linux, error) {
 
 // Close releases the sockets.
 func (l *Linux) Close() error {
-	if l.nft != nil {
-		_ = l.nft.CloseLasting()
-	}
 	if l.ct != nil {
 		l.ct.Close()
 	}
@@ -81,12 +76,15 @@ func (l *Linux) Close() error {
 func (l *Linux) Apply(rs *Ruleset) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	carried := l.affinities(rs)
-	c := l.nft
+	c, err := l.dial()
+	if err != nil {
+		return fmt.Errorf("lb: nftables netlink: %w", err)
+	}
+	carried := affinities(c, rs)
 	// Adding first makes the delete succeed when there is no table yet.
 	c.AddTable(rs.Table)
 	c.DelTable(rs.Table)
-	if err := l.add(rs, carried); err != nil {
+	if err := add(c, rs, carried); err != nil {
 		return err
 	}
 	if err := c.Flush(); err != nil {
@@ -96,8 +94,7 @@ func (l *Linux) Apply(rs *Ruleset) error {
 }
 
 // add queues rs's table and contents, with extra elements for its sets.
-func (l *Linux) add(rs *Ruleset, extra map[string][]nftables.SetElement) error {
-	c := l.nft
+func add(c *nftables.Conn, rs *Ruleset, extra map[string][]nftables.SetElement) error {
 	c.AddTable(rs.Table)
 	for _, ch := range rs.Chains {
 		c.AddChain(ch)
@@ -120,17 +117,17 @@ func (l *Linux) add(rs *Ruleset, extra map[string][]nftables.SetElement) error {
 // affinities reads the current table's entries of rs's affinity sets.
 // Errors (there is no table yet, or it is not vipd's layout) mean nothing
 // to carry over.
-func (l *Linux) affinities(rs *Ruleset) map[string][]nftables.SetElement {
+func affinities(c *nftables.Conn, rs *Ruleset) map[string][]nftables.SetElement {
 	out := make(map[string][]nftables.SetElement)
 	for _, s := range rs.Sets {
 		if s.Anonymous || !strings.HasPrefix(s.Name, affinityPrefix) {
 			continue
 		}
-		old, err := l.nft.GetSetByName(rs.Table, s.Name)
+		old, err := c.GetSetByName(rs.Table, s.Name)
 		if err != nil || !old.HasTimeout {
 			continue
 		}
-		elems, err := l.nft.GetSetElements(old)
+		elems, err := c.GetSetElements(old)
 		if err != nil {
 			continue
 		}
@@ -151,10 +148,14 @@ func (l *Linux) affinities(rs *Ruleset) map[string][]nftables.SetElement {
 func (l *Linux) Remove() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	c, err := l.dial()
+	if err != nil {
+		return fmt.Errorf("lb: nftables netlink: %w", err)
+	}
 	t := &nftables.Table{Name: Table, Family: nftables.TableFamilyINet}
-	l.nft.AddTable(t)
-	l.nft.DelTable(t)
-	if err := l.nft.Flush(); err != nil {
+	c.AddTable(t)
+	c.DelTable(t)
+	if err := c.Flush(); err != nil {
 		return fmt.Errorf("lb: delete table %s: %w", Table, err)
 	}
 	return nil
@@ -162,7 +163,11 @@ func (l *Linux) Remove() error {
 
 // Present says whether vipd's table exists.
 func (l *Linux) Present() (bool, error) {
-	_, err := l.nft.ListTableOfFamily(Table, nftables.TableFamilyINet)
+	c, err := l.dial()
+	if err != nil {
+		return false, fmt.Errorf("lb: nftables netlink: %w", err)
+	}
+	_, err = c.ListTableOfFamily(Table, nftables.TableFamilyINet)
 	if errors.Is(err, unix.ENOENT) {
 		return false, nil
 	}

@@ -252,6 +252,14 @@ func count(t *testing.T, ns, network string, src netip.Addr, dst netip.AddrPort,
 	return got, seen
 }
 
+// list logs the table as nft(8) shows it, where nft is installed.
+func (lb *lab) list(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command("ip", "netns", "exec", lb.lb, "nft", "list", "table", "inet", Table).CombinedOutput(); err == nil {
+		t.Logf("nft list table inet %s:\n%s", Table, out)
+	}
+}
+
 func (lb *lab) apply(t *testing.T, vss ...VirtualServer) {
 	t.Helper()
 	rs, err := Build(vss, Options{})
@@ -302,9 +310,7 @@ func TestNetns(t *testing.T) {
 				t.Errorf("rs%d saw the client as %v, want the balancer's %v (masquerade)", i, a, lbAddr(i, false))
 			}
 		}
-		if out, err := exec.Command("ip", "netns", "exec", lb.lb, "nft", "list", "table", "inet", Table).CombinedOutput(); err == nil {
-			t.Logf("nft list table inet %s:\n%s", Table, out)
-		}
+		lb.list(t)
 	})
 
 	t.Run("weights", func(t *testing.T) {
@@ -323,6 +329,7 @@ func TestNetns(t *testing.T) {
 
 	t.Run("source_hash", func(t *testing.T) {
 		lb.apply(t, VirtualServer{Name: "web", Addr: vip4, Port: 80, Protocol: TCP, Scheduler: SourceHash, Backends: remotes(false, 1, 1, 1)})
+		defer lb.list(t)
 		used := make(map[string]bool)
 		for i := 1; i <= 8; i++ {
 			got, _ := count(t, lb.client, "tcp", clientAddr(i), web, 4)
@@ -341,21 +348,23 @@ func TestNetns(t *testing.T) {
 	t.Run("persistence", func(t *testing.T) {
 		vs := VirtualServer{Name: "web", Addr: vip4, Port: 80, Protocol: TCP, Persistence: 30 * time.Second, Backends: remotes(false, 1, 1, 1)}
 		lb.apply(t, vs)
-		got, _ := count(t, lb.client, "tcp", clientAddr(1), web, 6)
-		if len(got) != 1 {
-			t.Fatalf("persistence: connections per real server %v, want one", got)
-		}
-		// Another client starts its own affinity.
-		other, _ := count(t, lb.client, "tcp", clientAddr(2), web, 3)
-		if len(other) != 1 {
-			t.Errorf("second client: %v, want one real server", other)
-		}
-		// An apply that keeps the real server keeps the affinity.
+		// round_robin's counter starts at 0 with every apply: the first
+		// client gets rs1, the second rs2.
+		first, _ := count(t, lb.client, "tcp", clientAddr(1), web, 6)
+		want(t, "first client", first, map[string]int{"rs1": 6})
+		second, _ := count(t, lb.client, "tcp", clientAddr(2), web, 3)
+		want(t, "second client", second, map[string]int{"rs2": 3})
+		// A new apply keeps the affinity of real servers that remain:
+		// without it the second client would now get rs1.
 		lb.apply(t, vs)
-		again, _ := count(t, lb.client, "tcp", clientAddr(1), web, 3)
-		if fmt.Sprint(keys(again)) != fmt.Sprint(keys(got)) {
-			t.Errorf("after a new apply the client went to %v, before to %v", again, got)
-		}
+		again, _ := count(t, lb.client, "tcp", clientAddr(2), web, 3)
+		want(t, "second client after an apply", again, map[string]int{"rs2": 3})
+		lb.list(t)
+		// Without persistence, the same client is balanced.
+		vs.Persistence = 0
+		lb.apply(t, vs)
+		got, _ := count(t, lb.client, "tcp", clientAddr(2), web, 3)
+		want(t, "without persistence", got, map[string]int{"rs1": 1, "rs2": 1, "rs3": 1})
 	})
 
 	t.Run("local", func(t *testing.T) {
@@ -468,9 +477,13 @@ func TestNetns(t *testing.T) {
 
 	t.Run("remove", func(t *testing.T) {
 		// Someone else's table stays.
+		c, err := lb.l.dial()
+		if err != nil {
+			t.Fatal(err)
+		}
 		other := &nftables.Table{Name: "other", Family: nftables.TableFamilyINet}
-		lb.l.nft.AddTable(other)
-		if err := lb.l.nft.Flush(); err != nil {
+		c.AddTable(other)
+		if err := c.Flush(); err != nil {
 			t.Fatal(err)
 		}
 		for range 2 { // the second finds nothing to remove
@@ -481,19 +494,11 @@ func TestNetns(t *testing.T) {
 		if ok, err := lb.l.Present(); ok || err != nil {
 			t.Errorf("Present after Remove = %v, %v", ok, err)
 		}
-		if _, err := lb.l.nft.ListTableOfFamily("other", nftables.TableFamilyINet); err != nil {
+		if _, err := c.ListTableOfFamily("other", nftables.TableFamilyINet); err != nil {
 			t.Errorf("Remove took another table: %v", err)
 		}
 	})
 	t.Logf("done in %v", time.Since(start))
-}
-
-func keys(m map[string]int) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 func remove(bs []Backend, b Backend) []Backend {

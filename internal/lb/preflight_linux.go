@@ -44,12 +44,12 @@ var probes = []struct {
 	}},
 	{"jhash (nft_hash)", func(b *builder) {
 		b.chain("probe")
-		b.rule("probe", saddr(false), &expr.Hash{SourceRegister: 1, DestRegister: 1, Length: 4, Modulus: 2, Seed: hashSeed, Type: expr.HashTypeJenkins})
+		b.rule("probe", append(saddr(false), &expr.Hash{SourceRegister: 1, DestRegister: 1, Length: 4, Modulus: 2, Seed: hashSeed, Type: expr.HashTypeJenkins})...)
 	}},
 	{"sets with timeouts updated from rules (dynset)", func(b *builder) {
 		b.chain("probe")
 		s := b.set(&nftables.Set{Name: "s", KeyType: nftables.TypeIPAddr, HasTimeout: true, Timeout: time.Minute, Dynamic: true}, nil)
-		b.rule("probe", saddr(false), &expr.Dynset{SrcRegKey: 1, SetName: s.Name, SetID: s.ID, Operation: unix.NFT_DYNSET_OP_UPDATE})
+		b.rule("probe", append(saddr(false), &expr.Dynset{SrcRegKey: 1, SetName: s.Name, SetID: s.ID, Operation: unix.NFT_DYNSET_OP_UPDATE})...)
 	}},
 	{"conntrack state (nft_ct)", func(b *builder) {
 		b.chain("probe")
@@ -78,13 +78,17 @@ func (l *Linux) Preflight() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, p := range probes {
+		c, err := l.dial()
+		if err != nil {
+			return fmt.Errorf("lb: nftables netlink: %w", err)
+		}
 		b := newBuilder(probeTable, DefaultMark)
 		p.build(b)
-		if err := l.add(b.rs, nil); err != nil {
+		if err := add(c, b.rs, nil); err != nil {
 			return err
 		}
-		l.nft.DelTable(b.rs.Table)
-		if err := l.nft.Flush(); err != nil {
+		c.DelTable(b.rs.Table)
+		if err := c.Flush(); err != nil {
 			return fmt.Errorf("%w: %s: %v", ErrKernel, p.what, err)
 		}
 	}
