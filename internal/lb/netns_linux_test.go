@@ -298,6 +298,19 @@ func TestNetns(t *testing.T) {
 			t.Errorf("CheckForwarding with forwarding on: %v", err)
 		}
 	})
+	// A new namespace does not forward: remote real servers need it, local
+	// ones do not.
+	testenv.Do(t, lb.client, func() {
+		remote := VirtualServer{Name: "web6", Addr: vip6, Backends: remotes(true, 1)}
+		err := CheckForwarding([]VirtualServer{remote})
+		if !errors.Is(err, ErrForwarding) || !strings.Contains(err.Error(), "net.ipv6.conf.all.forwarding=1") {
+			t.Errorf("CheckForwarding without forwarding: %v", err)
+		}
+		local := VirtualServer{Name: "web", Addr: vip4, Backends: []Backend{{Addr: local4, Port: 1, Weight: 1, Local: true}}}
+		if err := CheckForwarding([]VirtualServer{local}); err != nil {
+			t.Errorf("CheckForwarding of a local real server: %v", err)
+		}
+	})
 	web := netip.AddrPortFrom(vip4, 80)
 	web6 := netip.AddrPortFrom(vip6, 80)
 
