@@ -115,9 +115,14 @@ func newLab(t *testing.T) *lab {
 	for i, ns := range lb.rs {
 		testenv.WaitLink(t, lb.lb, fmt.Sprintf("b%d", i+1), "UP")
 		testenv.WaitLink(t, ns, "r0", "UP")
-		serve(t, ns, fmt.Sprintf("rs%d", i+1))
+		serve(t, ns, fmt.Sprintf("rs%d", i+1), rsPort)
 	}
-	serve(t, lb.lb, "local")
+	serve(t, lb.lb, "local", rsPort)
+	// A decoy on the virtual servers' ports of the balancer itself answers
+	// whatever the table does not DNAT or reject: without it, the kernel
+	// would refuse connections to the local virtual address by itself.
+	serve(t, lb.lb, "decoy", 80)
+	serve(t, lb.lb, "decoy", 53)
 
 	h, err := netns.GetFromName(lb.lb)
 	if err != nil {
@@ -131,22 +136,38 @@ func newLab(t *testing.T) *lab {
 	return lb
 }
 
-// serve runs the TCP and UDP real server name in ns until the test ends.
-func serve(t *testing.T, ns, name string) {
+// serve runs the TCP and UDP real server name in ns on port until the test
+// ends.
+func serve(t *testing.T, ns, name string, port int) {
 	t.Helper()
 	var ln net.Listener
 	var pc net.PacketConn
 	testenv.Do(t, ns, func() {
 		var err error
-		if ln, err = net.Listen("tcp", fmt.Sprintf(":%d", rsPort)); err != nil {
+		if ln, err = net.Listen("tcp", fmt.Sprintf(":%d", port)); err != nil {
 			t.Fatal(err)
 		}
-		if pc, err = net.ListenPacket("udp", fmt.Sprintf(":%d", rsPort)); err != nil {
+		if pc, err = net.ListenPacket("udp", fmt.Sprintf(":%d", port)); err != nil {
 			t.Fatal(err)
 		}
 	})
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); pc.Close(); wg.Wait() })
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = make(map[net.Conn]bool)
+	)
+	// Closing the open connections too keeps a failed test from waiting
+	// on their deadlines.
+	t.Cleanup(func() {
+		ln.Close()
+		pc.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -155,10 +176,18 @@ func serve(t *testing.T, ns, name string) {
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer c.Close()
+				defer func() {
+					mu.Lock()
+					delete(conns, c)
+					mu.Unlock()
+					c.Close()
+				}()
 				from := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
 				fmt.Fprintf(c, "%s %s\n", name, from)
 				c.SetDeadline(time.Now().Add(20 * time.Second))
@@ -405,15 +434,24 @@ func TestNetns(t *testing.T) {
 	t.Run("no_backends", func(t *testing.T) {
 		lb.apply(t,
 			VirtualServer{Name: "web", Addr: vip4, Port: 80, Protocol: TCP},
-			VirtualServer{Name: "web6", Addr: vip6, Port: 80, Protocol: TCP})
+			VirtualServer{Name: "web6", Addr: vip6, Port: 80, Protocol: TCP},
+			VirtualServer{Name: "dns", Addr: vip4, Port: 53, Protocol: UDP})
+		dns := netip.AddrPortFrom(vip4, 53)
 		for _, tc := range []struct {
-			ns  string
-			dst netip.AddrPort
-		}{{lb.client, web}, {lb.lb, web}, {lb.client, web6}, {lb.lb, web6}} {
+			ns, network string
+			dst         netip.AddrPort
+		}{
+			{lb.client, "tcp", web}, {lb.lb, "tcp", web}, {lb.client, "tcp", web6}, {lb.lb, "tcp", web6},
+			// UDP gets ICMP port unreachable, which a connected socket reports.
+			{lb.client, "udp", dns},
+		} {
 			begin := time.Now()
-			_, _, err := dial(t, tc.ns, "tcp", netip.Addr{}, tc.dst)
+			c, _, err := dial(t, tc.ns, tc.network, netip.Addr{}, tc.dst)
+			if c != nil {
+				c.Close()
+			}
 			if !errors.Is(err, syscall.ECONNREFUSED) {
-				t.Errorf("from %s to %v: %v, want connection refused", tc.ns, tc.dst, err)
+				t.Errorf("%s from %s to %v: %v, want connection refused", tc.network, tc.ns, tc.dst, err)
 			}
 			if d := time.Since(begin); d > time.Second {
 				t.Errorf("refused after %v", d)
