@@ -20,16 +20,20 @@
 //     balanced.
 //   - A virtual server's chain picks a real server with numgen inc
 //     (round_robin), numgen random (random) or jhash of the client address
-//     (source_hash) over an anonymous verdict map bound to the rule; a
-//     weight is that many elements of the map, after dividing all weights
-//     by their greatest common divisor. With persistence, rules before it
-//     send a client found in a real server's affinity set (a dynamic set
-//     with that timeout) back to that real server.
+//     (source_hash, with a fixed seed so that every node agrees) over an
+//     anonymous verdict map bound to the rule; a weight is that many
+//     elements of the map, after dividing all weights by their greatest
+//     common divisor, interleaved as nginx's smooth weighted round robin
+//     does. source_hash is modulo the map's size: a change of real servers
+//     moves most clients. With persistence, rules before it send a client
+//     found in a real server's affinity set (a dynamic set with that
+//     timeout, at most 262144 clients) back to that real server.
 //   - A real server's chain refreshes the client in its affinity set, marks
 //     the packet for masquerading when the real server is on another host,
 //     and DNATs to it. A local real server sees the client's address.
-//   - nat-postrouting masquerades marked packets and clears the mark, so
-//     a remote real server's replies come back through this host.
+//   - nat-postrouting masquerades marked packets (DefaultMark, or
+//     Options.Mark) and clears the mark, so a remote real server's replies
+//     come back through this host.
 //   - A virtual server without a healthy real server is in no-backends4 or
 //     no-backends6 instead, which the filter chains on input, forward and
 //     output (the hooks where reject is allowed, before DNAT) consult for
@@ -37,7 +41,9 @@
 //     so clients fail at once rather than time out.
 //
 // The rules are the same on every node whatever its VRRP state, since only
-// the Master receives the virtual address's traffic anyway.
+// the Master receives the virtual address's traffic anyway. Preflight checks
+// once, without changing anything, that the kernel has every feature the
+// table uses, and names the one it lacks.
 //
 // Removing a real server from the table stops new connections to it;
 // established ones go on through their conntrack entries. When it is gone
