@@ -1,0 +1,211 @@
+package lb
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Linux is the kernel's nftables and conntrack tables of one network
+// namespace, over netlink.
+type Linux struct {
+	mu sync.Mutex // one batch at a time
+	// dial returns a connection for one batch: a fresh one each time, so
+	// that a batch abandoned half-built leaves nothing for the next.
+	dial func() (*nftables.Conn, error)
+	ct   *netlink.Handle
+	ns   netns.NsHandle
+}
+
+// opTimeout bounds every conntrack netlink request.
+const opTimeout = 5 * time.Second
+
+// NewLinux opens netlink sockets in the calling thread's network namespace.
+// Close releases them.
+func NewLinux() (*Linux, error) {
+	ns, err := netns.Get()
+	if err != nil {
+		return nil, fmt.Errorf("lb: network namespace: %w", err)
+	}
+	l, err := NewLinuxAt(ns)
+	ns.Close()
+	return l, err
+}
+
+// NewLinuxAt opens netlink sockets in network namespace ns, which stays
+// the caller's to close. Entering it needs CAP_SYS_ADMIN; NewLinux does not.
+func NewLinuxAt(ns netns.NsHandle) (*Linux, error) {
+	dup, err := unix.FcntlInt(uintptr(ns), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("lb: network namespace: %w", err)
+	}
+	l := &Linux{ns: netns.NsHandle(dup)}
+	l.dial = func() (*nftables.Conn, error) { return nftables.New(nftables.WithNetNSFd(dup)) }
+	l.ct, err = netlink.NewHandleAt(l.ns, unix.NETLINK_NETFILTER)
+	if err == nil {
+		err = l.ct.SetSocketTimeout(opTimeout)
+	}
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("lb: conntrack netlink: %w", err)
+	}
+	return l, nil
+}
+
+// Close releases the sockets.
+func (l *Linux) Close() error {
+	if l.ct != nil {
+		l.ct.Close()
+	}
+	return l.ns.Close()
+}
+
+// Apply replaces vipd's table with rs in one batch: the kernel runs either
+// the old rules or the new ones, never a mix. Affinity entries of real
+// servers that are in both are carried over with their remaining lifetime.
+// A client that gains one while Apply runs may lose it.
+func (l *Linux) Apply(rs *Ruleset) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, err := l.dial()
+	if err != nil {
+		return fmt.Errorf("lb: nftables netlink: %w", err)
+	}
+	carried := affinities(c, rs)
+	// Adding first makes the delete succeed when there is no table yet.
+	c.AddTable(rs.Table)
+	c.DelTable(rs.Table)
+	if err := add(c, rs, carried); err != nil {
+		return err
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("lb: replace table %s: %w", rs.Table.Name, err)
+	}
+	return nil
+}
+
+// add queues rs's table and contents, with extra elements for its sets.
+func add(c *nftables.Conn, rs *Ruleset, extra map[string][]nftables.SetElement) error {
+	c.AddTable(rs.Table)
+	for _, ch := range rs.Chains {
+		c.AddChain(ch)
+	}
+	for _, s := range rs.Sets {
+		elems := s.Elements
+		if e := extra[s.Name]; !s.Anonymous && len(e) > 0 {
+			elems = append(append([]nftables.SetElement(nil), elems...), e...)
+		}
+		if err := c.AddSet(s.Set, elems); err != nil {
+			return fmt.Errorf("lb: set %s: %w", s.Name, err)
+		}
+	}
+	for _, r := range rs.Rules {
+		c.AddRule(r)
+	}
+	return nil
+}
+
+// affinities reads the current table's entries of rs's affinity sets.
+// Errors (there is no table yet, or it is not vipd's layout) mean nothing
+// to carry over.
+func affinities(c *nftables.Conn, rs *Ruleset) map[string][]nftables.SetElement {
+	out := make(map[string][]nftables.SetElement)
+	for _, s := range rs.Sets {
+		if s.Anonymous || !strings.HasPrefix(s.Name, affinityPrefix) {
+			continue
+		}
+		old, err := c.GetSetByName(rs.Table, s.Name)
+		if err != nil || !old.HasTimeout {
+			continue
+		}
+		elems, err := c.GetSetElements(old)
+		if err != nil {
+			continue
+		}
+		for _, e := range elems {
+			left := e.Expires
+			if left <= 0 {
+				continue
+			}
+			left = min(left, s.Timeout)
+			out[s.Name] = append(out[s.Name], nftables.SetElement{Key: e.Key, Timeout: left})
+		}
+	}
+	return out
+}
+
+// Remove deletes vipd's table, and nothing else. It is no error when there
+// is none.
+func (l *Linux) Remove() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, err := l.dial()
+	if err != nil {
+		return fmt.Errorf("lb: nftables netlink: %w", err)
+	}
+	t := &nftables.Table{Name: Table, Family: nftables.TableFamilyINet}
+	c.AddTable(t)
+	c.DelTable(t)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("lb: delete table %s: %w", Table, err)
+	}
+	return nil
+}
+
+// Present says whether vipd's table exists.
+func (l *Linux) Present() (bool, error) {
+	c, err := l.dial()
+	if err != nil {
+		return false, fmt.Errorf("lb: nftables netlink: %w", err)
+	}
+	_, err = c.ListTableOfFamily(Table, nftables.TableFamilyINet)
+	if errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// flowFilter matches the conntrack entries of connections to a virtual
+// server that were sent to one real server.
+type flowFilter struct {
+	vs key
+	be netip.AddrPort
+}
+
+func (f flowFilter) MatchConntrackFlow(fl *netlink.ConntrackFlow) bool {
+	return fl.Forward.Protocol == uint8(f.vs.proto) &&
+		fl.Forward.DstPort == f.vs.port && ipIs(fl.Forward.DstIP, f.vs.addr) &&
+		fl.Reverse.SrcPort == f.be.Port() && ipIs(fl.Reverse.SrcIP, f.be.Addr())
+}
+
+func ipIs(ip net.IP, a netip.Addr) bool {
+	b, ok := netip.AddrFromSlice(ip)
+	return ok && b.Unmap() == a
+}
+
+// FlushConntrack deletes the conntrack entries of connections to vs that
+// went to real server be, and returns how many. Call it once be is out of
+// the table: the clients' next packets then find no entry, are balanced
+// anew and reset by whichever real server gets them, so the clients
+// reconnect at once instead of waiting on a real server that is gone.
+func (l *Linux) FlushConntrack(vs VirtualServer, be Backend) (uint, error) {
+	fam := netlink.InetFamily(unix.AF_INET)
+	if vs.Addr.Is6() {
+		fam = unix.AF_INET6
+	}
+	n, err := l.ct.ConntrackDeleteFilters(netlink.ConntrackTable, fam,
+		flowFilter{vs.key(), netip.AddrPortFrom(be.Addr, be.Port)})
+	if err != nil {
+		return n, fmt.Errorf("lb: conntrack of %s to %v: %w", vs.Name, netip.AddrPortFrom(be.Addr, be.Port), err)
+	}
+	return n, nil
+}

@@ -1,0 +1,206 @@
+package lb
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"time"
+)
+
+// Protocol is a virtual server's transport protocol, by its IANA number.
+type Protocol uint8
+
+// Protocols.
+const (
+	TCP Protocol = 6
+	UDP Protocol = 17
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	}
+	return fmt.Sprintf("protocol%d", uint8(p))
+}
+
+// Scheduler picks the real server for a new connection.
+type Scheduler uint8
+
+// Schedulers, named as in the configuration.
+const (
+	RoundRobin Scheduler = iota // each real server in turn, by weight
+	Random                      // uniformly at random, by weight
+	SourceHash                  // by a hash of the client address, by weight
+)
+
+var schedulerNames = [...]string{
+	RoundRobin: "round_robin",
+	Random:     "random",
+	SourceHash: "source_hash",
+}
+
+func (s Scheduler) String() string {
+	if int(s) < len(schedulerNames) {
+		return schedulerNames[s]
+	}
+	return fmt.Sprintf("scheduler%d", uint8(s))
+}
+
+// ParseScheduler returns the scheduler with the configuration name s.
+func ParseScheduler(s string) (Scheduler, error) {
+	for i, n := range schedulerNames {
+		if n == s {
+			return Scheduler(i), nil
+		}
+	}
+	return 0, fmt.Errorf("lb: unknown scheduler %q", s)
+}
+
+// VirtualServer is an address, port and protocol whose new connections are
+// spread over Backends.
+type VirtualServer struct {
+	Name      string // unique; names the virtual server's chains and sets
+	Addr      netip.Addr
+	Port      uint16
+	Protocol  Protocol
+	Scheduler Scheduler
+	// Persistence, when positive, sends a client's new connections to the
+	// real server it last used for that long after its last connection
+	// (client-address affinity).
+	Persistence time.Duration
+	// Backends are the real servers that are healthy now. None means new
+	// connections are refused.
+	Backends []Backend
+}
+
+// Backend is a real server of a virtual server.
+type Backend struct {
+	Addr netip.Addr
+	Port uint16
+	// Weight is the real server's share of new connections relative to the
+	// others'; 0 takes it out of the schedule (its established connections
+	// go on).
+	Weight int
+	// Local says Addr is an address of this host: the real server then
+	// sees the client's address, where a remote one sees this host's.
+	Local bool
+}
+
+// MaxWeight bounds the sum of a virtual server's weights after dividing
+// them by their greatest common divisor: it is the size of its map.
+const MaxWeight = 1024
+
+// Errors of Validate.
+var (
+	ErrName   = errors.New("lb: a virtual server's name must be a letter followed by at most 63 letters, digits, '_', '.' or '-'")
+	ErrFamily = errors.New("lb: a real server's address family differs from its virtual server's")
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
+
+// Validate says what in v the table cannot express.
+func (v VirtualServer) Validate() error {
+	if !nameRE.MatchString(v.Name) {
+		return fmt.Errorf("%w: %q", ErrName, v.Name)
+	}
+	if !v.Addr.IsValid() || v.Addr.Zone() != "" || v.Addr.Is4In6() {
+		return fmt.Errorf("lb: virtual server %s: bad address %v", v.Name, v.Addr)
+	}
+	if v.Port == 0 {
+		return fmt.Errorf("lb: virtual server %s: port 0", v.Name)
+	}
+	if v.Protocol != TCP && v.Protocol != UDP {
+		return fmt.Errorf("lb: virtual server %s: unsupported protocol %v", v.Name, v.Protocol)
+	}
+	if int(v.Scheduler) >= len(schedulerNames) {
+		return fmt.Errorf("lb: virtual server %s: unknown scheduler %v", v.Name, v.Scheduler)
+	}
+	if v.Persistence < 0 || (v.Persistence > 0 && v.Persistence < time.Second) {
+		return fmt.Errorf("lb: virtual server %s: persistence %v is neither 0 nor at least 1s", v.Name, v.Persistence)
+	}
+	seen := make(map[netip.AddrPort]bool)
+	for _, b := range v.Backends {
+		ap := netip.AddrPortFrom(b.Addr, b.Port)
+		switch {
+		case !b.Addr.IsValid() || b.Addr.Zone() != "" || b.Addr.Is4In6():
+			return fmt.Errorf("lb: virtual server %s: bad real server address %v", v.Name, b.Addr)
+		case b.Addr.Is4() != v.Addr.Is4():
+			return fmt.Errorf("%w: %s: %v", ErrFamily, v.Name, b.Addr)
+		case b.Port == 0:
+			return fmt.Errorf("lb: virtual server %s: real server %v: port 0", v.Name, b.Addr)
+		case b.Weight < 0:
+			return fmt.Errorf("lb: virtual server %s: real server %v: negative weight", v.Name, ap)
+		case seen[ap]:
+			return fmt.Errorf("lb: virtual server %s: real server %v twice", v.Name, ap)
+		}
+		seen[ap] = true
+	}
+	if _, n := reduce(v.Backends); n > MaxWeight {
+		return fmt.Errorf("lb: virtual server %s: weights add up to %d after reduction, more than %d", v.Name, n, MaxWeight)
+	}
+	return nil
+}
+
+// key identifies a virtual server in the kernel: what the services maps
+// are keyed by.
+type key struct {
+	addr  netip.Addr
+	proto Protocol
+	port  uint16
+}
+
+func (v VirtualServer) key() key { return key{v.Addr, v.Protocol, v.Port} }
+
+// reduce returns the weights divided by their greatest common divisor
+// (0 for non-positive ones) and their sum.
+func reduce(bs []Backend) (w []int, total int) {
+	g := 0
+	for _, b := range bs {
+		if b.Weight > 0 {
+			g = gcd(g, b.Weight)
+		}
+	}
+	w = make([]int, len(bs))
+	if g == 0 {
+		return w, 0
+	}
+	for i, b := range bs {
+		if b.Weight > 0 {
+			w[i] = b.Weight / g
+			total += w[i]
+		}
+	}
+	return w, total
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// Validate checks every virtual server and that no two share a name or an
+// address, port and protocol.
+func Validate(vss []VirtualServer) error {
+	names := make(map[string]bool)
+	keys := make(map[key]string)
+	for _, v := range vss {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+		if names[v.Name] {
+			return fmt.Errorf("lb: two virtual servers named %s", v.Name)
+		}
+		names[v.Name] = true
+		if other, ok := keys[v.key()]; ok {
+			return fmt.Errorf("lb: virtual servers %s and %s are both %v %v port %d", other, v.Name, v.Protocol, v.Addr, v.Port)
+		}
+		keys[v.key()] = v.Name
+	}
+	return nil
+}
