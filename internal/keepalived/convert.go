@@ -628,21 +628,19 @@ func (c *converter) vip(v *Stmt, subject string, in *outInstance) (vipIn, bool) 
 	vip := vipIn{prefix: p, stmt: v}
 	var extras []string
 	for i := 0; i < len(v.Args); i++ {
-		opt, arg := v.Args[i], ""
-		switch opt {
-		case "dev", "label", "scope", "brd", "broadcast", "peer", "preferred_lft", "track_group":
-			if i+1 < len(v.Args) {
-				arg = v.Args[i+1]
-				i++
-			}
+		opt := v.Args[i]
+		f := vipOptions[opt]
+		if f == nil {
+			extras = append(extras, strings.TrimSpace(opt))
+			continue
 		}
-		switch {
-		case opt == "dev":
-			vip.dev = arg
-		case opt == "scope" && arg == "global":
-			// keepalived's default, and the kernel's.
-		default:
-			extras = append(extras, strings.TrimSpace(opt+" "+arg))
+		arg := ""
+		if i+1 < len(v.Args) {
+			arg = v.Args[i+1]
+			i++
+		}
+		if x := f(&vip, opt, arg); x != "" {
+			extras = append(extras, x)
 		}
 	}
 	if len(extras) > 0 {
@@ -651,6 +649,32 @@ func (c *converter) vip(v *Stmt, subject string, in *outInstance) (vipIn, bool) 
 		vip.notes = append(vip.notes, c.report(v, Finding{Subject: subject, What: x, Said: "virtual_ipaddress " + v.Keyword + ": " + x, Kind: NotConverted, Msg: why, Note: why}))
 	}
 	return vip, true
+}
+
+// vipOptions read the words after a VIP that take a value; each returns
+// the option as vipd cannot express it, or "". Another word is an option
+// without a value, which vipd cannot express either.
+var vipOptions = map[string]func(vip *vipIn, opt, arg string) string{
+	"dev": func(vip *vipIn, _, arg string) string {
+		vip.dev = arg
+		return ""
+	},
+	"scope": func(_ *vipIn, opt, arg string) string {
+		if arg == "global" {
+			return "" // keepalived's default, and the kernel's
+		}
+		return dropVIPOption(nil, opt, arg)
+	},
+	"label":         dropVIPOption,
+	"brd":           dropVIPOption,
+	"broadcast":     dropVIPOption,
+	"peer":          dropVIPOption,
+	"preferred_lft": dropVIPOption,
+	"track_group":   dropVIPOption,
+}
+
+func dropVIPOption(_ *vipIn, opt, arg string) string {
+	return strings.TrimSpace(opt + " " + arg)
 }
 
 func parseAddrPrefix(s string) (netip.Prefix, error) {
@@ -999,17 +1023,19 @@ func (c *converter) weight(block string, e *Stmt, subject string, def int, defRe
 	}
 	w = v
 	for _, a := range args[2:] {
-		switch a {
-		case "reverse":
-			reverse = true
-		case "noreverse", "no_reverse":
-			reverse = false
-		default:
+		r, ok := reverseWords[a]
+		if !ok {
 			c.warn(e, subject, "%s %s: unknown option %q ignored", block, short(e.Line()), a)
+			continue
 		}
+		reverse = r
 	}
 	return w, reverse, "", true
 }
+
+// reverseWords are the options after a tracked weight: whether it is
+// reversed.
+var reverseWords = map[string]bool{"reverse": true, "noreverse": false, "no_reverse": false}
 
 // notify converts notify, notify_master, ...: SCRIPT [user [group]].
 func (c *converter) notify(in *outInstance, stmts []*Stmt, subject string) {
