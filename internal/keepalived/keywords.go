@@ -76,22 +76,8 @@ var globalKeywords = keywords[*globals]{
 		g.garpRepeat = v
 		return c.same(s, "announce.count of every instance")
 	},
-	"vrrp_garp_interval": func(c *converter, g *globals, s *Stmt) string {
-		d, ok := c.secondsArg(s, "global_defs", 0, time.Hour)
-		if !ok {
-			return ""
-		}
-		g.garpInterval = d
-		return c.same(s, "announce.interval of every IPv4 instance")
-	},
-	"vrrp_gna_interval": func(c *converter, g *globals, s *Stmt) string {
-		d, ok := c.secondsArg(s, "global_defs", 0, time.Hour)
-		if !ok {
-			return ""
-		}
-		g.gnaInterval = d
-		return c.same(s, "announce.interval of every IPv6 instance")
-	},
+	"vrrp_garp_interval": announceInterval("IPv4", func(g *globals) *time.Duration { return &g.garpInterval }),
+	"vrrp_gna_interval":  announceInterval("IPv6", func(g *globals) *time.Duration { return &g.gnaInterval }),
 	"vrrp_min_garp": func(c *converter, g *globals, s *Stmt) string {
 		if len(s.Args) > 0 && !boolWord(s.Args[0]) {
 			return ""
@@ -123,6 +109,19 @@ var globalKeywords = keywords[*globals]{
 	"vrrp_check_unicast_src": func(c *converter, _ *globals, s *Stmt) string {
 		return c.same(s, instanceSame["check_unicast_src"])
 	},
+}
+
+// announceInterval is the handler of vrrp_garp_interval (IPv4) or
+// vrrp_gna_interval (IPv6), which it stores where field says.
+func announceInterval(family string, field func(*globals) *time.Duration) func(*converter, *globals, *Stmt) string {
+	return func(c *converter, g *globals, s *Stmt) string {
+		d, ok := c.secondsArg(s, "global_defs", 0, time.Hour)
+		if !ok {
+			return ""
+		}
+		*field(g) = d
+		return c.same(s, "announce.interval of every "+family+" instance")
+	}
 }
 
 func otherGlobal(c *converter, _ *globals, s *Stmt) string {
@@ -229,18 +228,8 @@ func otherScript(c *converter, x *scriptIn, s *Stmt) string {
 // the VIPs' family is converted later. The comments they return go after
 // the instance's fields.
 var instanceKeywords = keywords[*instSrc]{
-	"state": func(_ *converter, src *instSrc, s *Stmt) string {
-		if len(s.Args) > 0 {
-			src.state, src.stateStmt = strings.ToUpper(s.Args[0]), s
-		}
-		return ""
-	},
-	"interface": func(_ *converter, src *instSrc, s *Stmt) string {
-		if len(s.Args) > 0 {
-			src.iface, src.ifaceStmt = s.Args[0], s
-		}
-		return ""
-	},
+	"state":             wordInto(true, func(src *instSrc) (*string, **Stmt) { return &src.state, &src.stateStmt }),
+	"interface":         wordInto(false, func(src *instSrc) (*string, **Stmt) { return &src.iface, &src.ifaceStmt }),
 	"virtual_router_id": intInto(1, 255, func(src *instSrc) (*int, **Stmt) { return &src.vrid, &src.vridStmt }),
 	"priority":          intInto(1, 255, func(src *instSrc) (*int, **Stmt) { return &src.priority, &src.priorityStmt }),
 	"version":           intInto(2, 3, func(src *instSrc) (*int, **Stmt) { return &src.version, &src.versionStmt }),
@@ -250,29 +239,17 @@ var instanceKeywords = keywords[*instSrc]{
 	"preempt_delay": secondsInto(0, 1000*time.Second, func(src *instSrc) (*time.Duration, **Stmt) {
 		return &src.preemptDelay, &src.preemptDelayStmt
 	}),
-	"nopreempt": func(_ *converter, src *instSrc, s *Stmt) string {
-		src.nopreempt = s
-		return ""
-	},
-	"virtual_ipaddress": func(_ *converter, src *instSrc, s *Stmt) string {
-		src.vips = append(src.vips, s.Block...)
-		return ""
-	},
-	"virtual_ipaddress_excluded": func(_ *converter, src *instSrc, s *Stmt) string {
-		src.excluded = append(src.excluded, s)
-		return ""
-	},
-	"unicast_src_ip": sourceIP,
-	"mcast_src_ip":   sourceIP,
+	"nopreempt":                  stmtInto(func(src *instSrc) **Stmt { return &src.nopreempt }),
+	"virtual_ipaddress":          entriesInto(func(src *instSrc) *[]*Stmt { return &src.vips }),
+	"virtual_ipaddress_excluded": stmtsInto(func(src *instSrc) *[]*Stmt { return &src.excluded }),
+	"unicast_src_ip":             sourceIP,
+	"mcast_src_ip":               sourceIP,
 	"unicast_peer": func(_ *converter, src *instSrc, s *Stmt) string {
 		src.peerBlock = s
 		src.peers = append(src.peers, s.Block...)
 		return ""
 	},
-	"authentication": func(_ *converter, src *instSrc, s *Stmt) string {
-		src.auth = s
-		return ""
-	},
+	"authentication": stmtInto(func(src *instSrc) **Stmt { return &src.auth }),
 	"auth_hmac": func(c *converter, src *instSrc, s *Stmt) string {
 		if src.hmac != nil {
 			again := &Stmt{Pos: s.Pos, Keyword: s.Keyword, seq: s.seq} // its words may be secrets
@@ -281,14 +258,8 @@ var instanceKeywords = keywords[*instSrc]{
 		src.hmac = s
 		return ""
 	},
-	"track_script": func(_ *converter, src *instSrc, s *Stmt) string {
-		src.trackScripts = append(src.trackScripts, s.Block...)
-		return ""
-	},
-	"track_interface": func(_ *converter, src *instSrc, s *Stmt) string {
-		src.trackIfaces = append(src.trackIfaces, s.Block...)
-		return ""
-	},
+	"track_script":       entriesInto(func(src *instSrc) *[]*Stmt { return &src.trackScripts }),
+	"track_interface":    entriesInto(func(src *instSrc) *[]*Stmt { return &src.trackIfaces }),
 	"notify":             notifyStmt,
 	"notify_master":      notifyStmt,
 	"notify_backup":      notifyStmt,
@@ -304,14 +275,8 @@ var instanceKeywords = keywords[*instSrc]{
 	"garp_master_refresh_repeat": intInto(0, math.MaxInt32, func(src *instSrc) (*int, **Stmt) {
 		return &src.garpRefreshRepeat, &src.garpRefreshRepeatStmt
 	}),
-	"virtual_routes": func(_ *converter, src *instSrc, s *Stmt) string {
-		src.vroutes = append(src.vroutes, s)
-		return ""
-	},
-	"virtual_rules": func(_ *converter, src *instSrc, s *Stmt) string {
-		src.vrules = append(src.vrules, s)
-		return ""
-	},
+	"virtual_routes": stmtsInto(func(src *instSrc) *[]*Stmt { return &src.vroutes }),
+	"virtual_rules":  stmtsInto(func(src *instSrc) *[]*Stmt { return &src.vrules }),
 	"garp_master_delay": func(c *converter, src *instSrc, s *Stmt) string {
 		return c.garpDelay(s, src.subject)
 	},
@@ -333,6 +298,22 @@ func otherInstance(c *converter, src *instSrc, s *Stmt) string {
 		reason = "no vipd equivalent"
 	}
 	return c.notConverted(s, src.subject, reason)
+}
+
+// wordInto is the handler of a keyword whose first word (upper-cased when
+// upper) it stores with its statement where field says.
+func wordInto[T any](upper bool, field func(T) (*string, **Stmt)) func(*converter, T, *Stmt) string {
+	return func(_ *converter, x T, s *Stmt) string {
+		if len(s.Args) > 0 {
+			v := s.Args[0]
+			if upper {
+				v = strings.ToUpper(v)
+			}
+			p, at := field(x)
+			*p, *at = v, s
+		}
+		return ""
+	}
 }
 
 // intInto is the handler of a keyword with an integer in lo..hi, which
@@ -358,15 +339,35 @@ func secondsInto(lo, hi time.Duration, field func(*instSrc) (*time.Duration, **S
 	}
 }
 
-func sourceIP(_ *converter, src *instSrc, s *Stmt) string {
-	src.src = s
-	return ""
+// stmtInto is the handler of a keyword whose statement is read later: it
+// stores it where field says.
+func stmtInto(field func(*instSrc) **Stmt) func(*converter, *instSrc, *Stmt) string {
+	return func(_ *converter, src *instSrc, s *Stmt) string {
+		*field(src) = s
+		return ""
+	}
 }
 
-func notifyStmt(_ *converter, src *instSrc, s *Stmt) string {
-	src.notify = append(src.notify, s)
-	return ""
+// stmtsInto is stmtInto for a keyword that may be repeated.
+func stmtsInto(field func(*instSrc) *[]*Stmt) func(*converter, *instSrc, *Stmt) string {
+	return func(_ *converter, src *instSrc, s *Stmt) string {
+		*field(src) = append(*field(src), s)
+		return ""
+	}
 }
+
+// entriesInto is stmtsInto for a block whose lines are read later.
+func entriesInto(field func(*instSrc) *[]*Stmt) func(*converter, *instSrc, *Stmt) string {
+	return func(_ *converter, src *instSrc, s *Stmt) string {
+		*field(src) = append(*field(src), s.Block...)
+		return ""
+	}
+}
+
+var (
+	sourceIP   = stmtInto(func(src *instSrc) **Stmt { return &src.src })
+	notifyStmt = stmtsInto(func(src *instSrc) *[]*Stmt { return &src.notify })
+)
 
 // notifyFields are where each notify keyword's command goes.
 var notifyFields = map[string]func(*outNotify) *[]string{
@@ -385,18 +386,8 @@ type authIn struct {
 }
 
 var authKeywords = keywords[*authIn]{
-	"auth_type": func(_ *converter, x *authIn, s *Stmt) string {
-		if len(s.Args) > 0 {
-			x.typ, x.typStmt = strings.ToUpper(s.Args[0]), s
-		}
-		return ""
-	},
-	"auth_pass": func(_ *converter, x *authIn, s *Stmt) string {
-		if len(s.Args) > 0 {
-			x.pass, x.passStmt = s.Args[0], s
-		}
-		return ""
-	},
+	"auth_type": wordInto(true, func(x *authIn) (*string, **Stmt) { return &x.typ, &x.typStmt }),
+	"auth_pass": wordInto(false, func(x *authIn) (*string, **Stmt) { return &x.pass, &x.passStmt }),
 }
 
 func otherAuth(c *converter, x *authIn, s *Stmt) string {
