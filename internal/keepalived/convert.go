@@ -123,9 +123,10 @@ func (c *converter) report(s *Stmt, f Finding) string {
 	return f.Comment()
 }
 
-// warn reports a finding in words of its own, which no comment records.
-func (c *converter) warn(s *Stmt, subject, format string, args ...any) {
-	c.report(s, Finding{Subject: subject, Msg: fmt.Sprintf(format, args...)})
+// warn reports a finding about what (a setting, or "") that no comment
+// records.
+func (c *converter) warn(s *Stmt, subject, what, format string, args ...any) {
+	c.report(s, Finding{Subject: subject, What: what, Msg: fmt.Sprintf(format, args...)})
 }
 
 // notConverted reports a statement vipd has no equivalent for, in a block
@@ -220,7 +221,7 @@ func (c *converter) script(s *Stmt) {
 	kname := strings.Join(s.Args, " ")
 	subject := strings.TrimSpace("vrrp_script " + kname)
 	if _, dup := c.scripts[kname]; dup {
-		c.warn(s, subject, "defined again: not converted (the first definition is used)")
+		c.warn(s, subject, "", "defined again: not converted (the first definition is used)")
 		return
 	}
 	if c.checkNames == nil {
@@ -252,12 +253,12 @@ func (c *converter) script(s *Stmt) {
 		ch.timeout = timeout
 	}
 	if ch.command == nil {
-		c.warn(s, subject, "no usable script line: not converted (keepalived drops it too)")
+		c.warn(s, subject, "", "no usable script line: not converted (keepalived drops it too)")
 		return
 	}
 	ch.name = sanitize(kname, "check", c.checkNames)
 	if ch.name != kname {
-		c.warn(s, subject, "renamed %q: vipd check names are 1 to 64 of A-Z a-z 0-9 _ . -", ch.name)
+		c.warn(s, subject, "", "renamed %q: vipd check names are 1 to 64 of A-Z a-z 0-9 _ . -", ch.name)
 	}
 	vs.ok = true
 }
@@ -267,11 +268,11 @@ func (c *converter) script(s *Stmt) {
 func (c *converter) command(s *Stmt, subject, text string) []string {
 	argv, shell := splitCommand(text)
 	if shell {
-		c.warn(s, subject, "%s: uses shell syntax, converted to [/bin/sh, -c, ...] (keepalived 2.x runs scripts without a shell: check that this is what you meant)", s.Keyword)
+		c.warn(s, subject, s.Keyword, "uses shell syntax, converted to [/bin/sh, -c, ...] (keepalived 2.x runs scripts without a shell: check that this is what you meant)")
 		return []string{"/bin/sh", "-c", text}
 	}
 	if len(argv) == 0 {
-		c.warn(s, subject, "%s: empty command; ignored", s.Keyword)
+		c.warn(s, subject, s.Keyword, "empty command; ignored")
 		return nil
 	}
 	return argv
@@ -453,7 +454,7 @@ func (c *converter) instance(s *Stmt) (*outInstance, Finding) {
 	for _, v := range vips {
 		a := v.prefix.Addr()
 		if seen[a] {
-			c.warn(v.stmt, subject, "virtual_ipaddress %s: listed twice; converted once", a)
+			c.warn(v.stmt, subject, "virtual_ipaddress "+a.String(), "listed twice; converted once")
 			continue
 		}
 		seen[a] = true
@@ -495,7 +496,7 @@ func (c *converter) instance(s *Stmt) (*outInstance, Finding) {
 
 	in.name = sanitize(src.kname, "instance", c.names)
 	if in.name != src.kname {
-		c.warn(s, subject, "renamed %q: vipd instance names are 1 to 64 of A-Z a-z 0-9 _ . -, unique", in.name)
+		c.warn(s, subject, "", "renamed %q: vipd instance names are 1 to 64 of A-Z a-z 0-9 _ . -, unique", in.name)
 		in.head = append(in.head, fmt.Sprintf("keepalived name: %q", src.kname))
 	}
 	c.vrids[key] = in.name
@@ -524,7 +525,7 @@ func (c *converter) instance(s *Stmt) (*outInstance, Finding) {
 	in.tail = append(in.tail, c.trackInterfaces(in, src.trackIfaces, subject)...)
 	weighted := func(t outTrack) bool { return t.weight != 0 }
 	if len(c.groups[src.kname]) > 0 && (slices.ContainsFunc(in.trackChecks, weighted) || slices.ContainsFunc(in.trackIfaces, weighted)) {
-		c.warn(s, subject, "member of a vrrp_sync_group with weighted tracking: keepalived ignores (or zeroes, depending on its version) these weights; vipd applies them")
+		c.warn(s, subject, "", "member of a vrrp_sync_group with weighted tracking: keepalived ignores (or zeroes, depending on its version) these weights; vipd applies them")
 	}
 	c.notify(in, src.notify, subject)
 	c.vroutes(in, src.vroutes, subject)
@@ -539,7 +540,7 @@ func (c *converter) version(in *outInstance, src *instSrc) {
 	case in.family == "ipv6":
 		in.version = 3
 		if src.version == 2 {
-			c.warn(src.versionStmt, src.subject, "version 2: VRRPv2 is IPv4 only; keepalived uses version 3 for IPv6 too")
+			c.warn(src.versionStmt, src.subject, "version 2", "VRRPv2 is IPv4 only; keepalived uses version 3 for IPv6 too")
 		}
 		in.note("version", "keepalived always uses VRRPv3 for IPv6")
 	case src.version != 0:
@@ -738,7 +739,7 @@ func (c *converter) advert(s *Stmt, subject string, d time.Duration, version int
 		out = max(10*time.Millisecond, min(40950*time.Millisecond, d.Round(10*time.Millisecond)))
 	}
 	if out != d {
-		c.warn(s, subject, "advert_int %s: VRRPv%d cannot advertise that interval: converted as %s", s.Args[0], version, duration(out))
+		c.warn(s, subject, "advert_int "+s.Args[0], "VRRPv%d cannot advertise that interval: converted as %s", version, duration(out))
 	}
 	return out
 }
@@ -849,9 +850,9 @@ func (c *converter) auth(in *outInstance, a *Stmt, subject string) {
 			Note:    "unsupported",
 		}))
 	case typ == "":
-		c.warn(a, subject, "authentication: no auth_type, so keepalived authenticates nothing: not converted")
+		c.warn(a, subject, "authentication", "no auth_type, so keepalived authenticates nothing: not converted")
 	case typ != "PASS":
-		c.warn(typStmt, subject, "auth_type %s: not converted: unknown type", typ)
+		c.report(typStmt, Finding{Subject: subject, What: "auth_type " + typ, Kind: NotConverted, Msg: "unknown type"})
 	case in.version == 3:
 		// keepalived drops authentication for VRRPv3 as well.
 		in.tail = append(in.tail, c.report(a, Finding{
@@ -862,14 +863,14 @@ func (c *converter) auth(in *outInstance, a *Stmt, subject string) {
 			Note:    "VRRPv3 has none",
 		}))
 	case pass == "":
-		c.warn(a, subject, "authentication: not converted: no auth_pass (keepalived would send an empty password, vipd needs 1 to 8 bytes)")
+		c.report(a, Finding{Subject: subject, What: "authentication", Kind: NotConverted, Msg: "no auth_pass (keepalived would send an empty password, vipd needs 1 to 8 bytes)"})
 	default:
 		if len(pass) > 8 {
-			c.warn(passStmt, subject, "auth_pass: keepalived uses only the first 8 bytes: converted as such")
+			c.warn(passStmt, subject, "auth_pass", "keepalived uses only the first 8 bytes: converted as such")
 			pass = pass[:8]
 		}
 		if !utf8.ValidString(pass) {
-			c.warn(passStmt, subject, "auth_pass: its first 8 bytes end inside a character, which YAML cannot carry: not converted")
+			c.warn(passStmt, subject, "auth_pass", "its first 8 bytes end inside a character, which YAML cannot carry: not converted")
 			return
 		}
 		in.authPass = pass
@@ -892,7 +893,7 @@ func (c *converter) peers(in *outInstance, block *Stmt, peers []*Stmt, src *Stmt
 			continue
 		}
 		if seen[a] {
-			c.warn(p, subject, "unicast_peer %s: listed twice", a)
+			c.warn(p, subject, "unicast_peer "+a.String(), "listed twice")
 			continue
 		}
 		seen[a] = true
@@ -957,7 +958,7 @@ func (c *converter) trackScripts(in *outInstance, entries []*Stmt, subject strin
 			continue
 		}
 		if seen[vs.check.name] {
-			c.warn(e, subject, "track_script %s: tracked twice; only the first is used", e.Keyword)
+			c.warn(e, subject, "track_script "+e.Keyword, "tracked twice; only the first is used")
 			continue
 		}
 		seen[vs.check.name] = true
@@ -996,7 +997,7 @@ func (c *converter) trackInterfaces(in *outInstance, entries []*Stmt, subject st
 			continue
 		}
 		if seen[e.Keyword] {
-			c.warn(e, subject, "track_interface %s: tracked twice; only the first is used", e.Keyword)
+			c.warn(e, subject, "track_interface "+e.Keyword, "tracked twice; only the first is used")
 			continue
 		}
 		seen[e.Keyword] = true
@@ -1025,7 +1026,7 @@ func (c *converter) weight(block string, e *Stmt, subject string, def int, defRe
 	for _, a := range args[2:] {
 		r, ok := reverseWords[a]
 		if !ok {
-			c.warn(e, subject, "%s %s: unknown option %q ignored", block, short(e.Line()), a)
+			c.warn(e, subject, block+" "+short(e.Line()), "unknown option %q ignored", a)
 			continue
 		}
 		reverse = r
@@ -1041,7 +1042,7 @@ var reverseWords = map[string]bool{"reverse": true, "noreverse": false, "no_reve
 func (c *converter) notify(in *outInstance, stmts []*Stmt, subject string) {
 	for _, s := range stmts {
 		if len(s.Args) == 0 {
-			c.warn(s, subject, "%s: no script; ignored", s.Keyword)
+			c.warn(s, subject, s.Keyword, "no script; ignored")
 			continue
 		}
 		if len(s.Args) > 1 {
@@ -1063,12 +1064,12 @@ func (c *converter) notify(in *outInstance, stmts []*Stmt, subject string) {
 // intArg reads a statement's single integer argument in lo..hi.
 func (c *converter) intArg(s *Stmt, subject string, lo, hi int) (int, bool) {
 	if len(s.Args) == 0 {
-		c.warn(s, subject, "%s: no value; ignored", s.Keyword)
+		c.warn(s, subject, s.Keyword, "no value; ignored")
 		return 0, false
 	}
 	v, err := strconv.Atoi(s.Args[0])
 	if err != nil || v < lo || v > hi {
-		c.warn(s, subject, "%s %s: not an integer in %d..%d; ignored", s.Keyword, s.Args[0], lo, hi)
+		c.warn(s, subject, s.Keyword+" "+s.Args[0], "not an integer in %d..%d; ignored", lo, hi)
 		return 0, false
 	}
 	return v, true
@@ -1078,12 +1079,12 @@ func (c *converter) intArg(s *Stmt, subject string, lo, hi int) (int, bool) {
 // microsecond (keepalived's resolution), in lo..hi.
 func (c *converter) secondsArg(s *Stmt, subject string, lo, hi time.Duration) (time.Duration, bool) {
 	if len(s.Args) == 0 {
-		c.warn(s, subject, "%s: no value; ignored", s.Keyword)
+		c.warn(s, subject, s.Keyword, "no value; ignored")
 		return 0, false
 	}
 	d, err := parseSeconds(s.Args[0])
 	if err != nil || d < lo || d > hi {
-		c.warn(s, subject, "%s %s: not a number of seconds in %s..%s; ignored", s.Keyword, s.Args[0], duration(lo), duration(hi))
+		c.warn(s, subject, s.Keyword+" "+s.Args[0], "not a number of seconds in %s..%s; ignored", duration(lo), duration(hi))
 		return 0, false
 	}
 	return d, true

@@ -2,6 +2,7 @@ package keepalived
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -178,7 +179,7 @@ var scriptKeywords = keywords[*scriptIn]{
 	},
 	"weight": func(c *converter, x *scriptIn, s *Stmt) string {
 		if len(s.Args) == 0 {
-			c.warn(s, x.subject, "weight: no value; ignored")
+			c.warn(s, x.subject, "weight", "no value; ignored")
 			return ""
 		}
 		if w, ok := c.intArg(&Stmt{Pos: s.Pos, Keyword: s.Keyword, Args: s.Args[:1], seq: s.seq}, x.subject, -253, 253); ok {
@@ -187,7 +188,7 @@ var scriptKeywords = keywords[*scriptIn]{
 		if len(s.Args) > 1 {
 			x.reverse = s.Args[1] == "reverse"
 			if !x.reverse {
-				c.warn(s, x.subject, "weight: unknown option %q ignored", s.Args[1])
+				c.warn(s, x.subject, "weight", "unknown option %q ignored", s.Args[1])
 			}
 		}
 		return ""
@@ -208,7 +209,7 @@ func riseFall(c *converter, x *scriptIn, s *Stmt) string {
 		return ""
 	}
 	if v > 100 {
-		c.warn(s, x.subject, "%s %d: vipd allows at most 100; converted as 100", s.Keyword, v)
+		c.warn(s, x.subject, s.Keyword+" "+strconv.Itoa(v), "vipd allows at most 100; converted as 100")
 		v = 100
 	}
 	x.riseFall[s.Keyword] = true
