@@ -293,7 +293,7 @@ func (c *converter) syncGroup(s *Stmt) string {
 			}
 		}
 	}
-	why := topReasons["vrrp_sync_group"]
+	why := noSyncGroups
 	if len(also) > 0 {
 		why += "; its " + strings.Join(also, ", ") + " are not converted either (move them to the member instances)"
 	}
@@ -405,7 +405,7 @@ func (c *converter) instance(s *Stmt) (*outInstance, Finding) {
 			addrs = append(addrs, a.Line())
 		}
 		line := &Stmt{Pos: e.Pos, Keyword: e.Keyword, Raw: "{ " + strings.Join(addrs, "; ") + " }", seq: e.seq}
-		in.tail = append(in.tail, c.notConverted(line, subject, instanceReasons["virtual_ipaddress_excluded"]))
+		in.tail = append(in.tail, c.notConverted(line, subject, excludedVIPs))
 	}
 
 	in.iface = src.iface
