@@ -123,10 +123,15 @@ func (c *converter) report(s *Stmt, f Finding) string {
 	return f.Comment()
 }
 
-// warn reports a finding about what (a setting, or "") that no comment
+// warn reports a change about what (a setting, or "") that no comment
 // records.
 func (c *converter) warn(s *Stmt, subject, what, format string, args ...any) {
 	c.report(s, Finding{Subject: subject, What: what, Msg: fmt.Sprintf(format, args...)})
+}
+
+// ignored reports a statement, or a part of one, that is skipped.
+func (c *converter) ignored(s *Stmt, subject, what, format string, args ...any) {
+	c.report(s, Finding{Subject: subject, What: what, Kind: Ignored, Msg: fmt.Sprintf(format, args...)})
 }
 
 // notConverted reports a statement vipd has no equivalent for, in a block
@@ -221,7 +226,7 @@ func (c *converter) script(s *Stmt) {
 	kname := strings.Join(s.Args, " ")
 	subject := strings.TrimSpace("vrrp_script " + kname)
 	if _, dup := c.scripts[kname]; dup {
-		c.warn(s, subject, "", "defined again: not converted (the first definition is used)")
+		c.ignored(s, subject, "", "defined again: not converted (the first definition is used)")
 		return
 	}
 	if c.checkNames == nil {
@@ -253,7 +258,7 @@ func (c *converter) script(s *Stmt) {
 		ch.timeout = timeout
 	}
 	if ch.command == nil {
-		c.warn(s, subject, "", "no usable script line: not converted (keepalived drops it too)")
+		c.ignored(s, subject, "", "no usable script line: not converted (keepalived drops it too)")
 		return
 	}
 	ch.name = sanitize(kname, "check", c.checkNames)
@@ -272,7 +277,7 @@ func (c *converter) command(s *Stmt, subject, text string) []string {
 		return []string{"/bin/sh", "-c", text}
 	}
 	if len(argv) == 0 {
-		c.warn(s, subject, s.Keyword, "empty command; ignored")
+		c.ignored(s, subject, s.Keyword, "empty command; ignored")
 		return nil
 	}
 	return argv
@@ -454,7 +459,7 @@ func (c *converter) instance(s *Stmt) (*outInstance, Finding) {
 	for _, v := range vips {
 		a := v.prefix.Addr()
 		if seen[a] {
-			c.warn(v.stmt, subject, "virtual_ipaddress "+a.String(), "listed twice; converted once")
+			c.ignored(v.stmt, subject, "virtual_ipaddress "+a.String(), "listed twice; converted once")
 			continue
 		}
 		seen[a] = true
@@ -850,7 +855,7 @@ func (c *converter) auth(in *outInstance, a *Stmt, subject string) {
 			Note:    "unsupported",
 		}))
 	case typ == "":
-		c.warn(a, subject, "authentication", "no auth_type, so keepalived authenticates nothing: not converted")
+		c.ignored(a, subject, "authentication", "no auth_type, so keepalived authenticates nothing: not converted")
 	case typ != "PASS":
 		c.report(typStmt, Finding{Subject: subject, What: "auth_type " + typ, Kind: NotConverted, Msg: "unknown type"})
 	case in.version == 3:
@@ -870,7 +875,7 @@ func (c *converter) auth(in *outInstance, a *Stmt, subject string) {
 			pass = pass[:8]
 		}
 		if !utf8.ValidString(pass) {
-			c.warn(passStmt, subject, "auth_pass", "its first 8 bytes end inside a character, which YAML cannot carry: not converted")
+			c.ignored(passStmt, subject, "auth_pass", "its first 8 bytes end inside a character, which YAML cannot carry: not converted")
 			return
 		}
 		in.authPass = pass
@@ -893,7 +898,7 @@ func (c *converter) peers(in *outInstance, block *Stmt, peers []*Stmt, src *Stmt
 			continue
 		}
 		if seen[a] {
-			c.warn(p, subject, "unicast_peer "+a.String(), "listed twice")
+			c.ignored(p, subject, "unicast_peer "+a.String(), "listed twice")
 			continue
 		}
 		seen[a] = true
@@ -958,7 +963,7 @@ func (c *converter) trackScripts(in *outInstance, entries []*Stmt, subject strin
 			continue
 		}
 		if seen[vs.check.name] {
-			c.warn(e, subject, "track_script "+e.Keyword, "tracked twice; only the first is used")
+			c.ignored(e, subject, "track_script "+e.Keyword, "tracked twice; only the first is used")
 			continue
 		}
 		seen[vs.check.name] = true
@@ -997,7 +1002,7 @@ func (c *converter) trackInterfaces(in *outInstance, entries []*Stmt, subject st
 			continue
 		}
 		if seen[e.Keyword] {
-			c.warn(e, subject, "track_interface "+e.Keyword, "tracked twice; only the first is used")
+			c.ignored(e, subject, "track_interface "+e.Keyword, "tracked twice; only the first is used")
 			continue
 		}
 		seen[e.Keyword] = true
@@ -1026,7 +1031,7 @@ func (c *converter) weight(block string, e *Stmt, subject string, def int, defRe
 	for _, a := range args[2:] {
 		r, ok := reverseWords[a]
 		if !ok {
-			c.warn(e, subject, block+" "+short(e.Line()), "unknown option %q ignored", a)
+			c.ignored(e, subject, block+" "+short(e.Line()), "unknown option %q ignored", a)
 			continue
 		}
 		reverse = r
@@ -1042,7 +1047,7 @@ var reverseWords = map[string]bool{"reverse": true, "noreverse": false, "no_reve
 func (c *converter) notify(in *outInstance, stmts []*Stmt, subject string) {
 	for _, s := range stmts {
 		if len(s.Args) == 0 {
-			c.warn(s, subject, s.Keyword, "no script; ignored")
+			c.ignored(s, subject, s.Keyword, "no script; ignored")
 			continue
 		}
 		if len(s.Args) > 1 {
@@ -1064,12 +1069,12 @@ func (c *converter) notify(in *outInstance, stmts []*Stmt, subject string) {
 // intArg reads a statement's single integer argument in lo..hi.
 func (c *converter) intArg(s *Stmt, subject string, lo, hi int) (int, bool) {
 	if len(s.Args) == 0 {
-		c.warn(s, subject, s.Keyword, "no value; ignored")
+		c.ignored(s, subject, s.Keyword, "no value; ignored")
 		return 0, false
 	}
 	v, err := strconv.Atoi(s.Args[0])
 	if err != nil || v < lo || v > hi {
-		c.warn(s, subject, s.Keyword+" "+s.Args[0], "not an integer in %d..%d; ignored", lo, hi)
+		c.ignored(s, subject, s.Keyword+" "+s.Args[0], "not an integer in %d..%d; ignored", lo, hi)
 		return 0, false
 	}
 	return v, true
@@ -1079,12 +1084,12 @@ func (c *converter) intArg(s *Stmt, subject string, lo, hi int) (int, bool) {
 // microsecond (keepalived's resolution), in lo..hi.
 func (c *converter) secondsArg(s *Stmt, subject string, lo, hi time.Duration) (time.Duration, bool) {
 	if len(s.Args) == 0 {
-		c.warn(s, subject, s.Keyword, "no value; ignored")
+		c.ignored(s, subject, s.Keyword, "no value; ignored")
 		return 0, false
 	}
 	d, err := parseSeconds(s.Args[0])
 	if err != nil || d < lo || d > hi {
-		c.warn(s, subject, s.Keyword+" "+s.Args[0], "not a number of seconds in %s..%s; ignored", duration(lo), duration(hi))
+		c.ignored(s, subject, s.Keyword+" "+s.Args[0], "not a number of seconds in %s..%s; ignored", duration(lo), duration(hi))
 		return 0, false
 	}
 	return d, true

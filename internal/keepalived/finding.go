@@ -7,12 +7,14 @@ type Kind int
 
 const (
 	// Changed: converted, but vipd behaves otherwise, or a value was
-	// adjusted. Warned, and commented "keepalived: WHAT (POS): NOTE".
+	// adjusted. Warned, and commented "keepalived: WHAT (POS): NOTE"
+	// where the output says so.
 	Changed Kind = iota
 	// NotConverted: left out, vipd has no equivalent. Warned as
 	// "WHAT: not converted: MSG", commented "not converted: WHAT (POS): NOTE".
 	NotConverted
-	// Ignored: skipped, such as a bad value or a repeat. Warned only.
+	// Ignored: skipped, such as a bad value or a repeat. Warned, and
+	// rendered as Changed.
 	Ignored
 	// Same: needs nothing in vipd, which does the same anyway. Commented
 	// only.

@@ -179,7 +179,7 @@ var scriptKeywords = keywords[*scriptIn]{
 	},
 	"weight": func(c *converter, x *scriptIn, s *Stmt) string {
 		if len(s.Args) == 0 {
-			c.warn(s, x.subject, "weight", "no value; ignored")
+			c.ignored(s, x.subject, "weight", "no value; ignored")
 			return ""
 		}
 		if w, ok := c.intArg(&Stmt{Pos: s.Pos, Keyword: s.Keyword, Args: s.Args[:1], seq: s.seq}, x.subject, -253, 253); ok {
@@ -188,7 +188,7 @@ var scriptKeywords = keywords[*scriptIn]{
 		if len(s.Args) > 1 {
 			x.reverse = s.Args[1] == "reverse"
 			if !x.reverse {
-				c.warn(s, x.subject, "weight", "unknown option %q ignored", s.Args[1])
+				c.ignored(s, x.subject, "weight", "unknown option %q ignored", s.Args[1])
 			}
 		}
 		return ""

@@ -987,7 +987,7 @@ func (c *converter) vroutes(in *outInstance, blocks []*Stmt, subject string) {
 				continue
 			}
 			if seen[route] {
-				c.warn(e, subject, short(line.Line()), "listed twice; converted once")
+				c.ignored(e, subject, short(line.Line()), "listed twice; converted once")
 				continue
 			}
 			seen[route] = true
@@ -1026,7 +1026,7 @@ func (c *converter) vrules(in *outInstance, blocks []*Stmt, subject string) {
 				continue
 			}
 			if seen[rule] {
-				c.warn(e, subject, short(line.Line()), "listed twice; converted once")
+				c.ignored(e, subject, short(line.Line()), "listed twice; converted once")
 				continue
 			}
 			seen[rule] = true
