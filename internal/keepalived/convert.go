@@ -247,12 +247,7 @@ func (c *converter) script(s *Stmt) {
 		timeout := x.timeout
 		if timeout >= x.interval {
 			adj := x.interval / 2
-			ch.head = append(ch.head, c.report(x.timeoutStmt, Finding{
-				Subject: subject,
-				What:    "timeout " + duration(timeout),
-				Msg:     fmt.Sprintf(" is not shorter than the interval %s, as vipd requires: converted as %s (or raise the interval)", duration(x.interval), duration(adj)),
-				Note:    "; vipd needs it shorter than the interval",
-			}))
+			ch.head = append(ch.head, c.report(x.timeoutStmt, Finding{Subject: subject, What: "timeout " + duration(timeout), Msg: fmt.Sprintf(" is not shorter than the interval %s, as vipd requires: converted as %s (or raise the interval)", duration(x.interval), duration(adj)), Note: "; vipd needs it shorter than the interval"}))
 			timeout = adj
 		}
 		ch.timeout = timeout
@@ -393,13 +388,7 @@ func (c *converter) instance(s *Stmt) (*outInstance, Finding) {
 		if in.family == "" {
 			in.family = f
 		} else if f != in.family {
-			in.tail = append(in.tail, c.report(v, Finding{
-				Subject: subject,
-				What:    "virtual_ipaddress " + v.Keyword,
-				Kind:    NotConverted,
-				Msg:     fmt.Sprintf("%s, but the instance is %s from its first VIP; keepalived ignores it too (\"address family must match VRRP instance\"): give it its own instance and VRID", config.FamilyWord(f), config.FamilyWord(in.family)),
-				Note:    fmt.Sprintf("%s in an %s instance (keepalived ignores it too)", config.FamilyWord(f), config.FamilyWord(in.family)),
-			}))
+			in.tail = append(in.tail, c.report(v, Finding{Subject: subject, What: "virtual_ipaddress " + v.Keyword, Kind: NotConverted, Msg: fmt.Sprintf("%s, but the instance is %s from its first VIP; keepalived ignores it too (\"address family must match VRRP instance\"): give it its own instance and VRID", config.FamilyWord(f), config.FamilyWord(in.family)), Note: fmt.Sprintf("%s in an %s instance (keepalived ignores it too)", config.FamilyWord(f), config.FamilyWord(in.family))}))
 			continue
 		}
 		vips = append(vips, vip)
@@ -418,12 +407,7 @@ func (c *converter) instance(s *Stmt) (*outInstance, Finding) {
 		for _, v := range vips {
 			if v.dev != "" {
 				in.iface = v.dev
-				in.note("interface", c.report(v.stmt, Finding{
-					Subject: subject,
-					Said:    "no interface",
-					Msg:     fmt.Sprintf("using %s, the dev of the first VIP that has one", v.dev),
-					Note:    fmt.Sprintf("keepalived: no interface; %s is the dev of a VIP", v.dev),
-				}))
+				in.note("interface", c.report(v.stmt, Finding{Subject: subject, Said: "no interface", Msg: fmt.Sprintf("using %s, the dev of the first VIP that has one", v.dev), Note: fmt.Sprintf("keepalived: no interface; %s is the dev of a VIP", v.dev)}))
 				break
 			}
 		}
@@ -471,13 +455,7 @@ func (c *converter) instance(s *Stmt) (*outInstance, Finding) {
 		}
 		item := outItem{value: v.prefix.String(), head: v.notes}
 		if v.dev != "" && v.dev != in.iface {
-			item.head = append([]string{c.report(v.stmt, Finding{
-				Subject: subject,
-				What:    "dev " + v.dev,
-				Said:    fmt.Sprintf("virtual_ipaddress %s dev %s", a, v.dev),
-				Msg:     "vipd adds every VIP to the instance's interface, " + in.iface,
-				Note:    "; vipd adds it to " + in.iface,
-			})}, item.head...)
+			item.head = append([]string{c.report(v.stmt, Finding{Subject: subject, What: "dev " + v.dev, Said: fmt.Sprintf("virtual_ipaddress %s dev %s", a, v.dev), Msg: "vipd adds every VIP to the instance's interface, " + in.iface, Note: "; vipd adds it to " + in.iface})}, item.head...)
 		}
 		in.vips = append(in.vips, item)
 	}
@@ -492,11 +470,7 @@ func (c *converter) instance(s *Stmt) (*outInstance, Finding) {
 		}
 	}
 	if len(lost) > 0 {
-		in.note("vips", c.report(s, Finding{
-			Subject: subject,
-			Msg:     fmt.Sprintf("vipd advertises fewer VIPs than keepalived (without %s): keepalived hosts of this group drop vipd's adverts (\"ip address associated with VRID not present in MASTER advert\") unless they set vrrp_skip_check_adv_addr; set it on them before mixing, or replace every host at once", strings.Join(lost, ", ")),
-			Note:    fmt.Sprintf("keepalived advertises %s too: see the warnings before mixing vipd and keepalived hosts", strings.Join(lost, ", ")),
-		}))
+		in.note("vips", c.report(s, Finding{Subject: subject, Msg: fmt.Sprintf("vipd advertises fewer VIPs than keepalived (without %s): keepalived hosts of this group drop vipd's adverts (\"ip address associated with VRID not present in MASTER advert\") unless they set vrrp_skip_check_adv_addr; set it on them before mixing, or replace every host at once", strings.Join(lost, ", ")), Note: fmt.Sprintf("keepalived advertises %s too: see the warnings before mixing vipd and keepalived hosts", strings.Join(lost, ", "))}))
 	}
 
 	in.name = sanitize(src.kname, "instance", c.names)
@@ -565,12 +539,7 @@ func (c *converter) priority(in *outInstance, src *instSrc) {
 		in.note("priority", c.report(src.stateStmt, Finding{What: "state " + src.state, Kind: Same, Note: "vipd has no initial state; the highest priority becomes master"}))
 	}
 	if in.priority == 255 {
-		in.note("priority", c.report(src.priorityStmt, Finding{
-			Subject: src.subject,
-			Said:    "priority 255 (address owner)",
-			Msg:     " is not supported by vipd: converted as 254",
-			Note:    "keepalived: priority 255 (address owner), which vipd does not support",
-		}))
+		in.note("priority", c.report(src.priorityStmt, Finding{Subject: src.subject, Said: "priority 255 (address owner)", Msg: " is not supported by vipd: converted as 254", Note: "keepalived: priority 255 (address owner), which vipd does not support"}))
 		in.priority = 254
 	}
 }
@@ -582,19 +551,9 @@ func (c *converter) preempt(in *outInstance, src *instSrc) {
 	if a := src.nopreempt; a != nil {
 		switch {
 		case src.state == "MASTER":
-			in.note("preempt", c.report(a, Finding{
-				Subject: src.subject,
-				What:    "nopreempt",
-				Msg:     "keepalived ignores it with state MASTER (\"nopreempt will not work with initial state MASTER - clearing\"): converted as preempt: true, which is how keepalived behaves; write preempt: false if you want no preemption",
-				Note:    ", which keepalived ignores with state MASTER",
-			}))
+			in.note("preempt", c.report(a, Finding{Subject: src.subject, What: "nopreempt", Msg: "keepalived ignores it with state MASTER (\"nopreempt will not work with initial state MASTER - clearing\"): converted as preempt: true, which is how keepalived behaves; write preempt: false if you want no preemption", Note: ", which keepalived ignores with state MASTER"}))
 		case src.priority == 255:
-			in.note("preempt", c.report(a, Finding{
-				Subject: src.subject,
-				What:    "nopreempt",
-				Msg:     "keepalived ignores it at priority 255: converted as preempt: true",
-				Note:    ", which keepalived ignores at priority 255",
-			}))
+			in.note("preempt", c.report(a, Finding{Subject: src.subject, What: "nopreempt", Msg: "keepalived ignores it at priority 255: converted as preempt: true", Note: ", which keepalived ignores at priority 255"}))
 		default:
 			in.noPreempt = true
 		}
@@ -621,14 +580,7 @@ func (c *converter) vip(v *Stmt, subject string, in *outInstance) (vipIn, bool) 
 		err = vipProblem(p)
 	}
 	if err != nil {
-		in.tail = append(in.tail, c.report(v, Finding{
-			Subject: subject,
-			What:    "virtual_ipaddress " + short(v.Line()),
-			Said:    "virtual_ipaddress " + v.Keyword,
-			Kind:    NotConverted,
-			Msg:     err.Error(),
-			Note:    err.Error(),
-		}))
+		in.tail = append(in.tail, c.report(v, Finding{Subject: subject, What: "virtual_ipaddress " + short(v.Line()), Said: "virtual_ipaddress " + v.Keyword, Kind: NotConverted, Msg: err.Error(), Note: err.Error()}))
 		return vipIn{prefix: p}, false // p is valid when vipd's rules refused it
 	}
 	vip := vipIn{prefix: p, stmt: v}
@@ -764,12 +716,7 @@ func (c *converter) announce(in *outInstance, src *instSrc) {
 		in.note("announce", c.same(a, ""))
 	}
 	if count > 100 {
-		in.note("announce", c.report(src.stmt, Finding{
-			Subject: src.subject,
-			Said:    fmt.Sprintf("gratuitous ARP repeat %d", count),
-			Msg:     "vipd sends at most 100 rounds: converted as 100",
-			Note:    fmt.Sprintf("keepalived sends %d; vipd at most 100", count),
-		}))
+		in.note("announce", c.report(src.stmt, Finding{Subject: src.subject, Said: fmt.Sprintf("gratuitous ARP repeat %d", count), Msg: "vipd sends at most 100 rounds: converted as 100", Note: fmt.Sprintf("keepalived sends %d; vipd at most 100", count)}))
 		count = 100
 	}
 	in.announceCount = count
@@ -780,12 +727,7 @@ func (c *converter) announce(in *outInstance, src *instSrc) {
 	if interval > 0 {
 		in.announceInterval = max(10*time.Millisecond, min(10*time.Second, interval))
 		if in.announceInterval != interval {
-			in.note("announce", c.report(src.stmt, Finding{
-				Subject: src.subject,
-				Said:    "gratuitous ARP/NA interval " + duration(interval),
-				Msg:     "vipd spaces rounds by 10ms..10s: converted as " + duration(in.announceInterval),
-				Note:    fmt.Sprintf("keepalived's interval %s is outside vipd's 10ms..10s", duration(interval)),
-			}))
+			in.note("announce", c.report(src.stmt, Finding{Subject: src.subject, Said: "gratuitous ARP/NA interval " + duration(interval), Msg: "vipd spaces rounds by 10ms..10s: converted as " + duration(in.announceInterval), Note: fmt.Sprintf("keepalived's interval %s is outside vipd's 10ms..10s", duration(interval))}))
 		}
 	}
 	c.refresh(in, src)
@@ -810,12 +752,7 @@ func (c *converter) refresh(in *outInstance, src *instSrc) {
 			in.note("announce", fmt.Sprintf("refresh from global_defs vrrp_garp_master_refresh (%s)", from.Pos))
 		}
 		if refresh > maxRefresh {
-			in.note("announce", c.report(from, Finding{
-				Subject: src.subject,
-				Said:    from.Line(),
-				Msg:     fmt.Sprintf("vipd refreshes at most every %s: converted as %s", duration(maxRefresh), duration(maxRefresh)),
-				Note:    fmt.Sprintf("keepalived refreshes every %s; vipd at most every %s", duration(refresh), duration(maxRefresh)),
-			}))
+			in.note("announce", c.report(from, Finding{Subject: src.subject, Said: from.Line(), Msg: fmt.Sprintf("vipd refreshes at most every %s: converted as %s", duration(maxRefresh), duration(maxRefresh)), Note: fmt.Sprintf("keepalived refreshes every %s; vipd at most every %s", duration(refresh), duration(maxRefresh))}))
 			refresh = maxRefresh
 		}
 		in.announceRefresh = refresh
@@ -846,27 +783,14 @@ func (c *converter) auth(in *outInstance, a *Stmt, subject string) {
 	typ, pass, typStmt, passStmt := x.typ, x.pass, x.typStmt, x.passStmt
 	switch {
 	case typ == "AH":
-		in.tail = append(in.tail, c.report(typStmt, Finding{
-			Subject: subject,
-			What:    "authentication { auth_type AH }",
-			Said:    "authentication AH",
-			Kind:    NotConverted,
-			Msg:     "vipd does not support IPsec AH, so it cannot talk to these keepalived hosts; remove authentication from them first (or use PASS)",
-			Note:    "unsupported",
-		}))
+		in.tail = append(in.tail, c.report(typStmt, Finding{Subject: subject, What: "authentication { auth_type AH }", Said: "authentication AH", Kind: NotConverted, Msg: "vipd does not support IPsec AH, so it cannot talk to these keepalived hosts; remove authentication from them first (or use PASS)", Note: "unsupported"}))
 	case typ == "":
 		c.ignored(a, subject, "authentication", "no auth_type, so keepalived authenticates nothing: not converted")
 	case typ != "PASS":
 		c.report(typStmt, Finding{Subject: subject, What: "auth_type " + typ, Kind: NotConverted, Msg: "unknown type"})
 	case in.version == 3:
 		// keepalived drops authentication for VRRPv3 as well.
-		in.tail = append(in.tail, c.report(a, Finding{
-			Subject: subject,
-			What:    "authentication",
-			Kind:    NotConverted,
-			Msg:     "VRRPv3 has no authentication (keepalived ignores it for version 3 too)",
-			Note:    "VRRPv3 has none",
-		}))
+		in.tail = append(in.tail, c.report(a, Finding{Subject: subject, What: "authentication", Kind: NotConverted, Msg: "VRRPv3 has no authentication (keepalived ignores it for version 3 too)", Note: "VRRPv3 has none"}))
 	case pass == "":
 		c.report(a, Finding{Subject: subject, What: "authentication", Kind: NotConverted, Msg: "no auth_pass (keepalived would send an empty password, vipd needs 1 to 8 bytes)"})
 	default:
@@ -905,23 +829,12 @@ func (c *converter) peers(in *outInstance, block *Stmt, peers []*Stmt, src *Stmt
 		item := outItem{value: a.String()}
 		if len(p.Args) > 0 {
 			opts := strings.Join(p.Args, " ")
-			item.head = append(item.head, c.report(p, Finding{
-				Subject: subject,
-				What:    opts,
-				Said:    "unicast_peer " + a.String() + ": " + opts,
-				Kind:    NotConverted,
-				Msg:     "vipd checks TTL 255 on every advert",
-			}))
+			item.head = append(item.head, c.report(p, Finding{Subject: subject, What: opts, Said: "unicast_peer " + a.String() + ": " + opts, Kind: NotConverted, Msg: "vipd checks TTL 255 on every advert"}))
 		}
 		in.peers = append(in.peers, item)
 	}
 	if block != nil && len(in.peers) == 0 {
-		in.tail = append(in.tail, c.report(block, Finding{
-			Subject: subject,
-			What:    "unicast_peer",
-			Msg:     "no usable peer: converted to multicast, as keepalived does without peers",
-			Note:    " lists no usable peer: multicast is used",
-		}))
+		in.tail = append(in.tail, c.report(block, Finding{Subject: subject, What: "unicast_peer", Msg: "no usable peer: converted to multicast, as keepalived does without peers", Note: " lists no usable peer: multicast is used"}))
 	}
 	if src == nil || len(src.Args) == 0 {
 		return
@@ -1052,13 +965,7 @@ func (c *converter) notify(in *outInstance, stmts []*Stmt, subject string) {
 		}
 		if len(s.Args) > 1 {
 			user := strings.Join(s.Args[1:], ":")
-			in.note("notify", c.report(s, Finding{
-				Subject: subject,
-				What:    s.Keyword + " runs as " + user,
-				Said:    s.Keyword,
-				Msg:     "runs as user " + user + " in keepalived: " + noScripts,
-				Note:    "; vipd runs it as its own user",
-			}))
+			in.note("notify", c.report(s, Finding{Subject: subject, What: s.Keyword + " runs as " + user, Said: s.Keyword, Msg: "runs as user " + user + " in keepalived: " + noScripts, Note: "; vipd runs it as its own user"}))
 		}
 		if argv := c.command(s, subject, s.Args[0]); argv != nil {
 			*notifyFields[s.Keyword](&in.notify) = argv

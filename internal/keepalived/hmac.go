@@ -144,13 +144,7 @@ func (c *converter) hmacKey(h *outHMAC, s *Stmt, subject string) string {
 			return fmt.Sprintf("an inline key is hex: and %d to %d hex digits (%d to %d bytes)", 2*config.MinSecretLen, 2*config.MaxSecretLen, config.MinSecretLen, config.MaxSecretLen)
 		}
 		k.secret = "hex:" + strings.ToLower(digits)
-		k.head = append(k.head, c.report(s, Finding{
-			Subject: subject,
-			What:    "key " + strconv.Itoa(id),
-			Said:    "auth_hmac key " + strconv.Itoa(id),
-			Msg:     "an inline secret: converted as secret: \"hex:...\", which vipd accepts with a warning: the secret is then in vipd.yaml, which editors, backups, config management and support bundles read and copy; move it to a secret_file with mode 0600",
-			Note:    "an inline secret; better in a secret_file with mode 0600",
-		}))
+		k.head = append(k.head, c.report(s, Finding{Subject: subject, What: "key " + strconv.Itoa(id), Said: "auth_hmac key " + strconv.Itoa(id), Msg: "an inline secret: converted as secret: \"hex:...\", which vipd accepts with a warning: the secret is then in vipd.yaml, which editors, backups, config management and support bundles read and copy; move it to a secret_file with mode 0600", Note: "an inline secret; better in a secret_file with mode 0600"}))
 	default:
 		return form
 	}
@@ -241,22 +235,12 @@ func (c *converter) hmac(in *outInstance, a *Stmt, subject string) (h *outHMAC, 
 			notes = append(notes, c.report(s, Finding{What: "time_window " + s.Args[0], Kind: Same, Note: "applies to anti_replay time only"}))
 			h.window = 0
 		case d != h.window:
-			notes = append(notes, c.report(s, Finding{
-				Subject: subject,
-				What:    s.Line(),
-				Said:    "auth_hmac " + s.Line(),
-				Msg:     fmt.Sprintf("vipd's window is whole seconds, 1s..%s: converted as %s", duration(config.MaxAuthWindow), duration(d)),
-			}))
+			notes = append(notes, c.report(s, Finding{Subject: subject, What: s.Line(), Said: "auth_hmac " + s.Line(), Msg: fmt.Sprintf("vipd's window is whole seconds, 1s..%s: converted as %s", duration(config.MaxAuthWindow), duration(d))}))
 			h.window = d
 		}
 	}
 	if slices.ContainsFunc(h.keys, func(k outKey) bool { return k.file != "" }) {
-		in.note("auth_hmac", c.report(a, Finding{
-			Subject: subject,
-			Said:    "auth_hmac",
-			Msg:     "vipd refuses a key file that is missing, not 32 to 64 bytes (or hex: text), or readable or writable by group or others, where keepalived runs unauthenticated: chmod 600 each key file, and make the user vipd runs as (vipd under the shipped unit) its owner",
-			Note:    "key files must be mode 0600 and owned by the user vipd runs as (vipd under the shipped unit): vipd refuses ones that group or others can read or write",
-		}))
+		in.note("auth_hmac", c.report(a, Finding{Subject: subject, Said: "auth_hmac", Msg: "vipd refuses a key file that is missing, not 32 to 64 bytes (or hex: text), or readable or writable by group or others, where keepalived runs unauthenticated: chmod 600 each key file, and make the user vipd runs as (vipd under the shipped unit) its owner", Note: "key files must be mode 0600 and owned by the user vipd runs as (vipd under the shipped unit): vipd refuses ones that group or others can read or write"}))
 	}
 	in.note("auth_hmac", notes...)
 	return h, ""

@@ -147,12 +147,7 @@ func (c *converter) perRefresh(s *Stmt, subject string, n int) string {
 	if n <= 1 {
 		return c.same(s, "one announcement per refresh, as in vipd")
 	}
-	return c.report(s, Finding{
-		Subject: subject,
-		What:    s.Line(),
-		Msg:     refreshRepeat(n),
-		Note:    "vipd announces once per refresh",
-	})
+	return c.report(s, Finding{Subject: subject, What: s.Line(), Msg: refreshRepeat(n), Note: "vipd announces once per refresh"})
 }
 
 // scriptKeywords: the comments they return go above the check.

@@ -1032,13 +1032,7 @@ func (c *converter) vrules(in *outInstance, blocks []*Stmt, subject string) {
 			seen[rule] = true
 			head := c.droppedNotes(line, subject, r.dropped)
 			if auto {
-				head = append(head, c.report(e, Finding{
-					Subject: subject,
-					What:    "no preference",
-					Said:    short(line.Line()) + ": no preference",
-					Msg:     fmt.Sprintf("keepalived gives it %d (counting down from %d for each such rule, and warns \"This is probably not what you want\"): converted as priority: %d; better give every rule its own", prio, firstAutoPriority, prio),
-					Note:    fmt.Sprintf("keepalived gives it %d", prio),
-				}))
+				head = append(head, c.report(e, Finding{Subject: subject, What: "no preference", Said: short(line.Line()) + ": no preference", Msg: fmt.Sprintf("keepalived gives it %d (counting down from %d for each such rule, and warns \"This is probably not what you want\"): converted as priority: %d; better give every rule its own", prio, firstAutoPriority, prio), Note: fmt.Sprintf("keepalived gives it %d", prio)}))
 			}
 			in.ruleList = append(in.ruleList, rule)
 			in.rules = append(in.rules, outEntry{head: head, value: flowRule(rule)})
