@@ -29,7 +29,7 @@ type Result struct {
 	YAML []byte
 	// Warnings are everything not converted, or converted with a change
 	// in behaviour, in the order of the input.
-	Warnings  []Warning
+	Warnings  []Finding
 	Instances int
 	Checks    int
 }
@@ -49,7 +49,7 @@ func Convert(cfg *Config) (*Result, error) {
 	}
 	c.autoPrio = autoPriorities(cfg.Stmts)
 	doc := c.convert()
-	slices.SortStableFunc(c.warns, func(a, b Warning) int { return a.seq - b.seq })
+	slices.SortStableFunc(c.warns, func(a, b Finding) int { return a.seq - b.seq })
 	res := &Result{Warnings: c.warns, Instances: len(doc.instances), Checks: len(doc.checks)}
 	if len(doc.instances) == 0 {
 		return res, ErrNoInstances
@@ -67,20 +67,9 @@ type vridKey struct {
 }
 
 type converter struct {
-	cfg   *Config
-	warns []Warning
-
-	// From global_defs.
-	vrrpVersion  int
-	versionStmt  *Stmt
-	garpRepeat   int
-	garpInterval time.Duration // IPv4: vrrp_garp_interval
-	gnaInterval  time.Duration // IPv6: vrrp_gna_interval
-	minGarp      bool
-	// vrrp_garp_master_refresh, the refresh of every instance without
-	// its own garp_master_refresh.
-	garpRefresh     time.Duration
-	garpRefreshStmt *Stmt
+	cfg    *Config
+	warns  []Finding
+	global globals
 
 	// autoPrio are the preferences keepalived gives the rules without
 	// one, by line.
@@ -90,10 +79,27 @@ type converter struct {
 	scriptList []*vscript
 	checkNames map[string]bool
 	groups     map[string][]*Stmt // sync groups by member instance name
+	// instances are the vrrp_instance blocks, converted once every
+	// vrrp_script is read.
+	instances []*Stmt
 
 	names map[string]bool
 	vrids map[vridKey]string
 	vips  map[netip.Addr]string
+}
+
+// globals are the settings of global_defs that instances inherit.
+type globals struct {
+	version      int
+	versionStmt  *Stmt
+	garpRepeat   int
+	garpInterval time.Duration // IPv4: vrrp_garp_interval
+	gnaInterval  time.Duration // IPv6: vrrp_gna_interval
+	minGarp      bool
+	// vrrp_garp_master_refresh, the refresh of every instance without
+	// its own garp_master_refresh.
+	garpRefresh     time.Duration
+	garpRefreshStmt *Stmt
 }
 
 // vscript is a vrrp_script and the check it becomes.
@@ -107,21 +113,37 @@ type vscript struct {
 	used    bool
 }
 
-func (c *converter) warn(s *Stmt, subject, format string, args ...any) {
-	c.warns = append(c.warns, Warning{Pos: s.Pos, Subject: subject, Msg: fmt.Sprintf(format, args...), seq: s.seq})
+// report records f, found at s, as a warning (unless it is none), and
+// returns the comment that records it in the output.
+func (c *converter) report(s *Stmt, f Finding) string {
+	f.Pos, f.seq = s.Pos, s.seq
+	if f.warns() {
+		c.warns = append(c.warns, f)
+	}
+	return f.Comment()
 }
 
-// notConverted reports a statement of a block and returns the comment
-// that records it in the output.
-func (c *converter) notConverted(s *Stmt, subject, reason string) string {
-	c.warn(s, subject, "%s: not converted: %s", short(s.Line()), reason)
-	return fmt.Sprintf("not converted: %s (%s): %s", short(s.Line()), s.Pos, reason)
+// warn reports a change about what (a setting, or "") that no comment
+// records.
+func (c *converter) warn(s *Stmt, subject, what, format string, args ...any) {
+	c.report(s, Finding{Subject: subject, What: what, Msg: fmt.Sprintf(format, args...)})
 }
 
-// notConvertedBlock reports a top-level statement.
-func (c *converter) notConvertedBlock(s *Stmt, reason string) string {
-	c.warn(s, short(s.Line()), "not converted: %s", reason)
-	return fmt.Sprintf("not converted: %s (%s): %s", short(s.Line()), s.Pos, reason)
+// ignored reports a statement, or a part of one, that is skipped.
+func (c *converter) ignored(s *Stmt, subject, what, format string, args ...any) {
+	c.report(s, Finding{Subject: subject, What: what, Kind: Ignored, Msg: fmt.Sprintf(format, args...)})
+}
+
+// notConverted reports a statement vipd has no equivalent for, in a block
+// (subject) or at the top level (subject "").
+func (c *converter) notConverted(s *Stmt, subject, why string) string {
+	return c.report(s, Finding{Subject: subject, What: short(s.Line()), Kind: NotConverted, Msg: why, Note: why})
+}
+
+// same records a statement that needs nothing in vipd, which does the
+// same anyway.
+func (c *converter) same(s *Stmt, note string) string {
+	return c.report(s, Finding{What: s.Line(), Kind: Same, Note: note})
 }
 
 // short cuts a statement line for messages.
@@ -139,29 +161,14 @@ func short(s string) string {
 
 func (c *converter) convert() *document {
 	doc := &document{source: c.cfg.File}
-	var instances []*Stmt
-	for _, s := range c.cfg.Stmts {
-		switch s.Keyword {
-		case "global_defs":
-			doc.header = append(doc.header, c.globalDefs(s)...)
-		case "vrrp_script":
-			c.script(s)
-		case "vrrp_instance":
-			instances = append(instances, s)
-		case "vrrp_sync_group":
-			doc.trailer = append(doc.trailer, c.notConvertedBlock(s, c.syncGroup(s)))
-		default:
-			reason, ok := topReasons[s.Keyword]
-			if !ok {
-				reason = "unknown keyword"
-			}
-			doc.trailer = append(doc.trailer, c.notConvertedBlock(s, reason))
-		}
-	}
-	for _, s := range instances {
-		in, why := c.instance(s)
+	doc.trailer = topKeywords.walk(c, doc, c.cfg.Stmts, otherTop)
+	for _, s := range c.instances {
+		in, f := c.instance(s)
 		if in == nil {
-			doc.trailer = append(doc.trailer, fmt.Sprintf("not converted: vrrp_instance %s (%s): %s", strings.Join(s.Args, " "), s.Pos, why))
+			// The warning points at the line at fault, the comment at
+			// the instance.
+			f.Pos = s.Pos
+			doc.trailer = append(doc.trailer, f.Comment())
 			continue
 		}
 		doc.instances = append(doc.instances, in)
@@ -171,77 +178,10 @@ func (c *converter) convert() *document {
 		case vs.used:
 			doc.checks = append(doc.checks, &vs.check)
 		case vs.ok:
-			doc.trailer = append(doc.trailer, c.notConvertedBlock(vs.stmt, "no converted vrrp_instance tracks it (keepalived runs only tracked scripts)"))
+			doc.trailer = append(doc.trailer, c.notConverted(vs.stmt, "", "no converted vrrp_instance tracks it (keepalived runs only tracked scripts)"))
 		}
 	}
 	return doc
-}
-
-// globalDefs reads the global settings instances inherit, and returns
-// the header comments for the rest.
-func (c *converter) globalDefs(g *Stmt) []string {
-	var out []string
-	for _, s := range g.Block {
-		switch s.Keyword {
-		case "vrrp_version":
-			if v, ok := c.intArg(s, "global_defs", 2, 3); ok {
-				c.vrrpVersion, c.versionStmt = v, s
-				out = append(out, fmt.Sprintf("keepalived: %s (%s): the version of every instance", s.Line(), s.Pos))
-			}
-		case "vrrp_garp_master_repeat":
-			if v, ok := c.intArg(s, "global_defs", 1, math.MaxInt32); ok {
-				c.garpRepeat = v
-				out = append(out, fmt.Sprintf("keepalived: %s (%s): announce.count of every instance", s.Line(), s.Pos))
-			}
-		case "vrrp_garp_interval", "vrrp_gna_interval":
-			if d, ok := c.secondsArg(s, "global_defs", 0, time.Hour); ok {
-				if s.Keyword == "vrrp_garp_interval" {
-					c.garpInterval = d
-				} else {
-					c.gnaInterval = d
-				}
-				out = append(out, fmt.Sprintf("keepalived: %s (%s): announce.interval of every %s instance", s.Line(), s.Pos, map[bool]string{true: "IPv4", false: "IPv6"}[s.Keyword == "vrrp_garp_interval"]))
-			}
-		case "vrrp_min_garp":
-			if len(s.Args) == 0 || boolWord(s.Args[0]) {
-				c.minGarp = true
-				out = append(out, fmt.Sprintf("keepalived: %s (%s): announce.count 1 for every instance (vipd never sends a second burst)", s.Line(), s.Pos))
-			}
-		case "vrrp_garp_master_delay":
-			if len(s.Args) == 1 && s.Args[0] == "0" {
-				out = append(out, fmt.Sprintf("keepalived: %s (%s): no second burst of gratuitous ARPs, as in vipd", s.Line(), s.Pos))
-				continue
-			}
-			out = append(out, c.notConverted(s, "global_defs", "vipd sends one burst of gratuitous ARPs on becoming master, no second one later"))
-		case "vrrp_garp_master_refresh":
-			if v, ok := c.intArg(s, "global_defs", 0, math.MaxInt32); ok {
-				c.garpRefresh, c.garpRefreshStmt = time.Duration(v)*time.Second, s
-				what := "announce.refresh of every instance without its own garp_master_refresh"
-				if v == 0 {
-					what = "no refresh, vipd's default"
-				}
-				out = append(out, fmt.Sprintf("keepalived: %s (%s): %s", s.Line(), s.Pos, what))
-			}
-		case "vrrp_garp_master_refresh_repeat":
-			if v, ok := c.intArg(s, "global_defs", 0, math.MaxInt32); ok {
-				if v <= 1 {
-					out = append(out, fmt.Sprintf("keepalived: %s (%s): one announcement per refresh, as in vipd", s.Line(), s.Pos))
-					continue
-				}
-				c.warn(s, "global_defs", "%s: %s", s.Line(), refreshRepeat(v))
-				out = append(out, fmt.Sprintf("keepalived: %s (%s): vipd announces once per refresh", s.Line(), s.Pos))
-			}
-		case "vrrp_check_unicast_src":
-			out = append(out, fmt.Sprintf("keepalived: %s (%s): %s", s.Line(), s.Pos, instanceSame["check_unicast_src"]))
-		default:
-			reason, ok := globalReasons[s.Keyword]
-			if !ok {
-				reason = "no vipd equivalent"
-			}
-			out = append(out, c.notConverted(s, "global_defs", reason))
-		}
-	}
-	return out
 }
 
 // sanitize makes a keepalived name a valid vipd name (1 to 64 of
@@ -271,12 +211,22 @@ func sanitize(name, fallback string, used map[string]bool) string {
 	return s
 }
 
+// scriptIn is a vrrp_script while its block is read.
+type scriptIn struct {
+	*vscript
+	subject     string
+	interval    time.Duration
+	timeout     time.Duration
+	timeoutStmt *Stmt
+	riseFall    map[string]bool // which of rise and fall are given
+}
+
 // script reads a vrrp_script into a check.
 func (c *converter) script(s *Stmt) {
 	kname := strings.Join(s.Args, " ")
 	subject := strings.TrimSpace("vrrp_script " + kname)
 	if _, dup := c.scripts[kname]; dup {
-		c.warn(s, subject, "defined again: not converted (the first definition is used)")
+		c.ignored(s, subject, "", "defined again: not converted (the first definition is used)")
 		return
 	}
 	if c.checkNames == nil {
@@ -288,83 +238,27 @@ func (c *converter) script(s *Stmt) {
 	ch := &vs.check
 	ch.head = []string{fmt.Sprintf("vrrp_script %s (%s)", kname, s.Pos)}
 	ch.fall, ch.rise = 1, 1 // keepalived's defaults; vipd's are 3 and 2
-	interval := time.Second
-	var timeout time.Duration
-	var timeoutStmt *Stmt
-	set := map[string]bool{}
-	for _, a := range s.Block {
-		switch a.Keyword {
-		case "script":
-			text := a.Raw
-			if len(a.Args) == 1 {
-				text = a.Args[0]
-			}
-			ch.command = c.command(a, subject, text)
-		case "interval":
-			if d, ok := c.secondsArg(a, subject, 10*time.Millisecond, time.Hour); ok {
-				interval = d
-				ch.interval = d
-			}
-		case "timeout":
-			if d, ok := c.secondsArg(a, subject, time.Millisecond, time.Hour); ok {
-				timeout, timeoutStmt = d, a
-			}
-		case "weight":
-			if len(a.Args) == 0 {
-				c.warn(a, subject, "weight: no value; ignored")
-				continue
-			}
-			if w, ok := c.intArg(&Stmt{Pos: a.Pos, Keyword: a.Keyword, Args: a.Args[:1], seq: a.seq}, subject, -253, 253); ok {
-				vs.weight = w
-			}
-			if len(a.Args) > 1 {
-				vs.reverse = a.Args[1] == "reverse"
-				if !vs.reverse {
-					c.warn(a, subject, "weight: unknown option %q ignored", a.Args[1])
-				}
-			}
-		case "rise", "fall":
-			v, ok := c.intArg(a, subject, 1, math.MaxInt32)
-			if !ok {
-				continue
-			}
-			if v > 100 {
-				c.warn(a, subject, "%s %d: vipd allows at most 100; converted as 100", a.Keyword, v)
-				v = 100
-			}
-			set[a.Keyword] = true
-			if a.Keyword == "rise" {
-				ch.rise = v
-			} else {
-				ch.fall = v
-			}
-		case "user":
-			ch.head = append(ch.head, c.notConverted(a, subject, noScripts))
-		case "init_fail":
-			ch.head = append(ch.head, fmt.Sprintf("keepalived: init_fail (%s): vipd checks start down anyway", a.Pos))
-		default:
-			ch.head = append(ch.head, c.notConverted(a, subject, "no vipd equivalent"))
-		}
-	}
-	if !set["fall"] || !set["rise"] {
+	x := &scriptIn{vscript: vs, subject: subject, interval: time.Second, riseFall: map[string]bool{}}
+	ch.head = append(ch.head, scriptKeywords.walk(c, x, s.Block, otherScript)...)
+	if !x.riseFall["fall"] || !x.riseFall["rise"] {
 		ch.head = append(ch.head, "fall and rise default to 1 in keepalived (3 and 2 in vipd)")
 	}
-	if timeoutStmt != nil {
-		if timeout >= interval {
-			adj := interval / 2
-			c.warn(timeoutStmt, subject, "timeout %s is not shorter than the interval %s, as vipd requires: converted as %s (or raise the interval)", duration(timeout), duration(interval), duration(adj))
-			ch.head = append(ch.head, fmt.Sprintf("keepalived: timeout %s (%s); vipd needs it shorter than the interval", duration(timeout), timeoutStmt.Pos))
+	if x.timeoutStmt != nil {
+		timeout := x.timeout
+		if timeout >= x.interval {
+			adj := x.interval / 2
+			ch.head = append(ch.head, c.report(x.timeoutStmt, Finding{Subject: subject, What: "timeout " + duration(timeout), Msg: fmt.Sprintf(" is not shorter than the interval %s, as vipd requires: converted as %s (or raise the interval)", duration(x.interval), duration(adj)), Note: "; vipd needs it shorter than the interval"}))
 			timeout = adj
 		}
 		ch.timeout = timeout
 	}
 	if ch.command == nil {
-		c.warn(s, subject, "no usable script line: not converted (keepalived drops it too)")
+		c.ignored(s, subject, "", "no usable script line: not converted (keepalived drops it too)")
 		return
 	}
 	ch.name = sanitize(kname, "check", c.checkNames)
 	if ch.name != kname {
-		c.warn(s, subject, "renamed %q: vipd check names are 1 to 64 of A-Z a-z 0-9 _ . -", ch.name)
+		c.warn(s, subject, "", "renamed %q: vipd check names are 1 to 64 of A-Z a-z 0-9 _ . -", ch.name)
 	}
 	vs.ok = true
 }
@@ -374,11 +268,11 @@ func (c *converter) script(s *Stmt) {
 func (c *converter) command(s *Stmt, subject, text string) []string {
 	argv, shell := splitCommand(text)
 	if shell {
-		c.warn(s, subject, "%s: uses shell syntax, converted to [/bin/sh, -c, ...] (keepalived 2.x runs scripts without a shell: check that this is what you meant)", s.Keyword)
+		c.warn(s, subject, s.Keyword, "uses shell syntax, converted to [/bin/sh, -c, ...] (keepalived 2.x runs scripts without a shell: check that this is what you meant)")
 		return []string{"/bin/sh", "-c", text}
 	}
 	if len(argv) == 0 {
-		c.warn(s, subject, "%s: empty command; ignored", s.Keyword)
+		c.ignored(s, subject, s.Keyword, "empty command; ignored")
 		return nil
 	}
 	return argv
@@ -399,7 +293,7 @@ func (c *converter) syncGroup(s *Stmt) string {
 			}
 		}
 	}
-	why := topReasons["vrrp_sync_group"]
+	why := noSyncGroups
 	if len(also) > 0 {
 		why += "; its " + strings.Join(also, ", ") + " are not converted either (move them to the member instances)"
 	}
@@ -447,103 +341,7 @@ type instSrc struct {
 func (c *converter) gather(s *Stmt, in *outInstance) *instSrc {
 	src := &instSrc{stmt: s, kname: strings.Join(s.Args, " "), priority: 100}
 	src.subject = strings.TrimSpace("vrrp_instance " + src.kname)
-	subject := src.subject
-	for _, a := range s.Block {
-		switch a.Keyword {
-		case "state":
-			if len(a.Args) > 0 {
-				src.state, src.stateStmt = strings.ToUpper(a.Args[0]), a
-			}
-		case "interface":
-			if len(a.Args) > 0 {
-				src.iface, src.ifaceStmt = a.Args[0], a
-			}
-		case "virtual_router_id":
-			if v, ok := c.intArg(a, subject, 1, 255); ok {
-				src.vrid, src.vridStmt = v, a
-			}
-		case "priority":
-			if v, ok := c.intArg(a, subject, 1, 255); ok {
-				src.priority, src.priorityStmt = v, a
-			}
-		case "advert_int":
-			if d, ok := c.secondsArg(a, subject, time.Microsecond, time.Hour); ok {
-				src.advert, src.advertStmt = d, a
-			}
-		case "nopreempt":
-			src.nopreempt = a
-		case "preempt_delay":
-			if d, ok := c.secondsArg(a, subject, 0, 1000*time.Second); ok {
-				src.preemptDelay, src.preemptDelayStmt = d, a
-			}
-		case "virtual_ipaddress":
-			src.vips = append(src.vips, a.Block...)
-		case "virtual_ipaddress_excluded":
-			src.excluded = append(src.excluded, a)
-		case "unicast_src_ip", "mcast_src_ip":
-			src.src = a
-		case "unicast_peer":
-			src.peerBlock = a
-			src.peers = append(src.peers, a.Block...)
-		case "authentication":
-			src.auth = a
-		case "auth_hmac":
-			if src.hmac != nil {
-				again := &Stmt{Pos: a.Pos, Keyword: a.Keyword, seq: a.seq} // its words may be secrets
-				in.tail = append(in.tail, c.notConverted(again, subject, fmt.Sprintf("given twice; the first (%s) is used", src.hmac.Pos)))
-				continue
-			}
-			src.hmac = a
-		case "version":
-			if v, ok := c.intArg(a, subject, 2, 3); ok {
-				src.version, src.versionStmt = v, a
-			}
-		case "track_script":
-			src.trackScripts = append(src.trackScripts, a.Block...)
-		case "track_interface":
-			src.trackIfaces = append(src.trackIfaces, a.Block...)
-		case "notify", "notify_master", "notify_backup", "notify_fault", "notify_stop":
-			src.notify = append(src.notify, a)
-		case "garp_master_repeat":
-			if v, ok := c.intArg(a, subject, 1, math.MaxInt32); ok {
-				src.garpRepeat, src.garpRepeatStmt = v, a
-			}
-		case "garp_master_refresh":
-			if v, ok := c.intArg(a, subject, 0, math.MaxInt32); ok {
-				src.garpRefresh, src.garpRefreshStmt = time.Duration(v)*time.Second, a
-			}
-		case "garp_master_refresh_repeat":
-			if v, ok := c.intArg(a, subject, 0, math.MaxInt32); ok {
-				src.garpRefreshRepeat, src.garpRefreshRepeatStmt = v, a
-			}
-		case "virtual_routes":
-			src.vroutes = append(src.vroutes, a)
-		case "virtual_rules":
-			src.vrules = append(src.vrules, a)
-		case "garp_master_delay":
-			if len(a.Args) == 1 && a.Args[0] == "0" {
-				in.tail = append(in.tail, fmt.Sprintf("keepalived: %s (%s): no second burst of gratuitous ARPs, as in vipd", a.Line(), a.Pos))
-				continue
-			}
-			in.tail = append(in.tail, c.notConverted(a, subject, "vipd sends one burst of gratuitous ARPs on becoming master, no second one later"))
-		case "old_unicast_checksum":
-			if len(a.Args) > 0 && a.Args[0] == "never" {
-				in.tail = append(in.tail, c.notConverted(a, subject, "vipd never guesses the checksum kind; set v3_checksum_as_v2 to match the peers"))
-				continue
-			}
-			src.oldChecksum = a
-		default:
-			if why, ok := instanceSame[a.Keyword]; ok {
-				in.tail = append(in.tail, fmt.Sprintf("keepalived: %s (%s): %s", a.Line(), a.Pos, why))
-				continue
-			}
-			reason, ok := instanceReasons[a.Keyword]
-			if !ok {
-				reason = "no vipd equivalent"
-			}
-			in.tail = append(in.tail, c.notConverted(a, subject, reason))
-		}
-	}
+	in.tail = append(in.tail, instanceKeywords.walk(c, src, s.Block, otherInstance)...)
 	return src
 }
 
@@ -555,16 +353,17 @@ type vipIn struct {
 	notes  []string
 }
 
-// instance converts a vrrp_instance, or returns nil and why not, after
-// warning.
-func (c *converter) instance(s *Stmt) (*outInstance, string) {
+// instance converts a vrrp_instance, or returns nil and the finding
+// that says why not, after warning.
+func (c *converter) instance(s *Stmt) (*outInstance, Finding) {
 	in := &outInstance{notes: map[string][]string{}}
 	src := c.gather(s, in)
 	subject := src.subject
-	fail := func(at *Stmt, format string, args ...any) (*outInstance, string) {
+	fail := func(at *Stmt, format string, args ...any) (*outInstance, Finding) {
 		why := fmt.Sprintf(format, args...)
-		c.warn(at, subject, "not converted: %s", why)
-		return nil, why
+		f := Finding{What: subject, Kind: NotConverted, Msg: why, Note: why}
+		c.report(at, f)
+		return nil, f
 	}
 	in.head = []string{fmt.Sprintf("vrrp_instance %s (%s)", src.kname, s.Pos)}
 	for _, g := range c.groups[src.kname] {
@@ -589,8 +388,7 @@ func (c *converter) instance(s *Stmt) (*outInstance, string) {
 		if in.family == "" {
 			in.family = f
 		} else if f != in.family {
-			c.warn(v, subject, "virtual_ipaddress %s: not converted: %s, but the instance is %s from its first VIP; keepalived ignores it too (\"address family must match VRRP instance\"): give it its own instance and VRID", v.Keyword, config.FamilyWord(f), config.FamilyWord(in.family))
-			in.tail = append(in.tail, fmt.Sprintf("not converted: virtual_ipaddress %s (%s): %s in an %s instance (keepalived ignores it too)", v.Keyword, v.Pos, config.FamilyWord(f), config.FamilyWord(in.family)))
+			in.tail = append(in.tail, c.report(v, Finding{Subject: subject, What: "virtual_ipaddress " + v.Keyword, Kind: NotConverted, Msg: fmt.Sprintf("%s, but the instance is %s from its first VIP; keepalived ignores it too (\"address family must match VRRP instance\"): give it its own instance and VRID", config.FamilyWord(f), config.FamilyWord(in.family)), Note: fmt.Sprintf("%s in an %s instance (keepalived ignores it too)", config.FamilyWord(f), config.FamilyWord(in.family))}))
 			continue
 		}
 		vips = append(vips, vip)
@@ -601,7 +399,7 @@ func (c *converter) instance(s *Stmt) (*outInstance, string) {
 			addrs = append(addrs, a.Line())
 		}
 		line := &Stmt{Pos: e.Pos, Keyword: e.Keyword, Raw: "{ " + strings.Join(addrs, "; ") + " }", seq: e.seq}
-		in.tail = append(in.tail, c.notConverted(line, subject, instanceReasons["virtual_ipaddress_excluded"]))
+		in.tail = append(in.tail, c.notConverted(line, subject, excludedVIPs))
 	}
 
 	in.iface = src.iface
@@ -609,8 +407,7 @@ func (c *converter) instance(s *Stmt) (*outInstance, string) {
 		for _, v := range vips {
 			if v.dev != "" {
 				in.iface = v.dev
-				c.warn(v.stmt, subject, "no interface: using %s, the dev of the first VIP that has one", v.dev)
-				in.note("interface", "keepalived: no interface; %s is the dev of a VIP", v.dev)
+				in.note("interface", c.report(v.stmt, Finding{Subject: subject, Said: "no interface", Msg: fmt.Sprintf("using %s, the dev of the first VIP that has one", v.dev), Note: fmt.Sprintf("keepalived: no interface; %s is the dev of a VIP", v.dev)}))
 				break
 			}
 		}
@@ -646,20 +443,19 @@ func (c *converter) instance(s *Stmt) (*outInstance, string) {
 	for _, v := range vips {
 		a := v.prefix.Addr()
 		if seen[a] {
-			c.warn(v.stmt, subject, "virtual_ipaddress %s: listed twice; converted once", a)
+			c.ignored(v.stmt, subject, "virtual_ipaddress "+a.String(), "listed twice; converted once")
 			continue
 		}
 		seen[a] = true
 		if other, dup := c.vips[a]; dup {
-			c.warn(v.stmt, subject, "virtual_ipaddress %s: not converted: already a VIP of %s", a, other)
-			in.tail = append(in.tail, fmt.Sprintf("not converted: virtual_ipaddress %s (%s): already a VIP of %s", a, v.stmt.Pos, other))
+			why := "already a VIP of " + other
+			in.tail = append(in.tail, c.report(v.stmt, Finding{Subject: subject, What: "virtual_ipaddress " + a.String(), Kind: NotConverted, Msg: why, Note: why}))
 			dropped = append(dropped, v.prefix)
 			continue
 		}
 		item := outItem{value: v.prefix.String(), head: v.notes}
 		if v.dev != "" && v.dev != in.iface {
-			c.warn(v.stmt, subject, "virtual_ipaddress %s dev %s: vipd adds every VIP to the instance's interface, %s", a, v.dev, in.iface)
-			item.head = append([]string{fmt.Sprintf("keepalived: dev %s (%s); vipd adds it to %s", v.dev, v.stmt.Pos, in.iface)}, item.head...)
+			item.head = append([]string{c.report(v.stmt, Finding{Subject: subject, What: "dev " + v.dev, Said: fmt.Sprintf("virtual_ipaddress %s dev %s", a, v.dev), Msg: "vipd adds every VIP to the instance's interface, " + in.iface, Note: "; vipd adds it to " + in.iface})}, item.head...)
 		}
 		in.vips = append(in.vips, item)
 	}
@@ -674,13 +470,12 @@ func (c *converter) instance(s *Stmt) (*outInstance, string) {
 		}
 	}
 	if len(lost) > 0 {
-		c.warn(s, subject, "vipd advertises fewer VIPs than keepalived (without %s): keepalived hosts of this group drop vipd's adverts (\"ip address associated with VRID not present in MASTER advert\") unless they set vrrp_skip_check_adv_addr; set it on them before mixing, or replace every host at once", strings.Join(lost, ", "))
-		in.note("vips", "keepalived advertises %s too: see the warnings before mixing vipd and keepalived hosts", strings.Join(lost, ", "))
+		in.note("vips", c.report(s, Finding{Subject: subject, Msg: fmt.Sprintf("vipd advertises fewer VIPs than keepalived (without %s): keepalived hosts of this group drop vipd's adverts (\"ip address associated with VRID not present in MASTER advert\") unless they set vrrp_skip_check_adv_addr; set it on them before mixing, or replace every host at once", strings.Join(lost, ", ")), Note: fmt.Sprintf("keepalived advertises %s too: see the warnings before mixing vipd and keepalived hosts", strings.Join(lost, ", "))}))
 	}
 
 	in.name = sanitize(src.kname, "instance", c.names)
 	if in.name != src.kname {
-		c.warn(s, subject, "renamed %q: vipd instance names are 1 to 64 of A-Z a-z 0-9 _ . -, unique", in.name)
+		c.warn(s, subject, "", "renamed %q: vipd instance names are 1 to 64 of A-Z a-z 0-9 _ . -, unique", in.name)
 		in.head = append(in.head, fmt.Sprintf("keepalived name: %q", src.kname))
 	}
 	c.vrids[key] = in.name
@@ -700,7 +495,7 @@ func (c *converter) instance(s *Stmt) (*outInstance, string) {
 	if a := src.oldChecksum; a != nil {
 		if in.version == 3 && in.family == "ipv4" {
 			in.v3ChecksumAsV2 = true
-			in.note("v3_checksum_as_v2", "keepalived: %s (%s)", a.Line(), a.Pos)
+			in.note("v3_checksum_as_v2", c.same(a, ""))
 		} else {
 			in.tail = append(in.tail, c.notConverted(a, subject, "applies to IPv4 VRRPv3 only"))
 		}
@@ -709,12 +504,12 @@ func (c *converter) instance(s *Stmt) (*outInstance, string) {
 	in.tail = append(in.tail, c.trackInterfaces(in, src.trackIfaces, subject)...)
 	weighted := func(t outTrack) bool { return t.weight != 0 }
 	if len(c.groups[src.kname]) > 0 && (slices.ContainsFunc(in.trackChecks, weighted) || slices.ContainsFunc(in.trackIfaces, weighted)) {
-		c.warn(s, subject, "member of a vrrp_sync_group with weighted tracking: keepalived ignores (or zeroes, depending on its version) these weights; vipd applies them")
+		c.warn(s, subject, "", "member of a vrrp_sync_group with weighted tracking: keepalived ignores (or zeroes, depending on its version) these weights; vipd applies them")
 	}
 	c.notify(in, src.notify, subject)
 	c.vroutes(in, src.vroutes, subject)
 	c.vrules(in, src.vrules, subject)
-	return in, ""
+	return in, Finding{}
 }
 
 // version: keepalived's default is 2 for IPv4 (vrrp_version in
@@ -724,14 +519,14 @@ func (c *converter) version(in *outInstance, src *instSrc) {
 	case in.family == "ipv6":
 		in.version = 3
 		if src.version == 2 {
-			c.warn(src.versionStmt, src.subject, "version 2: VRRPv2 is IPv4 only; keepalived uses version 3 for IPv6 too")
+			c.warn(src.versionStmt, src.subject, "version 2", "VRRPv2 is IPv4 only; keepalived uses version 3 for IPv6 too")
 		}
 		in.note("version", "keepalived always uses VRRPv3 for IPv6")
 	case src.version != 0:
 		in.version = src.version
-	case c.vrrpVersion != 0:
-		in.version = c.vrrpVersion
-		in.note("version", "from global_defs vrrp_version (%s)", c.versionStmt.Pos)
+	case c.global.version != 0:
+		in.version = c.global.version
+		in.note("version", fmt.Sprintf("from global_defs vrrp_version (%s)", c.global.versionStmt.Pos))
 	default:
 		in.version = 2
 		in.note("version", "keepalived's default for IPv4 without vrrp_version: VRRPv2, so that vipd and keepalived hosts understand each other")
@@ -741,11 +536,10 @@ func (c *converter) version(in *outInstance, src *instSrc) {
 func (c *converter) priority(in *outInstance, src *instSrc) {
 	in.priority = src.priority
 	if src.stateStmt != nil {
-		in.note("priority", "keepalived: state %s (%s): vipd has no initial state; the highest priority becomes master", src.state, src.stateStmt.Pos)
+		in.note("priority", c.report(src.stateStmt, Finding{What: "state " + src.state, Kind: Same, Note: "vipd has no initial state; the highest priority becomes master"}))
 	}
 	if in.priority == 255 {
-		c.warn(src.priorityStmt, src.subject, "priority 255 (address owner) is not supported by vipd: converted as 254")
-		in.note("priority", "keepalived: priority 255 (address owner), which vipd does not support")
+		in.note("priority", c.report(src.priorityStmt, Finding{Subject: src.subject, Said: "priority 255 (address owner)", Msg: " is not supported by vipd: converted as 254", Note: "keepalived: priority 255 (address owner), which vipd does not support"}))
 		in.priority = 254
 	}
 }
@@ -757,11 +551,9 @@ func (c *converter) preempt(in *outInstance, src *instSrc) {
 	if a := src.nopreempt; a != nil {
 		switch {
 		case src.state == "MASTER":
-			c.warn(a, src.subject, "nopreempt: keepalived ignores it with state MASTER (\"nopreempt will not work with initial state MASTER - clearing\"): converted as preempt: true, which is how keepalived behaves; write preempt: false if you want no preemption")
-			in.note("preempt", "keepalived: nopreempt (%s), which keepalived ignores with state MASTER", a.Pos)
+			in.note("preempt", c.report(a, Finding{Subject: src.subject, What: "nopreempt", Msg: "keepalived ignores it with state MASTER (\"nopreempt will not work with initial state MASTER - clearing\"): converted as preempt: true, which is how keepalived behaves; write preempt: false if you want no preemption", Note: ", which keepalived ignores with state MASTER"}))
 		case src.priority == 255:
-			c.warn(a, src.subject, "nopreempt: keepalived ignores it at priority 255: converted as preempt: true")
-			in.note("preempt", "keepalived: nopreempt (%s), which keepalived ignores at priority 255", a.Pos)
+			in.note("preempt", c.report(a, Finding{Subject: src.subject, What: "nopreempt", Msg: "keepalived ignores it at priority 255: converted as preempt: true", Note: ", which keepalived ignores at priority 255"}))
 		default:
 			in.noPreempt = true
 		}
@@ -777,8 +569,7 @@ func (c *converter) preempt(in *outInstance, src *instSrc) {
 			in.preemptDelay, in.hasPreemptDelay = src.preemptDelay, true
 			return
 		}
-		c.warn(a, src.subject, "preempt_delay: not converted: %s", why)
-		in.tail = append(in.tail, fmt.Sprintf("not converted: %s (%s): %s", a.Line(), a.Pos, why))
+		in.tail = append(in.tail, c.report(a, Finding{Subject: src.subject, What: a.Line(), Said: a.Keyword, Kind: NotConverted, Msg: why, Note: why}))
 	}
 }
 
@@ -789,36 +580,59 @@ func (c *converter) vip(v *Stmt, subject string, in *outInstance) (vipIn, bool) 
 		err = vipProblem(p)
 	}
 	if err != nil {
-		c.warn(v, subject, "virtual_ipaddress %s: not converted: %v", v.Keyword, err)
-		in.tail = append(in.tail, fmt.Sprintf("not converted: virtual_ipaddress %s (%s): %v", short(v.Line()), v.Pos, err))
+		in.tail = append(in.tail, c.report(v, Finding{Subject: subject, What: "virtual_ipaddress " + short(v.Line()), Said: "virtual_ipaddress " + v.Keyword, Kind: NotConverted, Msg: err.Error(), Note: err.Error()}))
 		return vipIn{prefix: p}, false // p is valid when vipd's rules refused it
 	}
 	vip := vipIn{prefix: p, stmt: v}
 	var extras []string
 	for i := 0; i < len(v.Args); i++ {
-		opt, arg := v.Args[i], ""
-		switch opt {
-		case "dev", "label", "scope", "brd", "broadcast", "peer", "preferred_lft", "track_group":
-			if i+1 < len(v.Args) {
-				arg = v.Args[i+1]
-				i++
-			}
+		opt := v.Args[i]
+		f := vipOptions[opt]
+		if f == nil {
+			extras = append(extras, strings.TrimSpace(opt))
+			continue
 		}
-		switch {
-		case opt == "dev":
-			vip.dev = arg
-		case opt == "scope" && arg == "global":
-			// keepalived's default, and the kernel's.
-		default:
-			extras = append(extras, strings.TrimSpace(opt+" "+arg))
+		arg := ""
+		if i+1 < len(v.Args) {
+			arg = v.Args[i+1]
+			i++
+		}
+		if x := f(&vip, opt, arg); x != "" {
+			extras = append(extras, x)
 		}
 	}
 	if len(extras) > 0 {
 		x := strings.Join(extras, " ")
-		c.warn(v, subject, "virtual_ipaddress %s: %s: not converted: vipd adds the address with its prefix length only", v.Keyword, x)
-		vip.notes = append(vip.notes, fmt.Sprintf("not converted: %s (%s): vipd adds the address with its prefix length only", x, v.Pos))
+		const why = "vipd adds the address with its prefix length only"
+		vip.notes = append(vip.notes, c.report(v, Finding{Subject: subject, What: x, Said: "virtual_ipaddress " + v.Keyword + ": " + x, Kind: NotConverted, Msg: why, Note: why}))
 	}
 	return vip, true
+}
+
+// vipOptions read the words after a VIP that take a value; each returns
+// the option as vipd cannot express it, or "". Another word is an option
+// without a value, which vipd cannot express either.
+var vipOptions = map[string]func(vip *vipIn, opt, arg string) string{
+	"dev": func(vip *vipIn, _, arg string) string {
+		vip.dev = arg
+		return ""
+	},
+	"scope": func(_ *vipIn, opt, arg string) string {
+		if arg == "global" {
+			return "" // keepalived's default, and the kernel's
+		}
+		return dropVIPOption(nil, opt, arg)
+	},
+	"label":         dropVIPOption,
+	"brd":           dropVIPOption,
+	"broadcast":     dropVIPOption,
+	"peer":          dropVIPOption,
+	"preferred_lft": dropVIPOption,
+	"track_group":   dropVIPOption,
+}
+
+func dropVIPOption(_ *vipIn, opt, arg string) string {
+	return strings.TrimSpace(opt + " " + arg)
 }
 
 func parseAddrPrefix(s string) (netip.Prefix, error) {
@@ -882,7 +696,7 @@ func (c *converter) advert(s *Stmt, subject string, d time.Duration, version int
 		out = max(10*time.Millisecond, min(40950*time.Millisecond, d.Round(10*time.Millisecond)))
 	}
 	if out != d {
-		c.warn(s, subject, "advert_int %s: VRRPv%d cannot advertise that interval: converted as %s", s.Args[0], version, duration(out))
+		c.warn(s, subject, "advert_int "+s.Args[0], "VRRPv%d cannot advertise that interval: converted as %s", version, duration(out))
 	}
 	return out
 }
@@ -891,31 +705,29 @@ func (c *converter) advert(s *Stmt, subject string, d time.Duration, version int
 // global vrrp_garp_* settings; vipd's defaults otherwise.
 func (c *converter) announce(in *outInstance, src *instSrc) {
 	count := 0
-	if c.minGarp {
+	if c.global.minGarp {
 		count = 1
 	}
-	if c.garpRepeat > 0 {
-		count = c.garpRepeat
+	if c.global.garpRepeat > 0 {
+		count = c.global.garpRepeat
 	}
 	if a := src.garpRepeatStmt; a != nil {
 		count = src.garpRepeat
-		in.note("announce", "keepalived: %s (%s)", a.Line(), a.Pos)
+		in.note("announce", c.same(a, ""))
 	}
 	if count > 100 {
-		c.warn(src.stmt, src.subject, "gratuitous ARP repeat %d: vipd sends at most 100 rounds: converted as 100", count)
-		in.note("announce", "keepalived sends %d; vipd at most 100", count)
+		in.note("announce", c.report(src.stmt, Finding{Subject: src.subject, Said: fmt.Sprintf("gratuitous ARP repeat %d", count), Msg: "vipd sends at most 100 rounds: converted as 100", Note: fmt.Sprintf("keepalived sends %d; vipd at most 100", count)}))
 		count = 100
 	}
 	in.announceCount = count
-	interval := c.garpInterval
+	interval := c.global.garpInterval
 	if in.family == "ipv6" {
-		interval = c.gnaInterval
+		interval = c.global.gnaInterval
 	}
 	if interval > 0 {
 		in.announceInterval = max(10*time.Millisecond, min(10*time.Second, interval))
 		if in.announceInterval != interval {
-			c.warn(src.stmt, src.subject, "gratuitous ARP/NA interval %s: vipd spaces rounds by 10ms..10s: converted as %s", duration(interval), duration(in.announceInterval))
-			in.note("announce", "keepalived's interval %s is outside vipd's 10ms..10s", duration(interval))
+			in.note("announce", c.report(src.stmt, Finding{Subject: src.subject, Said: "gratuitous ARP/NA interval " + duration(interval), Msg: "vipd spaces rounds by 10ms..10s: converted as " + duration(in.announceInterval), Note: fmt.Sprintf("keepalived's interval %s is outside vipd's 10ms..10s", duration(interval))}))
 		}
 	}
 	c.refresh(in, src)
@@ -928,36 +740,31 @@ const maxRefresh = 24 * time.Hour
 // vrrp_garp_master_refresh; keepalived's repeat of each refresh is one
 // round in vipd.
 func (c *converter) refresh(in *outInstance, src *instSrc) {
-	refresh, from := c.garpRefresh, c.garpRefreshStmt
+	refresh, from := c.global.garpRefresh, c.global.garpRefreshStmt
 	if a := src.garpRefreshStmt; a != nil {
 		refresh, from = src.garpRefresh, a
 	}
 	switch {
 	case refresh > 0:
 		if from == src.garpRefreshStmt {
-			in.note("announce", "keepalived: %s (%s)", from.Line(), from.Pos)
+			in.note("announce", c.same(from, ""))
 		} else {
-			in.note("announce", "refresh from global_defs vrrp_garp_master_refresh (%s)", from.Pos)
+			in.note("announce", fmt.Sprintf("refresh from global_defs vrrp_garp_master_refresh (%s)", from.Pos))
 		}
 		if refresh > maxRefresh {
-			c.warn(from, src.subject, "%s: vipd refreshes at most every %s: converted as %s", from.Line(), duration(maxRefresh), duration(maxRefresh))
-			in.note("announce", "keepalived refreshes every %s; vipd at most every %s", duration(refresh), duration(maxRefresh))
+			in.note("announce", c.report(from, Finding{Subject: src.subject, Said: from.Line(), Msg: fmt.Sprintf("vipd refreshes at most every %s: converted as %s", duration(maxRefresh), duration(maxRefresh)), Note: fmt.Sprintf("keepalived refreshes every %s; vipd at most every %s", duration(refresh), duration(maxRefresh))}))
 			refresh = maxRefresh
 		}
 		in.announceRefresh = refresh
 	case from != nil && from == src.garpRefreshStmt:
-		in.tail = append(in.tail, fmt.Sprintf("keepalived: %s (%s): no refresh, vipd's default", from.Line(), from.Pos))
+		in.tail = append(in.tail, c.same(from, "no refresh, vipd's default"))
 	}
-	a := src.garpRefreshRepeatStmt
-	switch {
+	switch a := src.garpRefreshRepeatStmt; {
 	case a == nil:
 	case refresh == 0:
-		in.tail = append(in.tail, fmt.Sprintf("keepalived: %s (%s): no effect without garp_master_refresh, in keepalived too", a.Line(), a.Pos))
-	case src.garpRefreshRepeat > 1:
-		c.warn(a, src.subject, "%s: %s", a.Line(), refreshRepeat(src.garpRefreshRepeat))
-		in.note("announce", "keepalived: %s (%s): vipd announces once per refresh", a.Line(), a.Pos)
+		in.tail = append(in.tail, c.same(a, "no effect without garp_master_refresh, in keepalived too"))
 	default:
-		in.note("announce", "keepalived: %s (%s): one announcement per refresh, as in vipd", a.Line(), a.Pos)
+		in.note("announce", c.perRefresh(a, src.subject, src.garpRefreshRepeat))
 	}
 }
 
@@ -971,47 +778,32 @@ func (c *converter) auth(in *outInstance, a *Stmt, subject string) {
 	if a == nil {
 		return
 	}
-	var typ, pass string
-	var typStmt, passStmt *Stmt
-	for _, s := range a.Block {
-		switch s.Keyword {
-		case "auth_type":
-			if len(s.Args) > 0 {
-				typ, typStmt = strings.ToUpper(s.Args[0]), s
-			}
-		case "auth_pass":
-			if len(s.Args) > 0 {
-				pass, passStmt = s.Args[0], s
-			}
-		default:
-			in.tail = append(in.tail, c.notConverted(s, subject, "unknown authentication keyword"))
-		}
-	}
+	x := &authIn{subject: subject}
+	in.tail = append(in.tail, authKeywords.walk(c, x, a.Block, otherAuth)...)
+	typ, pass, typStmt, passStmt := x.typ, x.pass, x.typStmt, x.passStmt
 	switch {
 	case typ == "AH":
-		c.warn(typStmt, subject, "authentication AH: not converted: vipd does not support IPsec AH, so it cannot talk to these keepalived hosts; remove authentication from them first (or use PASS)")
-		in.tail = append(in.tail, fmt.Sprintf("not converted: authentication { auth_type AH } (%s): unsupported", typStmt.Pos))
+		in.tail = append(in.tail, c.report(typStmt, Finding{Subject: subject, What: "authentication { auth_type AH }", Said: "authentication AH", Kind: NotConverted, Msg: "vipd does not support IPsec AH, so it cannot talk to these keepalived hosts; remove authentication from them first (or use PASS)", Note: "unsupported"}))
 	case typ == "":
-		c.warn(a, subject, "authentication: no auth_type, so keepalived authenticates nothing: not converted")
+		c.ignored(a, subject, "authentication", "no auth_type, so keepalived authenticates nothing: not converted")
 	case typ != "PASS":
-		c.warn(typStmt, subject, "auth_type %s: not converted: unknown type", typ)
+		c.report(typStmt, Finding{Subject: subject, What: "auth_type " + typ, Kind: NotConverted, Msg: "unknown type"})
 	case in.version == 3:
 		// keepalived drops authentication for VRRPv3 as well.
-		c.warn(a, subject, "authentication: not converted: VRRPv3 has no authentication (keepalived ignores it for version 3 too)")
-		in.tail = append(in.tail, fmt.Sprintf("not converted: authentication (%s): VRRPv3 has none", a.Pos))
+		in.tail = append(in.tail, c.report(a, Finding{Subject: subject, What: "authentication", Kind: NotConverted, Msg: "VRRPv3 has no authentication (keepalived ignores it for version 3 too)", Note: "VRRPv3 has none"}))
 	case pass == "":
-		c.warn(a, subject, "authentication: not converted: no auth_pass (keepalived would send an empty password, vipd needs 1 to 8 bytes)")
+		c.report(a, Finding{Subject: subject, What: "authentication", Kind: NotConverted, Msg: "no auth_pass (keepalived would send an empty password, vipd needs 1 to 8 bytes)"})
 	default:
 		if len(pass) > 8 {
-			c.warn(passStmt, subject, "auth_pass: keepalived uses only the first 8 bytes: converted as such")
+			c.warn(passStmt, subject, "auth_pass", "keepalived uses only the first 8 bytes: converted as such")
 			pass = pass[:8]
 		}
 		if !utf8.ValidString(pass) {
-			c.warn(passStmt, subject, "auth_pass: its first 8 bytes end inside a character, which YAML cannot carry: not converted")
+			c.ignored(passStmt, subject, "auth_pass", "its first 8 bytes end inside a character, which YAML cannot carry: not converted")
 			return
 		}
 		in.authPass = pass
-		in.note("auth_pass", "keepalived: authentication { auth_type PASS } (%s)", a.Pos)
+		in.note("auth_pass", c.report(a, Finding{What: "authentication { auth_type PASS }", Kind: Same}))
 	}
 }
 
@@ -1020,30 +812,29 @@ func (c *converter) peers(in *outInstance, block *Stmt, peers []*Stmt, src *Stmt
 	for _, p := range peers {
 		a, err := netip.ParseAddr(p.Keyword)
 		if err != nil || a.Zone() != "" || a.Is4In6() {
-			c.warn(p, subject, "unicast_peer %s: not converted: not an IP address", p.Keyword)
-			in.tail = append(in.tail, fmt.Sprintf("not converted: unicast_peer %s (%s): not an IP address", p.Keyword, p.Pos))
+			const why = "not an IP address"
+			in.tail = append(in.tail, c.report(p, Finding{Subject: subject, What: "unicast_peer " + p.Keyword, Kind: NotConverted, Msg: why, Note: why}))
 			continue
 		}
 		if config.FamilyOf(a) != in.family {
-			c.warn(p, subject, "unicast_peer %s: not converted: not %s like the VIPs (keepalived skips it too)", a, config.FamilyWord(in.family))
-			in.tail = append(in.tail, fmt.Sprintf("not converted: unicast_peer %s (%s): not %s like the VIPs", a, p.Pos, config.FamilyWord(in.family)))
+			why := "not " + config.FamilyWord(in.family) + " like the VIPs"
+			in.tail = append(in.tail, c.report(p, Finding{Subject: subject, What: "unicast_peer " + a.String(), Kind: NotConverted, Msg: why + " (keepalived skips it too)", Note: why}))
 			continue
 		}
 		if seen[a] {
-			c.warn(p, subject, "unicast_peer %s: listed twice", a)
+			c.ignored(p, subject, "unicast_peer "+a.String(), "listed twice")
 			continue
 		}
 		seen[a] = true
 		item := outItem{value: a.String()}
 		if len(p.Args) > 0 {
-			c.warn(p, subject, "unicast_peer %s: %s: not converted: vipd checks TTL 255 on every advert", a, strings.Join(p.Args, " "))
-			item.head = append(item.head, fmt.Sprintf("not converted: %s (%s)", strings.Join(p.Args, " "), p.Pos))
+			opts := strings.Join(p.Args, " ")
+			item.head = append(item.head, c.report(p, Finding{Subject: subject, What: opts, Said: "unicast_peer " + a.String() + ": " + opts, Kind: NotConverted, Msg: "vipd checks TTL 255 on every advert"}))
 		}
 		in.peers = append(in.peers, item)
 	}
 	if block != nil && len(in.peers) == 0 {
-		c.warn(block, subject, "unicast_peer: no usable peer: converted to multicast, as keepalived does without peers")
-		in.tail = append(in.tail, fmt.Sprintf("keepalived: unicast_peer (%s) lists no usable peer: multicast is used", block.Pos))
+		in.tail = append(in.tail, c.report(block, Finding{Subject: subject, What: "unicast_peer", Msg: "no usable peer: converted to multicast, as keepalived does without peers", Note: " lists no usable peer: multicast is used"}))
 	}
 	if src == nil || len(src.Args) == 0 {
 		return
@@ -1085,7 +876,7 @@ func (c *converter) trackScripts(in *outInstance, entries []*Stmt, subject strin
 			continue
 		}
 		if seen[vs.check.name] {
-			c.warn(e, subject, "track_script %s: tracked twice; only the first is used", e.Keyword)
+			c.ignored(e, subject, "track_script "+e.Keyword, "tracked twice; only the first is used")
 			continue
 		}
 		seen[vs.check.name] = true
@@ -1124,7 +915,7 @@ func (c *converter) trackInterfaces(in *outInstance, entries []*Stmt, subject st
 			continue
 		}
 		if seen[e.Keyword] {
-			c.warn(e, subject, "track_interface %s: tracked twice; only the first is used", e.Keyword)
+			c.ignored(e, subject, "track_interface "+e.Keyword, "tracked twice; only the first is used")
 			continue
 		}
 		seen[e.Keyword] = true
@@ -1151,44 +942,33 @@ func (c *converter) weight(block string, e *Stmt, subject string, def int, defRe
 	}
 	w = v
 	for _, a := range args[2:] {
-		switch a {
-		case "reverse":
-			reverse = true
-		case "noreverse", "no_reverse":
-			reverse = false
-		default:
-			c.warn(e, subject, "%s %s: unknown option %q ignored", block, short(e.Line()), a)
+		r, ok := reverseWords[a]
+		if !ok {
+			c.ignored(e, subject, block+" "+short(e.Line()), "unknown option %q ignored", a)
+			continue
 		}
+		reverse = r
 	}
 	return w, reverse, "", true
 }
+
+// reverseWords are the options after a tracked weight: whether it is
+// reversed.
+var reverseWords = map[string]bool{"reverse": true, "noreverse": false, "no_reverse": false}
 
 // notify converts notify, notify_master, ...: SCRIPT [user [group]].
 func (c *converter) notify(in *outInstance, stmts []*Stmt, subject string) {
 	for _, s := range stmts {
 		if len(s.Args) == 0 {
-			c.warn(s, subject, "%s: no script; ignored", s.Keyword)
+			c.ignored(s, subject, s.Keyword, "no script; ignored")
 			continue
 		}
 		if len(s.Args) > 1 {
-			c.warn(s, subject, "%s: runs as user %s in keepalived: %s", s.Keyword, strings.Join(s.Args[1:], ":"), noScripts)
-			in.note("notify", "keepalived: %s runs as %s (%s); vipd runs it as its own user", s.Keyword, strings.Join(s.Args[1:], ":"), s.Pos)
+			user := strings.Join(s.Args[1:], ":")
+			in.note("notify", c.report(s, Finding{Subject: subject, What: s.Keyword + " runs as " + user, Said: s.Keyword, Msg: "runs as user " + user + " in keepalived: " + noScripts, Note: "; vipd runs it as its own user"}))
 		}
-		argv := c.command(s, subject, s.Args[0])
-		if argv == nil {
-			continue
-		}
-		switch s.Keyword {
-		case "notify":
-			in.notify.command = argv
-		case "notify_master":
-			in.notify.master = argv
-		case "notify_backup":
-			in.notify.backup = argv
-		case "notify_fault":
-			in.notify.fault = argv
-		case "notify_stop":
-			in.notify.stop = argv
+		if argv := c.command(s, subject, s.Args[0]); argv != nil {
+			*notifyFields[s.Keyword](&in.notify) = argv
 		}
 	}
 }
@@ -1196,12 +976,12 @@ func (c *converter) notify(in *outInstance, stmts []*Stmt, subject string) {
 // intArg reads a statement's single integer argument in lo..hi.
 func (c *converter) intArg(s *Stmt, subject string, lo, hi int) (int, bool) {
 	if len(s.Args) == 0 {
-		c.warn(s, subject, "%s: no value; ignored", s.Keyword)
+		c.ignored(s, subject, s.Keyword, "no value; ignored")
 		return 0, false
 	}
 	v, err := strconv.Atoi(s.Args[0])
 	if err != nil || v < lo || v > hi {
-		c.warn(s, subject, "%s %s: not an integer in %d..%d; ignored", s.Keyword, s.Args[0], lo, hi)
+		c.ignored(s, subject, s.Keyword+" "+s.Args[0], "not an integer in %d..%d; ignored", lo, hi)
 		return 0, false
 	}
 	return v, true
@@ -1211,12 +991,12 @@ func (c *converter) intArg(s *Stmt, subject string, lo, hi int) (int, bool) {
 // microsecond (keepalived's resolution), in lo..hi.
 func (c *converter) secondsArg(s *Stmt, subject string, lo, hi time.Duration) (time.Duration, bool) {
 	if len(s.Args) == 0 {
-		c.warn(s, subject, "%s: no value; ignored", s.Keyword)
+		c.ignored(s, subject, s.Keyword, "no value; ignored")
 		return 0, false
 	}
 	d, err := parseSeconds(s.Args[0])
 	if err != nil || d < lo || d > hi {
-		c.warn(s, subject, "%s %s: not a number of seconds in %s..%s; ignored", s.Keyword, s.Args[0], duration(lo), duration(hi))
+		c.ignored(s, subject, s.Keyword+" "+s.Args[0], "not a number of seconds in %s..%s; ignored", duration(lo), duration(hi))
 		return 0, false
 	}
 	return d, true

@@ -54,7 +54,7 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func joinWarnings(ws []Warning) string {
+func joinWarnings(ws []Finding) string {
 	var b strings.Builder
 	for _, w := range ws {
 		b.WriteString(w.String())

@@ -144,8 +144,7 @@ func (c *converter) hmacKey(h *outHMAC, s *Stmt, subject string) string {
 			return fmt.Sprintf("an inline key is hex: and %d to %d hex digits (%d to %d bytes)", 2*config.MinSecretLen, 2*config.MaxSecretLen, config.MinSecretLen, config.MaxSecretLen)
 		}
 		k.secret = "hex:" + strings.ToLower(digits)
-		c.warn(s, subject, "auth_hmac key %d: an inline secret: converted as secret: \"hex:...\", which vipd accepts with a warning: the secret is then in vipd.yaml, which editors, backups, config management and support bundles read and copy; move it to a secret_file with mode 0600", id)
-		k.head = append(k.head, fmt.Sprintf("keepalived: key %d (%s): an inline secret; better in a secret_file with mode 0600", id, s.Pos))
+		k.head = append(k.head, c.report(s, Finding{Subject: subject, What: "key " + strconv.Itoa(id), Said: "auth_hmac key " + strconv.Itoa(id), Msg: "an inline secret: converted as secret: \"hex:...\", which vipd accepts with a warning: the secret is then in vipd.yaml, which editors, backups, config management and support bundles read and copy; move it to a secret_file with mode 0600", Note: "an inline secret; better in a secret_file with mode 0600"}))
 	default:
 		return form
 	}
@@ -208,7 +207,7 @@ func (c *converter) hmac(in *outInstance, a *Stmt, subject string) (h *outHMAC, 
 		return nil, "auth_hmac without a block { key ... }"
 	}
 	h = &outHMAC{}
-	in.note("auth_hmac", "keepalived: auth_hmac (%s)", a.Pos)
+	in.note("auth_hmac", c.report(a, Finding{What: "auth_hmac", Kind: Same}))
 	var notes []string
 	for _, s := range a.Block {
 		f := hmacKeywords[s.Keyword]
@@ -233,21 +232,17 @@ func (c *converter) hmac(in *outInstance, a *Stmt, subject string) (h *outHMAC, 
 		// vipd's window is whole seconds, at most config.MaxAuthWindow.
 		switch d := max(time.Second, min(config.MaxAuthWindow, h.window.Round(time.Second))); {
 		case h.antiReplay == config.AntiReplayMonotonic:
-			notes = append(notes, fmt.Sprintf("keepalived: time_window %s (%s): applies to anti_replay time only", s.Args[0], s.Pos))
+			notes = append(notes, c.report(s, Finding{What: "time_window " + s.Args[0], Kind: Same, Note: "applies to anti_replay time only"}))
 			h.window = 0
 		case d != h.window:
-			c.warn(s, subject, "auth_hmac time_window %s: vipd's window is whole seconds, 1s..%s: converted as %s", s.Args[0], duration(config.MaxAuthWindow), duration(d))
-			notes = append(notes, fmt.Sprintf("keepalived: time_window %s (%s)", s.Args[0], s.Pos))
+			notes = append(notes, c.report(s, Finding{Subject: subject, What: s.Line(), Said: "auth_hmac " + s.Line(), Msg: fmt.Sprintf("vipd's window is whole seconds, 1s..%s: converted as %s", duration(config.MaxAuthWindow), duration(d))}))
 			h.window = d
 		}
 	}
 	if slices.ContainsFunc(h.keys, func(k outKey) bool { return k.file != "" }) {
-		c.warn(a, subject, "auth_hmac: vipd refuses a key file that is missing, not 32 to 64 bytes (or hex: text), or readable or writable by group or others, where keepalived runs unauthenticated: chmod 600 each key file, and make the user vipd runs as (vipd under the shipped unit) its owner")
-		in.note("auth_hmac", "key files must be mode 0600 and owned by the user vipd runs as (vipd under the shipped unit): vipd refuses ones that group or others can read or write")
+		in.note("auth_hmac", c.report(a, Finding{Subject: subject, Said: "auth_hmac", Msg: "vipd refuses a key file that is missing, not 32 to 64 bytes (or hex: text), or readable or writable by group or others, where keepalived runs unauthenticated: chmod 600 each key file, and make the user vipd runs as (vipd under the shipped unit) its owner", Note: "key files must be mode 0600 and owned by the user vipd runs as (vipd under the shipped unit): vipd refuses ones that group or others can read or write"}))
 	}
-	for _, n := range notes {
-		in.note("auth_hmac", "%s", n)
-	}
+	in.note("auth_hmac", notes...)
 	return h, ""
 }
 

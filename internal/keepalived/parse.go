@@ -67,7 +67,7 @@ func (s *Stmt) Line() string {
 type Config struct {
 	File     string // the main file, as given to Parse
 	Stmts    []*Stmt
-	Warnings []Warning // from reading: conditional lines, empty globs, ...
+	Warnings []Finding // from reading: conditional lines, empty globs, ...
 }
 
 // Error is a problem that stops parsing.
@@ -78,31 +78,6 @@ type Error struct {
 
 // Error renders the error on one line, control characters escaped.
 func (e *Error) Error() string { return commentText(e.Pos.String() + ": " + e.Msg) }
-
-// Warning is something converted imperfectly, or not at all. Rendered as
-// "FILE:LINE: SUBJECT: MSG", e.g.
-//
-//	keepalived.conf:40: vrrp_sync_group VG1: not converted: vipd has no sync groups; ...
-type Warning struct {
-	Pos     Pos
-	Subject string // e.g. `vrrp_instance VI_1`; may be empty
-	Msg     string
-
-	seq int
-}
-
-// String renders the warning on one line, control characters escaped.
-func (w Warning) String() string {
-	var b strings.Builder
-	b.WriteString(w.Pos.String())
-	b.WriteString(": ")
-	if w.Subject != "" {
-		b.WriteString(w.Subject)
-		b.WriteString(": ")
-	}
-	b.WriteString(w.Msg)
-	return commentText(b.String())
-}
 
 // FS is what Parse reads files through.
 type FS interface {
@@ -157,7 +132,7 @@ type parser struct {
 	files  int
 	bytes  int
 	seq    int
-	warns  []Warning
+	warns  []Finding
 
 	root []*Stmt
 	open []*Stmt // blocks not yet closed, innermost last
@@ -183,7 +158,7 @@ func (p *parser) finish(path string) (*Config, error) {
 }
 
 func (p *parser) warn(pos Pos, subject, format string, args ...any) {
-	p.warns = append(p.warns, Warning{Pos: pos, Subject: subject, Msg: fmt.Sprintf(format, args...), seq: p.seq})
+	p.warns = append(p.warns, Finding{Pos: pos, Subject: subject, Msg: fmt.Sprintf(format, args...), seq: p.seq})
 }
 
 func errorf(pos Pos, format string, args ...any) error {

@@ -1,7 +1,8 @@
 package keepalived
 
 // Why keepalived settings that vipd cannot express are not converted, by
-// keyword. A keyword missing from these tables gets a generic reason.
+// keyword, for the keywords without a row in keywords.go. A keyword
+// missing from both gets a generic reason.
 
 const (
 	noEmail        = "vipd sends no email; use a notify command"
@@ -13,10 +14,12 @@ const (
 	lvs            = "vipd does not configure IPVS (LVS); keep the load balancing in keepalived or move it to HAProxy/nginx behind the VIP"
 	noStatic       = "vipd adds only what follows the Master (VIPs, routes, rules); configure static addresses, routes and rules in the OS network configuration"
 	noStaticRoutes = "keepalived keeps static routes and rules whatever the VRRP state, and vipd leaves them to the OS: configure them in its network configuration (only virtual_routes and virtual_rules, which follow the Master, convert to routes and rules)"
+	// For keywords that have a row in keywords.go, which says these.
+	noSyncGroups = "vipd has no sync groups: each instance fails over on its own; give the members the same checks and priorities so that they move together, or merge their VIPs into one instance"
+	excludedVIPs = "vipd advertises every VIP it adds; add these to vips only once no keepalived host is left (the address lists in adverts must match), or to a second instance"
 )
 
 var topReasons = map[string]string{
-	"vrrp_sync_group":          "vipd has no sync groups: each instance fails over on its own; give the members the same checks and priorities so that they move together, or merge their VIPs into one instance",
 	"virtual_server":           lvs,
 	"virtual_server_group":     lvs,
 	"real_server":              lvs,
@@ -100,7 +103,6 @@ var instanceReasons = map[string]string{
 	"use_ipvlan":                 "vipd creates no ipvlan interfaces; the VIPs go on the instance's interface",
 	"dont_track_primary":         "vipd always tracks the instance's own interface: the instance is in FAULT while it is down",
 	"no_accept":                  "vipd always accepts traffic to its VIPs: they are ordinary addresses on the interface",
-	"virtual_ipaddress_excluded": "vipd advertises every VIP it adds; add these to vips only once no keepalived host is left (the address lists in adverts must match), or to a second instance",
 	"track_file":                 "vipd has no file tracking; use an exec check that tests the file",
 	"track_process":              "vipd has no process tracking; use an exec check such as [pidof, NAME]",
 	"track_bfd":                  "vipd has no BFD",

@@ -987,7 +987,7 @@ func (c *converter) vroutes(in *outInstance, blocks []*Stmt, subject string) {
 				continue
 			}
 			if seen[route] {
-				c.warn(e, subject, "%s: listed twice; converted once", short(line.Line()))
+				c.ignored(e, subject, short(line.Line()), "listed twice; converted once")
 				continue
 			}
 			seen[route] = true
@@ -1026,14 +1026,13 @@ func (c *converter) vrules(in *outInstance, blocks []*Stmt, subject string) {
 				continue
 			}
 			if seen[rule] {
-				c.warn(e, subject, "%s: listed twice; converted once", short(line.Line()))
+				c.ignored(e, subject, short(line.Line()), "listed twice; converted once")
 				continue
 			}
 			seen[rule] = true
 			head := c.droppedNotes(line, subject, r.dropped)
 			if auto {
-				c.warn(e, subject, "%s: no preference: keepalived gives it %d (counting down from %d for each such rule, and warns \"This is probably not what you want\"): converted as priority: %d; better give every rule its own", short(line.Line()), prio, firstAutoPriority, prio)
-				head = append(head, fmt.Sprintf("keepalived: no preference (%s): keepalived gives it %d", e.Pos, prio))
+				head = append(head, c.report(e, Finding{Subject: subject, What: "no preference", Said: short(line.Line()) + ": no preference", Msg: fmt.Sprintf("keepalived gives it %d (counting down from %d for each such rule, and warns \"This is probably not what you want\"): converted as priority: %d; better give every rule its own", prio, firstAutoPriority, prio), Note: fmt.Sprintf("keepalived gives it %d", prio)}))
 			}
 			in.ruleList = append(in.ruleList, rule)
 			in.rules = append(in.rules, outEntry{head: head, value: flowRule(rule)})
@@ -1046,8 +1045,7 @@ func (c *converter) vrules(in *outInstance, blocks []*Stmt, subject string) {
 func (c *converter) droppedNotes(line *Stmt, subject string, ds []dropped) []string {
 	var notes []string
 	for _, d := range ds {
-		c.warn(line, subject, "%s: %s: not converted: %s", short(line.Line()), d.opt, d.why)
-		notes = append(notes, fmt.Sprintf("not converted: %s (%s): %s", d.opt, line.Pos, d.why))
+		notes = append(notes, c.report(line, Finding{Subject: subject, What: d.opt, Said: short(line.Line()) + ": " + d.opt, Kind: NotConverted, Msg: d.why, Note: d.why}))
 	}
 	return notes
 }

@@ -89,11 +89,12 @@ func (n outNotify) empty() bool {
 	return n.command == nil && n.master == nil && n.backup == nil && n.fault == nil && n.stop == nil
 }
 
-func (in *outInstance) note(field, format string, args ...any) {
+// note adds comments above a field.
+func (in *outInstance) note(field string, comments ...string) {
 	if in.notes == nil {
 		in.notes = map[string][]string{}
 	}
-	in.notes[field] = append(in.notes[field], fmt.Sprintf(format, args...))
+	in.notes[field] = append(in.notes[field], comments...)
 }
 
 type yamlWriter struct {
