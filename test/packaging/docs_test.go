@@ -1,6 +1,7 @@
 package packaging
 
 import (
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -70,7 +71,18 @@ func TestDocumentationAddresses(t *testing.T) {
 	var files []string
 	for _, g := range []string{"docs/guides/*.md", "configs/k8s/*.yaml", "systemd/*", "packaging/*"} {
 		m, _ := filepath.Glob(filepath.Join(moduleRoot(t), g))
-		files = append(files, m...)
+		for _, p := range m {
+			// A directory (the Helm chart's module), with every file below it.
+			err := filepath.WalkDir(p, func(p string, d fs.DirEntry, err error) error {
+				if err == nil && !d.IsDir() {
+					files = append(files, p)
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	for _, f := range files {
 		for _, s := range ipv4.FindAllString(readFile(t, f), -1) {
