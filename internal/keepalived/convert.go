@@ -39,13 +39,14 @@ type Result struct {
 // the warnings even when the error is not nil.
 func Convert(cfg *Config) (*Result, error) {
 	c := &converter{
-		cfg:     cfg,
-		warns:   slices.Clone(cfg.Warnings),
-		scripts: map[string]*vscript{},
-		groups:  map[string][]*Stmt{},
-		names:   map[string]bool{},
-		vrids:   map[vridKey]string{},
-		vips:    map[netip.Addr]string{},
+		cfg:       cfg,
+		warns:     slices.Clone(cfg.Warnings),
+		scripts:   map[string]*vscript{},
+		groups:    map[string][]*Stmt{},
+		converted: map[string]*outInstance{},
+		names:     map[string]bool{},
+		vrids:     map[vridKey]string{},
+		vips:      map[netip.Addr]string{},
 	}
 	c.autoPrio = autoPriorities(cfg.Stmts)
 	doc := c.convert()
@@ -79,6 +80,9 @@ type converter struct {
 	scriptList []*vscript
 	checkNames map[string]bool
 	groups     map[string][]*Stmt // sync groups by member instance name
+	syncGroups []*syncIn
+	// converted are the converted instances by keepalived name.
+	converted map[string]*outInstance
 	// instances are the vrrp_instance blocks, converted once every
 	// vrrp_script is read.
 	instances []*Stmt
@@ -172,7 +176,9 @@ func (c *converter) convert() *document {
 			continue
 		}
 		doc.instances = append(doc.instances, in)
+		c.converted[strings.Join(s.Args, " ")] = in
 	}
+	c.finishGroups(doc)
 	for _, vs := range c.scriptList {
 		switch {
 		case vs.used:
@@ -278,26 +284,24 @@ func (c *converter) command(s *Stmt, subject, text string) []string {
 	return argv
 }
 
-// syncGroup records a vrrp_sync_group's members and says why it is not
-// converted, naming what else it holds.
-func (c *converter) syncGroup(s *Stmt) string {
-	var also []string
-	for _, g := range s.Block {
-		if g.Keyword != "group" {
-			also = append(also, g.Keyword)
-			continue
-		}
-		for _, m := range g.Block {
-			for _, n := range append([]string{m.Keyword}, m.Args...) {
-				c.groups[n] = append(c.groups[n], s)
-			}
-		}
-	}
-	why := noSyncGroups
-	if len(also) > 0 {
-		why += "; its " + strings.Join(also, ", ") + " are not converted either (move them to the member instances)"
-	}
-	return why
+// syncIn is a vrrp_sync_group as read, converted once its members are.
+type syncIn struct {
+	stmt           *Stmt
+	kname, subject string
+	members        []string // keepalived instance names
+	notify         []*Stmt
+	trackScripts   []*Stmt
+	trackIfaces    []*Stmt
+	trackingWeight *Stmt
+	head           []string
+}
+
+// syncGroup reads a vrrp_sync_group.
+func (c *converter) syncGroup(s *Stmt) {
+	g := &syncIn{stmt: s, kname: strings.Join(s.Args, " ")}
+	g.subject = strings.TrimSpace("vrrp_sync_group " + g.kname)
+	g.head = groupKeywords.walk(c, g, s.Block, otherGroup)
+	c.syncGroups = append(c.syncGroups, g)
 }
 
 // instSrc is what a vrrp_instance block says, gathered before
@@ -334,6 +338,7 @@ type instSrc struct {
 	garpRefreshRepeat           int
 	garpRefreshRepeatStmt       *Stmt
 	vroutes, vrules             []*Stmt
+	vmac                        *Stmt
 }
 
 // gather reads a vrrp_instance block; what needs no further context is
@@ -366,9 +371,6 @@ func (c *converter) instance(s *Stmt) (*outInstance, Finding) {
 		return nil, f
 	}
 	in.head = []string{fmt.Sprintf("vrrp_instance %s (%s)", src.kname, s.Pos)}
-	for _, g := range c.groups[src.kname] {
-		in.head = append(in.head, fmt.Sprintf("member of vrrp_sync_group %s (%s): not converted, this instance fails over on its own", strings.Join(g.Args, " "), g.Pos))
-	}
 
 	// The VIPs decide the family. Like keepalived, ignore those of
 	// another family than the first.
@@ -502,11 +504,22 @@ func (c *converter) instance(s *Stmt) (*outInstance, Finding) {
 	}
 	in.tail = append(in.tail, c.trackScripts(in, src.trackScripts, subject)...)
 	in.tail = append(in.tail, c.trackInterfaces(in, src.trackIfaces, subject)...)
-	weighted := func(t outTrack) bool { return t.weight != 0 }
-	if len(c.groups[src.kname]) > 0 && (slices.ContainsFunc(in.trackChecks, weighted) || slices.ContainsFunc(in.trackIfaces, weighted)) {
-		c.warn(s, subject, "", "member of a vrrp_sync_group with weighted tracking: keepalived ignores (or zeroes, depending on its version) these weights; vipd applies them")
+	if v := src.vmac; v != nil {
+		in.virtualMAC = true
+		if len(v.Args) > 0 {
+			if err := checkInterface(v.Args[0]); err != nil {
+				in.note("virtual_mac", c.report(v, Finding{Subject: subject, What: "use_vmac " + v.Args[0], Msg: err.Error() + "; vipd names it " + vmacName(in), Note: "; vipd names it " + vmacName(in)}))
+			} else {
+				in.vmacIface = v.Args[0]
+			}
+		}
+		in.note("virtual_mac", c.same(v, "a macvlan carrying the virtual router MAC, up only while Master"))
+		if in.family == "ipv4" {
+			in.note("virtual_mac", "vipd sets arp_ignore=1 and arp_announce=2 on "+in.iface+" while it has a virtual MAC interface, as keepalived does")
+		}
 	}
-	c.notify(in, src.notify, subject)
+	in.subject, in.stmt = subject, s
+	c.notify(&in.notify, func(note string) { in.note("notify", note) }, src.notify, subject)
 	c.vroutes(in, src.vroutes, subject)
 	c.vrules(in, src.vrules, subject)
 	return in, Finding{}
@@ -881,7 +894,7 @@ func (c *converter) trackScripts(in *outInstance, entries []*Stmt, subject strin
 		}
 		seen[vs.check.name] = true
 		vs.used = true
-		t := outTrack{name: vs.check.name, weight: w}
+		t := outTrack{name: vs.check.name, weight: w, stmt: entry("track_script", e)}
 		if w == 0 {
 			t.head = append(t.head, "weight 0: FAULT while the check is down, as in keepalived")
 		}
@@ -919,7 +932,7 @@ func (c *converter) trackInterfaces(in *outInstance, entries []*Stmt, subject st
 			continue
 		}
 		seen[e.Keyword] = true
-		in.trackIfaces = append(in.trackIfaces, outTrack{name: e.Keyword, weight: w})
+		in.trackIfaces = append(in.trackIfaces, outTrack{name: e.Keyword, weight: w, stmt: entry("track_interface", e)})
 	}
 	return notes
 }
@@ -957,7 +970,7 @@ func (c *converter) weight(block string, e *Stmt, subject string, def int, defRe
 var reverseWords = map[string]bool{"reverse": true, "noreverse": false, "no_reverse": false}
 
 // notify converts notify, notify_master, ...: SCRIPT [user [group]].
-func (c *converter) notify(in *outInstance, stmts []*Stmt, subject string) {
+func (c *converter) notify(n *outNotify, note func(string), stmts []*Stmt, subject string) {
 	for _, s := range stmts {
 		if len(s.Args) == 0 {
 			c.ignored(s, subject, s.Keyword, "no script; ignored")
@@ -965,10 +978,10 @@ func (c *converter) notify(in *outInstance, stmts []*Stmt, subject string) {
 		}
 		if len(s.Args) > 1 {
 			user := strings.Join(s.Args[1:], ":")
-			in.note("notify", c.report(s, Finding{Subject: subject, What: s.Keyword + " runs as " + user, Said: s.Keyword, Msg: "runs as user " + user + " in keepalived: " + noScripts, Note: "; vipd runs it as its own user"}))
+			note(c.report(s, Finding{Subject: subject, What: s.Keyword + " runs as " + user, Said: s.Keyword, Msg: "runs as user " + user + " in keepalived: " + noScripts, Note: "; vipd runs it as its own user"}))
 		}
 		if argv := c.command(s, subject, s.Args[0]); argv != nil {
-			*notifyFields[s.Keyword](&in.notify) = argv
+			*notifyFields[s.Keyword](n) = argv
 		}
 	}
 }
@@ -1033,6 +1046,14 @@ func verify(data []byte, doc *document) error {
 	if len(cfg.Instances) != len(doc.instances) || len(cfg.Checks) != len(doc.checks) {
 		return fmt.Errorf("%d instances and %d checks read back, %d and %d written", len(cfg.Instances), len(cfg.Checks), len(doc.instances), len(doc.checks))
 	}
+	if len(cfg.SyncGroups) != len(doc.groups) {
+		return fmt.Errorf("%d sync groups read back, %d written", len(cfg.SyncGroups), len(doc.groups))
+	}
+	for i, g := range doc.groups {
+		if got := cfg.SyncGroups[i]; got.Name != g.name || !slices.Equal(got.Instances, g.members) {
+			return fmt.Errorf("sync group %q read back as %+v", g.name, got)
+		}
+	}
 	for i, ch := range doc.checks {
 		got := cfg.Checks[i]
 		if got.Name != ch.name || got.Exec == nil || !slices.Equal(got.Exec.Command, ch.command) {
@@ -1049,6 +1070,9 @@ func verify(data []byte, doc *document) error {
 		}
 		if got.Announce.Refresh != in.announceRefresh || !slices.Equal(got.Routes, in.routeList) || !slices.Equal(got.Rules, in.ruleList) {
 			return fmt.Errorf("instance %q: announce.refresh, routes or rules read back as %v, %+v, %+v", in.name, got.Announce.Refresh, got.Routes, got.Rules)
+		}
+		if got.VirtualMAC != in.virtualMAC || in.vmacIface != "" && got.VirtualMACInterface != in.vmacIface {
+			return fmt.Errorf("instance %q: virtual_mac read back as %v %q", in.name, got.VirtualMAC, got.VirtualMACInterface)
 		}
 		if !in.hmac.readsBack(got.AuthHMAC) {
 			// Not printed: it holds the secrets.

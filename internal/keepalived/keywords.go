@@ -2,6 +2,7 @@ package keepalived
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -47,7 +48,8 @@ var topKeywords = keywords[*document]{
 		return ""
 	},
 	"vrrp_sync_group": func(c *converter, _ *document, s *Stmt) string {
-		return c.notConverted(s, "", c.syncGroup(s))
+		c.syncGroup(s)
+		return ""
 	},
 }
 
@@ -276,6 +278,7 @@ var instanceKeywords = keywords[*instSrc]{
 	"garp_master_delay": func(c *converter, src *instSrc, s *Stmt) string {
 		return c.garpDelay(s, src.subject)
 	},
+	"use_vmac": stmtInto(func(src *instSrc) **Stmt { return &src.vmac }),
 	"old_unicast_checksum": func(c *converter, src *instSrc, s *Stmt) string {
 		if len(s.Args) > 0 && s.Args[0] == "never" {
 			return c.notConverted(s, src.subject, "vipd never guesses the checksum kind; set v3_checksum_as_v2 to match the peers")
@@ -283,6 +286,45 @@ var instanceKeywords = keywords[*instSrc]{
 		src.oldChecksum = s
 		return ""
 	},
+}
+
+// groupKeywords read a vrrp_sync_group block; the comments they return
+// go above the group.
+var groupKeywords = keywords[*syncIn]{
+	"group": func(c *converter, g *syncIn, s *Stmt) string {
+		for _, m := range s.Block {
+			for _, n := range append([]string{m.Keyword}, m.Args...) {
+				if slices.Contains(g.members, n) {
+					c.ignored(m, g.subject, "group "+n, "listed twice; once is enough")
+					continue
+				}
+				g.members = append(g.members, n)
+				c.groups[n] = append(c.groups[n], g.stmt)
+			}
+		}
+		return ""
+	},
+	"notify":                     groupNotify,
+	"notify_master":              groupNotify,
+	"notify_backup":              groupNotify,
+	"notify_fault":               groupNotify,
+	"notify_stop":                groupNotify,
+	"track_script":               entriesInto(func(g *syncIn) *[]*Stmt { return &g.trackScripts }),
+	"track_interface":            entriesInto(func(g *syncIn) *[]*Stmt { return &g.trackIfaces }),
+	"sync_group_tracking_weight": stmtInto(func(g *syncIn) **Stmt { return &g.trackingWeight }),
+}
+
+func groupNotify(_ *converter, g *syncIn, s *Stmt) string {
+	g.notify = append(g.notify, s)
+	return ""
+}
+
+func otherGroup(c *converter, g *syncIn, s *Stmt) string {
+	reason, ok := groupReasons[s.Keyword]
+	if !ok {
+		reason = "no vipd equivalent"
+	}
+	return c.notConverted(s, g.subject, reason)
 }
 
 func otherInstance(c *converter, src *instSrc, s *Stmt) string {
@@ -337,24 +379,24 @@ func secondsInto(lo, hi time.Duration, field func(*instSrc) (*time.Duration, **S
 
 // stmtInto is the handler of a keyword whose statement is read later: it
 // stores it where field says.
-func stmtInto(field func(*instSrc) **Stmt) func(*converter, *instSrc, *Stmt) string {
-	return func(_ *converter, src *instSrc, s *Stmt) string {
+func stmtInto[T any](field func(T) **Stmt) func(*converter, T, *Stmt) string {
+	return func(_ *converter, src T, s *Stmt) string {
 		*field(src) = s
 		return ""
 	}
 }
 
 // stmtsInto is stmtInto for a keyword that may be repeated.
-func stmtsInto(field func(*instSrc) *[]*Stmt) func(*converter, *instSrc, *Stmt) string {
-	return func(_ *converter, src *instSrc, s *Stmt) string {
+func stmtsInto[T any](field func(T) *[]*Stmt) func(*converter, T, *Stmt) string {
+	return func(_ *converter, src T, s *Stmt) string {
 		*field(src) = append(*field(src), s)
 		return ""
 	}
 }
 
 // entriesInto is stmtsInto for a block whose lines are read later.
-func entriesInto(field func(*instSrc) *[]*Stmt) func(*converter, *instSrc, *Stmt) string {
-	return func(_ *converter, src *instSrc, s *Stmt) string {
+func entriesInto[T any](field func(T) *[]*Stmt) func(*converter, T, *Stmt) string {
+	return func(_ *converter, src T, s *Stmt) string {
 		*field(src) = append(*field(src), s.Block...)
 		return ""
 	}

@@ -6,7 +6,6 @@ package keepalived
 
 const (
 	noEmail        = "vipd sends no email; use a notify command"
-	noVMAC         = "vipd has no virtual MAC: it adds the VIPs to the interface itself, which answers ARP with its own MAC"
 	onlyOnMaster   = "vipd announces the VIPs when it becomes master, and every announce.refresh while master, on no other event"
 	noFIFO         = "vipd has no notify FIFO; notify.command gets the same fields (INSTANCE, name, state, priority) as arguments"
 	procSetting    = "a keepalived process setting with no vipd equivalent (set scheduling and limits in the systemd unit)"
@@ -15,7 +14,6 @@ const (
 	noStatic       = "vipd adds only what follows the Master (VIPs, routes, rules); configure static addresses, routes and rules in the OS network configuration"
 	noStaticRoutes = "keepalived keeps static routes and rules whatever the VRRP state, and vipd leaves them to the OS: configure them in its network configuration (only virtual_routes and virtual_rules, which follow the Master, convert to routes and rules)"
 	// For keywords that have a row in keywords.go, which says these.
-	noSyncGroups = "vipd has no sync groups: each instance fails over on its own; give the members the same checks and priorities so that they move together, or merge their VIPs into one instance"
 	excludedVIPs = "vipd advertises every VIP it adds; add these to vips only once no keepalived host is left (the address lists in adverts must match), or to a second instance"
 )
 
@@ -96,10 +94,18 @@ var globalReasons = map[string]string{
 	"dynamic_interfaces":           "vipd has no such option",
 }
 
+var groupReasons = map[string]string{
+	"smtp_alert":      noEmail,
+	"global_tracking": "vipd has no such option: a sync group member's tracking moves the whole group by FAULT",
+	"track_bfd":       "vipd has no BFD",
+	"track_file":      "vipd has no file tracking; use an exec check that tests the file",
+	"track_process":   "vipd has no process tracking; use an exec check such as [pidof, NAME]",
+	"notify_fifo":     noFIFO,
+}
+
 var instanceReasons = map[string]string{
-	"use_vmac":                   noVMAC,
-	"vmac_xmit_base":             noVMAC,
-	"use_vmac_addr":              noVMAC,
+	"vmac_xmit_base":             "vipd sends a Master's adverts from its virtual MAC interface (keepalived's default), never from the parent",
+	"use_vmac_addr":              "vipd's virtual MAC interface always carries the virtual router MAC",
 	"use_ipvlan":                 "vipd creates no ipvlan interfaces; the VIPs go on the instance's interface",
 	"dont_track_primary":         "vipd always tracks the instance's own interface: the instance is in FAULT while it is down",
 	"no_accept":                  "vipd always accepts traffic to its VIPs: they are ordinary addresses on the interface",

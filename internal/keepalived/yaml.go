@@ -23,7 +23,15 @@ type document struct {
 	header    []string
 	checks    []*outCheck
 	instances []*outInstance
+	groups    []*outGroup
 	trailer   []string
+}
+
+type outGroup struct {
+	head    []string
+	name    string
+	members []string // vipd instance names
+	notify  outNotify
 }
 
 type outCheck struct {
@@ -57,6 +65,8 @@ type outInstance struct {
 	peers            []outItem
 	source           netip.Addr
 	v3ChecksumAsV2   bool
+	virtualMAC       bool
+	vmacIface        string // "": vipd's default
 	// routes and rules are the entries written, converted or not;
 	// routeList and ruleList the converted ones.
 	routes, rules []outEntry
@@ -68,6 +78,10 @@ type outInstance struct {
 	tail []string
 
 	family string
+	// subject and stmt are the vrrp_instance's, for findings made once
+	// it is converted.
+	subject string
+	stmt    *Stmt
 }
 
 type outItem struct {
@@ -79,6 +93,7 @@ type outTrack struct {
 	name   string
 	weight int
 	head   []string
+	stmt   *Stmt // where it was tracked
 }
 
 type outNotify struct {
@@ -87,6 +102,22 @@ type outNotify struct {
 
 func (n outNotify) empty() bool {
 	return n.command == nil && n.master == nil && n.backup == nil && n.fault == nil && n.stop == nil
+}
+
+// write writes n as a notify field at indent, if it is not empty.
+func (n outNotify) write(line func(int, string), indent int) {
+	if n.empty() {
+		return
+	}
+	line(indent, "notify:")
+	for _, c := range []struct {
+		key  string
+		argv []string
+	}{{"command", n.command}, {"master", n.master}, {"backup", n.backup}, {"fault", n.fault}, {"stop", n.stop}} {
+		if c.argv != nil {
+			line(indent+2, c.key+": "+flowList(c.argv))
+		}
+	}
 }
 
 // note adds comments above a field.
@@ -156,6 +187,23 @@ func (d *document) marshal() []byte {
 		}
 		in.write(&w)
 	}
+	if len(d.groups) > 0 {
+		w.line(0, "")
+		w.line(0, "sync_groups:")
+	}
+	for i, g := range d.groups {
+		if i > 0 {
+			w.line(0, "")
+		}
+		w.comments(2, g.head)
+		w.field(2, "- name", scalar(g.name))
+		names := make([]string, len(g.members))
+		for j, m := range g.members {
+			names[j] = scalar(m)
+		}
+		w.field(4, "instances", "["+strings.Join(names, ", ")+"]")
+		g.notify.write(w.line, 4)
+	}
 	if len(d.trailer) > 0 {
 		w.line(0, "")
 		w.comments(0, d.trailer)
@@ -203,21 +251,7 @@ func (in *outInstance) write(w *yamlWriter) {
 	tracks(w, ind, "track_interfaces", "interface", in.trackIfaces, in.notes)
 	if !in.notify.empty() {
 		w.comments(ind, in.notes["notify"])
-		w.line(ind, "notify:")
-		for _, c := range []struct {
-			key  string
-			argv []string
-		}{
-			{"command", in.notify.command},
-			{"master", in.notify.master},
-			{"backup", in.notify.backup},
-			{"fault", in.notify.fault},
-			{"stop", in.notify.stop},
-		} {
-			if c.argv != nil {
-				w.field(ind+2, c.key, flowList(c.argv))
-			}
-		}
+		in.notify.write(w.line, ind)
 	}
 	f("version", strconv.Itoa(in.version))
 	if in.authPass != "" {
@@ -237,6 +271,12 @@ func (in *outInstance) write(w *yamlWriter) {
 	}
 	if in.v3ChecksumAsV2 {
 		f("v3_checksum_as_v2", "true")
+	}
+	if in.virtualMAC {
+		f("virtual_mac", "true")
+		if in.vmacIface != "" {
+			w.field(ind, "virtual_mac_interface", scalar(in.vmacIface))
+		}
 	}
 	entries(w, ind, "routes", in.routes)
 	entries(w, ind, "rules", in.rules)
