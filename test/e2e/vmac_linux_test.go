@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -126,6 +127,24 @@ func testVirtualMAC(t *testing.T, vip netip.Prefix) {
 		t.Errorf("the stopped n1 left its virtual MAC interface: %s", out)
 	}
 	outage("n1's graceful stop")
+
+	// A crash leaves the virtual MAC interface and its VIP behind;
+	// vipd cleanup (the unit's ExecStopPost) removes them.
+	if err := n2.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := n2.IP("-o", "link", "show", "type", "macvlan"); out == "" {
+		t.Fatal("harness: the killed n2 has no virtual MAC interface left to clean up")
+	}
+	if out, err := exec.Command("ip", "netns", "exec", n2.NS, vipdBin, "cleanup", "--config", filepath.Join(l.Dir, n2.Name+".yaml")).CombinedOutput(); err != nil {
+		t.Fatalf("vipd cleanup: %v: %s", err, out)
+	}
+	if out, _ := n2.IP("-o", "link", "show", "type", "macvlan"); out != "" {
+		t.Errorf("vipd cleanup left the virtual MAC interface: %s", out)
+	}
+	if ok, _ := hasOn(n2, vip); ok {
+		t.Errorf("vipd cleanup left the VIP on n2")
+	}
 }
 
 // hasOn says whether n has vip's address on any interface.
