@@ -106,19 +106,23 @@ func TestSyncGroupErrors(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("vipd.yaml", []byte(tt.in))
-			es, ok := err.(Errors)
-			if !ok {
-				t.Fatalf("error is %T (%v), want Errors", err, err)
-			}
-			var got []string
-			for _, e := range es {
-				got = append(got, e.Error())
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("input:\n%s\ngot:\n\t%s\nwant:\n\t%s", tt.in, strings.Join(got, "\n\t"), strings.Join(tt.want, "\n\t"))
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantErrors(t, tt.in, tt.want) })
+	}
+}
+
+// wantErrors parses in and checks that it is refused with exactly want.
+func wantErrors(t *testing.T, in string, want []string) {
+	t.Helper()
+	_, err := Parse("vipd.yaml", []byte(in))
+	es, ok := err.(Errors)
+	if !ok {
+		t.Fatalf("error is %T (%v), want Errors", err, err)
+	}
+	var got []string
+	for _, e := range es {
+		got = append(got, e.Error())
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("input:\n%s\ngot:\n\t%s\nwant:\n\t%s", in, strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
 	}
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -54,19 +53,6 @@ func TestVirtualMACErrors(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("vipd.yaml", []byte(tt.in))
-			es, ok := err.(Errors)
-			if !ok {
-				t.Fatalf("error is %T (%v), want Errors", err, err)
-			}
-			var got []string
-			for _, e := range es {
-				got = append(got, e.Error())
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got:\n\t%s\nwant:\n\t%s", strings.Join(got, "\n\t"), strings.Join(tt.want, "\n\t"))
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantErrors(t, tt.in, tt.want) })
 	}
 }

@@ -139,20 +139,7 @@ func TestStepGrouped(t *testing.T) {
 			}
 			r := New(cfg)
 			for i, s := range tt.steps {
-				got := r.Step(t0.Add(s.at), s.ev, nil)
-				if diff := cmp.Diff(s.want, got, addrs); diff != "" {
-					t.Fatalf("step %d (%+v): actions (-want +got):\n%s", i, s.ev, diff)
-				}
-				if r.State() != s.state {
-					t.Fatalf("step %d: state %v, want %v", i, r.State(), s.state)
-				}
-				var wantDeadline time.Time
-				if s.deadline >= 0 {
-					wantDeadline = t0.Add(s.deadline)
-				}
-				if !r.Deadline().Equal(wantDeadline) {
-					t.Fatalf("step %d: deadline %v, want %v", i, r.Deadline().Sub(t0), s.deadline)
-				}
+				s.run(t, i, r)
 				if r.Ready() != s.ready || r.Following() != s.following || r.Holding() != s.holding {
 					t.Fatalf("step %d: ready %v following %v holding %v, want %v %v %v", i, r.Ready(), r.Following(), r.Holding(), s.ready, s.following, s.holding)
 				}

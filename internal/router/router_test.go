@@ -433,22 +433,28 @@ func TestStep(t *testing.T) {
 			}
 			r := New(cfg)
 			for i, s := range tt.steps {
-				got := r.Step(t0.Add(s.at), s.ev, nil)
-				if diff := cmp.Diff(s.want, got, addrs); diff != "" {
-					t.Fatalf("step %d (%+v): actions (-want +got):\n%s", i, s.ev, diff)
-				}
-				if r.State() != s.state {
-					t.Fatalf("step %d: state %v, want %v", i, r.State(), s.state)
-				}
-				var wantDeadline time.Time
-				if s.deadline >= 0 {
-					wantDeadline = t0.Add(s.deadline)
-				}
-				if !r.Deadline().Equal(wantDeadline) {
-					t.Fatalf("step %d: deadline %v, want %v", i, r.Deadline().Sub(t0), s.deadline)
-				}
+				s.run(t, i, r)
 			}
 		})
+	}
+}
+
+// run steps r with s and checks the actions, the state and the deadline.
+func (s step) run(t *testing.T, i int, r *Router) {
+	t.Helper()
+	got := r.Step(t0.Add(s.at), s.ev, nil)
+	if diff := cmp.Diff(s.want, got, addrs); diff != "" {
+		t.Fatalf("step %d (%+v): actions (-want +got):\n%s", i, s.ev, diff)
+	}
+	if r.State() != s.state {
+		t.Fatalf("step %d: state %v, want %v", i, r.State(), s.state)
+	}
+	var wantDeadline time.Time
+	if s.deadline >= 0 {
+		wantDeadline = t0.Add(s.deadline)
+	}
+	if !r.Deadline().Equal(wantDeadline) {
+		t.Fatalf("step %d: deadline %v, want %v", i, r.Deadline().Sub(t0), s.deadline)
 	}
 }
 

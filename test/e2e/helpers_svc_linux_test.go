@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -786,4 +787,24 @@ func nodePID(t *testing.T, n *lab.Node) int {
 		t.Fatal(err)
 	}
 	return pid
+}
+
+// svcLines is what a hook log must hold so far.
+type svcLines struct {
+	t    *testing.T
+	path string
+	want []string
+}
+
+func svcExpectLines(t *testing.T, path string) *svcLines { return &svcLines{t: t, path: path} }
+
+// expect waits until the log at path holds what it held before, then
+// lines, exactly.
+func (l *svcLines) expect(what string, lines ...string) {
+	l.t.Helper()
+	l.want = append(l.want, lines...)
+	svcWaitFor(l.t, what, patience, func() (bool, string) {
+		got := svcReadLines(l.t, l.path)
+		return slices.Equal(got, l.want), fmt.Sprintf("hook log %q, want %q", got, l.want)
+	})
 }

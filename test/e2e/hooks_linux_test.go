@@ -44,15 +44,8 @@ func TestNotifyHooks(t *testing.T) {
 		Instances: []svcInstance{in},
 	})
 
-	var want []string
-	expect := func(what string, lines ...string) {
-		t.Helper()
-		want = append(want, lines...)
-		svcWaitFor(t, what, patience, func() (bool, string) {
-			got := svcReadLines(t, logFile)
-			return slices.Equal(got, want), fmt.Sprintf("hook log %q, want %q", got, want)
-		})
-	}
+	log := svcExpectLines(t, logFile)
+	expect := log.expect
 	waitHolders(t, l, "n1 alone holds the VIP", lab.Only(n1))
 	expect("n1's hooks report backup, then master",
 		"INSTANCE api BACKUP 150", "backup", "INSTANCE api MASTER 150", "master")
@@ -75,7 +68,7 @@ func TestNotifyHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The hooks queued at shutdown run before vipd exits.
-	if got, w := svcReadLines(t, logFile), append(want, "INSTANCE api STOP 150", "stop"); !slices.Equal(got, w) {
+	if got, w := svcReadLines(t, logFile), append(log.want, "INSTANCE api STOP 150", "stop"); !slices.Equal(got, w) {
 		t.Errorf("hook log after n1 stopped:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(w, "\n"))
 	}
 }

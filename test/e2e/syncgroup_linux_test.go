@@ -74,15 +74,8 @@ func TestSyncGroup(t *testing.T) {
 				fmt.Sprintf("front VIP on %v, back VIP on %v", f, b)
 		})
 	}
-	var want []string
-	hooks := func(what string, lines ...string) {
-		t.Helper()
-		want = append(want, lines...)
-		svcWaitFor(t, what, patience, func() (bool, string) {
-			got := svcReadLines(t, logFile)
-			return slices.Equal(got, want), fmt.Sprintf("group hooks %q, want %q", got, want)
-		})
-	}
+	log := svcExpectLines(t, logFile)
+	hooks := log.expect
 	states := func(n *lab.Node, want string) {
 		t.Helper()
 		for _, name := range []string{"front", "back"} {
@@ -141,7 +134,7 @@ func TestSyncGroup(t *testing.T) {
 	if got := m.sum("vipd_sync_group_state", "group", "gw", "state", "master"); got != 1 {
 		t.Errorf("n2: vipd_sync_group_state{group=gw,state=master} = %v, want 1", got)
 	}
-	if got, w := svcReadLines(t, logFile), append(want, "GROUP gw STOP"); !slices.Equal(got, w) {
+	if got, w := svcReadLines(t, logFile), append(log.want, "GROUP gw STOP"); !slices.Equal(got, w) {
 		t.Errorf("group hooks after n1 stopped:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(w, "\n"))
 	}
 }
