@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -477,5 +478,45 @@ instances:
 	// keepalived's configuration leaves them out.
 	if k := KeepalivedConfig("n1", in); strings.Contains(k, "virtual_routes") || strings.Contains(k, "virtual_rules") || strings.Contains(k, "garp_master_refresh") {
 		t.Errorf("KeepalivedConfig renders vipd's routes, rules or refresh:\n%s", k)
+	}
+}
+
+func TestSamples(t *testing.T) {
+	const text = `# TYPE vipd_packets_dropped_total counter
+vipd_packets_dropped_total{interface="eth0",reason="not_a_peer"} 12
+# TYPE vipd_check_duration_seconds histogram
+vipd_check_duration_seconds_bucket{check="api",le="0.5"} 3
+vipd_check_duration_seconds_bucket{check="api",le="+Inf"} 4
+vipd_check_duration_seconds_sum{check="api"} 1.25
+vipd_check_duration_seconds_count{check="api"} 4
+vipd_up 1
+`
+	ss, err := Samples([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, s := range ss {
+		k := s.Name
+		for _, l := range []string{"reason", "check", "le"} {
+			if v, ok := s.Labels[l]; ok {
+				k += " " + l + "=" + v
+			}
+		}
+		got[k] = s.Value
+	}
+	want := map[string]float64{
+		"vipd_packets_dropped_total reason=not_a_peer":         12,
+		"vipd_check_duration_seconds_bucket check=api le=0.5":  3,
+		"vipd_check_duration_seconds_bucket check=api le=+Inf": 4,
+		"vipd_check_duration_seconds_sum check=api":            1.25,
+		"vipd_check_duration_seconds_count check=api":          4,
+		"vipd_up": 1,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Samples:\n got %v\nwant %v", got, want)
+	}
+	if _, err := Samples([]byte("vipd_up{ 1\n")); err == nil {
+		t.Error("Samples of a broken exposition: no error")
 	}
 }

@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"bytes"
+	"strconv"
 	"strings"
 
 	dto "github.com/prometheus/client_model/go"
@@ -72,4 +74,63 @@ func hasLabels(m *dto.Metric, labels []string) bool {
 		}
 	}
 	return true
+}
+
+// Sample is one sample of a Prometheus text exposition: a counter, gauge
+// or untyped series, or a histogram's or summary's _bucket, _sum and
+// _count series (and quantiles), named as in the text.
+type Sample struct {
+	Name   string
+	Labels map[string]string
+	Value  float64
+}
+
+// Samples parses a Prometheus text exposition with expfmt.
+func Samples(exposition []byte) ([]Sample, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(exposition))
+	if err != nil {
+		return nil, err
+	}
+	var out []Sample
+	for name, fam := range fams {
+		for _, m := range fam.GetMetric() {
+			labels := func(extra ...string) map[string]string {
+				l := make(map[string]string, len(m.GetLabel())+1)
+				for _, lp := range m.GetLabel() {
+					l[lp.GetName()] = lp.GetValue()
+				}
+				for i := 0; i+1 < len(extra); i += 2 {
+					l[extra[i]] = extra[i+1]
+				}
+				return l
+			}
+			add := func(n string, v float64, extra ...string) {
+				out = append(out, Sample{Name: n, Labels: labels(extra...), Value: v})
+			}
+			switch fam.GetType() {
+			case dto.MetricType_COUNTER:
+				add(name, m.GetCounter().GetValue())
+			case dto.MetricType_GAUGE:
+				add(name, m.GetGauge().GetValue())
+			case dto.MetricType_UNTYPED:
+				add(name, m.GetUntyped().GetValue())
+			case dto.MetricType_HISTOGRAM:
+				h := m.GetHistogram()
+				for _, b := range h.GetBucket() {
+					add(name+"_bucket", float64(b.GetCumulativeCount()), "le", strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64))
+				}
+				add(name+"_sum", h.GetSampleSum())
+				add(name+"_count", float64(h.GetSampleCount()))
+			case dto.MetricType_SUMMARY:
+				s := m.GetSummary()
+				for _, q := range s.GetQuantile() {
+					add(name, q.GetValue(), "quantile", strconv.FormatFloat(q.GetQuantile(), 'g', -1, 64))
+				}
+				add(name+"_sum", s.GetSampleSum())
+				add(name+"_count", float64(s.GetSampleCount()))
+			}
+		}
+	}
+	return out, nil
 }

@@ -6,19 +6,14 @@ package e2e
 // holders and nftables rules that drop a share of VRRP.
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -143,98 +138,26 @@ func scrapeMetrics(t *testing.T, n *lab.Node) metricSamples {
 	return nil
 }
 
-// parseMetrics reads the Prometheus text exposition format: enough of it for
-// vipd's and the Go collector's series (no timestamps, no exemplars).
+// parseMetrics reads a Prometheus text exposition (lab.Samples, expfmt).
 func parseMetrics(b []byte) (metricSamples, error) {
-	var out metricSamples
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		s := promSeries{labels: map[string]string{}}
-		rest := line
-		if i := strings.IndexAny(rest, "{ "); i < 0 {
-			return nil, fmt.Errorf("metrics line %q: no value", line)
-		} else {
-			s.name, rest = rest[:i], rest[i:]
-		}
-		if rest[0] == '{' {
-			end, err := parseLabels(rest[1:], s.labels)
-			if err != nil {
-				return nil, fmt.Errorf("metrics line %q: %w", line, err)
-			}
-			rest = rest[1+end:]
-		}
-		v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
-		if err != nil {
-			return nil, fmt.Errorf("metrics line %q: %w", line, err)
-		}
-		s.value = v
-		out = append(out, s)
+	ss, err := lab.Samples(b)
+	if err != nil {
+		return nil, err
 	}
-	return out, sc.Err()
+	out := make(metricSamples, len(ss))
+	for i, s := range ss {
+		out[i] = promSeries{name: s.Name, labels: s.Labels, value: s.Value}
+	}
+	return out, nil
 }
 
-// parseLabels parses `k="v",k2="v2"}` into into and returns the index just
-// after the closing brace.
-func parseLabels(s string, into map[string]string) (int, error) {
-	i := 0
-	for i < len(s) {
-		switch s[i] {
-		case '}':
-			return i + 1, nil
-		case ',', ' ':
-			i++
-			continue
-		}
-		eq := strings.IndexByte(s[i:], '=')
-		if eq < 0 || i+eq+1 >= len(s) || s[i+eq+1] != '"' {
-			return 0, errors.New("bad label")
-		}
-		key := s[i : i+eq]
-		i += eq + 2
-		var v strings.Builder
-		for ; i < len(s) && s[i] != '"'; i++ {
-			if s[i] == '\\' && i+1 < len(s) {
-				i++
-				switch s[i] {
-				case 'n':
-					v.WriteByte('\n')
-				default:
-					v.WriteByte(s[i])
-				}
-				continue
-			}
-			v.WriteByte(s[i])
-		}
-		if i >= len(s) {
-			return 0, errors.New("unterminated label value")
-		}
-		i++ // the closing quote
-		into[key] = v.String()
-	}
-	return 0, errors.New("no closing brace")
-}
-
-// rssKiB reads VmRSS from /proc/PID/status.
+// rssKiB reads VmRSS (procfs, lab.ReadUsage), in KiB.
 func rssKiB(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	u, err := lab.ReadUsage(pid)
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v)
-			if len(f) == 0 {
-				break
-			}
-			return strconv.Atoi(f[0])
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return int(u.RSS / 1024), nil
 }
 
 // stateChangesTo returns n's vipd state changes into state to ("" for any)
