@@ -244,12 +244,15 @@ func TestVirtualMACInterop(t *testing.T) {
 				t.Fatalf("the client never reached the VIP: %v", err)
 			}
 			neigh := watchNeigh(ctx, l.Client, lab.VIP.Addr())
+			p.ResetOutage()
 			reach := func(what string, master *lab.Node) {
 				t.Helper()
 				r.waitHolders(what, lab.Only(master))
 				if err := p.WaitReply(ctx, time.Now()); err != nil {
 					t.Fatalf("the client cannot reach the VIP after %s: %v", what, err)
 				}
+				t.Logf("%s: the client's longest outage %v", what, p.Stats().Outage.Round(100*time.Microsecond))
+				p.ResetOutage()
 				svcWaitFor(t, "the switch learns the virtual MAC on "+master.Name+"'s port", patience, func() (bool, string) {
 					n, err := l.FDBNode(vmac)
 					return err == nil && n == master, fmt.Sprintf("on %v (%v)", n, err)
