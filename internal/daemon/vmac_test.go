@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vipd/vipd/internal/config"
+	"github.com/vipd/vipd/internal/router"
 )
 
 func vmacConfig(prio uint8) *config.Config {
@@ -74,6 +75,36 @@ func TestVirtualMAC(t *testing.T) {
 		}
 		if ok, up := hs[1].vmacUp("vrrp.51"); !ok || !up {
 			t.Errorf("host 1 (Master now): virtual MAC interface exists %v, up %v; want up", ok, up)
+		}
+	})
+}
+
+// The parent of a virtual MAC interface deleted and created again: the
+// instance is in FAULT meanwhile, and comes back with a new virtual MAC
+// interface on the new parent.
+func TestVirtualMACParentRecreated(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		seg := &segment{}
+		hs := []*host{newHost(seg, "192.0.2.11"), newHost(seg, "192.0.2.12")}
+		n0 := startConfig(t, hs[0], vmacConfig(150))
+		startConfig(t, hs[1], vmacConfig(100))
+		waitFor(t, 3*time.Second, "host 0 alone holding the VIP", only(0, hs...))
+
+		hs[0].deleteLink("eth0")
+		waitFor(t, time.Second, "host 0 in fault", func() bool { return state(n0) == router.Fault })
+		waitFor(t, time.Second, "host 1 to take over", only(1, hs...))
+		if ok, _ := hs[0].vmacUp("vrrp.51"); ok {
+			t.Error("host 0 kept its virtual MAC interface with its parent gone")
+		}
+		hs[0].recreateLink("eth0")
+		waitFor(t, 3*time.Second, "host 0 to come back and preempt", func() bool {
+			return only(0, hs...)() && state(n0) == router.Master
+		})
+		if ok, up := hs[0].vmacUp("vrrp.51"); !ok || !up {
+			t.Errorf("host 0 is Master again, its virtual MAC interface exists %v, up %v", ok, up)
+		}
+		if got := hs[0].vmacEvents(); len(got) < 2 || got[len(got)-2] != "create vrrp.51" {
+			t.Errorf("host 0's virtual MAC interface events %q: want it created again", got)
 		}
 	})
 }
