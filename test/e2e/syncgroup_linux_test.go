@@ -94,7 +94,9 @@ func TestSyncGroup(t *testing.T) {
 
 	// A check failing on the back member moves the front one too.
 	backend.set(svcHealthFail)
+	failed := time.Now()
 	both("n2 takes both over when n1's back check fails", n2)
+	t.Logf("n2 holds both VIPs %v after n1's back check began failing (fall %d × %v)", time.Since(failed).Round(time.Millisecond), svcCheckFall, svcCheckInterval)
 	states(n1, "fault")
 	hooks("n1's group reports fault", "GROUP gw FAULT")
 	backend.set(svcHealthOK)
@@ -105,7 +107,9 @@ func TestSyncGroup(t *testing.T) {
 	if err := n1.CutLinkOf("eth1"); err != nil {
 		t.Fatalf("harness: %v", err)
 	}
+	cut := time.Now()
 	both("n2 takes both over when n1's back cable is cut", n2)
+	t.Logf("n2 holds both VIPs %v after n1's back cable was cut", time.Since(cut).Round(time.Millisecond))
 	states(n1, "fault")
 	hooks("n1's group reports fault", "GROUP gw FAULT")
 	if err := n1.RestoreLinkOf("eth1"); err != nil {
@@ -122,6 +126,8 @@ func TestSyncGroup(t *testing.T) {
 	both("n2 takes both over after n1's stop", n2)
 	if d := time.Since(stopped); d > 2*time.Second {
 		t.Errorf("n2 took %v to take both over after n1's stop", d.Round(time.Millisecond))
+	} else {
+		t.Logf("n2 holds both VIPs %v after n1's stop began", d.Round(time.Millisecond))
 	}
 	// Every member announces its VIPs on entering Master (keepalived #285
 	// lost that for all but one).
