@@ -1,0 +1,296 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vipd/vipd/internal/control"
+	"github.com/vipd/vipd/internal/lab"
+)
+
+// lbPort is the virtual server's port on the VIP; lbRealPort the real
+// servers'.
+const (
+	lbPort     = 80
+	lbRealPort = 7000
+)
+
+// lbRealServer is a tiny TCP server in a namespace that answers each
+// connection with its name and the client address it sees, then closes.
+type lbRealServer struct {
+	t    *testing.T
+	name string
+	ns   string
+	addr string
+
+	mu    sync.Mutex
+	ln    net.Listener
+	conns map[net.Conn]bool
+	wg    sync.WaitGroup
+}
+
+func lbStartRealServer(t *testing.T, name, ns, addr string) *lbRealServer {
+	t.Helper()
+	s := &lbRealServer{t: t, name: name, ns: ns, addr: addr}
+	if err := s.start(); err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	t.Cleanup(s.kill)
+	return s
+}
+
+func (s *lbRealServer) start() error {
+	ln, err := svcListenIn(s.ns, s.addr)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.ln, s.conns = ln, map[net.Conn]bool{}
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.conns[c] = true
+			s.mu.Unlock()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprintf(c, "%s %s\n", s.name, c.RemoteAddr().(*net.TCPAddr).IP)
+			_ = c.Close()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}
+	}()
+	return nil
+}
+
+// kill closes the listener and every connection: the real server is gone.
+func (s *lbRealServer) kill() {
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+		s.ln = nil
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// lbAnswer is one connection to the virtual server, from the client.
+type lbAnswer struct {
+	name, peer string
+	err        error
+}
+
+func lbConnect(l *lab.Lab, addr string) lbAnswer {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := l.Client.Dial(ctx, "tcp", addr)
+	if err != nil {
+		return lbAnswer{err: err}
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return lbAnswer{err: err}
+	}
+	name, peer, _ := strings.Cut(strings.TrimSpace(line), " ")
+	return lbAnswer{name: name, peer: peer}
+}
+
+// lbSpread opens n connections one after the other and counts them by the
+// real server that answered; any failure fails t.
+func lbSpread(t *testing.T, l *lab.Lab, addr string, n int) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for i := 0; i < n; i++ {
+		a := lbConnect(l, addr)
+		if a.err != nil {
+			t.Fatalf("connection %d of %d to %s: %v (so far %v)", i+1, n, addr, a.err, got)
+		}
+		got[a.name]++
+	}
+	return got
+}
+
+func lbVirtualServers(t *testing.T, sock string) []control.VirtualServer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, vss, err := control.StatusAll(ctx, sock)
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	return vss
+}
+
+// TestVirtualServer: two vipd nodes hold the VIP and balance VIP:80 over
+// three real servers on three other hosts (masqueraded: they see the
+// balancer's address). Connections spread over all three; a real server
+// killed leaves within fall × interval and gets no new connection; the
+// Master's cable cut moves the VIP and the new Master balances at once;
+// below quorum the virtual server refuses connections and the Master's
+// priority drops by the tracked weight, and both come back with the real
+// servers.
+func TestVirtualServer(t *testing.T) {
+	r := newRigOf(t, lab.VIP, lab.Config{Nodes: 5})
+	l := r.l
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	for _, n := range []*lab.Node{n1, n2} {
+		// Remote real servers need forwarding (vipd refuses without);
+		// the real servers share the client's segment, so no redirects.
+		if out, err := exec.Command("ip", "netns", "exec", n.NS, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1",
+			"net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.eth0.send_redirects=0").CombinedOutput(); err != nil {
+			t.Fatalf("harness: sysctl in %s: %v: %s", n.NS, err, out)
+		}
+	}
+	rs := map[string]*lbRealServer{}
+	var rsYAML []string
+	for _, n := range l.Nodes[2:] {
+		addr := n.Addr.Addr().String()
+		rs[n.Name] = lbStartRealServer(t, n.Name, n.NS, fmt.Sprintf("%s:%d", addr, lbRealPort))
+		rsYAML = append(rsYAML, fmt.Sprintf("{address: %s, port: %d}", addr, lbRealPort))
+	}
+	const (
+		checkInterval = 100 * time.Millisecond
+		checkFall     = 2
+	)
+	vsYAML := fmt.Sprintf(`  - name: web
+    address: %s
+    port: %d
+    quorum: 2
+    check: {tcp: {}, interval: %s, timeout: 90ms, fall: %d, rise: 1}
+    real_servers: [%s]
+`, lab.VIP.Addr(), lbPort, checkInterval, checkFall, strings.Join(rsYAML, ", "))
+	config := func(prio int) svcConfig {
+		in := svcInst(prio, true)
+		in.TrackVirtualServers = []svcTrack{{Name: "web", Weight: -60}}
+		return svcConfig{Metrics: metricsListen, Instances: []svcInstance{in}, VirtualServers: vsYAML}
+	}
+	c1 := startSvc(t, l, n1, config(150))
+	startSvc(t, l, n2, config(100))
+	holder := func(what string, n *lab.Node) {
+		t.Helper()
+		svcWaitFor(t, what, patience, func() (bool, string) {
+			hs, err := l.Holders(lab.VIP)
+			if err != nil {
+				t.Fatalf("harness: %v", err)
+			}
+			return len(hs) == 1 && hs[0] == n, fmt.Sprintf("VIP on %v", hs)
+		})
+	}
+	// healthy waits until the virtual server has want healthy real
+	// servers, then for the table replacement that follows a change
+	// (vipd debounces bursts for 20ms).
+	healthy := func(what string, sock string, want int) {
+		t.Helper()
+		svcWaitFor(t, what, patience, func() (bool, string) {
+			vss := lbVirtualServers(t, sock)
+			return len(vss) == 1 && vss[0].Healthy == want, fmt.Sprintf("%+v", vss)
+		})
+		time.Sleep(100 * time.Millisecond)
+	}
+	vip := fmt.Sprintf("%s:%d", lab.VIP.Addr(), lbPort)
+	holder("n1 holding the VIP", n1)
+	healthy("n1 seeing three healthy real servers", c1.Socket, 3)
+	if st := svcStatus(t, c1.Socket, "api"); st.Priority != 150 {
+		t.Errorf("n1's priority %d at quorum, want 150", st.Priority)
+	}
+
+	// Spread: round robin over three.
+	got := lbSpread(t, l, vip, 30)
+	for _, n := range l.Nodes[2:] {
+		if got[n.Name] < 5 {
+			t.Errorf("spread %v: %s got fewer than 5 of 30", got, n.Name)
+		}
+	}
+	if a := lbConnect(l, vip); a.err != nil || a.peer != n1.Addr.Addr().String() {
+		t.Errorf("a remote real server saw the client as %q (%v), want the balancer's address %s (masquerade)", a.peer, a.err, n1.Addr.Addr())
+	}
+	if v := svcMetric(t, n1, metricsListen, "vipd_virtual_server_healthy_real_servers", "virtual_server", "web"); v != 3 {
+		t.Errorf("vipd_virtual_server_healthy_real_servers = %v, want 3", v)
+	}
+
+	// A real server killed leaves within fall × interval.
+	dead := l.Nodes[2]
+	killed := time.Now()
+	rs[dead.Name].kill()
+	healthy("n1 to take the killed real server out", c1.Socket, 2)
+	left := time.Since(killed) - 100*time.Millisecond
+	t.Logf("the killed real server left n1's table after %v (fall × interval = %v)", left.Round(time.Millisecond), checkFall*checkInterval)
+	if left > checkFall*checkInterval+time.Second {
+		t.Errorf("the killed real server left after %v, beyond fall × interval (%v) and a second of slack", left, checkFall*checkInterval)
+	}
+	got = lbSpread(t, l, vip, 20)
+	if got[dead.Name] != 0 || len(got) != 2 {
+		t.Errorf("after the kill: spread %v, want the two live real servers only", got)
+	}
+	if v := svcMetric(t, n1, metricsListen, "vipd_real_server_up", "virtual_server", "web", "address", dead.Addr.Addr().String(), "port", fmt.Sprint(lbRealPort)); v != 0 {
+		t.Errorf("vipd_real_server_up of the killed one = %v, want 0", v)
+	}
+
+	// The Master's cable cut: n2 balances as soon as it holds the VIP.
+	if err := n1.CutLink(); err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	holder("n2 to take the VIP over", n2)
+	got = lbSpread(t, l, vip, 20)
+	if got[dead.Name] != 0 || len(got) != 2 {
+		t.Errorf("through n2: spread %v, want the two live real servers only", got)
+	}
+	if a := lbConnect(l, vip); a.err != nil || a.peer != n2.Addr.Addr().String() {
+		t.Errorf("through n2 the real server saw %q (%v), want n2's address", a.peer, a.err)
+	}
+	if err := n1.RestoreLink(); err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	holder("n1 to preempt once its cable is back", n1)
+	healthy("n1 seeing the two live real servers again", c1.Socket, 2)
+
+	// Below quorum: refused at once, and n1's priority drops by 60.
+	rs[l.Nodes[3].Name].kill()
+	healthy("n1 to see one healthy real server", c1.Socket, 1)
+	svcWaitFor(t, "n1's priority to follow the quorum down", patience, func() (bool, string) {
+		st := svcStatus(t, c1.Socket, "api")
+		return st.Priority == 90, fmt.Sprintf("priority %d, failing %v", st.Priority, st.FailingChecks)
+	})
+	if v := svcMetric(t, n1, metricsListen, "vipd_virtual_server_up", "virtual_server", "web"); v != 0 {
+		t.Errorf("vipd_virtual_server_up below quorum = %v, want 0", v)
+	}
+	start := time.Now()
+	if a := lbConnect(l, vip); !errors.Is(a.err, syscall.ECONNREFUSED) {
+		t.Errorf("below quorum: answer %+v, want connection refused", a)
+	} else if d := time.Since(start); d > time.Second {
+		t.Errorf("below quorum the refusal took %v", d)
+	}
+	holder("n1 to stay Master at 90 over n2 at 40", n1)
+
+	if err := rs[dead.Name].start(); err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	svcWaitFor(t, "n1's priority back at quorum", patience, func() (bool, string) {
+		st := svcStatus(t, c1.Socket, "api")
+		return st.Priority == 150, fmt.Sprintf("priority %d", st.Priority)
+	})
+	got = lbSpread(t, l, vip, 10)
+	if got[dead.Name] == 0 || got[l.Nodes[4].Name] == 0 {
+		t.Errorf("back at quorum: spread %v, want the revived and the live real server", got)
+	}
+}
