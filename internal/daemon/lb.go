@@ -134,8 +134,13 @@ func (s *lbSet) apply(ctx context.Context, vss []config.VirtualServer) {
 			s.d.log.Error("load balancing cannot run: every virtual server is down until a reload fixes this", "err", err)
 			s.mu.Lock()
 			s.broken = err
+			s.vss = s.vss[:0]
 			for _, v := range vss {
-				s.vss = append(s.vss, &vsState{cfg: v})
+				st := &vsState{cfg: v}
+				for _, r := range v.RealServers {
+					st.rs = append(st.rs, &rsState{cfg: r, check: v.Check})
+				}
+				s.vss = append(s.vss, st)
 			}
 			s.mu.Unlock()
 			s.metrics()

@@ -67,15 +67,48 @@ func (s *lbRealServer) start() error {
 			s.mu.Lock()
 			s.conns[c] = true
 			s.mu.Unlock()
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			fmt.Fprintf(c, "%s %s\n", s.name, c.RemoteAddr().(*net.TCPAddr).IP)
-			_ = c.Close()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.serve(c)
+			}()
 		}
 	}()
 	return nil
+}
+
+// serve greets c with the name and the client address it sees, then
+// echoes lines until the client closes or 20s pass.
+func (s *lbRealServer) serve(c net.Conn) {
+	defer func() {
+		c.Close()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	fmt.Fprintf(c, "%s %s\n", s.name, c.RemoteAddr().(*net.TCPAddr).IP)
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if _, err := fmt.Fprintf(c, "%s %s", s.name, line); err != nil {
+			return
+		}
+	}
+}
+
+// closeListener stops accepting: the checks are refused, while the
+// connections already open still answer.
+func (s *lbRealServer) closeListener() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		s.ln.Close()
+		s.ln = nil
+	}
 }
 
 // kill closes the listener and every connection: the real server is gone.
@@ -292,5 +325,145 @@ func TestVirtualServer(t *testing.T) {
 	got = lbSpread(t, l, vip, 10)
 	if got[dead.Name] == 0 || got[l.Nodes[4].Name] == 0 {
 		t.Errorf("back at quorum: spread %v, want the revived and the live real server", got)
+	}
+}
+
+// lbHeld is an open connection to the virtual server and the real server
+// that answered it.
+type lbHeld struct {
+	c    net.Conn
+	r    *bufio.Reader
+	name string
+}
+
+func lbHold(t *testing.T, l *lab.Lab, addr string) *lbHeld {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := l.Client.Dial(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", addr, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	h := &lbHeld{c: c, r: bufio.NewReader(c)}
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := h.r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("greeting from %s: %v", addr, err)
+	}
+	h.name, _, _ = strings.Cut(line, " ")
+	return h
+}
+
+// echo sends a line and reads the real server's echo.
+func (h *lbHeld) echo() (string, error) {
+	_ = h.c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := fmt.Fprintf(h.c, "ping\n"); err != nil {
+		return "", err
+	}
+	line, err := h.r.ReadString('\n')
+	return strings.TrimSpace(line), err
+}
+
+// TestVirtualServerLocalAndGone: one vipd node balances over a real server
+// on itself (which sees the client's address) and two on other hosts
+// (which see the balancer's). A connection opened from the node itself is
+// balanced too. A real server that stops accepting is taken out, and its
+// established connections are flushed from conntrack: the client's next
+// packet is reset at once instead of reaching a dead real server; the
+// connections to the others go on.
+func TestVirtualServerLocalAndGone(t *testing.T) {
+	r := newRigOf(t, lab.VIP, lab.Config{Nodes: 3})
+	l := r.l
+	n1 := l.Nodes[0]
+	if out, err := exec.Command("ip", "netns", "exec", n1.NS, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1",
+		"net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.eth0.send_redirects=0").CombinedOutput(); err != nil {
+		t.Fatalf("harness: sysctl in %s: %v: %s", n1.NS, err, out)
+	}
+	rs := map[string]*lbRealServer{}
+	var rsYAML []string
+	for _, n := range l.Nodes {
+		addr := n.Addr.Addr().String()
+		rs[n.Name] = lbStartRealServer(t, n.Name, n.NS, fmt.Sprintf("%s:%d", addr, lbRealPort))
+		rsYAML = append(rsYAML, fmt.Sprintf("{address: %s, port: %d}", addr, lbRealPort))
+	}
+	vsYAML := fmt.Sprintf(`  - name: web
+    address: %s
+    port: %d
+    check: {tcp: {}, interval: 100ms, timeout: 90ms, fall: 2, rise: 1}
+    real_servers: [%s]
+`, lab.VIP.Addr(), lbPort, strings.Join(rsYAML, ", "))
+	c1 := startSvc(t, l, n1, svcConfig{Metrics: metricsListen, Instances: []svcInstance{svcInst(150, true)}, VirtualServers: vsYAML})
+	vip := fmt.Sprintf("%s:%d", lab.VIP.Addr(), lbPort)
+	svcWaitState(t, c1.Socket, "api", "master")
+	svcWaitFor(t, "three healthy real servers", patience, func() (bool, string) {
+		vss := lbVirtualServers(t, c1.Socket)
+		return len(vss) == 1 && vss[0].Healthy == 3, fmt.Sprintf("%+v", vss)
+	})
+	time.Sleep(100 * time.Millisecond)
+	if vss := lbVirtualServers(t, c1.Socket); !vss[0].RealServers[0].Local || vss[0].RealServers[1].Local {
+		t.Errorf("status: %+v, want only n1's real server local", vss[0].RealServers)
+	}
+
+	peers := map[string]string{}
+	for i := 0; i < 6; i++ {
+		a := lbConnect(l, vip)
+		if a.err != nil {
+			t.Fatalf("connection %d: %v", i, a.err)
+		}
+		peers[a.name] = a.peer
+	}
+	want := map[string]string{n1.Name: lab.ClientAddr.Addr().String(), l.Nodes[1].Name: n1.Addr.Addr().String(), l.Nodes[2].Name: n1.Addr.Addr().String()}
+	for name, peer := range want {
+		if peers[name] != peer {
+			t.Errorf("real server %s saw the client as %q, want %s (local: the client; remote: the balancer)", name, peers[name], peer)
+		}
+	}
+
+	// From the node itself (the output hook).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	c, err := n1.Dial(ctx, "tcp", vip)
+	cancel()
+	if err != nil {
+		t.Fatalf("from n1 itself: %v", err)
+	}
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line == "" {
+		t.Errorf("from n1 itself: %q, %v", line, err)
+	}
+	c.Close()
+
+	// Hold a connection to each real server.
+	held := map[string]*lbHeld{}
+	for i := 0; i < 12 && len(held) < 3; i++ {
+		h := lbHold(t, l, vip)
+		if held[h.name] == nil {
+			held[h.name] = h
+		}
+	}
+	gone := l.Nodes[2]
+	if len(held) != 3 {
+		t.Fatalf("connections held to %d real servers, want 3", len(held))
+	}
+	rs[gone.Name].closeListener()
+	svcWaitFor(t, "the gone real server's connections flushed", patience, func() (bool, string) {
+		recs := svcLogRecords(t, n1, "flushed a gone real server's connections")
+		return len(recs) > 0, fmt.Sprint(recs)
+	})
+	start := time.Now()
+	line, err := held[gone.Name].echo()
+	var ne net.Error
+	switch {
+	case err == nil:
+		t.Errorf("the flushed connection still reached the gone real server: %q", line)
+	case errors.As(err, &ne) && ne.Timeout():
+		t.Errorf("the flushed connection hung (%v) instead of being reset", err)
+	default:
+		t.Logf("the flushed connection failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	for _, n := range l.Nodes[:2] {
+		if line, err := held[n.Name].echo(); err != nil || !strings.HasPrefix(line, n.Name+" ping") {
+			t.Errorf("the established connection to %s: %q, %v; want it untouched", n.Name, line, err)
+		}
 	}
 }
