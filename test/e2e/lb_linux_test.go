@@ -467,3 +467,82 @@ func TestVirtualServerLocalAndGone(t *testing.T) {
 		}
 	}
 }
+
+// TestVirtualServerReload: a reload that adds a real server and removes
+// another keeps every established connection, the removed one's included
+// (it drains); new connections go to the new set. A reload while the
+// forwarding that remote real servers need is off is refused, naming the
+// sysctl, and the running table stays.
+func TestVirtualServerReload(t *testing.T) {
+	r := newRigOf(t, lab.VIP, lab.Config{Nodes: 3})
+	l := r.l
+	n1, n2, n3 := l.Nodes[0], l.Nodes[1], l.Nodes[2]
+	sysctl := func(kv ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", append([]string{"netns", "exec", n1.NS, "sysctl", "-q", "-w"}, kv...)...).CombinedOutput(); err != nil {
+			t.Fatalf("harness: sysctl in %s: %v: %s", n1.NS, err, out)
+		}
+	}
+	sysctl("net.ipv4.ip_forward=1", "net.ipv4.conf.all.send_redirects=0", "net.ipv4.conf.eth0.send_redirects=0")
+	for _, n := range l.Nodes {
+		lbStartRealServer(t, n.Name, n.NS, fmt.Sprintf("%s:%d", n.Addr.Addr(), lbRealPort))
+	}
+	config := func(rss ...*lab.Node) svcConfig {
+		var ys []string
+		for _, n := range rss {
+			ys = append(ys, fmt.Sprintf("{address: %s, port: %d}", n.Addr.Addr(), lbRealPort))
+		}
+		return svcConfig{Socket: svcSocket(l, n1), Instances: []svcInstance{svcInst(150, true)}, VirtualServers: fmt.Sprintf(`  - name: web
+    address: %s
+    port: %d
+    check: {tcp: {}, interval: 100ms, timeout: 90ms, fall: 2, rise: 1}
+    real_servers: [%s]
+`, lab.VIP.Addr(), lbPort, strings.Join(ys, ", "))}
+	}
+	c1 := startSvc(t, l, n1, config(n2, n3))
+	vip := fmt.Sprintf("%s:%d", lab.VIP.Addr(), lbPort)
+	svcWaitState(t, c1.Socket, "api", "master")
+	healthy := func(what string, want int) {
+		t.Helper()
+		svcWaitFor(t, what, patience, func() (bool, string) {
+			vss := lbVirtualServers(t, c1.Socket)
+			return len(vss) == 1 && vss[0].Healthy == want && len(vss[0].RealServers) == want, fmt.Sprintf("%+v", vss)
+		})
+		time.Sleep(100 * time.Millisecond)
+	}
+	healthy("n2 and n3 healthy", 2)
+	held := map[string]*lbHeld{}
+	for i := 0; i < 8 && len(held) < 2; i++ {
+		h := lbHold(t, l, vip)
+		if held[h.name] == nil {
+			held[h.name] = h
+		}
+	}
+	if len(held) != 2 {
+		t.Fatalf("connections held to %d real servers, want 2", len(held))
+	}
+
+	svcWriteConfig(t, n1, config(n1, n2).YAML())
+	if code, out, errOut := svcRunVipd(t, "reload", "--socket", c1.Socket); code != 0 {
+		t.Fatalf("reload: exit %d: %s%s", code, out, errOut)
+	}
+	healthy("n1 and n2 after the reload", 2)
+	for _, n := range []*lab.Node{n2, n3} {
+		if line, err := held[n.Name].echo(); err != nil || !strings.HasPrefix(line, n.Name+" ping") {
+			t.Errorf("the connection to %s across the reload: %q, %v; want it untouched", n.Name, line, err)
+		}
+	}
+	got := lbSpread(t, l, vip, 10)
+	if got[n3.Name] != 0 || got[n1.Name] == 0 || got[n2.Name] == 0 {
+		t.Errorf("after the reload: spread %v, want n1 and n2 only", got)
+	}
+
+	sysctl("net.ipv4.ip_forward=0")
+	code, out, errOut := svcRunVipd(t, "reload", "--socket", c1.Socket)
+	if code == 0 || !strings.Contains(out+errOut, "net.ipv4.ip_forward=1") {
+		t.Errorf("reload with forwarding off: exit %d, output %q; want a refusal naming net.ipv4.ip_forward", code, out+errOut)
+	}
+	if vss := lbVirtualServers(t, c1.Socket); len(vss) != 1 || vss[0].Healthy != 2 || vss[0].Error != "" {
+		t.Errorf("after the refused reload: %+v, want the running virtual server as it was", vss)
+	}
+}
