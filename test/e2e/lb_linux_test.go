@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os/exec"
 	"strings"
 	"sync"
@@ -544,5 +545,59 @@ func TestVirtualServerReload(t *testing.T) {
 	}
 	if vss := lbVirtualServers(t, c1.Socket); len(vss) != 1 || vss[0].Healthy != 2 || vss[0].Error != "" {
 		t.Errorf("after the refused reload: %+v, want the running virtual server as it was", vss)
+	}
+}
+
+// TestVirtualServerIPv6: the same over IPv6, with IPv6 forwarding on for
+// the remote real servers: connections spread, a local real server sees
+// the client, the remote ones the balancer.
+func TestVirtualServerIPv6(t *testing.T) {
+	r := newRigOf(t, lab.VIP6, lab.Config{Nodes: 3, IPv6: true})
+	l := r.l
+	n1 := l.Nodes[0]
+	if out, err := exec.Command("ip", "netns", "exec", n1.NS, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1").CombinedOutput(); err != nil {
+		t.Fatalf("harness: sysctl in %s: %v: %s", n1.NS, err, out)
+	}
+	var ys []string
+	for _, n := range l.Nodes {
+		ap := netip.AddrPortFrom(n.Addr6.Addr(), lbRealPort).String()
+		lbStartRealServer(t, n.Name, n.NS, ap)
+		ys = append(ys, fmt.Sprintf("{address: '%s', port: %d}", n.Addr6.Addr(), lbRealPort))
+	}
+	in := svcInst(150, true)
+	in.VIPs = []netip.Prefix{lab.VIP6}
+	c1 := startSvc(t, l, n1, svcConfig{Instances: []svcInstance{in}, VirtualServers: fmt.Sprintf(`  - name: web6
+    address: '%s'
+    port: %d
+    check: {tcp: {}, interval: 100ms, timeout: 90ms, fall: 2, rise: 1}
+    real_servers: [%s]
+`, lab.VIP6.Addr(), lbPort, strings.Join(ys, ", "))})
+	svcWaitState(t, c1.Socket, "api", "master")
+	svcWaitFor(t, "three healthy real servers", patience, func() (bool, string) {
+		vss := lbVirtualServers(t, c1.Socket)
+		return len(vss) == 1 && vss[0].Healthy == 3, fmt.Sprintf("%+v", vss)
+	})
+	time.Sleep(100 * time.Millisecond)
+	vip := netip.AddrPortFrom(lab.VIP6.Addr(), lbPort).String()
+	peers := map[string]string{}
+	var lastErr error
+	// The client may still be resolving the VIP's neighbour entry.
+	svcWaitFor(t, "the client to reach the VIP", patience, func() (bool, string) {
+		a := lbConnect(l, vip)
+		lastErr = a.err
+		return a.err == nil, fmt.Sprint(lastErr)
+	})
+	for i := 0; i < 9; i++ {
+		a := lbConnect(l, vip)
+		if a.err != nil {
+			t.Fatalf("connection %d: %v", i, a.err)
+		}
+		peers[a.name] = a.peer
+	}
+	want := map[string]string{n1.Name: lab.ClientAddr6.Addr().String(), l.Nodes[1].Name: n1.Addr6.Addr().String(), l.Nodes[2].Name: n1.Addr6.Addr().String()}
+	for name, peer := range want {
+		if peers[name] != peer {
+			t.Errorf("real server %s saw the client as %q, want %s", name, peers[name], peer)
+		}
 	}
 }
