@@ -16,6 +16,7 @@ import (
 
 	"github.com/vipd/vipd/internal/control"
 	"github.com/vipd/vipd/internal/lab"
+	"github.com/vipd/vipd/internal/lb"
 )
 
 // lbPort is the virtual server's port on the VIP; lbRealPort the real
@@ -467,6 +468,39 @@ func TestVirtualServerLocalAndGone(t *testing.T) {
 			t.Errorf("the established connection to %s: %q, %v; want it untouched", n.Name, line, err)
 		}
 	}
+
+	// A crash leaves the table; vipd cleanup removes it.
+	if err := n1.Kill(); err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	if !lbTablePresent(t, n1) {
+		t.Error("after a SIGKILL the table is gone; want it left for vipd cleanup")
+	}
+	if out, err := exec.Command("ip", "netns", "exec", n1.NS, vipdBin, "cleanup", "--config", svcConfigPath(t, n1)).CombinedOutput(); err != nil {
+		t.Errorf("vipd cleanup: %v: %s", err, out)
+	}
+	if lbTablePresent(t, n1) {
+		t.Error("vipd cleanup left the table")
+	}
+}
+
+// lbTablePresent says whether vipd's nftables table is in n's namespace.
+func lbTablePresent(t *testing.T, n *lab.Node) bool {
+	t.Helper()
+	var present bool
+	err := lab.InNS(n.NS, func() error {
+		k, err := lb.NewLinux()
+		if err != nil {
+			return err
+		}
+		defer k.Close()
+		present, err = k.Present()
+		return err
+	})
+	if err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	return present
 }
 
 // TestVirtualServerReload: a reload that adds a real server and removes
@@ -545,6 +579,16 @@ func TestVirtualServerReload(t *testing.T) {
 	}
 	if vss := lbVirtualServers(t, c1.Socket); len(vss) != 1 || vss[0].Healthy != 2 || vss[0].Error != "" {
 		t.Errorf("after the refused reload: %+v, want the running virtual server as it was", vss)
+	}
+	// A clean stop removes the table.
+	if !lbTablePresent(t, n1) {
+		t.Fatal("no table while vipd runs")
+	}
+	if _, err := n1.Stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if lbTablePresent(t, n1) {
+		t.Error("a clean stop left the table")
 	}
 }
 
