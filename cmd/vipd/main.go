@@ -35,8 +35,8 @@ const usage = `vipd keeps virtual IP addresses highly available with VRRPv3 (RFC
 Usage:
   vipd run      [--config FILE] [--log-format text|json] [--log-level LEVEL]
   vipd validate [--config FILE]
-  vipd cleanup  [--config FILE]    remove this config's VIPs (after a crash)
-  vipd status   [--socket PATH | --config FILE] [--json]
+  vipd cleanup  [--config FILE]    remove this config's VIPs and load-balancing table (after a crash)
+  vipd status   [--socket PATH | --config FILE] [--json] [--virtual-servers]
   vipd reload   [--socket PATH | --config FILE]
   vipd watch    --interface IF [--json] [--refresh 1s] [--count N] [--forget DURATION]
                 show every VRRP router heard on a link and flag conflicts
