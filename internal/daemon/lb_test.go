@@ -133,6 +133,9 @@ func (p *rsProbe) Probe(context.Context) error {
 	return p.err
 }
 
+// errForwarding stands for lb.ErrForwarding, which is Linux's.
+var errForwarding = errors.New("lb: real servers on another host need forwarding")
+
 var errRefused = fmt.Errorf("dial tcp: %w", syscall.ECONNREFUSED)
 
 // realServers makes the daemon's checks probe the real server at the
@@ -321,7 +324,7 @@ func TestVirtualServerPreflight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		seg := &segment{}
 		h := newHost(seg, "192.0.2.21")
-		h.lb.forward = fmt.Errorf("%w: virtual server apiserver: set net.ipv4.ip_forward=1", lb.ErrForwarding)
+		h.lb.forward = fmt.Errorf("%w: virtual server apiserver: set net.ipv4.ip_forward=1", errForwarding)
 		rs := realServers{}
 		cfg := lbConfig(150, []config.TrackVirtualServer{{VirtualServer: "apiserver"}}, vsConfig(1, "192.0.2.11"))
 		n := startConfig(t, h, cfg, rs.option)
@@ -332,8 +335,8 @@ func TestVirtualServerPreflight(t *testing.T) {
 		if st := n.d.VirtualServers(); len(st) != 1 || st[0].Up || st[0].Error == "" {
 			t.Errorf("status %+v, want down with the error", st)
 		}
-		if err := n.d.CheckVirtualServers(cfg); !errors.Is(err, lb.ErrForwarding) {
-			t.Errorf("CheckVirtualServers = %v, want ErrForwarding", err)
+		if err := n.d.CheckVirtualServers(cfg); !errors.Is(err, errForwarding) {
+			t.Errorf("CheckVirtualServers = %v, want the forwarding error", err)
 		}
 		h.lb.mu.Lock()
 		h.lb.forward = nil
