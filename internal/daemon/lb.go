@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -259,9 +260,10 @@ func (r *rsState) stop() {
 // reconnect to another, rather than hang.
 func (s *lbSet) realServerChanged(vsName string, r *rsState, u health.Update) {
 	s.mu.Lock()
+	// r may have been replaced by a reload since the update was sent.
 	var v *vsState
 	for _, x := range s.vss {
-		if x.cfg.Name == vsName {
+		if x.cfg.Name == vsName && slices.Contains(x.rs, r) {
 			v = x
 		}
 	}
@@ -363,6 +365,15 @@ func (s *lbSet) sync(ctx context.Context) error {
 	s.pending = nil
 	s.mu.Unlock()
 
+	// The instances hear of a change of quorum even when the table cannot
+	// be replaced: it follows the real servers' health, not the kernel.
+	defer func() {
+		for _, c := range changes {
+			s.d.log.Info("virtual server changed", "virtual_server", c.name, "up", c.up)
+			s.d.broadcast(ctx, trackVirtualServer, c.name, c.up)
+		}
+		s.metrics()
+	}()
 	if err := t.Apply(vss); err != nil {
 		s.mu.Lock()
 		s.pending = append(flush, s.pending...)
@@ -380,11 +391,6 @@ func (s *lbSet) sync(ctx context.Context) error {
 		}
 		s.d.log.Info("flushed a gone real server's connections", "virtual_server", f.vs.Name, "real_server", netip.AddrPortFrom(f.be.Addr, f.be.Port).String(), "connections", n)
 	}
-	for _, c := range changes {
-		s.d.log.Info("virtual server changed", "virtual_server", c.name, "up", c.up)
-		s.d.broadcast(ctx, trackVirtualServer, c.name, c.up)
-	}
-	s.metrics()
 	return nil
 }
 

@@ -33,6 +33,7 @@ type fakeLB struct {
 	local     map[netip.Addr]bool
 	preflight error           // what Preflight returns
 	forward   error           // what CheckForwarding returns
+	applyErr  error           // what Apply returns
 	locals    map[string]bool // backend "addr:port" → Local, as last applied
 }
 
@@ -58,6 +59,9 @@ func (f *fakeLB) Apply(vss []lb.VirtualServer) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.applyErr != nil {
+		return f.applyErr
+	}
 	f.table = map[string][]string{}
 	f.locals = map[string]bool{}
 	for _, v := range vss {
@@ -363,4 +367,31 @@ func TestCleanupRemovesTable(t *testing.T) {
 	if h.lb.present || h.lb.removed != 1 {
 		t.Errorf("table present %v after cleanup, removed %d times", h.lb.present, h.lb.removed)
 	}
+}
+
+// TestVirtualServerApplyFails: a table the kernel refuses is tried again
+// every second; meanwhile the instances still follow the quorum.
+func TestVirtualServerApplyFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		seg := &segment{}
+		h := newHost(seg, "192.0.2.21")
+		rs := realServers{}
+		n := startConfig(t, h, lbConfig(150, []config.TrackVirtualServer{{VirtualServer: "apiserver", Weight: -10}}, vsConfig(1, "192.0.2.11")), rs.option)
+		waitFor(t, 2*time.Second, "the real server in the table", func() bool { return len(h.lb.backends("apiserver")) == 1 })
+		h.lb.mu.Lock()
+		h.lb.applyErr = errors.New("netlink: no buffer space")
+		h.lb.mu.Unlock()
+		rs["192.0.2.11:6443"].set(errRefused)
+		waitFor(t, 2*time.Second, "the priority to follow the quorum while the table cannot change", func() bool {
+			return n.d.Status()[0].Priority == 140
+		})
+		if got := h.lb.backends("apiserver"); len(got) != 1 {
+			t.Errorf("backends %v: the failed replacement changed the table", got)
+		}
+		h.lb.mu.Lock()
+		h.lb.applyErr = nil
+		h.lb.mu.Unlock()
+		waitFor(t, 2*time.Second, "the retry to empty the table", func() bool { return h.lb.backends("apiserver") == nil })
+		waitFor(t, time.Second, "the flush after the retry", func() bool { return len(h.lb.flushes()) == 1 })
+	})
 }
