@@ -35,8 +35,8 @@ const usage = `vipd keeps virtual IP addresses highly available with VRRPv3 (RFC
 Usage:
   vipd run      [--config FILE] [--log-format text|json] [--log-level LEVEL]
   vipd validate [--config FILE]
-  vipd cleanup  [--config FILE]    remove this config's VIPs (after a crash)
-  vipd status   [--socket PATH | --config FILE] [--json]
+  vipd cleanup  [--config FILE]    remove this config's VIPs and load-balancing table (after a crash)
+  vipd status   [--socket PATH | --config FILE] [--json] [--virtual-servers]
   vipd reload   [--socket PATH | --config FILE]
   vipd watch    --interface IF [--json] [--refresh 1s] [--count N] [--forget DURATION]
                 show every VRRP router heard on a link and flag conflicts
@@ -298,6 +298,22 @@ func (a *app) Status() []control.Instance {
 	return out
 }
 
+// VirtualServers reports every virtual server for the control socket.
+func (a *app) VirtualServers() []control.VirtualServer {
+	st := a.d.VirtualServers()
+	out := make([]control.VirtualServer, 0, len(st))
+	for _, v := range st {
+		cv := control.VirtualServer{Name: v.Name, Address: v.Address.String(), Port: v.Port, Protocol: v.Protocol,
+			Scheduler: v.Scheduler, Quorum: v.Quorum, Healthy: v.Healthy, Up: v.Up, Error: v.Error,
+			RealServers: make([]control.RealServer, 0, len(v.RealServers))}
+		for _, r := range v.RealServers {
+			cv.RealServers = append(cv.RealServers, control.RealServer{Address: r.Address.String(), Port: r.Port, Weight: r.Weight, Up: r.Up, Local: r.Local})
+		}
+		out = append(out, cv)
+	}
+	return out
+}
+
 // Reload reads and validates the config file again and applies it. An
 // invalid file is refused and the running configuration kept, untouched.
 func (a *app) Reload() error {
@@ -310,6 +326,10 @@ func (a *app) Reload() error {
 	}
 	if cfg.ControlSocket != a.running.ControlSocket || cfg.Metrics != a.running.Metrics {
 		a.log.Warn("reload: control_socket and metrics take effect only after a restart")
+	}
+	if err := a.d.CheckVirtualServers(cfg); err != nil {
+		a.log.Error("reload refused; keeping the running configuration", "config", a.path, "err", err)
+		return fmt.Errorf("virtual servers: %w", err)
 	}
 	logWarnings(a.log, cfg)
 	a.d.Reload(cfg)

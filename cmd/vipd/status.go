@@ -65,20 +65,28 @@ func (f *socketFlags) parse(args []string, stderr io.Writer) (path string, code 
 // cmdStatus is "vipd status": what the running daemon's instances are doing.
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	f := newSocketFlags("status", stderr)
-	asJSON := f.fs.Bool("json", false, "print the instances as a JSON array")
+	asJSON := f.fs.Bool("json", false, "print the instances (or, with -virtual-servers, the virtual servers) as a JSON array")
+	onlyVS := f.fs.Bool("virtual-servers", false, "show the virtual servers and their real servers only")
 	path, code, ok := f.parse(args, stderr)
 	if !ok {
 		return code
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), answerTimeout)
 	defer cancel()
-	insts, err := control.Status(ctx, path)
+	insts, vss, err := control.StatusAll(ctx, path)
 	if err != nil {
 		fmt.Fprintln(stderr, "vipd:", err)
 		return 1
 	}
+	if *onlyVS {
+		return printVirtualServers(stdout, stderr, vss, *asJSON)
+	}
 	if !*asJSON {
 		control.WriteTable(stdout, time.Now(), insts)
+		if len(vss) > 0 {
+			fmt.Fprintln(stdout)
+			control.WriteVirtualServers(stdout, vss)
+		}
 		return 0
 	}
 	if insts == nil {
@@ -117,4 +125,23 @@ func cmdReload(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stderr, "vipd:", err)
 	return 1
+}
+
+// printVirtualServers is "vipd status -virtual-servers": a table, or a JSON
+// array ([] for a daemon without virtual servers).
+func printVirtualServers(stdout, stderr io.Writer, vss []control.VirtualServer, asJSON bool) int {
+	if !asJSON {
+		control.WriteVirtualServers(stdout, vss)
+		return 0
+	}
+	if vss == nil {
+		vss = []control.VirtualServer{}
+	}
+	b, err := json.MarshalIndent(vss, "", "  ")
+	if err != nil {
+		fmt.Fprintln(stderr, "vipd:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s\n", b)
+	return 0
 }

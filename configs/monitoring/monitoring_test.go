@@ -188,6 +188,9 @@ func exportedNames(t *testing.T) map[string]bool {
 	m.PacketsDropped.WithLabelValues("eth0", "ttl").Inc()
 	m.CheckUp.WithLabelValues("apiserver").Set(1)
 	m.CheckDuration.WithLabelValues("apiserver").Observe(0.01)
+	m.VirtualServerUp.WithLabelValues("apiserver").Set(1)
+	m.VirtualServerHealthy.WithLabelValues("apiserver").Set(3)
+	m.RealServerUp.WithLabelValues("apiserver", "192.0.2.11", "6443").Set(1)
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

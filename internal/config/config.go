@@ -34,6 +34,8 @@ type Config struct {
 	Checks        []Check
 	Instances     []Instance
 	SyncGroups    []SyncGroup
+	// VirtualServers are load-balanced in the kernel (docs/load-balancing.md).
+	VirtualServers []VirtualServer
 	// Warnings are what is allowed but risky, such as a secret written in
 	// the file; vipd validate prints them and vipd run logs them.
 	Warnings Errors
@@ -82,7 +84,9 @@ type Instance struct {
 
 	TrackChecks     []TrackCheck
 	TrackInterfaces []TrackInterface
-	Notify          Notify
+	// TrackVirtualServers follow virtual servers' quorum (lb.go).
+	TrackVirtualServers []TrackVirtualServer
+	Notify              Notify
 
 	// VIPsAsSource lets the kernel pick the VIPs as source addresses of
 	// the host's own traffic. Without it (the default) an IPv4 VIP inside
@@ -212,8 +216,10 @@ func (d *decoder) config(n *yaml.Node) *Config {
 		{name: "sync_groups", decode: func(n *yaml.Node, path string) {
 			c.SyncGroups = d.syncGroups(n, path)
 		}},
+		{name: "virtual_servers", decode: func(n *yaml.Node, path string) { c.VirtualServers = d.virtualServers(n, path) }},
 	})
 	d.checkGroups(c)
+	d.checkVirtualServers(c)
 	return c
 }
 
@@ -332,6 +338,7 @@ func (d *decoder) instance(n *yaml.Node, path string, idx int) (Instance, source
 		{name: "virtual_mac", decode: setBool(d, &in.VirtualMAC)},
 		{name: "virtual_mac_interface", decode: setString(d, &in.VirtualMACInterface, checkInterface)},
 		{name: "rules", decode: func(n *yaml.Node, path string) { in.Rules = d.rules(n, path) }},
+		{name: "track_virtual_servers", decode: func(n *yaml.Node, path string) { d.trackVirtualServers(n, path, &in) }},
 	})
 	d.checkInterval(&in, src, path)
 	finishAuth(&in)

@@ -31,6 +31,8 @@ type decoder struct {
 	// instance's index by name, for checkGroups.
 	groups []groupAt
 	instAt map[string]int
+	// lb is what checkVirtualServers needs.
+	lb lbDecoder
 }
 
 // trackedAt is a track_checks entry and where it was written.

@@ -60,6 +60,8 @@ type response struct {
 	OK        bool       `json:"ok"`
 	Error     string     `json:"error,omitempty"`
 	Instances []Instance `json:"instances,omitzero"` // omitzero keeps an empty, non-nil list as []
+	// VirtualServers is left out for a daemon without any.
+	VirtualServers []VirtualServer `json:"virtual_servers,omitempty"`
 }
 
 var (

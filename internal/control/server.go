@@ -339,7 +339,16 @@ func (s *Server) status() response {
 			insts[i].VIPs = []string{}
 		}
 	}
-	return response{Version: Version, OK: true, Instances: insts}
+	resp := response{Version: Version, OK: true, Instances: insts}
+	if vb, ok := s.b.(VirtualServerBackend); ok {
+		resp.VirtualServers = vb.VirtualServers()
+		for i := range resp.VirtualServers {
+			if resp.VirtualServers[i].RealServers == nil {
+				resp.VirtualServers[i].RealServers = []RealServer{}
+			}
+		}
+	}
+	return resp
 }
 
 func (s *Server) reload() response {

@@ -57,6 +57,7 @@ type Daemon struct {
 	unstarted map[string]bool
 
 	checks checkSet
+	lbs    lbSet
 
 	// groupMu guards groups, the running sync groups by name: a leaf
 	// lock.
@@ -80,6 +81,7 @@ func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *
 	d := &Daemon{cfg: cfg, sys: sys, m: m, log: log, loops: map[loopKey]*loop{}, cells: map[string]*statusCell{}, groups: map[string]*syncGroup{},
 		started: make(chan struct{}), links: map[string]bool{}, newProbe: health.NewProbe, runCommand: health.RunCommand}
 	d.checks.d = d
+	d.lbs.d = d
 	m.Instances.SetSource(d.samples)
 	m.Routes.SetSource(sys.Routes().Stats)
 	return d
@@ -168,6 +170,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.checkStartedLocked()
 	d.startMu.Unlock()
 	d.checks.apply(ctx, d.cfg.Checks)
+	d.lbs.apply(ctx, d.cfg.VirtualServers)
 	d.applyGroupsLocked(d.cfg)
 	d.applyLocked(plan(nil, d.cfg.Instances))
 	d.setOrder(d.cfg)
@@ -182,6 +185,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.groupMu.Unlock()
 	d.hookWG.Wait()
 	d.checks.stopAll()
+	d.lbs.stop()
 	watchers.Wait()
 	stopRoutes()
 	<-routesDone
@@ -301,6 +305,7 @@ func (d *Daemon) Reload(cfg *config.Config) {
 		return
 	}
 	d.checks.apply(d.ctx, cfg.Checks)
+	d.lbs.apply(d.ctx, cfg.VirtualServers)
 	d.startMu.Lock()
 	for name := range d.unstarted {
 		if _, ok := findInstance(cfg, name); !ok {
@@ -431,8 +436,9 @@ func findInstance(cfg *config.Config, name string) (config.Instance, bool) {
 	return config.Instance{}, false
 }
 
-// Cleanup removes every VIP of cfg from its interface: what a crashed run
-// may have left behind. Interfaces that do not exist are skipped.
+// Cleanup removes every VIP of cfg from its interface, and vipd's
+// load-balancing table: what a crashed run may have left behind.
+// Interfaces that do not exist are skipped.
 func Cleanup(cfg *config.Config, sys System, log *slog.Logger) error {
 	var errs []error
 	for _, ic := range cfg.Instances {
@@ -459,6 +465,17 @@ func Cleanup(cfg *config.Config, sys System, log *slog.Logger) error {
 	if err := sys.CleanupRoutes(); err != nil {
 		log.Error("removing virtual routes and rules failed", "err", err)
 		errs = append(errs, fmt.Errorf("virtual routes and rules: %w", err))
+	}
+	// The load-balancing table is removed whatever the configuration says,
+	// since a crashed run's may have had virtual servers; a kernel without
+	// nftables is an error only for a configuration that needs it.
+	if err := sys.LB().Remove(); err != nil {
+		if len(cfg.VirtualServers) > 0 {
+			log.Error("removing the load-balancing table failed", "err", err)
+			errs = append(errs, fmt.Errorf("load-balancing table: %w", err))
+		} else {
+			log.Debug("cleanup: no load-balancing table removed", "err", err)
+		}
 	}
 	return errors.Join(errs...)
 }

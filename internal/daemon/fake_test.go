@@ -62,6 +62,7 @@ type host struct {
 	linkc     chan netif.Link
 	addrc     chan netif.AddrUpdate
 	routes    fakeRoutes
+	lb        fakeLB
 }
 
 type fakeLink struct {

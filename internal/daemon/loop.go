@@ -638,7 +638,7 @@ func (l *loop) start(in *instance, now time.Time) bool {
 		in.r = nil
 		return false
 	}
-	in.tracker = newTracker(in.cfg, l.d.checks.up)
+	in.tracker = newTracker(in.cfg, l.d.checks.up, l.d.lbs.up)
 	l.refreshLinks(in)
 	if !l.retrack(in, now) {
 		l.step(in, now, router.Event{Kind: router.Startup})
@@ -731,7 +731,7 @@ func (l *loop) update(ic config.Instance) {
 	if !in.joined() {
 		return
 	}
-	in.tracker = newTracker(ic, l.d.checks.up)
+	in.tracker = newTracker(ic, l.d.checks.up, l.d.lbs.up)
 	l.refreshLinks(in)
 	in.r.SetConfig(in.routerConfig())
 	if in.r.Holding() {

@@ -46,6 +46,8 @@ type System interface {
 	OpenVMAC(s VMACSpec) (VMAC, error)
 	// CleanupVMACs removes every virtual MAC interface vipd made.
 	CleanupVMACs() error
+	// LB is the kernel's load-balancing table (lb.go).
+	LB() LBTable
 }
 
 // VMACSpec describes an instance's virtual MAC interface: a macvlan named

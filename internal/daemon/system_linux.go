@@ -22,6 +22,7 @@ type linuxSystem struct {
 	nl      *vroute.Linux
 	routes  routes
 	parents netif.ParentSysctls
+	lb      linuxLB
 }
 
 // routes is the vroute.Manager with its stats as the metrics want them.
@@ -47,7 +48,7 @@ func NewSystem(log *slog.Logger) (System, func() error, error) {
 		return nil, nil, err
 	}
 	s := &linuxSystem{Addrs: a, nl: nl, routes: routes{vroute.New(nl, log)}}
-	return s, func() error { return errors.Join(nl.Close(), a.Close()) }, nil
+	return s, func() error { return errors.Join(s.lb.close(), nl.Close(), a.Close()) }, nil
 }
 
 func (s *linuxSystem) Routes() RouteSet { return s.routes }

@@ -11,6 +11,7 @@ type trackKind uint8
 const (
 	trackCheck trackKind = iota
 	trackInterface
+	trackVirtualServer // up while its quorum of real servers is healthy
 )
 
 // trackedItem is one check or interface an instance follows.
@@ -28,9 +29,10 @@ type tracker struct {
 }
 
 // newTracker lists what ic tracks: its own interface first (always, in
-// FAULT mode), then its track_interfaces and track_checks. Checks start as
-// initialUp says, interfaces as up until told otherwise.
-func newTracker(ic config.Instance, initialUp func(check string) bool) *tracker {
+// FAULT mode), then its track_interfaces, track_checks and
+// track_virtual_servers. Checks start as initialUp says, virtual servers as
+// vsUp says, interfaces as up until told otherwise.
+func newTracker(ic config.Instance, initialUp, vsUp func(name string) bool) *tracker {
 	t := &tracker{}
 	t.items = append(t.items, trackedItem{kind: trackInterface, name: ic.Interface, up: true})
 	for _, ti := range ic.TrackInterfaces {
@@ -38,6 +40,9 @@ func newTracker(ic config.Instance, initialUp func(check string) bool) *tracker 
 	}
 	for _, tc := range ic.TrackChecks {
 		t.items = append(t.items, trackedItem{kind: trackCheck, name: tc.Check, weight: tc.Weight, up: initialUp(tc.Check)})
+	}
+	for _, tv := range ic.TrackVirtualServers {
+		t.items = append(t.items, trackedItem{kind: trackVirtualServer, name: tv.VirtualServer, weight: tv.Weight, up: vsUp(tv.VirtualServer)})
 	}
 	return t
 }
@@ -75,12 +80,18 @@ func (t *tracker) effective(configured uint8) (prio uint8, fault bool, why route
 	return uint8(min(max(p, 1), 254)), fault, why
 }
 
-// failing lists the tracked checks that are down.
+// failing lists the tracked checks that are down, then the tracked
+// virtual servers below quorum as "vs:NAME".
 func (t *tracker) failing() []string {
 	var out []string
 	for _, it := range t.items {
 		if it.kind == trackCheck && !it.up {
 			out = append(out, it.name)
+		}
+	}
+	for _, it := range t.items {
+		if it.kind == trackVirtualServer && !it.up {
+			out = append(out, "vs:"+it.name)
 		}
 	}
 	return out

@@ -43,7 +43,7 @@ func TestTracker(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tr := newTracker(ic, func(string) bool { return tt.initialUp })
+			tr := newTracker(ic, func(string) bool { return tt.initialUp }, nil)
 			for _, s := range tt.sets {
 				tr.set(s.kind, s.name, s.up)
 			}
@@ -60,11 +60,11 @@ func TestTracker(t *testing.T) {
 
 func TestTrackerClamps(t *testing.T) {
 	up := func(string) bool { return true }
-	high := newTracker(config.Instance{Priority: 250, TrackChecks: []config.TrackCheck{{Check: "a", Weight: 253}}}, up)
+	high := newTracker(config.Instance{Priority: 250, TrackChecks: []config.TrackCheck{{Check: "a", Weight: 253}}}, up, nil)
 	if p, _, _ := high.effective(250); p != 254 {
 		t.Errorf("250+253 = %d, want 254", p)
 	}
-	low := newTracker(config.Instance{Priority: 5, TrackChecks: []config.TrackCheck{{Check: "a", Weight: -253}}}, up)
+	low := newTracker(config.Instance{Priority: 5, TrackChecks: []config.TrackCheck{{Check: "a", Weight: -253}}}, up, nil)
 	low.set(trackCheck, "a", false)
 	if p, _, _ := low.effective(5); p != 1 {
 		t.Errorf("5-253 = %d, want 1", p)

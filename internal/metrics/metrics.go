@@ -30,6 +30,10 @@ type Metrics struct {
 	CheckDuration  *prometheus.HistogramVec
 	SyncGroupState *prometheus.GaugeVec // group, state
 	BuildInfo      *prometheus.GaugeVec // version, goversion
+	// Load balancing (docs/load-balancing.md).
+	VirtualServerUp      *prometheus.GaugeVec // virtual_server
+	VirtualServerHealthy *prometheus.GaugeVec // virtual_server
+	RealServerUp         *prometheus.GaugeVec // virtual_server, address, port
 }
 
 // New creates the collectors and registers them, with the Go and process
@@ -59,9 +63,22 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Name: "vipd_build_info",
 			Help: "1, labelled with vipd's version and the Go version it was built with.",
 		}, []string{"version", "goversion"}),
+		VirtualServerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vipd_virtual_server_up",
+			Help: "1 while at least the virtual server's quorum of real servers is healthy; 0 while it refuses new connections.",
+		}, []string{"virtual_server"}),
+		VirtualServerHealthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vipd_virtual_server_healthy_real_servers",
+			Help: "How many of the virtual server's real servers pass their health check.",
+		}, []string{"virtual_server"}),
+		RealServerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vipd_real_server_up",
+			Help: "1 while the real server passes its health check.",
+		}, []string{"virtual_server", "address", "port"}),
 	}
 	reg.MustRegister(
 		m.Instances, m.Routes, m.PacketsDropped, m.CheckUp, m.CheckDuration, m.SyncGroupState, m.BuildInfo,
+		m.VirtualServerUp, m.VirtualServerHealthy, m.RealServerUp,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -84,6 +101,14 @@ func (m *Metrics) SetSyncGroupState(group string, state int) {
 // DeleteSyncGroup removes a sync group's series.
 func (m *Metrics) DeleteSyncGroup(group string) {
 	m.SyncGroupState.DeletePartialMatch(prometheus.Labels{"group": group})
+}
+
+// DeleteVirtualServer removes a virtual server's series and its real
+// servers'.
+func (m *Metrics) DeleteVirtualServer(name string) {
+	m.VirtualServerUp.DeleteLabelValues(name)
+	m.VirtualServerHealthy.DeleteLabelValues(name)
+	m.RealServerUp.DeletePartialMatch(prometheus.Labels{"virtual_server": name})
 }
 
 // Serve serves /metrics from g and /healthz on ln until ctx is done.

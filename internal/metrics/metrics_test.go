@@ -30,12 +30,16 @@ func TestNames(t *testing.T) {
 	m.CheckUp.WithLabelValues("apiserver").Set(1)
 	m.CheckDuration.WithLabelValues("apiserver").Observe(0.01)
 	m.SetSyncGroupState("gw", 2)
+	m.VirtualServerUp.WithLabelValues("apiserver").Set(1)
+	m.VirtualServerHealthy.WithLabelValues("apiserver").Set(2)
+	m.RealServerUp.WithLabelValues("apiserver", "192.0.2.11", "6443").Set(1)
 	want := []string{
 		"vipd_instance_state", "vipd_instance_priority", "vipd_transitions_total",
 		"vipd_adverts_sent_total", "vipd_adverts_received_total", "vipd_packets_dropped_total",
 		"vipd_announcements_sent_total", "vipd_master_changes_seen_total", "vipd_split_brain",
 		"vipd_instance_master_info", "vipd_vip_repairs_total",
 		"vipd_virtual_routes", "vipd_virtual_routes_pending", "vipd_virtual_route_conflicts", "vipd_virtual_route_repairs_total", "vipd_virtual_route_failures_total", "vipd_check_up", "vipd_check_duration_seconds", "vipd_sync_group_state", "vipd_build_info",
+		"vipd_virtual_server_up", "vipd_virtual_server_healthy_real_servers", "vipd_real_server_up",
 		"go_goroutines", "process_resident_memory_bytes",
 	}
 	mfs, err := reg.Gather()

@@ -48,6 +48,8 @@ type svcConfig struct {
 	Checks     []svcCheck
 	Instances  []svcInstance
 	SyncGroups []svcGroup
+	// VirtualServers is the virtual_servers list, as YAML lines.
+	VirtualServers string
 }
 
 // svcGroup is a sync group.
@@ -89,8 +91,10 @@ type svcInstance struct {
 	lab.Instance
 	TrackChecks     []svcTrack
 	TrackInterfaces []svcTrack
-	Notify          *svcNotify
-	VirtualMAC      bool
+	// TrackVirtualServers are track_virtual_servers entries.
+	TrackVirtualServers []svcTrack
+	Notify              *svcNotify
+	VirtualMAC          bool
 }
 
 func svcYAMLList(ss []string) string {
@@ -163,6 +167,9 @@ func (c svcConfig) YAML() string {
 		if len(in.TrackInterfaces) > 0 {
 			fmt.Fprintf(&b, "    track_interfaces: %s\n", svcYAMLTracks("interface", in.TrackInterfaces))
 		}
+		if len(in.TrackVirtualServers) > 0 {
+			fmt.Fprintf(&b, "    track_virtual_servers: %s\n", svcYAMLTracks("virtual_server", in.TrackVirtualServers))
+		}
 		in.Notify.yaml(&b)
 	}
 	if len(c.SyncGroups) > 0 {
@@ -171,6 +178,9 @@ func (c svcConfig) YAML() string {
 	for _, g := range c.SyncGroups {
 		fmt.Fprintf(&b, "  - name: %s\n    instances: %s\n", strconv.Quote(g.Name), svcYAMLList(g.Instances))
 		g.Notify.yaml(&b)
+	}
+	if c.VirtualServers != "" {
+		b.WriteString("virtual_servers:\n" + c.VirtualServers)
 	}
 	return b.String()
 }
