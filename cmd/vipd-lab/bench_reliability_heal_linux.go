@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os/exec"
 	"slices"
 	"strings"
 	"time"
@@ -64,7 +63,7 @@ func (sc *healScenario) measure(ctx context.Context, w io.Writer, l *lab.Lab, d 
 // nothing before the heal counts). It is a heal at the moment n1 sends,
 // without racing the adverts' phases.
 func healWinnerFirstRules(l *lab.Lab, n1 *lab.Node) error {
-	return switchRules(l, healTable, fmt.Sprintf(`table bridge %s {
+	return l.SwitchRules("nft table "+healTable, fmt.Sprintf(`table bridge %s {
 	set healed {
 		type ipv4_addr
 		flags dynamic
@@ -157,7 +156,7 @@ func healRuns(ctx context.Context, w io.Writer, l *lab.Lab, d *daemon, mode stri
 		if err := sleep(ctx, 300*time.Millisecond); err != nil {
 			return out, err
 		}
-		_, _ = exec.Command("ip", "netns", "exec", l.Switch, "nft", "delete", "table", "bridge", healTable).CombinedOutput()
+		_ = l.DeleteSwitchTable(healTable)
 		r.outage = p.Stats().Outage
 		out = append(out, r)
 		fmt.Fprintf(w, "%-10s partition heal (%s) %d/%d: client followed %s; n1 alone after %s, client's ARP entry on n1 after %s, outage %s\n",

@@ -76,7 +76,7 @@ func lossCount(ctx context.Context, l *lab.Lab, d *daemon, pct int) (int, error)
 		offsets[n] = off
 	}
 	begin := time.Now()
-	if err := switchRules(l, lossTable, fmt.Sprintf(`table bridge %s {
+	if err := l.SwitchRules("nft table "+lossTable, fmt.Sprintf(`table bridge %s {
 	chain forward {
 		type filter hook forward priority -1; policy accept;
 		ether type ip ip protocol 112 numgen random mod 100 < %d drop

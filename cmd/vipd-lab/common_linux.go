@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,19 +97,9 @@ func resetLab(l *lab.Lab) error {
 	}
 	_ = l.UnblockVRRP()
 	for _, table := range []string{lossTable, healTable} {
-		_, _ = exec.Command("ip", "netns", "exec", l.Switch, "nft", "delete", "table", "bridge", table).CombinedOutput()
+		_ = l.DeleteSwitchTable(table)
 	}
 	return first
-}
-
-// switchRules loads an nftables ruleset into the switch's namespace.
-func switchRules(l *lab.Lab, table, rules string) error {
-	cmd := exec.Command("ip", "netns", "exec", l.Switch, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(rules)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("nft table %s: %w: %s", table, err, strings.TrimSpace(string(out)))
-	}
-	return nil
 }
 
 // waitTimeout bounds every wait for a VRRP event: generous, as the machine
