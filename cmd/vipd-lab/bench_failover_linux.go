@@ -64,10 +64,9 @@ func benchFailover(ctx context.Context, env *benchEnv) (*table, error) {
 		for _, f := range benchFamilies {
 			for _, d := range env.bothIn(l) {
 				if err := benchCell(ctx, w, l, d, f, iv, runs, results); err != nil {
-					if ctx.Err() != nil {
-						return nil, ctx.Err()
+					if err := gaveUp(ctx, w, err, fmt.Sprintf("%-10s %-4s %-6v", d.name, f.name, iv)); err != nil {
+						return nil, err
 					}
-					fmt.Fprintf(w, "%-10s %-4s %-6v gave up: %v\n", d.name, f.name, iv, err)
 				}
 			}
 		}

@@ -47,10 +47,9 @@ func (sc *healScenario) measure(ctx context.Context, w io.Writer, l *lab.Lab, d 
 	for _, mode := range healModes {
 		runs, err := healRuns(ctx, w, l, d, mode)
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+			if err := gaveUp(ctx, w, err, fmt.Sprintf("%-10s partition heal (%s):", d.name, mode)); err != nil {
+				return err
 			}
-			fmt.Fprintf(w, "%-10s partition heal (%s): gave up: %v\n", d.name, mode, err)
 		}
 		sc.res[d.name][mode] = runs
 	}

@@ -49,10 +49,9 @@ func (sc *idleScenario) measure(ctx context.Context, w io.Writer, l *lab.Lab, d 
 		fmt.Fprintf(w, "%-10s 1 instance at %v: CPU over %v, from %v after the takeover\n", d.name, iv.interval, idleWindow, idleSettle(iv.interval))
 		r, err := idleRun(ctx, l, d, iv.interval)
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+			if err := gaveUp(ctx, w, err, fmt.Sprintf("%-10s 1 instance at %v:", d.name, iv.interval)); err != nil {
+				return err
 			}
-			fmt.Fprintf(w, "%-10s 1 instance at %v: gave up: %v\n", d.name, iv.interval, err)
 			continue
 		}
 		sc.res[idleKey{d.name, iv.interval}] = r

@@ -35,11 +35,10 @@ func (sc *lossScenario) measure(ctx context.Context, w io.Writer, l *lab.Lab, d 
 	for _, pct := range lossRates {
 		n, err := lossCount(ctx, l, d, pct)
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			fmt.Fprintf(w, "%-10s %d%% loss: gave up: %v\n", d.name, pct, err)
 			sc.res[d.name][pct] = -1
+			if err := gaveUp(ctx, w, err, fmt.Sprintf("%-10s %d%% loss:", d.name, pct)); err != nil {
+				return err
+			}
 			continue
 		}
 		sc.res[d.name][pct] = n

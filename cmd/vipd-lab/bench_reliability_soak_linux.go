@@ -55,10 +55,7 @@ func (sc *soakScenario) measure(ctx context.Context, w io.Writer, l *lab.Lab, d 
 	sc.res[d.name] = res
 	fmt.Fprintf(w, "%-10s 255 instances at 100ms: starting; CPU over %v, then a soak to %v with a failover of all 255 every 5s\n", d.name, relWindow, sc.soak)
 	if err := sc.run(ctx, l, d, res); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		fmt.Fprintf(w, "%-10s 255 instances: gave up: %v\n", d.name, err)
+		return gaveUp(ctx, w, err, fmt.Sprintf("%-10s 255 instances:", d.name))
 	}
 	return nil
 }

@@ -106,10 +106,9 @@ func benchScale(ctx context.Context, env *benchEnv, sc scaleScenario) (*table, e
 		fmt.Fprintf(w, "%-10s %d instances at %v over %d interfaces: starting; CPU over %v\n", d.name, sc.instances, sc.interval, sc.ifaces, sc.window)
 		r, err := scaleRun(ctx, l, d, sc)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
+			if err := gaveUp(ctx, w, err, fmt.Sprintf("%-10s %d instances:", d.name, sc.instances)); err != nil {
+				return nil, err
 			}
-			fmt.Fprintf(w, "%-10s %d instances: gave up: %v\n", d.name, sc.instances, err)
 			continue
 		}
 		results[d.name] = r

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -202,6 +203,16 @@ func waitVIPs(ctx context.Context, want map[*lab.Node]int, limit time.Duration) 
 			return fmt.Errorf("waiting for the VIPs (%s): %w", strings.Join(state, ", "), err)
 		}
 	}
+}
+
+// gaveUp reports that the measurement what gave up with err, and lets the
+// scenario go on: it returns an error only when ctx ended, ctx's.
+func gaveUp(ctx context.Context, w io.Writer, err error, what string) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	fmt.Fprintf(w, "%s gave up: %v\n", what, err)
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
