@@ -9,12 +9,10 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/vipd/vipd/internal/drop"
@@ -147,7 +145,7 @@ func (rc reasonCounts) String() string {
 // readReasons scrapes n's drop counters.
 func readReasons(ctx context.Context, n *lab.Node) (reasonCounts, error) {
 	var rc reasonCounts
-	text, err := n.Metrics(ctx, relMetrics)
+	text, err := n.Metrics(ctx, metricsListen)
 	if err != nil {
 		return rc, err
 	}
@@ -175,30 +173,24 @@ func (s floodStats) rate() float64 {
 
 // authResult is one phase's measurement.
 type authResult struct {
-	scaleResult
+	window
 	// mReasons and bReasons are the Master's and the Backup's drop
 	// counters before and after the phase (the whole flood, if any).
 	mReasons, bReasons [2]reasonCounts
 	flood              *floodStats
 }
 
-func (r *authResult) masterCPU() time.Duration { return cpuPerSecond(r.master[0], r.master[1]) }
-func (r *authResult) backupCPU() time.Duration { return cpuPerSecond(r.backup[0], r.backup[1]) }
-func (r *authResult) mDrops() reasonCounts     { return r.mReasons[1].sub(r.mReasons[0]) }
-func (r *authResult) bDropped() reasonCounts   { return r.bReasons[1].sub(r.bReasons[0]) }
+func (r *authResult) mDrops() reasonCounts   { return r.mReasons[1].sub(r.mReasons[0]) }
+func (r *authResult) bDropped() reasonCounts { return r.bReasons[1].sub(r.bReasons[0]) }
 
 // benchAuth measures auth_hmac's cost at 255 instances and an authenticated
-// Backup under a flood, and prints one table. About two and a half minutes.
-func benchAuth(parent context.Context, w io.Writer, vipdPath string) error {
-	bin, err := vipdBinary(vipdPath)
-	if err != nil {
-		return err
-	}
+// Backup under a flood, in one table. About two and a half minutes.
+func benchAuth(parent context.Context, env *benchEnv) (*table, error) {
 	ctx, cancel := context.WithTimeout(parent, authTimeout)
 	defer cancel()
 	l, err := lab.New(lab.Config{Nodes: 3})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer l.Close()
 	defer resetLab(l)
@@ -209,16 +201,16 @@ func benchAuth(parent context.Context, w io.Writer, vipdPath string) error {
 	_, _ = rand.Read(wrong)
 	keyFile := filepath.Join(l.Dir, "auth.key")
 	if err := lab.WriteSecret(keyFile, secret, false); err != nil {
-		return err
+		return nil, err
 	}
 	auth := &lab.AuthHMAC{Keys: []lab.AuthKey{{ID: authKeyID, SecretFile: keyFile}}, Mode: "enforce"}
 	wrongKey, err := vrrp.NewKey(authKeyID, wrong)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	adv, err := lab.NewAdvertiser(n3)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer adv.Close()
 	floods := &authFloods{
@@ -228,11 +220,9 @@ func benchAuth(parent context.Context, w io.Writer, vipdPath string) error {
 	// At vipd's default log level: the lab's other parts run it at debug,
 	// which logs every packet it drops but for auth refusals, and so
 	// would charge the malformed flood a log line per advert.
-	d := relVipd(l, bin)
-	d.start = func(n *lab.Node, ins []lab.Instance) error {
-		f := lab.VipdFile{ControlSocket: filepath.Join(l.Dir, n.Name+".sock"), MetricsListen: relMetrics, Instances: ins}
-		return n.StartVipdAt(bin, f.YAML(), authLogLevel)
-	}
+	d := vipdIn(l, env.vipd)
+	d.logLevel = authLogLevel
+	w := env.w
 
 	fmt.Fprintf(w, "vipd-lab bench (auth), lab %s: vipd alone (keepalived 2.2.7 has no auth_hmac); the anchor is vipd without auth, same run, same lab.\n", l.Prefix)
 	fmt.Fprintf(w, "%d instances at %v, n1 Master of all (priority %d), n2 Backup of all (%d); auth: auth_hmac mode enforce, one key (id %d, 32 random bytes, one file for both).\n",
@@ -282,10 +272,10 @@ func benchAuth(parent context.Context, w io.Writer, vipdPath string) error {
 		}()
 		if err != nil {
 			if parent.Err() != nil {
-				return parent.Err()
+				return nil, parent.Err()
 			}
 			if ctx.Err() != nil {
-				return fmt.Errorf("%s: over %v: %w", label, authTimeout, err)
+				return nil, fmt.Errorf("%s: over %v: %w", label, authTimeout, err)
 			}
 			fmt.Fprintf(w, "%-11s gave up: %v\n", label, err)
 			continue
@@ -299,12 +289,9 @@ func benchAuth(parent context.Context, w io.Writer, vipdPath string) error {
 			fmt.Fprintf(w, "%-11s flood: %d sent in %v (%.0f/s), %d send errors%s\n", label, s.sent, s.took.Round(time.Millisecond), s.rate(), s.errs, firstErr(s.first))
 		}
 	}
-	fmt.Fprintln(w)
-	if err := printAuthRows(w, authRows(results)); err != nil {
-		return err
-	}
-	fmt.Fprintln(w, authSummary(results))
-	return nil
+	t := rowTable(vsAnchor, authRows(results))
+	t.notes = []string{authSummary(results)}
+	return t, nil
 }
 
 func firstErr(err error) string {
@@ -317,17 +304,17 @@ func firstErr(err error) string {
 // authStart starts the 255 instances afresh, auth_hmac a on both nodes (nil
 // for none), and waits until n1 holds every VIP and the announcements are
 // over.
-func authStart(ctx context.Context, l *lab.Lab, d relDaemon, a *lab.AuthHMAC) error {
+func authStart(ctx context.Context, l *lab.Lab, d *daemon, a *lab.AuthHMAC) error {
 	resetLab(l)
 	n1, n2 := l.Nodes[0], l.Nodes[1]
 	ins := scaleInstances(authInstances, scaleMaster, authInterval)
 	for i := range ins {
 		ins[i].AuthHMAC = a
 	}
-	if err := d.start(n2, withPriority(ins, scaleBackup)); err != nil {
+	if err := d.start(n2, withPriority(ins, scaleBackup)...); err != nil {
 		return err
 	}
-	if err := d.start(n1, ins); err != nil {
+	if err := d.start(n1, ins...); err != nil {
 		return err
 	}
 	if err := waitVIPs(ctx, map[*lab.Node]int{n1: authInstances, n2: 0}, 60*time.Second); err != nil {
@@ -338,21 +325,18 @@ func authStart(ctx context.Context, l *lab.Lab, d relDaemon, a *lab.AuthHMAC) er
 
 // authMeasure measures the running daemons over relWindow, under flood f
 // from adv if f is not nil, and checks that n1 still holds every VIP.
-func authMeasure(ctx context.Context, l *lab.Lab, d relDaemon, adv *lab.Advertiser, f *authFlood) (*authResult, error) {
+func authMeasure(ctx context.Context, l *lab.Lab, d *daemon, adv *lab.Advertiser, f *authFlood) (*authResult, error) {
 	n1, n2 := l.Nodes[0], l.Nodes[1]
 	r := &authResult{}
-	var err error
-	if r.mRoles, err = n1.Processes(); err != nil {
-		return nil, err
-	}
-	if r.bRoles, err = n2.Processes(); err != nil {
+	if err := r.roles(n1, n2); err != nil {
 		return nil, err
 	}
 	// Every counter is read outside the CPU window: scraping 255
 	// instances' metrics costs the daemon.
-	if err := bothCounts(ctx, d, n1, n2, &r.mCounts[0], &r.bCounts[0]); err != nil {
+	if err := r.count(ctx, d, n1, n2, 0); err != nil {
 		return nil, err
 	}
+	var err error
 	if r.mReasons[0], err = readReasons(ctx, n1); err != nil {
 		return nil, err
 	}
@@ -371,19 +355,13 @@ func authMeasure(ctx context.Context, l *lab.Lab, d relDaemon, adv *lab.Advertis
 			return nil, err
 		}
 	}
-	if err := readBoth(r.mRoles, r.bRoles, &r.master[0], &r.backup[0]); err != nil {
-		return nil, err
-	}
-	if r.bSockets, r.bDrops[0], err = lab.RawSockets(r.bRoles[0].PID, vrrpProtocol); err != nil {
+	if err := r.read(0); err != nil {
 		return nil, err
 	}
 	if err := sleep(ctx, relWindow); err != nil {
 		return nil, err
 	}
-	if err := readBoth(r.mRoles, r.bRoles, &r.master[1], &r.backup[1]); err != nil {
-		return nil, err
-	}
-	if _, r.bDrops[1], err = lab.RawSockets(r.bRoles[0].PID, vrrpProtocol); err != nil {
+	if err := r.read(1); err != nil {
 		return nil, err
 	}
 	if f != nil {
@@ -394,7 +372,7 @@ func authMeasure(ctx context.Context, l *lab.Lab, d relDaemon, adv *lab.Advertis
 		}
 	}
 
-	if err := bothCounts(ctx, d, n1, n2, &r.mCounts[1], &r.bCounts[1]); err != nil {
+	if err := r.count(ctx, d, n1, n2, 1); err != nil {
 		return nil, err
 	}
 	if r.mReasons[1], err = readReasons(ctx, n1); err != nil {
@@ -522,12 +500,12 @@ func eachOf(rs []*authResult, f func(*authResult) time.Duration) string {
 }
 
 // authRows is the table; a phase that gave up is nil.
-func authRows(res []*authResult) []relRow {
+func authRows(res []*authResult) []row {
 	none, auth := phasesOf(res, "none"), phasesOf(res, "auth")
 	forged, malformed := phasesOf(res, "forged"), phasesOf(res, "malformed")
 	master := (*authResult).masterCPU
 	backup := (*authResult).backupCPU
-	cpu := func(scenario string, v, a []*authResult, f func(*authResult) time.Duration, note string) relRow {
+	cpu := func(scenario string, v, a []*authResult, f func(*authResult) time.Duration, note string) row {
 		return cpuRow(scenario, meanOf(v, f), meanOf(a, f), len(v) > 0, len(a) > 0, note)
 	}
 	windows := func(v, a []*authResult, f func(*authResult) time.Duration) string {
@@ -572,7 +550,7 @@ func authRows(res []*authResult) []relRow {
 	}
 	goal := fmt.Sprintf("goal ratio <= %.2f", authGoalRatio)
 	adverts := float64(authInstances) * float64(time.Second) / float64(authInterval)
-	return []relRow{
+	return []row{
 		cpu("255 @100ms Master CPU: auth vs none", auth, none, master, goal+"; "+windows(auth, none, master)),
 		cpu("255 @100ms Backup CPU: auth vs none", auth, none, backup, goal+"; "+windows(auth, none, backup)),
 		{"255 @100ms Backup adverts received: auth vs none", received(auth), received(none), "-",
@@ -603,17 +581,6 @@ func floodChecks(rs []*authResult) string {
 		auth -= d[own]
 	}
 	return fmt.Sprintf("%d auth, %d socket drops; %d trans.", auth, r.drops(), r.transitions())
-}
-
-// printAuthRows prints the table of a benchmark against an anchor of vipd's
-// own.
-func printAuthRows(w io.Writer, rows []relRow) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tvipd\tanchor\tratio\tnote")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.scenario, r.vipd, r.keepalived, r.ratio, r.note)
-	}
-	return tw.Flush()
 }
 
 // authSummary is a line with every phase's drops and transitions.

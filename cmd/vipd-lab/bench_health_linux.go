@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/vipd/vipd/internal/lab"
@@ -73,27 +72,21 @@ type hbRun struct {
 
 // benchHealth measures how long after a health endpoint on the master starts
 // failing (HTTP 500) the client reaches the VIP on the backup, with the
-// check tracked by weight (-60) and in FAULT mode, runs times each, and
-// prints a table beside what the configuration allows.
-func benchHealth(ctx context.Context, w io.Writer, vipdPath string, runs int) error {
-	if runs < 1 || runs > 50 {
-		return fmt.Errorf("runs %d: want 1 to 50", runs)
-	}
-	bin, err := vipdBinary(vipdPath)
-	if err != nil {
-		return err
-	}
+// check tracked by weight (-60) and in FAULT mode, runs times each, beside
+// what the configuration allows.
+func benchHealth(ctx context.Context, env *benchEnv) (*table, error) {
 	l, err := lab.New(lab.Config{Nodes: 2})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer l.Close()
 	n1 := l.Nodes[0]
 	h, err := hbServe(n1.NS, hbHealthAddr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer h.close()
+	w, bin, runs := env.w, env.vipd, env.runs
 
 	fmt.Fprintf(w, "vipd-lab bench health: n1 (priority %d) tracks an HTTP check of an endpoint in its namespace, n2 (%d) does not;\n", hbMaster, hbBackup)
 	fmt.Fprintf(w, "check every %v (timeout %v), fall %d, rise 2; adverts every %v; a client pings the VIP %s every 2ms.\n",
@@ -106,14 +99,12 @@ func benchHealth(ctx context.Context, w io.Writer, vipdPath string, runs int) er
 	for _, sc := range hbScenarios {
 		rs, errs, err := hbScenarioRuns(ctx, w, l, bin, h, sc, runs)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		results[sc.name], failures[sc.name] = rs, errs
 	}
 
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "tracking\ttakeover median (min–max)\tclient median (min–max)\tconfiguration allows\tformula")
+	t := &table{header: []string{"tracking", "takeover median (min–max)", "client median (min–max)", "configuration allows", "formula"}}
 	for _, sc := range hbScenarios {
 		lo, hi, formula := hbBounds(sc)
 		rs := results[sc.name]
@@ -125,21 +116,21 @@ func benchHealth(ctx context.Context, w io.Writer, vipdPath string, runs int) er
 		if sc.weight != 0 {
 			label += " (" + strconv.Itoa(sc.weight) + ")"
 		}
-		cells := hbSummary(take) + "\t" + hbSummary(reach)
+		client := hbSummary(reach)
 		if n := len(failures[sc.name]); n > 0 {
-			cells += fmt.Sprintf(" (%d failed)", n)
+			client += fmt.Sprintf(" (%d failed)", n)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s–%s\t%s\n", label, cells, ms(lo), ms(hi), formula)
+		t.add(label, hbSummary(take), client, ms(lo)+"–"+ms(hi), formula)
 	}
-	if err := tw.Flush(); err != nil {
-		return err
+	t.notes = []string{
+		"",
+		fmt.Sprintf("Ic check interval %v, Ia advert interval %v, fall %d; n2's Skew_Time %s, Master_Down_Interval %s.",
+			hbCheckInterval, hbAdvertInterval, hbCheckFall, ms(lab.SkewTime(hbBackup, hbAdvertInterval)), ms(lab.MasterDownInterval(hbBackup, hbAdvertInterval))),
+		"fault: n1 enters FAULT at the fall-th failure and sends priority 0; n2 takes over after its Skew_Time.",
+		"weighted: n1 advertises 90 from its next advert; n2 ignores lower adverts and preempts when its Master_Down_Timer,",
+		"last reset by n1's last advert at 150 (up to Ia before detection), runs out.",
 	}
-	fmt.Fprintf(w, "\nIc check interval %v, Ia advert interval %v, fall %d; n2's Skew_Time %s, Master_Down_Interval %s.\n",
-		hbCheckInterval, hbAdvertInterval, hbCheckFall, ms(lab.SkewTime(hbBackup, hbAdvertInterval)), ms(lab.MasterDownInterval(hbBackup, hbAdvertInterval)))
-	fmt.Fprintln(w, "fault: n1 enters FAULT at the fall-th failure and sends priority 0; n2 takes over after its Skew_Time.")
-	fmt.Fprintln(w, "weighted: n1 advertises 90 from its next advert; n2 ignores lower adverts and preempts when its Master_Down_Timer,")
-	fmt.Fprintln(w, "last reset by n1's last advert at 150 (up to Ia before detection), runs out.")
-	return nil
+	return t, nil
 }
 
 // hbScenarioRuns starts both nodes for one scenario and measures runs
@@ -164,7 +155,7 @@ func hbScenarioRuns(ctx context.Context, w io.Writer, l *lab.Lab, bin string, h 
 	if err := start(); err != nil {
 		return nil, nil, err
 	}
-	defer func() { _ = stopAll(l) }()
+	defer func() { _ = resetLab(l) }()
 	p, err := l.Probe(ctx, lab.VIP.Addr(), 2*time.Millisecond)
 	if err != nil {
 		return nil, nil, err
@@ -181,7 +172,7 @@ func hbScenarioRuns(ctx context.Context, w io.Writer, l *lab.Lab, bin string, h 
 		if err != nil {
 			errs = append(errs, err)
 			fmt.Fprintf(w, "%-8s run %d/%d: failed: %v; restarting the daemons\n", sc.name, r, runs, err)
-			if err := stopAll(l); err != nil && !errors.Is(err, lab.ErrNotRunning) {
+			if err := resetLab(l); err != nil {
 				fmt.Fprintf(w, "%-8s stopping the daemons: %v\n", sc.name, err)
 			}
 			if err := start(); err != nil {
@@ -202,10 +193,10 @@ func hbMeasure(ctx context.Context, l *lab.Lab, p *lab.Prober, h *hbHealth) (hbR
 	ctx, cancel := context.WithTimeout(ctx, waitTimeout(hbAdvertInterval))
 	defer cancel()
 	h.failing.Store(false)
-	if _, err := settle(ctx, l, p, n1, hbAdvertInterval); err != nil {
+	if _, err := settle(ctx, l, p, n1, hbAdvertInterval, lab.VIP); err != nil {
 		return hbRun{}, fmt.Errorf("n1 does not serve the VIP: %w", err)
 	}
-	if err := hbWaitNeigh(ctx, l, n1); err != nil {
+	if err := waitNeigh(ctx, l, n1, time.Millisecond); err != nil {
 		return hbRun{}, err
 	}
 	// A random phase against the check's runs and n1's adverts.
@@ -219,7 +210,7 @@ func hbMeasure(ctx context.Context, l *lab.Lab, p *lab.Prober, h *hbHealth) (hbR
 
 	t0 := time.Now()
 	h.failing.Store(true)
-	if err := hbWaitNeigh(ctx, l, n2); err != nil {
+	if err := waitNeigh(ctx, l, n2, time.Millisecond); err != nil {
 		return hbRun{}, err
 	}
 	moved := time.Now()
@@ -246,24 +237,6 @@ func hbMeasure(ctx context.Context, l *lab.Lab, p *lab.Prober, h *hbHealth) (hbR
 		return hbRun{}, fmt.Errorf("n1 did not take the VIP back: %w", err)
 	}
 	return hbRun{takeover: takeover.Sub(t0), reach: reply.Sub(t0)}, nil
-}
-
-// hbWaitNeigh polls the client's ARP entry for the VIP every millisecond
-// until it names want's MAC address.
-func hbWaitNeigh(ctx context.Context, l *lab.Lab, want *lab.Node) error {
-	t := time.NewTicker(time.Millisecond)
-	defer t.Stop()
-	for {
-		mac, err := l.Client.NeighMAC(lab.VIP.Addr())
-		if err == nil && mac.String() == want.MAC().String() {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the client's ARP entry for the VIP is %v (%v), not %s's: %w", mac, err, want.Name, ctx.Err())
-		case <-t.C:
-		}
-	}
 }
 
 // hbConfig is a node's vipd configuration; n1 tracks the check "web".

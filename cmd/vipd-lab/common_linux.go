@@ -2,55 +2,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/netip"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vipd/vipd/internal/lab"
 )
 
-// vrid is the virtual router every scenario uses.
+// vrid is the virtual router of every single-instance scenario.
 const vrid = 51
 
 // priorities of n1, n2, n3.
 var priorities = []int{150, 100, 50}
-
-// daemon starts one VRRP implementation in a node.
-type daemon struct {
-	name  string
-	start func(n *lab.Node, in lab.Instance) error
-}
-
-func vipdDaemon(l *lab.Lab, binary string) daemon {
-	return daemon{name: "vipd", start: func(n *lab.Node, in lab.Instance) error {
-		sock := filepath.Join(l.Dir, n.Name+".sock")
-		return n.StartVipd(binary, lab.VipdConfig(sock, in))
-	}}
-}
-
-var keepalivedDaemon = daemon{name: "keepalived", start: func(n *lab.Node, in lab.Instance) error {
-	return n.StartKeepalived(lab.KeepalivedConfig(n.Name, in))
-}}
-
-// vipdBinary resolves the --vipd flag to an absolute path of an executable.
-func vipdBinary(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	st, err := os.Stat(abs)
-	if err != nil {
-		return "", fmt.Errorf("vipd binary: %w (build it with 'make build')", err)
-	}
-	if st.IsDir() || st.Mode()&0o111 == 0 {
-		return "", fmt.Errorf("vipd binary %s is not an executable file", abs)
-	}
-	return abs, nil
-}
 
 // A family is the address family a scenario runs over, and its VIP.
 type family struct {
@@ -63,52 +31,74 @@ var (
 	ipv6 = family{"ipv6", lab.VIP6}
 )
 
-// instance is node i's instance for the IPv4 VIP.
-func instance(i int, interval time.Duration) lab.Instance {
+// instanceOf is node i's instance for f's VIP.
+func instanceOf(f family, i int, interval time.Duration) lab.Instance {
 	return lab.Instance{
 		VRID:           vrid,
 		Priority:       priorities[i],
 		AdvertInterval: interval,
 		Preempt:        true,
-		VIPs:           []netip.Prefix{lab.VIP},
+		VIPs:           []netip.Prefix{f.vip},
 	}
 }
 
-// instanceOf is node i's instance for f's VIP.
-func instanceOf(f family, i int, interval time.Duration) lab.Instance {
-	in := instance(i, interval)
-	in.VIPs = []netip.Prefix{f.vip}
-	return in
+// scaleAddr is the VIP of instance vrid in the scale and loss scenarios:
+// 198.18.0.VRID/32 (RFC 2544 benchmarking range).
+func scaleAddr(vrid int) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(vrid)}), 32)
 }
 
-// startAll starts d in every node for the IPv4 VIP.
-func startAll(l *lab.Lab, d daemon, interval time.Duration) error {
-	return startAllOf(l, d, ipv4, interval)
-}
+// scaleRange holds the VIPs of the scale and loss scenarios, and nothing
+// else of the lab's (its segment 3 is in 198.19.0.0/24).
+var scaleRange = netip.MustParsePrefix("198.18.0.0/16")
 
-// startAllOf starts d in every node for f's VIP.
-func startAllOf(l *lab.Lab, d daemon, f family, interval time.Duration) error {
-	for i, n := range l.Nodes {
-		if err := d.start(n, instanceOf(f, i, interval)); err != nil {
-			return err
+// scaleInstances returns instances with VRIDs 1..n, one VIP each.
+func scaleInstances(n, priority int, interval time.Duration) []lab.Instance {
+	out := make([]lab.Instance, n)
+	for i := range out {
+		vrid := i + 1
+		out[i] = lab.Instance{
+			Name:           "v" + strconv.Itoa(vrid),
+			VRID:           vrid,
+			Priority:       priority,
+			AdvertInterval: interval,
+			Preempt:        true,
+			VIPs:           []netip.Prefix{scaleAddr(vrid)},
 		}
 	}
-	return nil
+	return out
 }
 
-// stopAll stops every node's daemon and removes a VIP (IPv4 or IPv6) a
-// daemon left behind, so the next daemon starts from a clean lab.
-func stopAll(l *lab.Lab) error {
+func withPriority(ins []lab.Instance, priority int) []lab.Instance {
+	out := slices.Clone(ins)
+	for i := range out {
+		out[i].Priority = priority
+	}
+	return out
+}
+
+// resetLab stops every daemon and removes what they may have left: VIPs
+// (IPv4, IPv6, the scale range), the switch's nft tables, cut links. It
+// returns the first error stopping a daemon but lab.ErrNotRunning.
+func resetLab(l *lab.Lab) error {
 	var first error
 	for _, n := range l.Nodes {
-		if _, err := n.Stop(); err != nil && err != lab.ErrNotRunning && first == nil {
+		if _, err := n.Stop(); err != nil && !errors.Is(err, lab.ErrNotRunning) && first == nil {
 			first = err
+		}
+		_ = n.RestoreLink()
+		for _, iface := range n.Ifaces() {
+			_, _ = n.IP("addr", "flush", "dev", iface, "to", scaleRange.String())
 		}
 		for _, vip := range []netip.Prefix{lab.VIP, lab.VIP6} {
 			if ok, _ := n.Has(vip); ok {
 				_, _ = n.IP("addr", "del", vip.String(), "dev", "eth0")
 			}
 		}
+	}
+	_ = l.UnblockVRRP()
+	for _, table := range []string{lossTable, healTable} {
+		_ = l.DeleteSwitchTable(table)
 	}
 	return first
 }
@@ -119,15 +109,10 @@ func waitTimeout(interval time.Duration) time.Duration {
 	return 10*time.Second + 10*interval
 }
 
-// settle waits until only want holds the IPv4 VIP and the client gets
-// replies, then two more intervals so the backups have heard the master. It
-// returns when want was seen as the only holder.
-func settle(ctx context.Context, l *lab.Lab, p *lab.Prober, want *lab.Node, interval time.Duration) (time.Time, error) {
-	return settleOf(ctx, l, p, want, interval, lab.VIP)
-}
-
-// settleOf is settle for any VIP; p must be probing it.
-func settleOf(ctx context.Context, l *lab.Lab, p *lab.Prober, want *lab.Node, interval time.Duration, vip netip.Prefix) (time.Time, error) {
+// settle waits until only want holds vip and the client gets replies, then
+// two more intervals so the backups have heard the master. It returns when
+// want was seen as the only holder; p must be probing vip.
+func settle(ctx context.Context, l *lab.Lab, p *lab.Prober, want *lab.Node, interval time.Duration, vip netip.Prefix) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, waitTimeout(interval))
 	defer cancel()
 	if _, err := l.WaitHolders(ctx, vip, lab.Only(want)); err != nil {
@@ -140,14 +125,10 @@ func settleOf(ctx context.Context, l *lab.Lab, p *lab.Prober, want *lab.Node, in
 	return held, sleep(ctx, 2*interval)
 }
 
-// measure runs event, waits until next holds the IPv4 VIP and the client
-// gets a reply again, and returns the client's longest gap between replies.
-func measure(ctx context.Context, l *lab.Lab, p *lab.Prober, next *lab.Node, interval time.Duration, event func(context.Context) error) (time.Duration, error) {
-	return measureOf(ctx, l, p, next, interval, lab.VIP, event)
-}
-
-// measureOf is measure for any VIP; p must be probing it.
-func measureOf(ctx context.Context, l *lab.Lab, p *lab.Prober, next *lab.Node, interval time.Duration, vip netip.Prefix, event func(context.Context) error) (time.Duration, error) {
+// measure runs event, waits until next holds vip and the client gets a
+// reply again, and returns the client's longest gap between replies; p must
+// be probing vip.
+func measure(ctx context.Context, l *lab.Lab, p *lab.Prober, next *lab.Node, interval time.Duration, vip netip.Prefix, event func(context.Context) error) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, waitTimeout(interval))
 	defer cancel()
 	p.ResetOutage()
@@ -164,6 +145,76 @@ func measureOf(ctx context.Context, l *lab.Lab, p *lab.Prober, next *lab.Node, i
 	return p.Stats().Outage, nil
 }
 
+// waitNeigh polls the client's ARP entry for the IPv4 VIP every poll until
+// it names want's MAC address.
+func waitNeigh(ctx context.Context, l *lab.Lab, want *lab.Node, poll time.Duration) error {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		mac, err := l.Client.NeighMAC(lab.VIP.Addr())
+		if err == nil && mac.String() == want.MAC().String() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the client's ARP entry for the VIP is %v (%v), not %s's: %w", mac, err, want.Name, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// vipCount counts n's addresses in scaleRange, on all its interfaces.
+func vipCount(n *lab.Node) (int, error) {
+	count := 0
+	for _, iface := range n.Ifaces() {
+		addrs, err := n.Addrs(iface)
+		if err != nil {
+			return 0, err
+		}
+		for _, p := range addrs {
+			if scaleRange.Contains(p.Addr()) {
+				count++
+			}
+		}
+	}
+	return count, nil
+}
+
+// waitVIPs waits until every node has its wanted number of scale VIPs.
+func waitVIPs(ctx context.Context, want map[*lab.Node]int, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		ok := true
+		var state []string
+		for n, w := range want {
+			c, err := vipCount(n)
+			if err != nil {
+				return err
+			}
+			state = append(state, fmt.Sprintf("%s %d/%d", n.Name, c, w))
+			ok = ok && c == w
+		}
+		if ok {
+			return nil
+		}
+		if err := sleep(ctx, 50*time.Millisecond); err != nil {
+			slices.Sort(state)
+			return fmt.Errorf("waiting for the VIPs (%s): %w", strings.Join(state, ", "), err)
+		}
+	}
+}
+
+// gaveUp reports that the measurement what gave up with err, and lets the
+// scenario go on: it returns an error only when ctx ended, ctx's.
+func gaveUp(ctx context.Context, w io.Writer, err error, what string) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	fmt.Fprintf(w, "%s gave up: %v\n", what, err)
+	return nil
+}
+
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -175,30 +226,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func needKeepalived() error {
-	if _, err := exec.LookPath("keepalived"); err != nil {
-		return fmt.Errorf("keepalived not found (apt-get install keepalived): %w", err)
-	}
-	return nil
-}
-
-// ms formats a duration for people: milliseconds with one decimal below a
-// second, seconds with two above.
-func ms(d time.Duration) string {
-	if d >= time.Second {
-		return fmt.Sprintf("%.2fs", d.Seconds())
-	}
-	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
-}
-
-// cutAfterAdvert pulls n's cable right after one of its IPv4 adverts, the
-// worst moment: the backups then wait a whole Master_Down_Interval.
-func cutAfterAdvert(l *lab.Lab, n *lab.Node) func(context.Context) error {
-	return cutAfterAdvertOf(l, n, ipv4)
-}
-
-// cutAfterAdvertOf is cutAfterAdvert after an advert of family f.
-func cutAfterAdvertOf(l *lab.Lab, n *lab.Node, f family) func(context.Context) error {
+// cutAfterAdvert pulls n's cable right after one of its adverts of family
+// f, the worst moment: the backups then wait a whole Master_Down_Interval.
+func cutAfterAdvert(l *lab.Lab, n *lab.Node, f family) func(context.Context) error {
 	return func(ctx context.Context) error {
 		wait := l.WaitAdvert
 		if f.vip.Addr().Is6() {

@@ -63,7 +63,7 @@ func demo(ctx context.Context, w io.Writer, vipdPath, logDir string) (err error)
 
 	say("Starting vipd on n1, n2 and n3 ...")
 	start := time.Now()
-	if err := startAll(l, vipdDaemon(l, bin), demoInterval); err != nil {
+	if err := vipdIn(l, bin).startAll(ipv4, demoInterval); err != nil {
 		return err
 	}
 	p, err := l.Probe(ctx, lab.VIP.Addr(), 2*time.Millisecond)
@@ -71,7 +71,7 @@ func demo(ctx context.Context, w io.Writer, vipdPath, logDir string) (err error)
 		return err
 	}
 	defer p.Stop()
-	held, err := settle(ctx, l, p, n1, demoInterval)
+	held, err := settle(ctx, l, p, n1, demoInterval, lab.VIP)
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func demo(ctx context.Context, w io.Writer, vipdPath, logDir string) (err error)
 	}
 	say("Step 1: pull n1's cable (its port on the bridge goes down), right after one of its adverts.")
 	before := who()
-	outage, err := measure(ctx, l, p, n2, demoInterval, cutAfterAdvert(l, n1))
+	outage, err := measure(ctx, l, p, n2, demoInterval, lab.VIP, cutAfterAdvert(l, n1, ipv4))
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func demo(ctx context.Context, w io.Writer, vipdPath, logDir string) (err error)
 	if err := n1.RestoreLink(); err != nil {
 		return err
 	}
-	if held, err = settle(ctx, l, p, n1, demoInterval); err != nil {
+	if held, err = settle(ctx, l, p, n1, demoInterval, lab.VIP); err != nil {
 		return err
 	}
 	say("  %s after the cable came back n1 was the only holder again: n2 heard n1's", ms(held.Sub(back)))
@@ -124,7 +124,7 @@ func demo(ctx context.Context, w io.Writer, vipdPath, logDir string) (err error)
 	say("  until it hears n2 advertise as the new master (make-before-break), then removes it.")
 	var exit time.Duration
 	var stopErr error
-	outage, err = measure(ctx, l, p, n2, demoInterval, stopDaemon(n1, &exit, &stopErr))
+	outage, err = measure(ctx, l, p, n2, demoInterval, lab.VIP, stopDaemon(n1, &exit, &stopErr))
 	if stopErr != nil {
 		say("  vipd on n1 did not stop cleanly: %v", stopErr)
 	} else {
@@ -144,5 +144,5 @@ func demo(ctx context.Context, w io.Writer, vipdPath, logDir string) (err error)
 		say("The daemons' logs are in %s.", logDir)
 	}
 	p.Stop()
-	return stopAll(l)
+	return resetLab(l)
 }

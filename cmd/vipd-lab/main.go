@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -51,7 +52,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "bench":
 		fs.IntVar(&runs, "runs", 3, "measurements per scenario, interval and daemon")
 		fs.StringVar(&intervals, "intervals", "10ms,100ms,1s", "comma-separated advert `intervals`")
-		fs.StringVar(&only, "only", strings.Join(benchPartNames, ","), "comma-separated `parts` of the benchmark to run")
+		fs.StringVar(&only, "only", strings.Join(scenarioNames(), ","), "comma-separated `parts` of the benchmark to run")
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -85,13 +86,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 			err = demo(ctx, stdout, *vipd, logDir)
 		}
 	case "bench":
-		var ivs []time.Duration
-		if ivs, err = parseIntervals(intervals); err == nil {
-			if runs < 1 || runs > 50 {
-				err = fmt.Errorf("--runs %d: want 1 to 50", runs)
-			} else {
-				err = benchParts(ctx, stdout, *vipd, runs, ivs, only)
-			}
+		env := &benchEnv{w: stdout, runs: runs}
+		if env.intervals, err = parseIntervals(intervals); err != nil {
+			break
+		}
+		if runs < 1 || runs > 50 {
+			err = fmt.Errorf("--runs %d: want 1 to 50", runs)
+			break
+		}
+		if env.vipd, err = vipdBinary(*vipd); err == nil {
+			err = bench(ctx, env, only)
 		}
 	}
 	if err != nil {
@@ -103,36 +107,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// benchPartNames are the parts of the whole benchmark, in order.
-var benchPartNames = []string{"failover", "health", "reliability", "scale1000", "auth"}
-
-// benchParts runs the parts of the benchmark only names, in order.
-func benchParts(ctx context.Context, w io.Writer, vipdPath string, runs int, ivs []time.Duration, only string) error {
-	parts := map[string]func() error{
-		"failover":    func() error { return bench(ctx, w, vipdPath, runs, ivs) },
-		"health":      func() error { return benchHealth(ctx, w, vipdPath, runs) },
-		"reliability": func() error { return benchReliability(ctx, w, vipdPath) },
-		"auth":        func() error { return benchAuth(ctx, w, vipdPath) },
-	}
-	for _, sc := range scaleScenarios {
-		parts[sc.part] = func() error { return benchScale(ctx, w, vipdPath, sc) }
-	}
-	names := strings.Split(only, ",")
-	for _, name := range names {
-		if parts[strings.TrimSpace(name)] == nil {
-			return fmt.Errorf("--only: unknown part %q (%s)", name, strings.Join(benchPartNames, ", "))
-		}
-	}
-	for _, name := range names {
-		part := parts[strings.TrimSpace(name)]
-		if err := part(); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		fmt.Fprintln(w)
-	}
-	return nil
 }
 
 func parseIntervals(s string) ([]time.Duration, error) {
@@ -149,4 +123,20 @@ func parseIntervals(s string) ([]time.Duration, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// vipdBinary resolves the --vipd flag to an absolute path of an executable.
+func vipdBinary(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("vipd binary: %w (build it with 'make build')", err)
+	}
+	if st.IsDir() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("vipd binary %s is not an executable file", abs)
+	}
+	return abs, nil
 }

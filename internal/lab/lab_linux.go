@@ -446,8 +446,17 @@ func (l *Lab) BlockVRRP() error {
 }
 
 // UnblockVRRP undoes BlockVRRP.
-func (l *Lab) UnblockVRRP() error {
-	_, err := run("ip", "netns", "exec", l.Switch, "nft", "delete", "table", "bridge", "vipdlab")
+func (l *Lab) UnblockVRRP() error { return l.DeleteSwitchTable("vipdlab") }
+
+// SwitchRules loads an nftables ruleset into the switch's namespace, for
+// what BlockVRRP and its kin do not cover (a share of VRRP lost, a heal in
+// a given order); what names it in an error. The ruleset's tables are the
+// caller's to delete with DeleteSwitchTable.
+func (l *Lab) SwitchRules(what, ruleset string) error { return l.nft(what, ruleset) }
+
+// DeleteSwitchTable deletes the switch's nftables bridge table name.
+func (l *Lab) DeleteSwitchTable(name string) error {
+	_, err := run("ip", "netns", "exec", l.Switch, "nft", "delete", "table", "bridge", name)
 	return err
 }
 
@@ -467,10 +476,7 @@ func (l *Lab) BlockMulticastVRRP() error {
 }
 
 // UnblockMulticastVRRP undoes BlockMulticastVRRP.
-func (l *Lab) UnblockMulticastVRRP() error {
-	_, err := run("ip", "netns", "exec", l.Switch, "nft", "delete", "table", "bridge", "vipdlab_mcast")
-	return err
-}
+func (l *Lab) UnblockMulticastVRRP() error { return l.DeleteSwitchTable("vipdlab_mcast") }
 
 // MulticastVRRPDropped returns how many multicast VRRP packets the switch
 // dropped since BlockMulticastVRRP, IPv4 and IPv6 together: a test's proof

@@ -145,7 +145,7 @@ func TestReachabilityHoldersAndCable(t *testing.T) {
 // 224.0.0.18) from one node reach every other port of the bridge, with
 // multicast snooping off as the lab sets it, and on as well: 224.0.0.0/24 is
 // link-local and always flooded. BlockVRRP stops them, UnblockVRRP lets them
-// through again.
+// through again; so do a table of SwitchRules and DeleteSwitchTable.
 func TestMulticastFloods(t *testing.T) {
 	l := newLab(t, 3)
 	receivers := append(append([]*Node(nil), l.Nodes[1:]...), l.Client)
@@ -161,6 +161,16 @@ func TestMulticastFloods(t *testing.T) {
 		}, true},
 		{"blocked", l.BlockVRRP, false},
 		{"unblocked", l.UnblockVRRP, true},
+		{"a table of the caller's", func() error {
+			return l.SwitchRules("test table", `table bridge vipdtest {
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		ether type ip ip protocol 112 drop
+	}
+}
+`)
+		}, false},
+		{"that table deleted", func() error { return l.DeleteSwitchTable("vipdtest") }, true},
 	} {
 		if err := tt.prep(); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)

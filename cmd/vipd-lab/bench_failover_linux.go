@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"text/tabwriter"
 	"time"
 
 	"github.com/vipd/vipd/internal/lab"
@@ -43,22 +42,19 @@ func (c *cell) add(d time.Duration, err error) {
 	c.outages = append(c.outages, d)
 }
 
-// bench measures the client's longest outage in both scenarios, over IPv4
-// and IPv6, for vipd and keepalived at each interval, runs times each, and
-// prints one table.
-func bench(ctx context.Context, w io.Writer, vipdPath string, runs int, intervals []time.Duration) error {
-	bin, err := vipdBinary(vipdPath)
-	if err != nil {
-		return err
-	}
+// benchFailover measures the client's longest outage in both scenarios,
+// over IPv4 and IPv6, for vipd and keepalived at each interval, runs times
+// each.
+func benchFailover(ctx context.Context, env *benchEnv) (*table, error) {
 	if err := needKeepalived(); err != nil {
-		return err
+		return nil, err
 	}
 	l, err := lab.New(lab.Config{Nodes: 3, IPv6: true})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer l.Close()
+	w, runs, intervals := env.w, env.runs, env.intervals
 
 	fmt.Fprintf(w, "vipd-lab bench: 3 nodes (priorities 150/100/50), a client pinging the VIP %s or %s every 2ms.\n", lab.VIP.Addr(), lab.VIP6.Addr())
 	fmt.Fprintln(w, "crash: the master's cable is pulled right after one of its adverts; stop: the master gets SIGTERM.")
@@ -66,24 +62,21 @@ func bench(ctx context.Context, w io.Writer, vipdPath string, runs int, interval
 	results := map[cellKey]*cell{}
 	for _, iv := range intervals {
 		for _, f := range benchFamilies {
-			for _, d := range []daemon{vipdDaemon(l, bin), keepalivedDaemon} {
+			for _, d := range env.bothIn(l) {
 				if err := benchCell(ctx, w, l, d, f, iv, runs, results); err != nil {
-					if ctx.Err() != nil {
-						return ctx.Err()
+					if err := gaveUp(ctx, w, err, fmt.Sprintf("%-10s %-4s %-6v", d.name, f.name, iv)); err != nil {
+						return nil, err
 					}
-					fmt.Fprintf(w, "%-10s %-4s %-6v gave up: %v\n", d.name, f.name, iv, err)
 				}
 			}
 		}
 	}
-	fmt.Fprintln(w)
-	printTable(w, results, intervals)
-	return nil
+	return failoverTable(results, intervals), nil
 }
 
 // benchCell runs both scenarios runs times for one daemon over one family at
 // one interval.
-func benchCell(ctx context.Context, w io.Writer, l *lab.Lab, d daemon, f family, interval time.Duration, runs int, results map[cellKey]*cell) error {
+func benchCell(ctx context.Context, w io.Writer, l *lab.Lab, d *daemon, f family, interval time.Duration, runs int, results map[cellKey]*cell) error {
 	get := func(s string) *cell {
 		k := cellKey{s, f.name, interval, d.name}
 		if results[k] == nil {
@@ -92,10 +85,10 @@ func benchCell(ctx context.Context, w io.Writer, l *lab.Lab, d daemon, f family,
 		return results[k]
 	}
 	n1, n2 := l.Nodes[0], l.Nodes[1]
-	if err := startAllOf(l, d, f, interval); err != nil {
+	if err := d.startAll(f, interval); err != nil {
 		return err
 	}
-	defer func() { _ = stopAll(l) }()
+	defer func() { _ = resetLab(l) }()
 	p, err := l.Probe(ctx, f.vip.Addr(), 2*time.Millisecond)
 	if err != nil {
 		return err
@@ -106,14 +99,14 @@ func benchCell(ctx context.Context, w io.Writer, l *lab.Lab, d daemon, f family,
 	// after a step failed, so one bad run does not spoil the others.
 	reset := func(cause error) error {
 		fmt.Fprintf(w, "%-10s %-4s %-6v   restarting the daemons after: %v\n", d.name, f.name, interval, cause)
-		_ = stopAll(l)
+		_ = resetLab(l)
 		if err := n1.RestoreLink(); err != nil {
 			return err
 		}
-		return startAllOf(l, d, f, interval)
+		return d.startAll(f, interval)
 	}
 	for r := 1; r <= runs; r++ {
-		if _, err := settleOf(ctx, l, p, n1, interval, f.vip); err != nil {
+		if _, err := settle(ctx, l, p, n1, interval, f.vip); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -124,7 +117,7 @@ func benchCell(ctx context.Context, w io.Writer, l *lab.Lab, d daemon, f family,
 			}
 			continue
 		}
-		crashOut, crashErr := measureOf(ctx, l, p, n2, interval, f.vip, cutAfterAdvertOf(l, n1, f))
+		crashOut, crashErr := measure(ctx, l, p, n2, interval, f.vip, cutAfterAdvert(l, n1, f))
 		get(crash).add(crashOut, crashErr)
 		if err := n1.RestoreLink(); err != nil {
 			return err
@@ -134,11 +127,11 @@ func benchCell(ctx context.Context, w io.Writer, l *lab.Lab, d daemon, f family,
 		}
 
 		var stopOut time.Duration
-		_, stopErr := settleOf(ctx, l, p, n1, interval, f.vip)
+		_, stopErr := settle(ctx, l, p, n1, interval, f.vip)
 		if stopErr == nil {
 			var exit time.Duration
 			var exitErr error
-			stopOut, stopErr = measureOf(ctx, l, p, n2, interval, f.vip, stopDaemon(n1, &exit, &exitErr))
+			stopOut, stopErr = measure(ctx, l, p, n2, interval, f.vip, stopDaemon(n1, &exit, &exitErr))
 			if stopErr == nil && exitErr != nil {
 				stopErr = exitErr
 			}
@@ -169,35 +162,31 @@ func result(d time.Duration, err error) string {
 	return ms(d)
 }
 
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func printTable(w io.Writer, results map[cellKey]*cell, intervals []time.Duration) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tfamily\tinterval\tvipd median (max)\tkeepalived median (max)\tvipd/keepalived\tRFC 9568")
+func failoverTable(results map[cellKey]*cell, intervals []time.Duration) *table {
+	t := &table{header: []string{"scenario", "family", "interval", "vipd median (max)", "keepalived median (max)", "vipd/keepalived", "RFC 9568"}}
 	for _, sc := range []string{crash, stop} {
 		for _, f := range benchFamilies {
 			for _, iv := range intervals {
 				v, k := results[cellKey{sc, f.name, iv, "vipd"}], results[cellKey{sc, f.name, iv, "keepalived"}]
-				ratio := "-"
-				if v != nil && k != nil && len(v.outages) > 0 && len(k.outages) > 0 && median(k.outages) > 0 {
-					ratio = fmt.Sprintf("%.2f", float64(median(v.outages))/float64(median(k.outages)))
-				}
+				vo, ko := v.all(), k.all()
+				r := ratio(float64(median(vo)), float64(median(ko)), len(vo) > 0 && len(ko) > 0)
 				rfc := ms(lab.MasterDownInterval(priorities[1], iv)) + " Master_Down_Interval"
 				if sc == stop {
 					rfc = ms(lab.SkewTime(priorities[1], iv)) + " Skew_Time"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\t%s\n", sc, f.name, iv, summary(v), summary(k), ratio, rfc)
+				t.add(sc, f.name, iv.String(), summary(v), summary(k), r, rfc)
 			}
 		}
 	}
-	_ = tw.Flush()
+	return t
+}
+
+// all is c's outages, none if there is no c.
+func (c *cell) all() []time.Duration {
+	if c == nil {
+		return nil
+	}
+	return c.outages
 }
 
 func summary(c *cell) string {
