@@ -592,7 +592,7 @@ func (n *Node) Metrics(ctx context.Context, listen string) (string, error) {
 		return "", fmt.Errorf("%s: metrics: %w", n.Name, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20)) // 1000 instances: a few MiB
 	if err != nil {
 		return "", fmt.Errorf("%s: metrics: %w", n.Name, err)
 	}

@@ -8,13 +8,8 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"net/netip"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -80,43 +75,14 @@ func (m metricSamples) byLabel(name, label string) map[string]float64 {
 	return out
 }
 
-// scrapeNode fetches http://metricsListen/metrics over a TCP connection
-// opened inside n's namespace.
+// scrapeNode fetches http://metricsListen/metrics from inside n's
+// namespace (lab.Node.Metrics).
 func scrapeNode(ctx context.Context, n *lab.Node) (metricSamples, error) {
-	d := &net.Dialer{Timeout: 2 * time.Second}
-	client := &http.Client{
-		Timeout: 5 * time.Second,
-		Transport: &http.Transport{
-			DisableKeepAlives: true,
-			Proxy:             nil,
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				var c net.Conn
-				err := lab.InNS(n.NS, func() error {
-					var err error
-					c, err = d.DialContext(ctx, network, addr)
-					return err
-				})
-				return c, err
-			},
-		},
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+metricsListen+"/metrics", nil)
+	body, err := n.Metrics(ctx, metricsListen)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s: scrape metrics: %w", n.Name, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: scrape metrics: %s", n.Name, resp.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, fmt.Errorf("%s: scrape metrics: %w", n.Name, err)
-	}
-	return parseMetrics(body)
+	return parseMetrics([]byte(body))
 }
 
 // scrapeMetrics is scrapeNode for a test: it retries for a while (the listener may
@@ -325,16 +291,12 @@ func healFirst(t *testing.T, l *lab.Lab, first string) {
 // is deleted when t ends.
 func nftRuleset(t *testing.T, l *lab.Lab, table, ruleset string) {
 	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", l.Switch, "nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(ruleset)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("nft table %s: %v: %s", table, err, out)
+	if err := l.SwitchRules("nft table "+table, ruleset); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { deleteBridgeTable(l, table) })
 }
 
 // deleteBridgeTable removes a table of bridgeRule; it reports whether there
 // was one.
-func deleteBridgeTable(l *lab.Lab, table string) bool {
-	return exec.Command("ip", "netns", "exec", l.Switch, "nft", "delete", "table", "bridge", table).Run() == nil
-}
+func deleteBridgeTable(l *lab.Lab, table string) bool { return l.DeleteSwitchTable(table) == nil }
