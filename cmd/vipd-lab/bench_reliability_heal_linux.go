@@ -17,8 +17,6 @@ import (
 const (
 	// healRunCount is how many partitions are healed per daemon and mode.
 	healRunCount = 2
-	// healTable is the switch's nft table of the winner-first heal.
-	healTable = "vipdheal"
 )
 
 // The ways a partition heals. At once: VRRP flows again in every direction,
@@ -56,24 +54,10 @@ func (sc *healScenario) measure(ctx context.Context, w io.Writer, l *lab.Lab, d 
 	return nil
 }
 
-// healWinnerFirstRules makes n1's advert the first to cross the heal: after
-// l.UnblockVRRP the switch still drops every advert until one from n1 has
-// passed, and from then on none (its chain runs after BlockVRRP's, so
-// nothing before the heal counts). It is a heal at the moment n1 sends,
-// without racing the adverts' phases.
+// healWinnerFirstRules makes n1's advert the first to cross the heal
+// (lab.HealFirst).
 func healWinnerFirstRules(l *lab.Lab, n1 *lab.Node) error {
-	return l.SwitchRules("nft table "+healTable, fmt.Sprintf(`table bridge %s {
-	set healed {
-		type ipv4_addr
-		flags dynamic
-	}
-	chain forward {
-		type filter hook forward priority 1; policy accept;
-		ether type ip ip protocol 112 ip saddr %s add @healed { ip daddr }
-		ether type ip ip protocol 112 ip daddr != @healed drop
-	}
-}
-`, healTable, n1.Addr.Addr()))
+	return l.HealFirst("ip saddr " + n1.Addr.Addr().String())
 }
 
 // healRuns splits VRRP between three nodes healRunCount times and heals it
@@ -155,7 +139,7 @@ func healRuns(ctx context.Context, w io.Writer, l *lab.Lab, d *daemon, mode stri
 		if err := sleep(ctx, 300*time.Millisecond); err != nil {
 			return out, err
 		}
-		_ = l.DeleteSwitchTable(healTable)
+		_ = l.DeleteSwitchTable(lab.HealTable)
 		r.outage = p.Stats().Outage
 		out = append(out, r)
 		fmt.Fprintf(w, "%-10s partition heal (%s) %d/%d: client followed %s; n1 alone after %s, client's ARP entry on n1 after %s, outage %s\n",

@@ -19,8 +19,6 @@ const (
 	// lossInstances is how many independent instances the loss scenario
 	// runs, for ten times the samples at no extra time.
 	lossInstances = 10
-	// lossTable is the switch's nft table that drops the packets.
-	lossTable = "vipdloss"
 )
 
 // lossRates are the shares of VRRP dropped, in percent.
@@ -75,13 +73,7 @@ func lossCount(ctx context.Context, l *lab.Lab, d *daemon, pct int) (int, error)
 		offsets[n] = off
 	}
 	begin := time.Now()
-	if err := l.SwitchRules("nft table "+lossTable, fmt.Sprintf(`table bridge %s {
-	chain forward {
-		type filter hook forward priority -1; policy accept;
-		ether type ip ip protocol 112 numgen random mod 100 < %d drop
-	}
-}
-`, lossTable, pct)); err != nil {
+	if err := l.DropVRRP(pct); err != nil {
 		return 0, err
 	}
 	if err := sleep(ctx, lossRun); err != nil {

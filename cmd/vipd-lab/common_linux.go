@@ -97,7 +97,7 @@ func resetLab(l *lab.Lab) error {
 		}
 	}
 	_ = l.UnblockVRRP()
-	for _, table := range []string{lossTable, healTable} {
+	for _, table := range []string{lab.LossTable, lab.HealTable} {
 		_ = l.DeleteSwitchTable(table)
 	}
 	return first

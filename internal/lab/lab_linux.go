@@ -506,3 +506,53 @@ func (l *Lab) nft(what, ruleset string) error {
 	}
 	return nil
 }
+
+// The switch's tables of DropVRRP, DropVRRPMatching and HealFirst: each its
+// own, so that none meddles with BlockVRRP's.
+const (
+	LossTable = "vipdloss"
+	HealTable = "vipdheal"
+)
+
+// DropVRRPMatching makes the switch drop the VRRP packets that also match
+// match (an nftables expression such as "ip saddr 192.0.2.11"), in a bridge
+// table of its own called table; DeleteSwitchTable(table) ends it.
+func (l *Lab) DropVRRPMatching(table, match string) error {
+	return l.nft("nft table "+table, fmt.Sprintf(`table bridge %s {
+	chain forward {
+		type filter hook forward priority -1; policy accept;
+		ether type ip ip protocol 112 %s counter drop
+	}
+}
+`, table, match))
+}
+
+// DropVRRP makes the switch drop pct percent of VRRP packets, independently
+// for every port a packet is forwarded to (the bridge's forward hook runs
+// once per copy of a flooded multicast packet); DeleteSwitchTable(LossTable)
+// ends it.
+func (l *Lab) DropVRRP(pct int) error {
+	return l.DropVRRPMatching(LossTable, fmt.Sprintf("numgen random mod 100 < %d", pct))
+}
+
+// HealFirst decides which advert crosses a healing partition first: once
+// UnblockVRRP lets VRRP through, the switch still drops every advert until
+// one that matches first (an nftables expression such as "ip saddr
+// 192.0.2.11") has passed, and from then on none. Its chain runs after
+// BlockVRRP's, so nothing it sees before the heal counts. It is a heal at
+// the moment that advert is sent, without racing the adverts' phases.
+// DeleteSwitchTable(HealTable) removes it.
+func (l *Lab) HealFirst(first string) error {
+	return l.nft("nft table "+HealTable, fmt.Sprintf(`table bridge %s {
+	set healed {
+		type ipv4_addr
+		flags dynamic
+	}
+	chain forward {
+		type filter hook forward priority 1; policy accept;
+		ether type ip ip protocol 112 %s add @healed { ip daddr }
+		ether type ip ip protocol 112 ip daddr != @healed counter drop
+	}
+}
+`, HealTable, first))
+}

@@ -233,70 +233,31 @@ func longestRun(samples []holderSample, period time.Duration, cond func([]*lab.N
 	return best, bestAt, count
 }
 
-// lossTable is the nftables table of dropVRRP; its own, so that it does not
-// meddle with lab.BlockVRRP.
-const lossTable = "vipdloss"
-
-// dropVRRP makes the switch drop pct percent of VRRP packets, independently
-// for every port a packet is forwarded to (the bridge's forward hook runs
-// once per copy of a flooded multicast packet).
+// dropVRRP makes the switch drop pct percent of VRRP packets until t ends
+// (lab.DropVRRP).
 func dropVRRP(t *testing.T, l *lab.Lab, pct int) {
 	t.Helper()
-	bridgeRule(t, l, lossTable, fmt.Sprintf("numgen random mod 100 < %d", pct))
+	switchTable(t, l, lab.LossTable, l.DropVRRP(pct))
 }
 
 // stopDroppingVRRP removes dropVRRP's table; it reports whether there was one.
-func stopDroppingVRRP(l *lab.Lab) bool { return deleteBridgeTable(l, lossTable) }
+func stopDroppingVRRP(l *lab.Lab) bool { return deleteBridgeTable(l, lab.LossTable) }
 
-// bridgeRule makes the switch drop the VRRP packets that also match match
-// (an nftables expression), in a bridge table of its own called table.
-func bridgeRule(t *testing.T, l *lab.Lab, table, match string) {
-	t.Helper()
-	nftRuleset(t, l, table, fmt.Sprintf(`table bridge %s {
-	chain forward {
-		type filter hook forward priority -1; policy accept;
-		ether type ip ip protocol 112 %s counter drop
-	}
-}
-`, table, match))
-}
-
-// healTable is the table of healFirst.
-const healTable = "vipdheal"
-
-// healFirst decides which advert crosses a healing partition first: once
-// lab.UnblockVRRP lets VRRP through, the switch still drops every advert
-// until one whose source matches first (an nftables expression such as
-// "ip saddr 192.0.2.11") has passed, and from then on none. Its chain runs
-// after BlockVRRP's, so nothing it sees before the heal counts. It is the
-// same as a heal at the moment that advert is sent, without racing the
-// adverts' phases.
+// healFirst is lab.HealFirst until t ends.
 func healFirst(t *testing.T, l *lab.Lab, first string) {
 	t.Helper()
-	nftRuleset(t, l, healTable, fmt.Sprintf(`table bridge %s {
-	set healed {
-		type ipv4_addr
-		flags dynamic
-	}
-	chain forward {
-		type filter hook forward priority 1; policy accept;
-		ether type ip ip protocol 112 %s add @healed { ip daddr }
-		ether type ip ip protocol 112 ip daddr != @healed counter drop
-	}
-}
-`, healTable, first))
+	switchTable(t, l, lab.HealTable, l.HealFirst(first))
 }
 
-// nftRuleset loads ruleset, which creates table, into the switch; the table
-// is deleted when t ends.
-func nftRuleset(t *testing.T, l *lab.Lab, table, ruleset string) {
+// switchTable fails t if loading a switch table failed (err), and deletes
+// the table when t ends.
+func switchTable(t *testing.T, l *lab.Lab, table string, err error) {
 	t.Helper()
-	if err := l.SwitchRules("nft table "+table, ruleset); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { deleteBridgeTable(l, table) })
 }
 
-// deleteBridgeTable removes a table of bridgeRule; it reports whether there
-// was one.
+// deleteBridgeTable removes a switch table; it reports whether there was one.
 func deleteBridgeTable(l *lab.Lab, table string) bool { return l.DeleteSwitchTable(table) == nil }
