@@ -146,21 +146,9 @@ func measure(ctx context.Context, l *lab.Lab, p *lab.Prober, next *lab.Node, int
 }
 
 // waitNeigh polls the client's ARP entry for the IPv4 VIP every poll until
-// it names want's MAC address.
+// it names want's MAC address (lab.WaitNeigh).
 func waitNeigh(ctx context.Context, l *lab.Lab, want *lab.Node, poll time.Duration) error {
-	t := time.NewTicker(poll)
-	defer t.Stop()
-	for {
-		mac, err := l.Client.NeighMAC(lab.VIP.Addr())
-		if err == nil && mac.String() == want.MAC().String() {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the client's ARP entry for the VIP is %v (%v), not %s's: %w", mac, err, want.Name, ctx.Err())
-		case <-t.C:
-		}
-	}
+	return l.WaitNeigh(ctx, lab.VIP.Addr(), want, poll)
 }
 
 // vipCount counts n's addresses in scaleRange, on all its interfaces.

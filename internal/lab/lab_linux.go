@@ -556,3 +556,21 @@ func (l *Lab) HealFirst(first string) error {
 }
 `, HealTable, first))
 }
+
+// WaitNeigh polls the client's neighbour entry (ARP or NDP) for ip every
+// poll until it names want's MAC address, or ctx ends.
+func (l *Lab) WaitNeigh(ctx context.Context, ip netip.Addr, want *Node, poll time.Duration) error {
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		mac, err := l.Client.NeighMAC(ip)
+		if err == nil && mac.String() == want.MAC().String() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the client's neighbour entry for %s is %v (%v), not %s's %s: %w", ip, mac, err, want.Name, want.MAC(), ctx.Err())
+		case <-t.C:
+		}
+	}
+}

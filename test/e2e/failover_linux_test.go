@@ -122,18 +122,15 @@ func waitReply(t *testing.T, p *lab.Prober) {
 
 // waitNeigh waits until the client's neighbour entry for the VIP is want's
 // MAC address.
-func waitNeigh(t *testing.T, l *lab.Lab, want *lab.Node) {
+func waitNeigh(t *testing.T, l *lab.Lab, want *lab.Node) { waitNeighOf(t, l, lab.VIP.Addr(), want) }
+
+// waitNeighOf is waitNeigh for the VIP ip (lab.WaitNeigh).
+func waitNeighOf(t *testing.T, l *lab.Lab, ip netip.Addr, want *lab.Node) {
 	t.Helper()
-	deadline := time.Now().Add(patience)
-	for {
-		mac, err := l.Client.NeighMAC(lab.VIP.Addr())
-		if err == nil && mac.String() == want.MAC().String() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("client's neighbour entry for %s: %v %v, want %s (%s)", lab.VIP.Addr(), mac, err, want.MAC(), want.Name)
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	if err := l.WaitNeigh(ctx, ip, want, 10*time.Millisecond); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -181,28 +181,14 @@ func (r *rig) probe() *lab.Prober {
 // waitReply waits until the client gets an echo reply from the VIP.
 func (r *rig) waitReply(p *lab.Prober) {
 	r.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), patience)
-	defer cancel()
-	if err := p.WaitReply(ctx, time.Now()); err != nil {
-		r.t.Fatal(err)
-	}
+	waitReply(r.t, p)
 }
 
 // waitNeigh waits until the client's neighbour entry (ARP or NDP) for the
 // VIP is want's MAC address.
 func (r *rig) waitNeigh(want *lab.Node) {
 	r.t.Helper()
-	deadline := time.Now().Add(patience)
-	for {
-		mac, err := r.l.Client.NeighMAC(r.vip.Addr())
-		if err == nil && mac.String() == want.MAC().String() {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("client's neighbour entry for %s: %v %v, want %s (%s)", r.vip.Addr(), mac, err, want.MAC(), want.Name)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitNeighOf(r.t, r.l, r.vip.Addr(), want)
 }
 
 // source is the address n's multicast adverts come from: its IPv4 address,
