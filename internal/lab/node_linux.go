@@ -578,26 +578,55 @@ func (n *Node) Dial(ctx context.Context, network, address string) (net.Conn, err
 // Metrics fetches http://listen/metrics from inside the node's namespace:
 // vipd's Prometheus metrics when its configuration has metrics.listen.
 func (n *Node) Metrics(ctx context.Context, listen string) (string, error) {
-	client := &http.Client{
-		// Uncompressed: vipd answers sooner and spends less on it.
-		Transport: &http.Transport{DialContext: n.Dial, DisableKeepAlives: true, DisableCompression: true},
-		Timeout:   5 * time.Second,
+	body, err := HTTPGet(ctx, n.NS, "http://"+listen+"/metrics")
+	if err != nil {
+		return "", fmt.Errorf("%s: metrics: %w", n.Name, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+listen+"/metrics", nil)
+	return body, nil
+}
+
+// HTTPClient returns an HTTP client whose connections are opened inside
+// namespace ns: the one way the tests and the bench reach a daemon's
+// metrics or a service on a node's loopback. No keep-alives (a namespace
+// per connection) and no compression (vipd answers sooner).
+func HTTPClient(ns string, timeout time.Duration) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				var c net.Conn
+				err := InNS(ns, func() error {
+					d := net.Dialer{Timeout: timeout}
+					var err error
+					c, err = d.DialContext(ctx, network, addr)
+					return err
+				})
+				return c, err
+			},
+			DisableKeepAlives: true, DisableCompression: true, Proxy: nil,
+		},
+		Timeout: timeout,
+	}
+}
+
+// HTTPGet GETs url from inside namespace ns and returns its body (up to 16
+// MiB: 1000 instances' metrics are a few MiB); a status other than 200 is
+// an error.
+func HTTPGet(ctx context.Context, ns, url string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
 	}
-	resp, err := client.Do(req)
+	resp, err := HTTPClient(ns, 5*time.Second).Do(req)
 	if err != nil {
-		return "", fmt.Errorf("%s: metrics: %w", n.Name, err)
+		return "", err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20)) // 1000 instances: a few MiB
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return "", fmt.Errorf("%s: metrics: %w", n.Name, err)
+		return "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: metrics: %s", n.Name, resp.Status)
+		return "", fmt.Errorf("GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(b)))
 	}
 	return string(b), nil
 }

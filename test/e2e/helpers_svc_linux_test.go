@@ -462,24 +462,8 @@ func svcListenIn(ns, addr string) (net.Listener, error) {
 }
 
 // svcHTTPClient returns an HTTP client whose connections are opened inside
-// namespace ns, e.g. to scrape a daemon's metrics on the node's loopback.
-func svcHTTPClient(ns string) *http.Client {
-	tr := &http.Transport{
-		DisableKeepAlives: true,
-		Proxy:             nil,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var c net.Conn
-			err := lab.InNS(ns, func() error {
-				d := net.Dialer{Timeout: 5 * time.Second}
-				var err error
-				c, err = d.DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		},
-	}
-	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
-}
+// namespace ns (lab.HTTPClient).
+func svcHTTPClient(ns string) *http.Client { return lab.HTTPClient(ns, 10*time.Second) }
 
 // Modes of a svcHealthHTTP endpoint.
 const (
@@ -606,68 +590,15 @@ type svcSample struct {
 // svcSamples is the samples of one scrape.
 type svcSamples []svcSample
 
-// svcParseProm parses the Prometheus text exposition format, enough for
-// vipd's own output: comments skipped, label values unescaped.
+// svcParseProm parses a Prometheus text exposition (lab.Samples, expfmt).
 func svcParseProm(text string) (svcSamples, error) {
-	var out svcSamples
-	for i, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		s := svcSample{Labels: map[string]string{}}
-		rest := line
-		if j := strings.IndexAny(rest, "{ "); j < 0 {
-			return nil, fmt.Errorf("line %d: %q", i+1, line)
-		} else {
-			s.Name, rest = rest[:j], rest[j:]
-		}
-		if strings.HasPrefix(rest, "{") {
-			rest = rest[1:]
-			for !strings.HasPrefix(rest, "}") {
-				eq := strings.Index(rest, "=\"")
-				if eq < 0 {
-					return nil, fmt.Errorf("line %d: bad labels in %q", i+1, line)
-				}
-				key := rest[:eq]
-				rest = rest[eq+2:]
-				var val strings.Builder
-				for {
-					if rest == "" {
-						return nil, fmt.Errorf("line %d: unterminated label value in %q", i+1, line)
-					}
-					c := rest[0]
-					rest = rest[1:]
-					if c == '"' {
-						break
-					}
-					if c == '\\' && rest != "" {
-						switch rest[0] {
-						case 'n':
-							val.WriteByte('\n')
-						default:
-							val.WriteByte(rest[0])
-						}
-						rest = rest[1:]
-						continue
-					}
-					val.WriteByte(c)
-				}
-				s.Labels[key] = val.String()
-				rest = strings.TrimPrefix(rest, ",")
-			}
-			rest = rest[1:]
-		}
-		f := strings.Fields(rest)
-		if len(f) < 1 {
-			return nil, fmt.Errorf("line %d: no value in %q", i+1, line)
-		}
-		v, err := strconv.ParseFloat(f[0], 64)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: value in %q: %w", i+1, line, err)
-		}
-		s.Value = v
-		out = append(out, s)
+	ss, err := lab.Samples([]byte(text))
+	if err != nil {
+		return nil, err
+	}
+	out := make(svcSamples, len(ss))
+	for i, x := range ss {
+		out[i] = svcSample{Name: x.Name, Labels: x.Labels, Value: x.Value}
 	}
 	return out, nil
 }
@@ -702,20 +633,13 @@ func (ps svcSamples) value(name string, kv ...string) (float64, error) {
 
 // svcScrape fetches and parses http://listen/metrics from inside ns.
 func svcScrape(ns, listen string) (svcSamples, error) {
-	c := svcHTTPClient(ns)
-	resp, err := c.Get("http://" + listen + "/metrics")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	body, err := lab.HTTPGet(ctx, ns, "http://"+listen+"/metrics")
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /metrics: %s: %s", resp.Status, body)
-	}
-	return svcParseProm(string(body))
+	return svcParseProm(body)
 }
 
 // svcMustScrape is svcScrape, failing t on error.
