@@ -206,6 +206,7 @@ func (d *decoder) command(dst *[]string) func(*yaml.Node, string) {
 // tracking decodes track_checks or track_interfaces: a list of mappings
 // with a key field (check or interface) and an optional weight.
 func (d *decoder) tracking(n *yaml.Node, path, key string, check func(string) error, add func(name string, weight int, n *yaml.Node, path string)) {
+	seen := map[string]int{}
 	d.list(n, path, "mappings", func(_ int, n *yaml.Node, path string) {
 		var name string
 		var weight int
@@ -213,9 +214,15 @@ func (d *decoder) tracking(n *yaml.Node, path, key string, check func(string) er
 			{name: key, required: true, decode: setString(d, &name, check)},
 			{name: "weight", decode: setInt(d, &weight, -253, 253)},
 		})
-		if name != "" {
-			add(name, weight, n, path)
+		if name == "" {
+			return
 		}
+		if first, dup := seen[name]; dup {
+			d.errorf(n, path, "%s %q is tracked twice (first at line %d)", strings.ReplaceAll(key, "_", " "), name, first)
+			return
+		}
+		seen[name] = n.Line
+		add(name, weight, n, path)
 	})
 }
 

@@ -299,25 +299,13 @@ func (d *decoder) instance(n *yaml.Node, path string, idx int) (Instance, source
 			})
 		}},
 		{name: "track_checks", decode: func(n *yaml.Node, path string) {
-			seen := map[string]int{}
 			d.tracking(n, path, "check", checkName, func(name string, w int, n *yaml.Node, path string) {
-				if first, dup := seen[name]; dup {
-					d.errorf(n, path, "check %q is tracked twice (first at line %d)", name, first)
-					return
-				}
-				seen[name] = n.Line
 				in.TrackChecks = append(in.TrackChecks, TrackCheck{Check: name, Weight: w})
 				d.tracked = append(d.tracked, trackedAt{name: name, node: n, path: path + ".check"})
 			})
 		}},
 		{name: "track_interfaces", decode: func(n *yaml.Node, path string) {
-			seen := map[string]int{}
 			d.tracking(n, path, "interface", checkInterface, func(name string, w int, n *yaml.Node, path string) {
-				if first, dup := seen[name]; dup {
-					d.errorf(n, path, "interface %q is tracked twice (first at line %d)", name, first)
-					return
-				}
-				seen[name] = n.Line
 				in.TrackInterfaces = append(in.TrackInterfaces, TrackInterface{Interface: name, Weight: w})
 			})
 		}},

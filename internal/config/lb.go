@@ -338,13 +338,7 @@ func reducedWeights(rs []RealServer) int {
 
 // trackVirtualServers decodes an instance's track_virtual_servers.
 func (d *decoder) trackVirtualServers(n *yaml.Node, path string, in *Instance) {
-	seen := map[string]int{}
 	d.tracking(n, path, "virtual_server", checkVSName, func(name string, w int, n *yaml.Node, path string) {
-		if first, dup := seen[name]; dup {
-			d.errorf(n, path, "virtual server %q is tracked twice (first at line %d)", name, first)
-			return
-		}
-		seen[name] = n.Line
 		in.TrackVirtualServers = append(in.TrackVirtualServers, TrackVirtualServer{VirtualServer: name, Weight: w})
 		d.lb.tracked = append(d.lb.tracked, trackedAt{name: name, node: n, path: path + ".virtual_server"})
 	})
