@@ -345,8 +345,7 @@ func (d *decoder) trackVirtualServers(n *yaml.Node, path string, in *Instance) {
 }
 
 // checkVirtualServers checks what spans virtual servers and instances:
-// tracked names exist, members of a sync group track without a weight,
-// and a virtual server's address that is no instance's VIP is worth a
+// tracked names exist, and a virtual server's address that is no instance's VIP is worth a
 // warning.
 func (d *decoder) checkVirtualServers(c *Config) {
 	defined := map[string]bool{}
@@ -364,19 +363,6 @@ func (d *decoder) checkVirtualServers(c *Config) {
 			d.errorf(t.node, t.path, "unknown virtual server %q: no virtual servers are defined (add them under virtual_servers:)", t.name)
 		default:
 			d.errorf(t.node, t.path, "unknown virtual server %q (defined: %s)", t.name, strings.Join(all, ", "))
-		}
-	}
-	for i, in := range c.Instances {
-		if in.SyncGroup == "" {
-			continue
-		}
-		prefix := fmt.Sprintf("instances[%d].", i)
-		for _, t := range d.lb.tracked {
-			for _, tv := range in.TrackVirtualServers {
-				if tv.Weight != 0 && tv.VirtualServer == t.name && strings.HasPrefix(t.path, prefix) {
-					d.errorf(t.node, strings.TrimSuffix(t.path, ".virtual_server"), "instance %q tracks virtual server %q with weight %d: in a sync group a weight would change this member's priority alone, and the members would rank nodes differently; track it without a weight (FAULT moves the whole group)", in.Name, tv.VirtualServer, tv.Weight)
-				}
-			}
 		}
 	}
 	vips := map[netip.Addr]bool{}

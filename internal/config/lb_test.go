@@ -271,7 +271,7 @@ func TestVirtualServerSyncGroup(t *testing.T) {
 	)
 	weighted := strings.Replace(in, "[{check: api}]", "[{check: api}]\n    track_virtual_servers: [{virtual_server: api, weight: -10}]", 1)
 	_, err := Parse("vipd.yaml", []byte(weighted))
-	want := `vipd.yaml:8: instances[0].track_virtual_servers[0]: instance "front" tracks virtual server "api" with weight -10: in a sync group a weight would change this member's priority alone, and the members would rank nodes differently; track it without a weight (FAULT moves the whole group)`
+	want := `vipd.yaml:16: sync_groups[0].instances[0]: instance "front" tracks virtual server "api" with weight -10: in a sync group a weight would change this member's priority alone, and the members would rank nodes differently; track it without a weight (FAULT moves the whole group)`
 	if err == nil || err.Error() != want {
 		t.Errorf("weighted in a group: %v\nwant %s", err, want)
 	}

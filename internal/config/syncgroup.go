@@ -108,15 +108,8 @@ func (d *decoder) checkGroups(c *Config) {
 			inGroup[name] = g.Name
 			in := &c.Instances[idx]
 			in.SyncGroup = g.Name
-			for _, tc := range in.TrackChecks {
-				if tc.Weight != 0 {
-					d.errorf(loc.node, loc.path, "instance %q tracks check %q with weight %d: in a sync group a weight would change this member's priority alone, and the members would rank nodes differently; track it without a weight (FAULT moves the whole group)", name, tc.Check, tc.Weight)
-				}
-			}
-			for _, ti := range in.TrackInterfaces {
-				if ti.Weight != 0 {
-					d.errorf(loc.node, loc.path, "instance %q tracks interface %q with weight %d: in a sync group a weight would change this member's priority alone, and the members would rank nodes differently; track it without a weight (FAULT moves the whole group)", name, ti.Interface, ti.Weight)
-				}
+			for _, w := range weightedTracking(in) {
+				d.errorf(loc.node, loc.path, "instance %q tracks %s with weight %d: in a sync group a weight would change this member's priority alone, and the members would rank nodes differently; track it without a weight (FAULT moves the whole group)", name, w.what, w.weight)
 			}
 			if first == nil {
 				first, firstAt = in, loc
@@ -148,4 +141,32 @@ func suggestName(name string, insts []Instance) string {
 		all = append(all, f.name)
 	}
 	return fmt.Sprintf(" (instances: %s)", strings.Join(all, ", "))
+}
+
+// weighted is one tracked object with a weight: what names it for an
+// error ("check \"api\"").
+type weighted struct {
+	what   string
+	weight int
+}
+
+// weightedTracking lists what in tracks with a weight, of every kind.
+func weightedTracking(in *Instance) []weighted {
+	var ws []weighted
+	for _, t := range in.TrackChecks {
+		if t.Weight != 0 {
+			ws = append(ws, weighted{fmt.Sprintf("check %q", t.Check), t.Weight})
+		}
+	}
+	for _, t := range in.TrackInterfaces {
+		if t.Weight != 0 {
+			ws = append(ws, weighted{fmt.Sprintf("interface %q", t.Interface), t.Weight})
+		}
+	}
+	for _, t := range in.TrackVirtualServers {
+		if t.Weight != 0 {
+			ws = append(ws, weighted{fmt.Sprintf("virtual server %q", t.VirtualServer), t.Weight})
+		}
+	}
+	return ws
 }
