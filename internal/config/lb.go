@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strings"
 	"time"
 
@@ -87,11 +86,10 @@ type TrackVirtualServer struct {
 	Weight        int
 }
 
-// vsName is internal/lb's rule for names, which become chain names.
-var vsName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.-]{0,63}$`)
-
+// checkVSName applies internal/lb's rule for names, which become chain
+// names.
 func checkVSName(s string) error {
-	if !vsName.MatchString(s) {
+	if !isName(s, true) {
 		return fmt.Errorf("%q is not a valid virtual server name: a letter, then up to 63 of A-Z a-z 0-9 _ . -", short(s))
 	}
 	return nil

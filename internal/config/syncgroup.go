@@ -64,7 +64,7 @@ func (d *decoder) syncGroups(n *yaml.Node, path string) []SyncGroup {
 }
 
 func checkGroupName(s string) error {
-	if !validName.MatchString(s) {
+	if !isName(s, false) {
 		return fmt.Errorf("%q is not a valid sync group name: use 1 to 64 of A-Z a-z 0-9 _ . -", short(s))
 	}
 	return nil
