@@ -190,6 +190,14 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(24 << 20)
 	}
+	// And a heap that may grow by half its live size, not by all of it,
+	// before a collection: a Master of 255 instances at 100 ms allocates
+	// about 0.3 MB/s, so this is one more collection every ten seconds
+	// (well under 1% of its CPU) for 0.5 MiB less private memory (5.9 →
+	// 5.3 MiB measured). GOGC in the environment overrides it.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	// One P: each interface's protocol loop is one goroutine, so a second
 	// P buys no throughput, only wakeups — the scheduler hands every timer
 	// and packet between threads, and re-reads the CPU affinity every
