@@ -46,6 +46,7 @@ func Convert(cfg *Config) (*Result, error) {
 		converted: map[string]*outInstance{},
 		names:     map[string]bool{},
 		vsNames:   map[string]bool{},
+		vsKeys:    map[string]Pos{},
 		vrids:     map[vridKey]string{},
 		vips:      map[netip.Addr]string{},
 	}
@@ -93,6 +94,7 @@ type converter struct {
 	// names.
 	vservers []*outVS
 	vsNames  map[string]bool
+	vsKeys   map[string]Pos // protocol, address and port: where
 	vrids    map[vridKey]string
 	vips     map[netip.Addr]string
 }

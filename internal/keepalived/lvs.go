@@ -383,6 +383,10 @@ func (c *converter) virtualServer(s *Stmt) string {
 	default:
 		return c.notConverted(s, "", "protocol "+v.proto+": vipd balances tcp and udp only")
 	}
+	key := out.protocol + " " + netip.AddrPortFrom(addr, uint16(port)).String()
+	if first, dup := c.vsKeys[key]; dup {
+		return c.notConverted(&Stmt{Pos: s.Pos, Keyword: s.Keyword, Raw: s.Raw, seq: s.seq}, "", "the same address, port and protocol as the virtual_server at "+first.String()+"")
+	}
 	c.lbKind(v, out)
 	c.lbAlgo(v, out)
 	if v.persist != nil {
@@ -401,8 +405,10 @@ func (c *converter) virtualServer(s *Stmt) string {
 	if len(out.reals) == 0 {
 		return c.notConverted(&Stmt{Pos: s.Pos, Keyword: s.Keyword, Raw: s.Raw, seq: s.seq}, "", "no real_server could be converted")
 	}
+	c.fitWeights(v, out)
 	c.rsCheck(v, out)
 	c.quorum(v, out)
+	c.vsKeys[key] = s.Pos
 	out.name = sanitize("vs-"+strings.NewReplacer(":", "_").Replace(addr.String())+"-"+strconv.Itoa(port), "vs", c.vsNames)
 	c.vservers = append(c.vservers, out)
 	return ""
@@ -499,6 +505,29 @@ func (c *converter) reals(v *vsIn, out *outVS) {
 		kept = append(kept, r)
 	}
 	v.reals = kept
+}
+
+// fitWeights keeps the weights within what vipd's map holds: divided by
+// their greatest common divisor they add up to at most 1024.
+func (c *converter) fitWeights(v *vsIn, out *outVS) {
+	g, total := 0, 0
+	for _, r := range out.reals {
+		a, b := g, r.weight
+		for b != 0 {
+			a, b = b, a%b
+		}
+		g = a
+	}
+	for _, r := range out.reals {
+		total += r.weight / g
+	}
+	if total <= 1024 {
+		return
+	}
+	for i := range out.reals {
+		out.reals[i].weight = 1
+	}
+	c.warn(v.stmt, v.subject, "", "the real servers' weights add up to %d after dividing by their greatest common divisor, more than vipd's 1024: converted as weight 1 each", total)
 }
 
 // rsCheck takes the first real server's checker as the virtual server's
