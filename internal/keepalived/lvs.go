@@ -122,7 +122,6 @@ var vsReasons = map[string]string{
 	"sorry_server_inhibit":    "vipd has no sorry server",
 	"sorry_server_lvs_method": "vipd has no sorry server",
 	"inhibit_on_failure":      "vipd takes a failed real server out of the map (its connections drain), it never keeps it with weight 0",
-	"alpha":                   "vipd's real servers start down and join after rise passing checks, as alpha does",
 	"omega":                   "vipd runs no quorum scripts; track the virtual server from an instance (track_virtual_servers) instead",
 	"quorum_up":               "vipd runs no quorum scripts; track the virtual server from an instance (track_virtual_servers) or use a notify command",
 	"quorum_down":             "vipd runs no quorum scripts; track the virtual server from an instance (track_virtual_servers) or use a notify command",
@@ -141,7 +140,7 @@ var vsReasons = map[string]string{
 	"mh-port":                 "vipd's source_hash hashes the client address only",
 	"mh-fallback":             "vipd's source_hash picks among the healthy real servers anyway",
 	"smtp_alert":              noEmail,
-	"retry":                   "set per checker in vipd's conversion: put retry in the real servers' checkers",
+	"retry":                   "the converter reads retry inside a checker only: move it into the TCP_CHECK, HTTP_GET or SSL_GET blocks",
 	"delay_before_retry":      "vipd spaces every check by the interval",
 	"warmup":                  "vipd spaces every check by the interval, with no random start delay",
 }
@@ -202,6 +201,9 @@ var vsKeywords = keywords[*vsIn]{
 	"lvs_sched":           wordInto(false, func(v *vsIn) (*string, **Stmt) { return &v.algo, &v.algoStmt }),
 	"lb_kind":             wordInto(true, func(v *vsIn) (*string, **Stmt) { return &v.kind, &v.kindStmt }),
 	"lvs_method":          wordInto(true, func(v *vsIn) (*string, **Stmt) { return &v.kind, &v.kindStmt }),
+	"alpha": func(c *converter, _ *vsIn, s *Stmt) string {
+		return c.same(s, "vipd's real servers start down and join after rise (here 1) passing checks")
+	},
 	"persistence_timeout": stmtInto(func(v *vsIn) **Stmt { return &v.persist }),
 	"quorum":              stmtInto(func(v *vsIn) **Stmt { return &v.quorum }),
 	"protocol": func(c *converter, v *vsIn, s *Stmt) string {
