@@ -197,10 +197,10 @@ var vsKeywords = keywords[*vsIn]{
 		}
 		return ""
 	},
-	"lb_algo":             wordInto(false, func(v *vsIn) (*string, **Stmt) { return &v.algo, &v.algoStmt }),
-	"lvs_sched":           wordInto(false, func(v *vsIn) (*string, **Stmt) { return &v.algo, &v.algoStmt }),
-	"lb_kind":             wordInto(true, func(v *vsIn) (*string, **Stmt) { return &v.kind, &v.kindStmt }),
-	"lvs_method":          wordInto(true, func(v *vsIn) (*string, **Stmt) { return &v.kind, &v.kindStmt }),
+	"lb_algo":    wordInto(false, func(v *vsIn) (*string, **Stmt) { return &v.algo, &v.algoStmt }),
+	"lvs_sched":  wordInto(false, func(v *vsIn) (*string, **Stmt) { return &v.algo, &v.algoStmt }),
+	"lb_kind":    wordInto(true, func(v *vsIn) (*string, **Stmt) { return &v.kind, &v.kindStmt }),
+	"lvs_method": wordInto(true, func(v *vsIn) (*string, **Stmt) { return &v.kind, &v.kindStmt }),
 	"alpha": func(c *converter, _ *vsIn, s *Stmt) string {
 		return c.same(s, "vipd's real servers start down and join after rise (here 1) passing checks")
 	},
