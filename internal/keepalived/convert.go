@@ -45,6 +45,8 @@ func Convert(cfg *Config) (*Result, error) {
 		groups:    map[string][]*Stmt{},
 		converted: map[string]*outInstance{},
 		names:     map[string]bool{},
+		vsNames:   map[string]bool{},
+		vsKeys:    map[string]Pos{},
 		vrids:     map[vridKey]string{},
 		vips:      map[netip.Addr]string{},
 	}
@@ -88,8 +90,13 @@ type converter struct {
 	instances []*Stmt
 
 	names map[string]bool
-	vrids map[vridKey]string
-	vips  map[netip.Addr]string
+	// vservers are the converted virtual_server blocks; vsNames their
+	// names.
+	vservers []*outVS
+	vsNames  map[string]bool
+	vsKeys   map[string]Pos // protocol, address and port: where
+	vrids    map[vridKey]string
+	vips     map[netip.Addr]string
 }
 
 // globals are the settings of global_defs that instances inherit.
@@ -179,6 +186,7 @@ func (c *converter) convert() *document {
 		c.converted[strings.Join(s.Args, " ")] = in
 	}
 	c.finishGroups(doc)
+	doc.vservers = c.vservers
 	for _, vs := range c.scriptList {
 		switch {
 		case vs.used:
@@ -1052,6 +1060,16 @@ func verify(data []byte, doc *document) error {
 	for i, g := range doc.groups {
 		if got := cfg.SyncGroups[i]; got.Name != g.name || !slices.Equal(got.Instances, g.members) {
 			return fmt.Errorf("sync group %q read back as %+v", g.name, got)
+		}
+	}
+	if len(cfg.VirtualServers) != len(doc.vservers) {
+		return fmt.Errorf("%d virtual servers read back, %d written", len(cfg.VirtualServers), len(doc.vservers))
+	}
+	for i, v := range doc.vservers {
+		got := cfg.VirtualServers[i]
+		if got.Name != v.name || got.Address != v.address || int(got.Port) != v.port || len(got.RealServers) != len(v.reals) ||
+			got.Scheduler != v.scheduler || got.Check.TCP == v.check.http {
+			return fmt.Errorf("virtual server %q read back as %+v", v.name, got)
 		}
 	}
 	for i, ch := range doc.checks {

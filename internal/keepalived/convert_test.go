@@ -157,3 +157,36 @@ func TestMixedFamiliesKeepFirst(t *testing.T) {
 		t.Errorf("warnings:\n%s", w)
 	}
 }
+
+// TestConvertVirtualServer reads a converted virtual_server back through
+// config.Parse: the values keepalived's LVS meant.
+func TestConvertVirtualServer(t *testing.T) {
+	cfg, err := Parse(filepath.Join("testdata", "lvs-kubeadm.conf"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse("out.yaml", res.YAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.VirtualServers) != 1 {
+		t.Fatalf("virtual servers %+v", c.VirtualServers)
+	}
+	v := c.VirtualServers[0]
+	if v.Address.String() != "192.0.2.50" || v.Port != 8443 || v.Protocol != "tcp" || v.Mode != "nat" ||
+		v.Scheduler != "round_robin" || v.Persistence.Seconds() != 50 || v.Quorum != 1 || len(v.RealServers) != 3 {
+		t.Errorf("virtual server %+v", v)
+	}
+	ch := v.Check
+	if ch.HTTP == nil || ch.HTTP.Scheme != "https" || ch.HTTP.Path != "/readyz" || !ch.HTTP.InsecureSkipVerify ||
+		!cmp.Equal(ch.HTTP.ExpectStatus, []int{200}) || ch.Interval.Seconds() != 3 || ch.Timeout.Seconds() != 2 || ch.Fall != 3 || ch.Rise != 1 {
+		t.Errorf("check %+v %+v: want https /readyz, 3s, 2s, fall 3 (nb_get_retry 2), rise 1", ch, ch.HTTP)
+	}
+	if r := v.RealServers[1]; r.Address.String() != "192.0.2.12" || r.Port != 6443 || r.Weight != 2 {
+		t.Errorf("real server %+v", r)
+	}
+}

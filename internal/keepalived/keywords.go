@@ -51,6 +51,9 @@ var topKeywords = keywords[*document]{
 		c.syncGroup(s)
 		return ""
 	},
+	"virtual_server": func(c *converter, _ *document, s *Stmt) string {
+		return c.virtualServer(s)
+	},
 }
 
 func otherTop(c *converter, _ *document, s *Stmt) string {

@@ -10,7 +10,7 @@ const (
 	noFIFO         = "vipd has no notify FIFO; notify.command gets the same fields (INSTANCE, name, state, priority) as arguments"
 	procSetting    = "a keepalived process setting with no vipd equivalent (set scheduling and limits in the systemd unit)"
 	noScripts      = "vipd runs checks and notify commands as its own user (the unprivileged user vipd under the shipped unit, without capabilities); make sure each command is safe to run as that user"
-	lvs            = "vipd does not configure IPVS (LVS); keep the load balancing in keepalived or move it to HAProxy/nginx behind the VIP"
+	lvs            = "vipd balances with nftables, not IPVS (LVS), and only what a virtual_server block says: one address and port each"
 	noStatic       = "vipd adds only what follows the Master (VIPs, routes, rules); configure static addresses, routes and rules in the OS network configuration"
 	noStaticRoutes = "keepalived keeps static routes and rules whatever the VRRP state, and vipd leaves them to the OS: configure them in its network configuration (only virtual_routes and virtual_rules, which follow the Master, convert to routes and rules)"
 	// For keywords that have a row in keywords.go, which says these.
@@ -18,10 +18,9 @@ const (
 )
 
 var topReasons = map[string]string{
-	"virtual_server":           lvs,
-	"virtual_server_group":     lvs,
-	"real_server":              lvs,
-	"SSL":                      lvs,
+	"virtual_server_group":     "vipd balances one address and port per virtual server: a virtual_server group is not converted, give each member its own virtual_servers entry",
+	"real_server":              "a real_server belongs in a virtual_server block",
+	"SSL":                      "vipd's https checks verify with the system's CAs or check.http.ca_file, and present no client certificate",
 	"static_ipaddress":         noStatic,
 	"static_routes":            noStaticRoutes,
 	"static_rules":             noStaticRoutes,

@@ -24,6 +24,7 @@ type document struct {
 	checks    []*outCheck
 	instances []*outInstance
 	groups    []*outGroup
+	vservers  []*outVS
 	trailer   []string
 }
 
@@ -203,6 +204,16 @@ func (d *document) marshal() []byte {
 		}
 		w.field(4, "instances", "["+strings.Join(names, ", ")+"]")
 		g.notify.write(w.line, 4)
+	}
+	if len(d.vservers) > 0 {
+		w.line(0, "")
+		w.line(0, "virtual_servers:")
+	}
+	for i, v := range d.vservers {
+		if i > 0 {
+			w.line(0, "")
+		}
+		v.write(&w)
 	}
 	if len(d.trailer) > 0 {
 		w.line(0, "")
