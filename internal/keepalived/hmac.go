@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -152,7 +151,21 @@ func (c *converter) hmacKey(h *outHMAC, s *Stmt, subject string) string {
 	return ""
 }
 
-var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,31}$`)
+// isIdentifier says whether s is a C identifier of at most 32 bytes, as
+// keepalived names keys (by hand: a regexp with {0,31} compiles to 31
+// copies of its class, held on the heap of every vipd process).
+func isIdentifier(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // hmacLine presents a statement of an auth_hmac block for messages, with
 // anything that may be a secret left out: "auth_hmac key 2 hex:...".
@@ -183,7 +196,7 @@ func hmacLine(s *Stmt) *Stmt {
 		case s.Raw != "":
 			words = append(words, s.Raw)
 		}
-	case identifier.MatchString(s.Keyword):
+	case isIdentifier(s.Keyword):
 		words = append(words, s.Keyword)
 		if len(s.Args) > 0 {
 			words = append(words, "...")
