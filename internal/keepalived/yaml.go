@@ -159,67 +159,57 @@ func (d *document) marshal() []byte {
 		w.line(0, "#")
 		w.comments(0, d.header)
 	}
-	if len(d.checks) > 0 {
-		w.line(0, "")
-		w.line(0, "checks:")
-		for i, c := range d.checks {
-			if i > 0 {
-				w.line(0, "")
-			}
-			w.comments(2, c.head)
-			w.field(2, "- name", scalar(c.name))
-			if c.interval > 0 {
-				w.field(4, "interval", duration(c.interval))
-			}
-			if c.timeout > 0 {
-				w.field(4, "timeout", duration(c.timeout))
-			}
-			w.field(4, "fall", strconv.Itoa(c.fall))
-			w.field(4, "rise", strconv.Itoa(c.rise))
-			w.line(4, "exec:")
-			w.field(6, "command", flowList(c.command))
-		}
-	}
-	w.line(0, "")
-	w.line(0, "instances:")
-	for i, in := range d.instances {
-		if i > 0 {
-			w.line(0, "")
-		}
-		in.write(&w)
-	}
-	if len(d.groups) > 0 {
-		w.line(0, "")
-		w.line(0, "sync_groups:")
-	}
-	for i, g := range d.groups {
-		if i > 0 {
-			w.line(0, "")
-		}
-		w.comments(2, g.head)
-		w.field(2, "- name", scalar(g.name))
-		names := make([]string, len(g.members))
-		for j, m := range g.members {
-			names[j] = scalar(m)
-		}
-		w.field(4, "instances", "["+strings.Join(names, ", ")+"]")
-		g.notify.write(w.line, 4)
-	}
-	if len(d.vservers) > 0 {
-		w.line(0, "")
-		w.line(0, "virtual_servers:")
-	}
-	for i, v := range d.vservers {
-		if i > 0 {
-			w.line(0, "")
-		}
-		v.write(&w)
-	}
+	section(&w, "checks", d.checks, (*yamlWriter).check)
+	section(&w, "instances", d.instances, func(w *yamlWriter, in *outInstance) { in.write(w) })
+	section(&w, "sync_groups", d.groups, (*yamlWriter).group)
+	section(&w, "virtual_servers", d.vservers, func(w *yamlWriter, v *outVS) { v.write(w) })
 	if len(d.trailer) > 0 {
 		w.line(0, "")
 		w.comments(0, d.trailer)
 	}
 	return w.b.Bytes()
+}
+
+// section writes a top-level list, a blank line before it and between its
+// items; nothing when it is empty.
+func section[T any](w *yamlWriter, key string, list []T, write func(*yamlWriter, T)) {
+	if len(list) == 0 {
+		return
+	}
+	w.line(0, "")
+	w.line(0, key+":")
+	for i, x := range list {
+		if i > 0 {
+			w.line(0, "")
+		}
+		write(w, x)
+	}
+}
+
+func (w *yamlWriter) check(c *outCheck) {
+	w.comments(2, c.head)
+	w.field(2, "- name", scalar(c.name))
+	if c.interval > 0 {
+		w.field(4, "interval", duration(c.interval))
+	}
+	if c.timeout > 0 {
+		w.field(4, "timeout", duration(c.timeout))
+	}
+	w.field(4, "fall", strconv.Itoa(c.fall))
+	w.field(4, "rise", strconv.Itoa(c.rise))
+	w.line(4, "exec:")
+	w.field(6, "command", flowList(c.command))
+}
+
+func (w *yamlWriter) group(g *outGroup) {
+	w.comments(2, g.head)
+	w.field(2, "- name", scalar(g.name))
+	names := make([]string, len(g.members))
+	for j, m := range g.members {
+		names[j] = scalar(m)
+	}
+	w.field(4, "instances", "["+strings.Join(names, ", ")+"]")
+	g.notify.write(w.line, 4)
 }
 
 func (in *outInstance) write(w *yamlWriter) {
