@@ -54,17 +54,17 @@ func (p Peer) Established() bool { return p.State == "established" }
 type Speaker struct {
 	log *slog.Logger
 
-	mu     sync.Mutex // guards cfg, want, peers
-	cfg    config.BGP
-	want   map[string][]netip.Prefix // by owner
-	peers  []Peer
+	mu    sync.Mutex // guards cfg, want, peers
+	cfg   config.BGP
+	want  map[string][]netip.Prefix // by owner
+	peers []Peer
 	// reasons are why each peer's last session ended, from GoBGP's
 	// peer events.
 	reasons map[netip.Addr]string
-	wake   chan struct{} // cap 1
-	stop   chan struct{}
-	done   chan struct{}
-	closed bool
+	wake    chan struct{} // cap 1
+	stop    chan struct{}
+	done    chan struct{}
+	closed  bool
 
 	// The goroutine's own.
 	s         *server.BgpServer
@@ -226,7 +226,9 @@ func (sp *Speaker) startServer(cfg config.BGP) error {
 		if reason == "" && st.DisconnectReason != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
 			reason = st.DisconnectReason.String()
 		}
-		if reason == "" {
+		// The idle hold timer ends every failed attempt: keep the
+		// reason before it (a NOTIFICATION, a refused connection).
+		if reason == "" || st.DisconnectReason == api.PeerState_DISCONNECT_REASON_IDLE_TIMER_EXPIRED {
 			return
 		}
 		sp.mu.Lock()
