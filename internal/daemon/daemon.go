@@ -58,6 +58,7 @@ type Daemon struct {
 
 	checks checkSet
 	lbs    lbSet
+	bgp    bgpSet
 
 	// groupMu guards groups, the running sync groups by name: a leaf
 	// lock.
@@ -82,6 +83,8 @@ func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *
 		started: make(chan struct{}), links: map[string]bool{}, newProbe: health.NewProbe, runCommand: health.RunCommand}
 	d.checks.d = d
 	d.lbs.d = d
+	d.bgp.d, d.bgp.newA = d, newSpeaker
+	m.BGP.SetSource(d.bgpStats)
 	m.Instances.SetSource(d.samples)
 	m.Routes.SetSource(sys.Routes().Stats)
 	return d
@@ -171,12 +174,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.startMu.Unlock()
 	d.checks.apply(ctx, d.cfg.Checks)
 	d.lbs.apply(ctx, d.cfg.VirtualServers)
+	d.bgp.apply(d.cfg, d.holdingVIPs)
 	d.applyGroupsLocked(d.cfg)
 	d.applyLocked(plan(nil, d.cfg.Instances))
 	d.setOrder(d.cfg)
 	d.mu.Unlock()
 
 	<-ctx.Done()
+	// Routes go first, at once: the router moves to the new Master's
+	// path (or another anycast node's) while the loops hand over.
+	d.bgp.close()
 	d.wg.Wait()
 	d.groupMu.Lock()
 	for _, g := range d.groups {
@@ -348,6 +355,7 @@ func (d *Daemon) Reload(cfg *config.Config) {
 	d.loopMu.Unlock()
 	d.cfg = cfg
 	d.setOrder(cfg)
+	d.bgp.apply(cfg, d.holdingVIPs)
 	d.mu.Unlock()
 	for _, g := range stale {
 		g.close(false)
