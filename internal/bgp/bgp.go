@@ -207,7 +207,7 @@ func (sp *Speaker) sync() {
 }
 
 func (sp *Speaker) startServer(cfg config.BGP) error {
-	s := server.NewBgpServer(server.LoggerOption(sp.log.With("component", "gobgp"), levelWarn()))
+	s := server.NewBgpServer(server.LoggerOption(slog.New(warnOnly{sp.log.Handler()}).With("component", "gobgp"), levelWarn()))
 	go s.Serve()
 	err := s.StartBgp(context.Background(), &api.StartBgpRequest{Global: &api.Global{
 		Asn:      cfg.ASN,
@@ -250,6 +250,17 @@ func (sp *Speaker) startServer(cfg config.BGP) error {
 	sp.log.Info("BGP speaker started", "asn", cfg.ASN, "router_id", cfg.RouterID)
 	return nil
 }
+
+// warnOnly passes GoBGP's warnings and errors to vipd's log: its
+// debug lines are per message and connection attempt.
+type warnOnly struct{ slog.Handler }
+
+func (h warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h warnOnly) WithAttrs(as []slog.Attr) slog.Handler { return warnOnly{h.Handler.WithAttrs(as)} }
+func (h warnOnly) WithGroup(g string) slog.Handler       { return warnOnly{h.Handler.WithGroup(g)} }
 
 // levelWarn keeps GoBGP's own logging to warnings and errors.
 func levelWarn() *slog.LevelVar {

@@ -1,0 +1,130 @@
+package e2e
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vipd/vipd/internal/lab"
+)
+
+// bgpVIP is announced as a /32; it is in no subnet of the lab, so the
+// router reaches it only through the route vipd announces.
+var bgpVIP = netip.MustParsePrefix("203.0.113.10/32")
+
+// routerID and routerASN are the FRR router's, in the client namespace.
+var routerID = lab.ClientAddr.Addr()
+
+const routerASN = 65000
+
+// TestBGPMasterMode: only the VRRP Master's path is at the router and
+// installed; the router reaches the VIP through it; a SIGTERM withdraws
+// it at once and the new Master's path replaces it.
+func TestBGPMasterMode(t *testing.T) {
+	l := newLab(t, 2)
+	r := startFRR(t, l, l.Client.NS, routerASN, routerID)
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	for _, n := range l.Nodes {
+		r.neighbor(routerASN, n.Addr.Addr(), 65001)
+	}
+	in := func(prio int) lab.Instance {
+		in := instance(prio, true)
+		in.VIPs = []netip.Prefix{bgpVIP}
+		return in
+	}
+	if err := n1.StartVipd(vipdBin, bgpVipdConfig(l, n1, in(150), routerID, routerASN)); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.StartVipd(vipdBin, bgpVipdConfig(l, n2, in(100), routerID, routerASN)); err != nil {
+		t.Fatal(err)
+	}
+	took := r.waitNexthops(bgpVIP, "master n1 announces", n1.Addr.Addr())
+	t.Logf("route installed %v after the start", took)
+	// Stays the Master's alone.
+	time.Sleep(2 * time.Second)
+	r.waitNexthops(bgpVIP, "still only the Master's", n1.Addr.Addr())
+	if v, _ := metric(t, n1, "vipd_bgp_routes_announced"); v != 1 {
+		t.Errorf("n1 vipd_bgp_routes_announced = %v, want 1", v)
+	}
+	if v, _ := metric(t, n2, "vipd_bgp_routes_announced"); v != 0 {
+		t.Errorf("n2 (Backup) vipd_bgp_routes_announced = %v, want 0", v)
+	}
+	if v, _ := metric(t, n1, "vipd_bgp_peer_state", "peer="+routerID.String()); v != 5 {
+		t.Errorf("vipd_bgp_peer_state = %v, want 5", v)
+	}
+	ping := func() error {
+		return exec.Command("ip", "netns", "exec", l.Client.NS, "ping", "-c", "1", "-W", "1", bgpVIP.Addr().String()).Run()
+	}
+	if err := ping(); err != nil {
+		t.Errorf("the router does not reach the VIP through n1: %v", err)
+	}
+
+	// SIGTERM: n1 withdraws first; n2 becomes Master and announces.
+	start := time.Now()
+	if _, err := n1.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Since(start)
+	took = r.waitNexthops(bgpVIP, "failover to n2", n2.Addr.Addr())
+	t.Logf("n1 exited %v after SIGTERM; the router had only n2's path %v later", stopped, took)
+	var err error
+	for i := 0; i < 20; i++ {
+		if err = ping(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Errorf("the router does not reach the VIP through n2: %v", err)
+	}
+}
+
+// TestBGPBadPeers: a router that expects another ASN and a peer that
+// never answers get a clear log line and a metric; VRRP is unaffected.
+func TestBGPBadPeers(t *testing.T) {
+	l := newLab(t, 1)
+	r := startFRR(t, l, l.Client.NS, routerASN, routerID)
+	n := l.Nodes[0]
+	r.neighbor(routerASN, n.Addr.Addr(), 65009) // vipd is 65001
+	silent := netip.MustParseAddr("192.0.2.99")
+	in := instance(150, true)
+	in.VIPs = []netip.Prefix{bgpVIP}
+	cfg := lab.VipdFile{ControlSocket: filepath.Join(l.Dir, n.Name+".sock"), MetricsListen: metricsListen, Instances: []lab.Instance{in}}.YAML() +
+		"    bgp: true\nbgp:\n  asn: 65001\n  router_id: 192.0.2.11\n  peers:\n" +
+		"    - {address: " + routerID.String() + ", asn: 65000}\n" +
+		"    - {address: " + silent.String() + ", asn: 65000}\n"
+	start := time.Now()
+	if err := n.StartVipd(vipdBin, cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	if _, err := l.WaitHolders(ctx, bgpVIP, lab.Only(n)); err != nil {
+		t.Fatalf("VRRP did not make n1 Master: %v", err)
+	}
+	t.Logf("n1 Master %v after the start, with both peers down", time.Since(start))
+	var logged bool
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !logged; time.Sleep(200 * time.Millisecond) {
+		b, _ := os.ReadFile(n.LogPath())
+		logged = strings.Contains(string(b), "BGP session not established") && strings.Contains(string(b), `"peer":"`+routerID.String()+`"`)
+	}
+	if !logged {
+		t.Error("no log line about the refused session")
+	}
+	for _, p := range []netip.Addr{routerID, silent} {
+		v, ok := metric(t, n, "vipd_bgp_peer_state", "peer="+p.String())
+		if !ok || v == 5 {
+			t.Errorf("vipd_bgp_peer_state{peer=%s} = %v (present %v), want below 5", p, v, ok)
+		}
+	}
+	if hops := r.nexthops(bgpVIP); len(hops) != 0 {
+		t.Errorf("route at the router through a refused session: %v", hops)
+	}
+	if !n.Running() {
+		t.Error("vipd exited")
+	}
+}
