@@ -273,11 +273,8 @@ func (sp *Speaker) stopServer() {
 	if sp.s == nil {
 		return
 	}
-	// StopBgp deconfigures every peer, which sends CEASE (RFC 4486 §4,
-	// Peer De-configured).
-	if err := sp.s.StopBgp(context.Background(), &api.StopBgpRequest{}); err != nil {
-		sp.log.Warn("stopping the BGP speaker", "err", err)
-	}
+	// Stop deconfigures every peer, which sends CEASE (RFC 4486 §4, Peer
+	// De-configured), and waits for the sessions to end.
 	sp.unwatch()
 	sp.s.Stop()
 	sp.s, sp.running = nil, nil
