@@ -49,8 +49,9 @@ type BGPPeer struct {
 // bgpDecoder is what the decoder remembers for the checks across the
 // file.
 type bgpDecoder struct {
-	section *yaml.Node // the bgp value, nil without one
-	uses    []at       // instances' bgp: true
+	section *yaml.Node  // the bgp value, nil without one
+	uses    []at        // instances' bgp: true
+	anycast []anycastAt // parallel to Config.Anycast
 }
 
 // bgp decodes the top-level bgp section.
@@ -152,5 +153,98 @@ func (d *decoder) checkBGP() {
 	}
 	for _, u := range d.bgpd.uses {
 		d.errorf(u.node, u.path, "bgp: true needs the top-level bgp section (asn and peers)")
+	}
+}
+
+// Anycast is a set of VIPs every node announces while its tracked checks
+// pass, with no VRRP: they live on lo, and the router spreads the
+// traffic over the nodes that announce them (ECMP).
+type Anycast struct {
+	Name string
+	VIPs []netip.Prefix // host routes: /32 or /128
+	// TrackChecks must all be up for the VIPs to be announced.
+	TrackChecks []string
+}
+
+// anycasts decodes the top-level anycast list.
+func (d *decoder) anycasts(n *yaml.Node, path string) []Anycast {
+	var out []Anycast
+	names := map[string]int{}
+	d.list(n, path, "anycast groups", func(_ int, n *yaml.Node, path string) {
+		var a Anycast
+		var vipLocs []at
+		d.mapping(n, path, []field{
+			{name: "name", required: true, decode: setString(d, &a.Name, checkName)},
+			{name: "vips", required: true, decode: func(n *yaml.Node, path string) {
+				vips, locs := d.vips(n, path)
+				for i, v := range vips {
+					if v.Bits() != v.Addr().BitLen() {
+						d.errorf(locs[i].node, locs[i].path, "an anycast VIP is a host route: %s/%d, not %s", v.Addr(), v.Addr().BitLen(), v)
+						continue
+					}
+					a.VIPs = append(a.VIPs, v)
+					vipLocs = append(vipLocs, locs[i])
+				}
+			}},
+			{name: "track_checks", decode: func(n *yaml.Node, path string) {
+				seen := map[string]int{}
+				d.list(n, path, "checks", func(_ int, n *yaml.Node, path string) {
+					var name string
+					d.mapping(n, path, []field{{name: "check", required: true, decode: setString(d, &name, checkName)}})
+					if name == "" {
+						return
+					}
+					if first, dup := seen[name]; dup {
+						d.errorf(n, path, "check %q is tracked twice (first at line %d)", name, first)
+						return
+					}
+					seen[name] = n.Line
+					a.TrackChecks = append(a.TrackChecks, name)
+					d.tracked = append(d.tracked, trackedAt{name: name, node: n, path: path + ".check"})
+				})
+			}},
+		})
+		if a.Name != "" {
+			if first, dup := names[a.Name]; dup {
+				d.errorf(n, join(path, "name"), "anycast name %q is already used (line %d)", a.Name, first)
+			} else {
+				names[a.Name] = n.Line
+			}
+		}
+		d.bgpd.anycast = append(d.bgpd.anycast, anycastAt{node: n, path: path, vips: vipLocs})
+		out = append(out, a)
+	})
+	return out
+}
+
+// anycastAt is where an anycast group was written.
+type anycastAt struct {
+	node *yaml.Node
+	path string
+	vips []at // parallel to Anycast.VIPs
+}
+
+// checkAnycast reports anycast groups without a bgp section and anycast
+// VIPs that are also an instance's or another group's.
+func (d *decoder) checkAnycast(c *Config) {
+	owner := map[netip.Addr]string{}
+	for _, in := range c.Instances {
+		for _, v := range in.VIPs {
+			owner[v.Addr()] = fmt.Sprintf("instance %q", in.Name)
+		}
+	}
+	for i, a := range c.Anycast {
+		src := d.bgpd.anycast[i]
+		if c.BGP == nil && d.bgpd.section == nil {
+			d.errorf(src.node, src.path, "anycast needs the top-level bgp section (asn and peers)")
+		}
+		for j, v := range a.VIPs {
+			loc := src.vips[j]
+			if o, dup := owner[v.Addr()]; dup {
+				d.errorf(loc.node, loc.path, "%s is already a VIP of %s", v.Addr(), o)
+				continue
+			}
+			owner[v.Addr()] = fmt.Sprintf("anycast %q", a.Name)
+		}
 	}
 }

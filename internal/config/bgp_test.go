@@ -106,3 +106,68 @@ func TestBGPErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestAnycast(t *testing.T) {
+	cfg, err := Parse("vipd.yaml", []byte(doc(
+		"checks:",
+		"  - {name: apiserver, tcp: {address: \"127.0.0.1:6443\"}}",
+		"instances:",
+		"  - {name: api, interface: eth0, vrid: 51, vips: [192.0.2.50/24]}",
+		"bgp: {asn: 65001, router_id: 192.0.2.11, peers: [{address: 192.0.2.1, asn: 65000}]}",
+		"anycast:",
+		"  - name: dns",
+		"    vips: [198.51.100.10/32, \"2001:db8::10\"]",
+		"    track_checks: [{check: apiserver}]",
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Anycast{{Name: "dns", VIPs: []netip.Prefix{netip.MustParsePrefix("198.51.100.10/32"), netip.MustParsePrefix("2001:db8::10/128")}, TrackChecks: []string{"apiserver"}}}
+	if !reflect.DeepEqual(cfg.Anycast, want) {
+		t.Errorf("got %+v, want %+v", cfg.Anycast, want)
+	}
+}
+
+func TestAnycastErrors(t *testing.T) {
+	const b = "bgp: {asn: 65001, router_id: 192.0.2.11, peers: [{address: 192.0.2.1, asn: 65000}]}"
+	tests := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"also an instance VIP", inst(b, "anycast:", "  - {name: a, vips: [192.0.2.50/32]}"), []string{
+			`vipd.yaml:9: anycast[0].vips[0]: 192.0.2.50 is already a VIP of instance "api"`,
+		}},
+		{"in two groups", inst(b, "anycast:", "  - {name: a, vips: [198.51.100.10/32]}", "  - {name: b, vips: [198.51.100.10/32]}"), []string{
+			`vipd.yaml:10: anycast[1].vips[0]: 198.51.100.10 is already a VIP of anycast "a"`,
+		}},
+		{"not a host route", inst(b, "anycast:", "  - {name: a, vips: [198.51.100.0/24]}"), []string{
+			"vipd.yaml:9: anycast[0].vips[0]: an anycast VIP is a host route: 198.51.100.0/32, not 198.51.100.0/24",
+		}},
+		{"without bgp", inst("anycast:", "  - {name: a, vips: [198.51.100.10/32]}"), []string{
+			"vipd.yaml:8: anycast[0]: anycast needs the top-level bgp section (asn and peers)",
+		}},
+		{"unknown check", inst(b, "anycast:", "  - {name: a, vips: [198.51.100.10/32], track_checks: [{check: nope}]}"), []string{
+			`vipd.yaml:9: anycast[0].track_checks[0].check: unknown check "nope": no checks are defined (add them under checks:)`,
+		}},
+		{"same name", inst(b, "anycast:", "  - {name: a, vips: [198.51.100.10/32]}", "  - {name: a, vips: [198.51.100.11/32]}"), []string{
+			`vipd.yaml:10: anycast[1].name: anycast name "a" is already used (line 9)`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("vipd.yaml", []byte(tt.in))
+			es, ok := err.(Errors)
+			if !ok {
+				t.Fatalf("error is %T (%v), want Errors", err, err)
+			}
+			var got []string
+			for _, e := range es {
+				got = append(got, e.Error())
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("input:\n%s\ngot:\n\t%s\nwant:\n\t%s", tt.in, strings.Join(got, "\n\t"), strings.Join(tt.want, "\n\t"))
+			}
+		})
+	}
+}

@@ -39,6 +39,8 @@ type Config struct {
 	// BGP, when not nil, is the BGP speaker that announces the VIPs of
 	// instances with BGP set (bgp.go).
 	BGP *BGP
+	// Anycast VIPs are announced by every node whose checks pass (bgp.go).
+	Anycast []Anycast
 	// Warnings are what is allowed but risky, such as a secret written in
 	// the file; vipd validate prints them and vipd run logs them.
 	Warnings Errors
@@ -225,8 +227,10 @@ func (d *decoder) config(n *yaml.Node) *Config {
 		}},
 		{name: "virtual_servers", decode: func(n *yaml.Node, path string) { c.VirtualServers = d.virtualServers(n, path) }},
 		{name: "bgp", decode: func(n *yaml.Node, path string) { c.BGP = d.bgp(n, path) }},
+		{name: "anycast", decode: func(n *yaml.Node, path string) { c.Anycast = d.anycasts(n, path) }},
 	})
 	d.checkBGP()
+	d.checkAnycast(c)
 	d.checkGroups(c)
 	d.checkVirtualServers(c)
 	return c

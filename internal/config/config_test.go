@@ -215,7 +215,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Field names.
 		{"unknown top-level", "instance: []\n", []string{
-			`vipd.yaml:1: instance: unknown field; did you mean "instances"? (valid fields: control_socket, metrics, checks, instances, sync_groups, virtual_servers, bgp)`,
+			`vipd.yaml:1: instance: unknown field; did you mean "instances"? (valid fields: control_socket, metrics, checks, instances, sync_groups, virtual_servers, bgp, anycast)`,
 			"vipd.yaml:1: instances: required field is missing",
 		}},
 		{"unknown with suggestion", inst("    prioriti: 100"), []string{

@@ -173,3 +173,58 @@ func TestBGPReload(t *testing.T) {
 		}
 	})
 }
+
+// TestAnycast: every node whose check is up has the VIP on lo and
+// announces it; a failing check withdraws it within fall × interval and
+// takes it off lo; a stop withdraws and removes it; a start removes a
+// stale one first.
+func TestAnycast(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		seg := &segment{}
+		r := &fakeRouter{}
+		any := netip.MustParsePrefix("198.51.100.10/32")
+		cfg := func() *config.Config {
+			c := bgpConfig(150)
+			c.Instances[0].BGP = false
+			c.Checks = []config.Check{{Name: "svc", Interval: 20 * time.Millisecond, Timeout: 10 * time.Millisecond,
+				Fall: 2, Rise: 1, TCP: &config.TCPCheck{Address: "192.0.2.1:6443"}}}
+			c.Anycast = []config.Anycast{{Name: "dns", VIPs: []netip.Prefix{any}, TrackChecks: []string{"svc"}}}
+			return c
+		}
+		hs := []*host{newHost(seg, "192.0.2.11"), newHost(seg, "192.0.2.12")}
+		// A crashed run left the VIP on host 1's lo; its check is down.
+		if err := hs[1].Add(1, any, true); err != nil {
+			t.Fatal(err)
+		}
+		p0, p1 := &fakeProbe{up: true}, &fakeProbe{up: false}
+		ns := []*node{startConfig(t, hs[0], cfg(), r.speaker("a"), withProbe(p0)), startConfig(t, hs[1], cfg(), r.speaker("b"), withProbe(p1))}
+		paths := func(want ...string) func() bool {
+			return func() bool { return slices.Equal(r.paths(any), want) }
+		}
+		waitFor(t, time.Second, "a's path only", paths("a"))
+		if !hs[0].hasOn(any, 1) || hs[1].has(any) {
+			t.Errorf("VIP on lo: a %v, b %v; want a only (b's stale one removed)", hs[0].hasOn(any, 1), hs[1].has(any))
+		}
+
+		p1.set(true)
+		waitFor(t, time.Second, "both paths", paths("a", "b"))
+
+		start := time.Now()
+		p0.set(false)
+		waitFor(t, time.Second, "a's path withdrawn", paths("b"))
+		if took := time.Since(start); took > 2*20*time.Millisecond+50*time.Millisecond {
+			t.Errorf("withdrawn %v after the check failed, want within fall × interval + 50ms", took)
+		}
+		if hs[0].has(any) {
+			t.Error("the VIP stayed on a's lo")
+		}
+
+		ns[1].stop()
+		if got := r.paths(any); len(got) != 0 {
+			t.Errorf("paths after b's stop: %v", got)
+		}
+		if hs[1].has(any) {
+			t.Error("the VIP stayed on b's lo after its stop")
+		}
+	})
+}
