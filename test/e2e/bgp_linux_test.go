@@ -128,3 +128,96 @@ func TestBGPBadPeers(t *testing.T) {
 		t.Error("vipd exited")
 	}
 }
+
+// TestBGPAnycast: every node whose check passes has a path and the
+// router installs them as ECMP; a failing check withdraws that node's
+// path; a SIGTERM withdraws at once and takes the VIP off lo; a restart
+// announces again.
+func TestBGPAnycast(t *testing.T) {
+	l := newLab(t, 2)
+	r := startFRR(t, l, l.Client.NS, routerASN, routerID)
+	anyVIP := netip.MustParsePrefix("198.51.100.10/32")
+	cfgOf := func(n *lab.Node) string {
+		ok := filepath.Join(l.Dir, n.Name+".ok")
+		if err := os.WriteFile(ok, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.neighbor(routerASN, n.Addr.Addr(), 65001)
+		return "control_socket: " + filepath.Join(l.Dir, n.Name+".sock") + "\n" +
+			"metrics: {listen: \"" + metricsListen + "\"}\n" +
+			"checks:\n  - {name: svc, interval: 100ms, fall: 2, rise: 1, exec: {command: [test, -e, " + ok + "]}}\n" +
+			"instances:\n  - {name: api, interface: eth0, vrid: 51, advert_interval: 100ms, vips: [\"192.0.2.50/24\"]}\n" +
+			"bgp:\n  asn: 65001\n  router_id: " + n.Addr.Addr().String() + "\n  peers: [{address: " + routerID.String() + ", asn: 65000, hold_time: 3s}]\n" +
+			"anycast:\n  - {name: dns, vips: [\"" + anyVIP.String() + "\"], track_checks: [{check: svc}]}\n"
+	}
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	cfg1, cfg2 := cfgOf(n1), cfgOf(n2)
+	if err := n1.StartVipd(vipdBin, cfg1); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.StartVipd(vipdBin, cfg2); err != nil {
+		t.Fatal(err)
+	}
+	took := r.waitNexthops(anyVIP, "both nodes' paths installed (ECMP)", n1.Addr.Addr(), n2.Addr.Addr())
+	t.Logf("ECMP route installed %v after the starts", took)
+	for i := 0; i < 4; i++ {
+		if err := exec.Command("ip", "netns", "exec", l.Client.NS, "ping", "-c", "1", "-W", "1", anyVIP.Addr().String()).Run(); err != nil {
+			t.Errorf("the router does not reach the anycast VIP: %v", err)
+		}
+	}
+
+	// n1's check fails: its path goes (fall 2 × interval 100ms).
+	start := time.Now()
+	if err := os.Remove(filepath.Join(l.Dir, n1.Name+".ok")); err != nil {
+		t.Fatal(err)
+	}
+	r.waitNexthops(anyVIP, "n1's path withdrawn after its check failed", n2.Addr.Addr())
+	t.Logf("check failure → route gone from the router: %v (fall × interval = 200ms, plus the check's run)", time.Since(start))
+	if onLo(t, n1, anyVIP) {
+		t.Error("the VIP stayed on n1's lo after its check failed")
+	}
+
+	// SIGTERM n2: withdrawn at once, off lo.
+	start = time.Now()
+	if _, err := n2.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitNexthops(anyVIP, "n2's path withdrawn at its stop")
+	t.Logf("SIGTERM → route gone from the router: %v (including the exit)", time.Since(start))
+	if onLo(t, n2, anyVIP) {
+		t.Error("the VIP stayed on n2's lo after its stop")
+	}
+
+	// Restart: announced again.
+	if err := n2.StartVipd(vipdBin, cfg2); err != nil {
+		t.Fatal(err)
+	}
+	r.waitNexthops(anyVIP, "n2 announces again after a restart", n2.Addr.Addr())
+	if v, ok := metric(t, n2, "vipd_bgp_routes_announced"); !ok || v != 1 {
+		t.Errorf("n2 vipd_bgp_routes_announced = %v (present %v), want 1", v, ok)
+	}
+
+	// SIGKILL leaves the VIP on lo; vipd cleanup removes it.
+	if err := n2.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if !onLo(t, n2, anyVIP) {
+		t.Fatal("the VIP is not on lo after a SIGKILL: nothing for cleanup to do")
+	}
+	if out, err := exec.Command("ip", "netns", "exec", n2.NS, vipdBin, "cleanup", "--config", filepath.Join(l.Dir, n2.Name+".yaml")).CombinedOutput(); err != nil {
+		t.Fatalf("vipd cleanup: %v: %s", err, out)
+	}
+	if onLo(t, n2, anyVIP) {
+		t.Error("the VIP is still on lo after vipd cleanup")
+	}
+}
+
+// onLo says whether p's address is on n's lo.
+func onLo(t *testing.T, n *lab.Node, p netip.Prefix) bool {
+	t.Helper()
+	out, err := exec.Command("ip", "-n", n.NS, "-o", "addr", "show", "dev", "lo").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip addr: %v: %s", err, out)
+	}
+	return strings.Contains(string(out), " "+p.Addr().String()+"/")
+}
