@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vipd/vipd/internal/lab"
+	"github.com/vipd/vipd/internal/testenv"
 )
 
 // bgpVIP is announced as a /32; it is in no subnet of the lab, so the
@@ -220,4 +222,52 @@ func onLo(t *testing.T, n *lab.Node, p netip.Prefix) bool {
 		t.Fatalf("ip addr: %v: %s", err, out)
 	}
 	return strings.Contains(string(out), " "+p.Addr().String()+"/")
+}
+
+// TestBGPIPv6: a /128 anycast VIP over an IPv6 session reaches FRR's
+// IPv6 table with the node as next hop.
+func TestBGPIPv6(t *testing.T) {
+	testenvLab := func() *lab.Lab {
+		l, err := lab.New(lab.Config{Nodes: 1, Dir: t.TempDir(), IPv6: true})
+		if err != nil {
+			t.Fatalf("lab: %v", err)
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("lab %s, the nodes' logs end with:\n%s", l.Prefix, l.LogTails(40))
+			}
+			l.Close()
+		})
+		return l
+	}
+	testenv.Privileged(t)
+	l := testenvLab()
+	r := startFRR(t, l, l.Client.NS, routerASN, routerID)
+	n := l.Nodes[0]
+	peer6 := lab.ClientAddr6.Addr()
+	node6 := lab.NodeAddr6(1).Addr()
+	r.configure(fmt.Sprintf("router bgp %d", routerASN), fmt.Sprintf("neighbor %s remote-as 65001", node6),
+		fmt.Sprintf("neighbor %s timers connect 1", node6),
+		"address-family ipv6 unicast", fmt.Sprintf("neighbor %s activate", node6), "exit-address-family")
+	vip6 := netip.MustParsePrefix("2001:db8:ffff::10/128")
+	cfg := "control_socket: " + filepath.Join(l.Dir, n.Name+".sock") + "\n" +
+		"instances:\n  - {name: api, interface: eth0, vrid: 51, advert_interval: 100ms, vips: [\"192.0.2.50/24\"]}\n" +
+		"bgp:\n  asn: 65001\n  router_id: " + n.Addr.Addr().String() + "\n  peers: [{address: \"" + peer6.String() + "\", asn: 65000, source: \"" + node6.String() + "\"}]\n" +
+		"anycast:\n  - {name: dns6, vips: [\"" + vip6.String() + "\"]}\n"
+	if err := n.StartVipd(vipdBin, cfg); err != nil {
+		t.Fatal(err)
+	}
+	var hops []string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if hops = r.nexthops6(vip6); len(hops) > 0 {
+			break
+		}
+	}
+	if len(hops) != 1 {
+		t.Fatalf("next hops of %s at the router: %v, want the node's", vip6, hops)
+	}
+	t.Logf("next hop %s", hops[0])
+	if err := exec.Command("ip", "netns", "exec", l.Client.NS, "ping", "-6", "-c", "1", "-W", "2", vip6.Addr().String()).Run(); err != nil {
+		t.Errorf("the router does not reach %s: %v", vip6.Addr(), err)
+	}
 }

@@ -134,7 +134,18 @@ func (f *frr) neighbor(asn0 uint32, addr netip.Addr, asn uint32) {
 // the router's table (zebra's view), sorted; none if there is no route.
 func (f *frr) nexthops(p netip.Prefix) []string {
 	f.t.Helper()
-	out, err := f.vtysh("show ip route " + p.String() + " json")
+	return f.routeNexthops("ip", p)
+}
+
+// nexthops6 is nexthops in the IPv6 table.
+func (f *frr) nexthops6(p netip.Prefix) []string {
+	f.t.Helper()
+	return f.routeNexthops("ipv6", p)
+}
+
+func (f *frr) routeNexthops(family string, p netip.Prefix) []string {
+	f.t.Helper()
+	out, err := f.vtysh("show " + family + " route " + p.String() + " json")
 	if err != nil {
 		f.t.Fatal(err)
 	}
