@@ -74,6 +74,10 @@ func TestBGPMasterMode(t *testing.T) {
 	stopped := time.Since(start)
 	took = r.waitNexthops(bgpVIP, "failover to n2", n2.Addr.Addr())
 	t.Logf("n1 exited %v after SIGTERM; the router had only n2's path %v later", stopped, took)
+	// The session was closed with a CEASE NOTIFICATION (RFC 4486).
+	if out, err := r.vtysh("show bgp neighbors " + n1.Addr.Addr().String()); err != nil || !strings.Contains(out, "Cease") {
+		t.Errorf("the router saw no CEASE from n1 (%v):\n%s", err, tail(out, 30))
+	}
 	var err error
 	for i := 0; i < 20; i++ {
 		if err = ping(); err == nil {
