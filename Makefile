@@ -12,7 +12,7 @@ TAGS      := nethttpomithttp2
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 STATICCHECK_VERSION := v0.8.2
 # Debian packages the end-to-end tests and the benchmark use.
-DEB_PACKAGES := iproute2 iputils-ping nftables keepalived systemd prometheus
+DEB_PACKAGES := iproute2 iputils-ping nftables keepalived systemd prometheus frr
 export CGO_ENABLED = 0
 
 .PHONY: all build deps test lint demo bench clean

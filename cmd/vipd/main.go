@@ -322,6 +322,23 @@ func (a *app) VirtualServers() []control.VirtualServer {
 	return out
 }
 
+// BGP reports the BGP speaker for the control socket; nil without a bgp
+// section.
+func (a *app) BGP() *control.BGP {
+	st, ok := a.d.BGP()
+	if !ok {
+		return nil
+	}
+	out := &control.BGP{Peers: []control.BGPPeer{}, Announced: []string{}}
+	for _, p := range st.Peers {
+		out.Peers = append(out.Peers, control.BGPPeer{Address: p.Address.String(), ASN: p.ASN, State: p.State, Since: p.Since, Reason: p.Reason})
+	}
+	for _, p := range st.Announced {
+		out.Announced = append(out.Announced, p.String())
+	}
+	return out
+}
+
 // Reload reads and validates the config file again and applies it. An
 // invalid file is refused and the running configuration kept, untouched.
 func (a *app) Reload() error {

@@ -67,6 +67,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	f := newSocketFlags("status", stderr)
 	asJSON := f.fs.Bool("json", false, "print the instances (or, with -virtual-servers, the virtual servers) as a JSON array")
 	onlyVS := f.fs.Bool("virtual-servers", false, "show the virtual servers and their real servers only")
+	onlyBGP := f.fs.Bool("bgp", false, "show the BGP sessions and the announced routes only (with -json, as an object)")
 	path, code, ok := f.parse(args, stderr)
 	if !ok {
 		return code
@@ -81,11 +82,25 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if *onlyVS {
 		return printVirtualServers(stdout, stderr, vss, *asJSON)
 	}
+	var bgp *control.BGP
+	if *onlyBGP || !*asJSON {
+		if bgp, err = control.StatusBGP(ctx, path); err != nil {
+			fmt.Fprintln(stderr, "vipd:", err)
+			return 1
+		}
+	}
+	if *onlyBGP {
+		return printBGP(stdout, stderr, bgp, *asJSON)
+	}
 	if !*asJSON {
 		control.WriteTable(stdout, time.Now(), insts)
 		if len(vss) > 0 {
 			fmt.Fprintln(stdout)
 			control.WriteVirtualServers(stdout, vss)
+		}
+		if bgp != nil {
+			fmt.Fprintln(stdout)
+			control.WriteBGP(stdout, time.Now(), bgp)
 		}
 		return 0
 	}
@@ -143,5 +158,25 @@ func printVirtualServers(stdout, stderr io.Writer, vss []control.VirtualServer, 
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s\n", b)
+	return 0
+}
+
+// printBGP is "vipd status -bgp": tables, or a JSON object (null for a
+// daemon without a bgp section).
+func printBGP(stdout, stderr io.Writer, b *control.BGP, asJSON bool) int {
+	if !asJSON {
+		if b == nil {
+			fmt.Fprintln(stdout, "no bgp section: BGP is off")
+			return 0
+		}
+		control.WriteBGP(stdout, time.Now(), b)
+		return 0
+	}
+	out, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		fmt.Fprintln(stderr, "vipd:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s\n", out)
 	return 0
 }

@@ -36,6 +36,11 @@ type Config struct {
 	SyncGroups    []SyncGroup
 	// VirtualServers are load-balanced in the kernel (docs/load-balancing.md).
 	VirtualServers []VirtualServer
+	// BGP, when not nil, is the BGP speaker that announces the VIPs of
+	// instances with BGP set (bgp.go).
+	BGP *BGP
+	// Anycast VIPs are announced by every node whose checks pass (bgp.go).
+	Anycast []Anycast
 	// Warnings are what is allowed but risky, such as a secret written in
 	// the file; vipd validate prints them and vipd run logs them.
 	Warnings Errors
@@ -109,6 +114,10 @@ type Instance struct {
 	// leave from it while Master.
 	VirtualMAC          bool
 	VirtualMACInterface string
+
+	// BGP announces the VIPs to Config.BGP's peers, as /32 or /128 routes
+	// with this node as next hop, while the instance holds them.
+	BGP bool
 }
 
 // Announce is how gratuitous ARPs (IPv4) or unsolicited neighbour
@@ -217,7 +226,11 @@ func (d *decoder) config(n *yaml.Node) *Config {
 			c.SyncGroups = d.syncGroups(n, path)
 		}},
 		{name: "virtual_servers", decode: func(n *yaml.Node, path string) { c.VirtualServers = d.virtualServers(n, path) }},
+		{name: "bgp", decode: func(n *yaml.Node, path string) { c.BGP = d.bgp(n, path) }},
+		{name: "anycast", decode: func(n *yaml.Node, path string) { c.Anycast = d.anycasts(n, path) }},
 	})
+	d.checkBGP()
+	d.checkAnycast(c)
 	d.checkGroups(c)
 	d.checkVirtualServers(c)
 	return c
@@ -327,6 +340,12 @@ func (d *decoder) instance(n *yaml.Node, path string, idx int) (Instance, source
 		{name: "virtual_mac_interface", decode: setString(d, &in.VirtualMACInterface, checkInterface)},
 		{name: "rules", decode: func(n *yaml.Node, path string) { in.Rules = d.rules(n, path) }},
 		{name: "track_virtual_servers", decode: func(n *yaml.Node, path string) { d.trackVirtualServers(n, path, &in) }},
+		{name: "bgp", decode: func(n *yaml.Node, path string) {
+			setBool(d, &in.BGP)(n, path)
+			if in.BGP {
+				d.bgpd.uses = append(d.bgpd.uses, at{n, path})
+			}
+		}},
 	})
 	d.checkInterval(&in, src, path)
 	finishAuth(&in)

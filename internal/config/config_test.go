@@ -160,7 +160,7 @@ func TestParseValues(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	const instFields = "name, interface, vrid, priority, advert_interval, preempt, preempt_delay, vips, announce, track_checks, track_interfaces, notify, version, auth_pass, unicast_peers, unicast_source, v3_checksum_as_v2, auth_hmac, vips_as_source, routes, virtual_mac, virtual_mac_interface, rules, track_virtual_servers"
+	const instFields = "name, interface, vrid, priority, advert_interval, preempt, preempt_delay, vips, announce, track_checks, track_interfaces, notify, version, auth_pass, unicast_peers, unicast_source, v3_checksum_as_v2, auth_hmac, vips_as_source, routes, virtual_mac, virtual_mac_interface, rules, track_virtual_servers, bgp"
 	tests := []struct {
 		name string
 		in   string
@@ -215,7 +215,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Field names.
 		{"unknown top-level", "instance: []\n", []string{
-			`vipd.yaml:1: instance: unknown field; did you mean "instances"? (valid fields: control_socket, metrics, checks, instances, sync_groups, virtual_servers)`,
+			`vipd.yaml:1: instance: unknown field; did you mean "instances"? (valid fields: control_socket, metrics, checks, instances, sync_groups, virtual_servers, bgp, anycast)`,
 			"vipd.yaml:1: instances: required field is missing",
 		}},
 		{"unknown with suggestion", inst("    prioriti: 100"), []string{

@@ -33,6 +33,8 @@ type decoder struct {
 	instAt map[string]int
 	// lb is what checkVirtualServers needs.
 	lb lbDecoder
+	// bgpd is what checkBGP needs.
+	bgpd bgpDecoder
 }
 
 // trackedAt is a track_checks entry and where it was written.

@@ -62,6 +62,8 @@ type response struct {
 	Instances []Instance `json:"instances,omitzero"` // omitzero keeps an empty, non-nil list as []
 	// VirtualServers is left out for a daemon without any.
 	VirtualServers []VirtualServer `json:"virtual_servers,omitempty"`
+	// BGP is left out for a daemon without a bgp section.
+	BGP *BGP `json:"bgp,omitempty"`
 }
 
 var (

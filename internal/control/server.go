@@ -348,6 +348,9 @@ func (s *Server) status() response {
 			}
 		}
 	}
+	if bb, ok := s.b.(BGPBackend); ok {
+		resp.BGP = bb.BGP()
+	}
 	return resp
 }
 

@@ -58,6 +58,8 @@ type Daemon struct {
 
 	checks checkSet
 	lbs    lbSet
+	bgp    bgpSet
+	any    anycastSet
 
 	// groupMu guards groups, the running sync groups by name: a leaf
 	// lock.
@@ -82,6 +84,9 @@ func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *
 		started: make(chan struct{}), links: map[string]bool{}, newProbe: health.NewProbe, runCommand: health.RunCommand}
 	d.checks.d = d
 	d.lbs.d = d
+	d.bgp.d, d.bgp.newA = d, newSpeaker
+	d.any.d = d
+	m.BGP.SetSource(d.bgpStats)
 	m.Instances.SetSource(d.samples)
 	m.Routes.SetSource(sys.Routes().Stats)
 	return d
@@ -171,12 +176,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.startMu.Unlock()
 	d.checks.apply(ctx, d.cfg.Checks)
 	d.lbs.apply(ctx, d.cfg.VirtualServers)
+	d.bgp.apply(d.cfg, d.holdingVIPs)
+	d.any.start(d.cfg.Anycast)
 	d.applyGroupsLocked(d.cfg)
 	d.applyLocked(plan(nil, d.cfg.Instances))
 	d.setOrder(d.cfg)
 	d.mu.Unlock()
 
 	<-ctx.Done()
+	// Routes go first, at once: the router moves to the new Master's
+	// path (or another anycast node's) while the loops hand over.
+	d.bgp.close()
+	d.any.close()
 	d.wg.Wait()
 	d.groupMu.Lock()
 	for _, g := range d.groups {
@@ -253,6 +264,9 @@ func (d *Daemon) linkUp(name string) bool {
 // broadcast tells every loop that a check or link changed; instances that
 // do not track it ignore the message.
 func (d *Daemon) broadcast(ctx context.Context, kind trackKind, name string, up bool) {
+	if kind == trackCheck {
+		d.any.poke()
+	}
 	for _, l := range d.allLoops() {
 		if ctx.Err() != nil {
 			return
@@ -348,6 +362,8 @@ func (d *Daemon) Reload(cfg *config.Config) {
 	d.loopMu.Unlock()
 	d.cfg = cfg
 	d.setOrder(cfg)
+	d.bgp.apply(cfg, d.holdingVIPs)
+	d.any.setConfig(cfg.Anycast)
 	d.mu.Unlock()
 	for _, g := range stale {
 		g.close(false)
@@ -455,6 +471,17 @@ func Cleanup(cfg *config.Config, sys System, log *slog.Logger) error {
 				err = fmt.Errorf("instance %s: removing %s: %w", ic.Name, vip, err)
 				log.Error("removing VIPs failed", "instance", ic.Name, "err", err)
 				errs = append(errs, err)
+			}
+		}
+	}
+	if lo, err := sys.LinkByName("lo"); err == nil {
+		for _, g := range cfg.Anycast {
+			for _, vip := range g.VIPs {
+				if err := sys.Remove(lo.Index, vip); err != nil {
+					err = fmt.Errorf("anycast %s: removing %s from lo: %w", g.Name, vip, err)
+					log.Error("removing anycast VIPs failed", "anycast", g.Name, "err", err)
+					errs = append(errs, err)
+				}
 			}
 		}
 	}

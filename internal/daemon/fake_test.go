@@ -146,7 +146,7 @@ func (h *host) CleanupRoutes() error { return nil }
 
 func newHost(seg *segment, addr string) *host {
 	return &host{seg: seg, addr: netip.MustParseAddr(addr), vips: map[netip.Prefix]int{}, vmacs: map[int]*fakeVMAC{},
-		links:     map[string]*fakeLink{"eth0": {index: 2, up: true}, "eth1": {index: 3, up: true}},
+		links:     map[string]*fakeLink{"lo": {index: 1, up: true}, "eth0": {index: 2, up: true}, "eth1": {index: 3, up: true}},
 		nextIndex: 4, linkc: make(chan netif.Link, 64), addrc: make(chan netif.AddrUpdate, 1024)}
 }
 
@@ -303,12 +303,12 @@ func (h *host) Add(ifindex int, p netip.Prefix, _ bool) error { return h.setVIP(
 
 func (h *host) Remove(ifindex int, p netip.Prefix) error { return h.setVIP(ifindex, p, false) }
 
-// setVIP adds or removes an address on eth0 as the kernel does: once, with
+// setVIP adds or removes an address on eth0 (or lo) as the kernel does: once, with
 // a notification.
 func (h *host) setVIP(ifindex int, p netip.Prefix, on bool) error {
 	h.mu.Lock()
 	l := h.links["eth0"]
-	if (l.deleted || l.index != ifindex) && h.vmacs[ifindex] == nil {
+	if (l.deleted || l.index != ifindex) && h.vmacs[ifindex] == nil && ifindex != h.links["lo"].index {
 		h.mu.Unlock()
 		return fmt.Errorf("no interface with index %d", ifindex)
 	}

@@ -367,9 +367,11 @@ func (l *loop) act(in *instance, now time.Time, a router.Action) {
 		}
 		// The routes follow the VIPs (some leave from them: src).
 		in.wantRoutes(l.d.sys.Routes())
+		l.d.bgp.held(in.cfg, true)
 	case router.RemoveVIPs:
 		l.flush()
 		in.releaseRoutes(l.d.sys.Routes())
+		l.d.bgp.held(in.cfg, false)
 		l.removeVIPs(in)
 	case router.Announce:
 		l.flush()

@@ -34,6 +34,8 @@ type Metrics struct {
 	VirtualServerUp      *prometheus.GaugeVec // virtual_server
 	VirtualServerHealthy *prometheus.GaugeVec // virtual_server
 	RealServerUp         *prometheus.GaugeVec // virtual_server, address, port
+	// BGP is the BGP speaker's sessions and routes (docs/bgp.md).
+	BGP *BGPCollector
 }
 
 // New creates the collectors and registers them, with the Go and process
@@ -42,6 +44,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 	m := &Metrics{
 		Instances: newInstanceCollector(),
 		Routes:    newRoutesCollector(),
+		BGP:       newBGPCollector(),
 		PacketsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vipd_packets_dropped_total",
 			Help: "Received VRRP packets dropped, by reason.",
@@ -78,7 +81,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 	}
 	reg.MustRegister(
 		m.Instances, m.Routes, m.PacketsDropped, m.CheckUp, m.CheckDuration, m.SyncGroupState, m.BuildInfo,
-		m.VirtualServerUp, m.VirtualServerHealthy, m.RealServerUp,
+		m.VirtualServerUp, m.VirtualServerHealthy, m.RealServerUp, m.BGP,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

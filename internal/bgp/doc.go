@@ -1,0 +1,4 @@
+// Package bgp announces VIPs as host routes (/32, /128) to BGP peers
+// (RFC 4271) with an embedded GoBGP speaker, with this node as next hop.
+// Nothing of GoBGP is started before New.
+package bgp
