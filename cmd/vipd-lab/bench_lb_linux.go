@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,7 +33,8 @@ const (
 	lbWorkers     = 16                     // concurrent client connections
 	lbRateFor     = 3 * time.Second        // new connections per second
 	lbPace        = 2000                   // connections per second while CPU is measured
-	lbPaceFor     = 3 * time.Second        //
+	lbPaceFor     = 2 * time.Second        // a paced run
+	lbPaceRounds  = 3                      // paced runs, each after one direct
 	lbBulkFor     = 2 * time.Second        // one bulk download
 	lbKillFor     = 3 * time.Second        // load while a real server is killed
 	lbKillAt      = time.Second            // into lbKillFor
@@ -70,8 +72,8 @@ type lbResult struct {
 	paced       int           // connections in the paced run
 	busy        time.Duration // system-wide busy CPU in the paced run
 	procCPU     time.Duration // the balancer's processes in the paced run
-	procOK      bool
-	bulk        float64 // bytes per second, one connection
+	node        float64       // ms per 10,000 connections more than direct
+	bulk        float64       // bytes per second, one connection
 	killOK      int
 	killFailed  int
 	killReasons map[string]int
@@ -174,8 +176,8 @@ func benchLB(ctx context.Context, env *benchEnv) (*table, error) {
 
 	fmt.Fprintf(w, "vipd-lab bench lb: client %s → node %s (VIP %s) → real servers %s (lab %s).\n",
 		l.Client.Addr.Addr(), lb.Name, vip, strings.Join(rsAddrs, ", "), l.Prefix)
-	fmt.Fprintf(w, "Each target in turn: %d workers connect/request/read/close for %v; %d conn/s paced for %v (CPU);\n",
-		lbWorkers, lbRateFor, lbPace, lbPaceFor)
+	fmt.Fprintf(w, "Each target in turn: %d workers connect/request/read/close for %v; %d× %d conn/s paced for %v, direct then through it (CPU);\n",
+		lbWorkers, lbRateFor, lbPaceRounds, lbPace, lbPaceFor)
 	fmt.Fprintf(w, "one bulk download for %v; %d workers for %v with %s's server SIGKILLed after %v.\n\n",
 		lbBulkFor, lbWorkers, lbKillFor, rss[len(rss)-1].Name, lbKillAt)
 
@@ -185,7 +187,7 @@ func benchLB(ctx context.Context, env *benchEnv) (*table, error) {
 	}
 	results := map[string]*lbResult{}
 	for _, t := range targets {
-		res, err := lbMeasure(ctx, l, t, func() error {
+		res, err := lbMeasure(ctx, l, t, rsAddrs, func() error {
 			servers[len(servers)-1].stop()
 			return nil
 		}, func() error { return startRS(len(servers) - 1) })
@@ -196,8 +198,8 @@ func benchLB(ctx context.Context, env *benchEnv) (*table, error) {
 			return nil, fmt.Errorf("%s: %w", t.name, err)
 		}
 		results[t.name] = res
-		fmt.Fprintf(w, "%-10s %7.0f conn/s (%d failed), paced %d conn %v busy, bulk %s, kill: %d ok %d failed %s\n",
-			t.name, res.rate, res.rateFailed, res.paced, res.busy.Round(time.Millisecond), mbps(res.bulk),
+		fmt.Fprintf(w, "%-10s %7.0f conn/s (%d failed), paced %d conn %v busy (+%.0f ms/10k over direct), bulk %s, kill: %d ok %d failed %s\n",
+			t.name, res.rate, res.rateFailed, res.paced, res.busy.Round(time.Millisecond), res.node, mbps(res.bulk),
 			res.killOK, res.killFailed, reasons(res.killReasons))
 		if res.killFailed > lbWorkers && (t.name == "haproxy" || t.name == "nginx") {
 			p, log := haproxy, haproxy.log
@@ -215,7 +217,7 @@ func benchLB(ctx context.Context, env *benchEnv) (*table, error) {
 
 // lbMeasure runs every measurement through t; kill and restart act on the
 // third real server.
-func lbMeasure(ctx context.Context, l *lab.Lab, t lbTarget, kill, restart func() error) (*lbResult, error) {
+func lbMeasure(ctx context.Context, l *lab.Lab, t lbTarget, direct []string, kill, restart func() error) (*lbResult, error) {
 	ns := l.Client.NS
 	res := &lbResult{}
 	r := lbLoad(ctx, ns, t.addrs, lbWorkers, lbRateFor, 0, nil)
@@ -228,31 +230,57 @@ func lbMeasure(ctx context.Context, l *lab.Lab, t lbTarget, kill, restart func()
 			return nil, err
 		}
 	}
-	before, err := readPIDs(pids)
-	if err != nil {
-		return nil, err
-	}
-	s0, err := busyCPU()
-	if err != nil {
-		return nil, err
-	}
-	r = lbLoad(ctx, ns, t.addrs, lbWorkers, lbPaceFor, lbPace, nil)
-	s1, err := busyCPU()
-	if err != nil {
-		return nil, err
-	}
-	after, err := readPIDs(pids)
-	if err != nil {
-		return nil, err
-	}
-	res.paced, res.busy = r.ok+r.failed, s1-s0
-	if t.pids != nil {
-		res.procOK = true
+	// Paced rounds, each straight to the real servers and then through t:
+	// the other load on the machine changes slowly, so a pair sees about
+	// the same, and the median of the pairs' differences is t's cost.
+	var diffs []float64
+	for range lbPaceRounds {
+		var dBusy time.Duration
+		var dConns int
+		if t.pids != nil {
+			b0, err := busyCPU()
+			if err != nil {
+				return nil, err
+			}
+			r := lbLoad(ctx, ns, direct, lbWorkers, lbPaceFor, lbPace, nil)
+			b1, err := busyCPU()
+			if err != nil {
+				return nil, err
+			}
+			dBusy, dConns = b1-b0, r.ok+r.failed
+		}
+		before, err := readPIDs(pids)
+		if err != nil {
+			return nil, err
+		}
+		b0, err := busyCPU()
+		if err != nil {
+			return nil, err
+		}
+		r := lbLoad(ctx, ns, t.addrs, lbWorkers, lbPaceFor, lbPace, nil)
+		b1, err := busyCPU()
+		if err != nil {
+			return nil, err
+		}
+		after, err := readPIDs(pids)
+		if err != nil {
+			return nil, err
+		}
+		res.paced += r.ok + r.failed
+		res.busy += b1 - b0
 		for i := range before {
 			res.procCPU += lab.CPUTime(before[i], after[i])
 		}
+		if t.pids != nil {
+			diffs = append(diffs, per10k(b1-b0, r.ok+r.failed)-per10k(dBusy, dConns))
+		}
+	}
+	res.node = medianOf(diffs)
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
 
+	var err error
 	if res.bulk, err = lbBulk(ctx, ns, t.addrs[0], lbBulkFor); err != nil {
 		return nil, fmt.Errorf("bulk: %w", err)
 	}
@@ -411,6 +439,27 @@ func lbBulk(ctx context.Context, ns, addr string, d time.Duration) (float64, err
 		err = ctx.Err()
 	}
 	return rate, err
+}
+
+// per10k is CPU time in milliseconds per 10,000 connections.
+func per10k(cpu time.Duration, conns int) float64 {
+	if conns == 0 {
+		return 0
+	}
+	return float64(cpu) / float64(time.Millisecond) * 10000 / float64(conns)
+}
+
+// medianOf is the median of vs, 0 for none.
+func medianOf(vs []float64) float64 {
+	if len(vs) == 0 {
+		return 0
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // busyCPU is the machine's CPU time that was not idle so far, every CPU
@@ -738,17 +787,7 @@ func mbps(bytesPerSecond float64) string {
 func lbTable(rows []lbRow, res map[string]*lbResult) *table {
 	t := &table{header: []string{"figure", "vipd", "value", "HAProxy", "×HAProxy", "nginx", "×nginx", "direct", "goal"}}
 	h, n, d := res["haproxy"], res["nginx"], res["direct"]
-	per10k := func(cpu time.Duration, conns int) float64 {
-		if conns == 0 {
-			return 0
-		}
-		return float64(cpu) / float64(time.Millisecond) * 10000 / float64(conns)
-	}
-	// The balancer's share of the machine: busy CPU through it less busy
-	// CPU of the same paced load sent straight to the real servers.
-	node := func(r *lbResult) float64 {
-		return per10k(r.busy, r.paced) - per10k(d.busy, d.paced)
-	}
+	node := func(r *lbResult) float64 { return r.node }
 	proc := func(r *lbResult) float64 { return per10k(r.procCPU, r.paced) }
 	fails := func(r *lbResult) string { return strconv.Itoa(r.killFailed) }
 	f0 := func(v float64) string { return fmt.Sprintf("%.0f", v) }
@@ -793,9 +832,10 @@ func lbTable(rows []lbRow, res map[string]*lbResult) *table {
 		"",
 		fmt.Sprintf("new conn/s: %d workers, each connect, send a line, read the %q reply to EOF, close; %v; through the VIP", lbWorkers, lbReply, lbRateFor),
 		"(direct: the client to the three real servers in turn).",
-		fmt.Sprintf("node CPU: the same client paced at %d conn/s for %v; the machine's busy CPU from /proc/stat (user+nice+system+irq+softirq+steal,", lbPace, lbPaceFor),
-		"every namespace) per 10,000 connections, less the same paced load sent direct to the real servers: what the balancer adds,",
-		"kernel softirq work included (nat has no process doing it). Other load on the machine shows up here: run it twice.",
+		fmt.Sprintf("node CPU: the client paced at %d conn/s for %v, %d times, each right after the same paced load sent direct to the real servers;", lbPace, lbPaceFor, lbPaceRounds),
+		"the machine's busy CPU from /proc/stat (user+nice+system+irq+softirq+steal, every namespace) per 10,000 connections,",
+		"through the balancer less direct, median of the pairs: what the balancer adds, kernel softirq work included (nat has",
+		"no process doing it). Other load on the machine shows up here: run it twice.",
 		"process CPU: the balancer's processes only (vipd; HAProxy; nginx master+workers) during the paced run, from procfs.",
 		fmt.Sprintf("bulk: one connection reading for %v, through the VIP and direct to one real server.", lbBulkFor),
 		fmt.Sprintf("failed: connect errors, resets, timeouts and short replies over %v of %d workers, the third real server SIGKILLed at %v;", lbKillFor, lbWorkers, lbKillAt),
