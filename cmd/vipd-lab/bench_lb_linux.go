@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/procfs"
@@ -188,7 +189,7 @@ func benchLB(ctx context.Context, env *benchEnv) (*table, error) {
 	results := map[string]*lbResult{}
 	for _, t := range targets {
 		res, err := lbMeasure(ctx, l, t, rsAddrs, func() error {
-			servers[len(servers)-1].stop()
+			servers[len(servers)-1].kill()
 			return nil
 		}, func() error { return startRS(len(servers) - 1) })
 		if err != nil {
@@ -645,7 +646,9 @@ type lbProc struct {
 	log  string
 }
 
-// stop kills the process and waits for it; nil or stopped is fine.
+// stop ends the process and its children and waits for it; nil or stopped
+// is fine. SIGTERM first, as a killed nginx master leaves its workers
+// running; after 3s SIGKILL, to the children it had at the start too.
 func (p *lbProc) stop() {
 	if p == nil || p.cmd == nil {
 		return
@@ -654,6 +657,24 @@ func (p *lbProc) stop() {
 	case <-p.done:
 		return
 	default:
+	}
+	pids, _ := p.tree()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(3 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		for _, pid := range pids[min(1, len(pids)):] {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// kill is SIGKILL to the process alone: a real server dying.
+func (p *lbProc) kill() {
+	if p == nil || p.cmd == nil {
+		return
 	}
 	_ = p.cmd.Process.Kill()
 	<-p.done
