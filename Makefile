@@ -11,7 +11,8 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 TAGS      := nethttpomithttp2
 GOBIN     := $(shell $(GO) env GOPATH)/bin
 STATICCHECK_VERSION := v0.8.2
-# Debian packages the end-to-end tests and the benchmark use.
+# Debian packages the end-to-end tests and the benchmark use. (make bench
+# installs its load-balancing anchors, haproxy and nginx, itself.)
 DEB_PACKAGES := iproute2 iputils-ping nftables keepalived systemd prometheus frr
 export CGO_ENABLED = 0
 
@@ -67,12 +68,14 @@ demo:
 
 # vipd beside keepalived: failover outages, health-check failover, CPU and
 # memory at scale, soak, packet loss, partition heals, 1,000 instances; then
-# auth_hmac's cost and a forged flood (root; ~17 minutes).
+# auth_hmac's cost and a forged flood; load balancing beside HAProxy and nginx
+# stream (root; ~19 minutes).
 # RUNS=N overrides the measurements per cell (default 3).
 bench:
 	$(MAKE) build
 	$(GO) build -trimpath -o $(BIN)/vipd-lab ./cmd/vipd-lab
 	@command -v keepalived >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends keepalived >/dev/null; }
+	@{ command -v haproxy && command -v nginx && test -e /usr/lib/nginx/modules/ngx_stream_module.so; } >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy nginx libnginx-mod-stream >/dev/null; }
 	$(BIN)/vipd-lab bench --vipd $(BIN)/vipd $(if $(RUNS),--runs $(RUNS))
 
 clean:

@@ -23,12 +23,13 @@ const usage = `vipd-lab runs vipd in a lab of network namespaces (needs root).
 Usage:
   vipd-lab demo  --vipd PATH [--logs DIR]    a failover walk-through, ~10s
   vipd-lab bench --vipd PATH [--runs N] [--intervals 10ms,100ms,1s]
-                 [--only failover,health,reliability,scale1000,auth]
+                 [--only failover,health,reliability,scale1000,auth,lb]
                                              vipd beside keepalived: failover outages (IPv4, IPv6),
                                              health-check failover, CPU and memory at scale, soak,
                                              packet loss, partition heals, 1,000 instances over
                                              4 interfaces; then auth_hmac's cost and a forged
-                                             flood (vipd alone); ~17 minutes
+                                             flood (vipd alone); load balancing beside HAProxy and
+                                             nginx stream; ~19 minutes
 `
 
 func main() {
@@ -41,6 +42,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, args := args[0], args[1:]
+	if cmd == lbServerCmd {
+		return lbServer(args, stderr)
+	}
 	fs := flag.NewFlagSet("vipd-lab "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	vipd := fs.String("vipd", "bin/vipd", "vipd `binary` to run in the nodes")

@@ -20,4 +20,5 @@ var (
 	benchReliability = notLinux
 	benchScale1000   = notLinux
 	benchAuth        = notLinux
+	benchLB          = notLinux
 )

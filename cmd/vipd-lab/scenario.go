@@ -26,6 +26,7 @@ var scenarios = []Scenario{
 	{"reliability", benchReliability},
 	{"scale1000", benchScale1000},
 	{"auth", benchAuth},
+	{"lb", benchLB},
 }
 
 // scenarioNames are the names of scenarios, in order.
