@@ -3,7 +3,6 @@ package config
 import (
 	"net/netip"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 )
@@ -91,18 +90,7 @@ func TestBGPErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("vipd.yaml", []byte(tt.in))
-			es, ok := err.(Errors)
-			if !ok {
-				t.Fatalf("error is %T (%v), want Errors", err, err)
-			}
-			var got []string
-			for _, e := range es {
-				got = append(got, e.Error())
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("input:\n%s\ngot:\n\t%s\nwant:\n\t%s", tt.in, strings.Join(got, "\n\t"), strings.Join(tt.want, "\n\t"))
-			}
+			wantErrors(t, tt.in, tt.want)
 		})
 	}
 }
@@ -156,18 +144,7 @@ func TestAnycastErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("vipd.yaml", []byte(tt.in))
-			es, ok := err.(Errors)
-			if !ok {
-				t.Fatalf("error is %T (%v), want Errors", err, err)
-			}
-			var got []string
-			for _, e := range es {
-				got = append(got, e.Error())
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("input:\n%s\ngot:\n\t%s\nwant:\n\t%s", tt.in, strings.Join(got, "\n\t"), strings.Join(tt.want, "\n\t"))
-			}
+			wantErrors(t, tt.in, tt.want)
 		})
 	}
 }

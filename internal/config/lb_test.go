@@ -240,24 +240,13 @@ func TestVirtualServerErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("vipd.yaml", []byte(tt.in))
 			if tt.want == nil {
-				if err != nil {
+				if _, err := Parse("vipd.yaml", []byte(tt.in)); err != nil {
 					t.Fatalf("input:\n%s\nerror: %v", tt.in, err)
 				}
 				return
 			}
-			es, ok := err.(Errors)
-			if !ok {
-				t.Fatalf("error is %T (%v), want Errors", err, err)
-			}
-			var got []string
-			for _, e := range es {
-				got = append(got, e.Error())
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("input:\n%s\ngot:\n\t%s\nwant:\n\t%s", tt.in, strings.Join(got, "\n\t"), strings.Join(tt.want, "\n\t"))
-			}
+			wantErrors(t, tt.in, tt.want)
 		})
 	}
 }
