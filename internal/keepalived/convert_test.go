@@ -94,10 +94,11 @@ func golden(t *testing.T, path, got string) {
 	}
 }
 
-// TestConvertValues reads a conversion back through config.Parse and
-// checks the values that matter for interoperation.
-func TestConvertValues(t *testing.T) {
-	cfg, err := Parse(filepath.Join("testdata", "pair-backup.conf"), Options{})
+// convertFile converts testdata/name and parses the result as vipd's
+// config.
+func convertFile(t *testing.T, name string) *config.Config {
+	t.Helper()
+	cfg, err := Parse(filepath.Join("testdata", name), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +110,13 @@ func TestConvertValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// TestConvertValues reads a conversion back through config.Parse and
+// checks the values that matter for interoperation.
+func TestConvertValues(t *testing.T) {
+	c := convertFile(t, "pair-backup.conf")
 	in := c.Instances[0]
 	if in.Name != "VI_1" || in.VRID != 51 || in.Priority != 100 || in.Preempt || in.Version != 2 || in.Interface != "eth0" {
 		t.Errorf("instance %+v", in)
@@ -161,18 +169,7 @@ func TestMixedFamiliesKeepFirst(t *testing.T) {
 // TestConvertVirtualServer reads a converted virtual_server back through
 // config.Parse: the values keepalived's LVS meant.
 func TestConvertVirtualServer(t *testing.T) {
-	cfg, err := Parse(filepath.Join("testdata", "lvs-kubeadm.conf"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Convert(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := config.Parse("out.yaml", res.YAML)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := convertFile(t, "lvs-kubeadm.conf")
 	if len(c.VirtualServers) != 1 {
 		t.Fatalf("virtual servers %+v", c.VirtualServers)
 	}
