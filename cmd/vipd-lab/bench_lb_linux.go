@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -276,7 +275,7 @@ func lbMeasure(ctx context.Context, l *lab.Lab, t lbTarget, direct []string, kil
 			diffs = append(diffs, per10k(b1-b0, r.ok+r.failed)-per10k(dBusy, dConns))
 		}
 	}
-	res.node = medianOf(diffs)
+	res.node = median(diffs)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -448,19 +447,6 @@ func per10k(cpu time.Duration, conns int) float64 {
 		return 0
 	}
 	return float64(cpu) / float64(time.Millisecond) * 10000 / float64(conns)
-}
-
-// medianOf is the median of vs, 0 for none.
-func medianOf(vs []float64) float64 {
-	if len(vs) == 0 {
-		return 0
-	}
-	s := slices.Clone(vs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // busyCPU is the machine's CPU time that was not idle so far, every CPU

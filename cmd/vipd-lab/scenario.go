@@ -128,7 +128,7 @@ func rowTable(header []string, rows []row) *table {
 }
 
 // median is the median of ds, 0 for none.
-func median(ds []time.Duration) time.Duration {
+func median[T time.Duration | float64](ds []T) T {
 	if len(ds) == 0 {
 		return 0
 	}
