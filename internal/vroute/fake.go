@@ -338,6 +338,13 @@ func (f *Fake) DeleteRule(r Rule) error {
 	})
 }
 
+// Watching is the number of subscriptions open.
+func (f *Fake) Watching() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.watchers)
+}
+
 // Watch delivers the fake's changes until ctx is done or BreakWatch; a
 // subscriber that falls 64 events behind loses its subscription, as a
 // netlink socket overrun does.

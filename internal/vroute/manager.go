@@ -202,10 +202,11 @@ func (m *Manager) union() union {
 // removes everything and returns.
 //
 // At start it removes every route and rule with Protocol that nobody wants
-// (those a crashed run left; with no wants yet, all of them). It then
-// follows route, link and address notifications: a wanted route that
-// vanished (the kernel drops IPv4 routes silently when their next hop or
-// source address goes away) is added again, and adds that failed are
+// (those a crashed run left; with no wants yet, all of them). While
+// anything is wanted, installed or retried it follows route, link and
+// address notifications: a wanted route that vanished (the kernel drops
+// IPv4 routes silently when their next hop or source address goes away)
+// is added again, and adds that failed are
 // retried at once. Failed adds are also retried with backoff, and the whole
 // state is compared every 30 s, the rules every 5 s. Shutdown is bounded by
 // 5 s; its error says what could not be removed, or that the kernel did not
@@ -221,10 +222,18 @@ func (m *Manager) Run(ctx context.Context) error {
 	var (
 		events <-chan Event
 		watch  attempt // resubscribing
+		// unwatch ends the subscription: an idle manager (no instance
+		// has routes or rules, most hosts) follows no notifications, and
+		// holds no sockets or reader goroutines for them (each of the
+		// three readers keeps a 64 KiB buffer on its stack).
+		unwatch = func() {}
 	)
+	defer func() { unwatch() }()
 	subscribe := func(now time.Time) bool {
-		ev, err := m.nl.Watch(ctx)
+		wctx, cancel := context.WithCancel(ctx)
+		ev, err := m.nl.Watch(wctx)
 		if err != nil {
+			cancel()
 			m.count(0, 1)
 			if watch.fail(now) {
 				m.log.Warn("vroute: cannot follow route, link and address changes; retrying", "err", err)
@@ -234,11 +243,13 @@ func (m *Manager) Run(ctx context.Context) error {
 		if watch.n > 0 {
 			m.log.Info("vroute: following route, link and address changes again", "attempts", watch.n)
 		}
-		watch, events = attempt{}, ev
+		watch, events, unwatch = attempt{}, ev, cancel
 		return true
 	}
 	now := time.Now()
-	subscribe(now)
+	if !r.idle() {
+		subscribe(now)
+	}
 	r.stale = true
 	r.sync(now, true)
 	lastFull, lastRules := now, now
@@ -250,6 +261,10 @@ func (m *Manager) Run(ctx context.Context) error {
 		// instance has routes), only a Want wakes the manager: no rule
 		// listing every few seconds, no pass per address change.
 		idle := r.idle()
+		if idle && events != nil {
+			unwatch()
+			unwatch, events, watch = func() {}, nil, attempt{}
+		}
 		wake := minTime(lastFull.Add(reconcileEvery), lastRules.Add(rulePollEvery))
 		if idle {
 			wake = now.Add(time.Hour)
@@ -260,7 +275,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		if !settleAt.IsZero() {
 			wake = minTime(wake, settleAt)
 		}
-		if events == nil {
+		if events == nil && !idle {
 			wake = minTime(wake, watch.next)
 		}
 		timer.Reset(time.Until(wake))
@@ -288,7 +303,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 		now = time.Now()
-		if events == nil && !now.Before(watch.next) && subscribe(now) {
+		if events == nil && !now.Before(watch.next) && !r.idle() && subscribe(now) {
 			full = true // what changed while deaf is unknown
 		}
 		if t, ok := r.nextRetry(); ok && !now.Before(t) {

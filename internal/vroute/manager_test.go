@@ -844,3 +844,33 @@ func TestIdle(t *testing.T) {
 		}
 	})
 }
+
+// An idle manager follows no notifications: it subscribes when something
+// is wanted and ends the subscription once nothing is.
+func TestIdleFollowsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := start(t, host())
+		if n := r.f.Watching(); n != 0 {
+			t.Fatalf("%d subscriptions with nothing wanted; want none", n)
+		}
+		r.want("vi_1", []config.Route{gw}, nil)
+		if n := r.f.Watching(); n != 1 {
+			t.Fatalf("%d subscriptions with a route wanted; want 1", n)
+		}
+		// Followed: a route whose removal is notified comes back within
+		// the settle time, not at the periodic pass.
+		r.f.Vanish(gw.To, true)
+		time.Sleep(2 * settle)
+		if got := r.ours(t); len(got) != 1 {
+			t.Errorf("routes %q; want the vanished route back", got)
+		}
+		r.want("vi_1", nil, nil)
+		time.Sleep(time.Second)
+		if n := r.f.Watching(); n != 0 {
+			t.Errorf("%d subscriptions once nothing is wanted; want none", n)
+		}
+		if got := r.ours(t); len(got) != 0 {
+			t.Errorf("routes %q once nothing is wanted; want none", got)
+		}
+	})
+}
