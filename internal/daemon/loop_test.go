@@ -288,3 +288,45 @@ func TestRestartedMasterHandsOver(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkLoopMasters steps 255 Masters through one advert interval: each
+// sends one advert, in batches as the timer finds them due.
+func BenchmarkLoopMasters(b *testing.B) {
+	const n = 255
+	seg := &segment{}
+	h := newHost(seg, "192.0.2.11")
+	d := New(manyConfig(n, 150, 100*time.Millisecond), h, metrics.New(prometheus.NewRegistry(), "bench"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	l := newLoop(d, "eth0", "ipv4")
+	l.timer = time.NewTimer(time.Hour)
+	now := time.Now()
+	l.tryOpen(now)
+	defer l.closeSockets()
+	for _, ic := range d.cfg.Instances {
+		l.add(ic, &statusCell{})
+	}
+	at := now
+	round := func() {
+		end := at.Add(100 * time.Millisecond)
+		for len(l.heap) > 0 && !l.heap[0].heapAt.After(end) {
+			at = l.heap[0].heapAt
+			l.fire(at)
+			l.flush()
+		}
+		at = end
+	}
+	for range 50 {
+		round()
+	}
+	for _, in := range l.instances {
+		if in.r.State() != router.Master {
+			b.Fatalf("instance %s is %v, want master", in.cfg.Name, in.r.State())
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		round()
+	}
+	b.StopTimer()
+	b.ReportMetric(testing.AllocsPerRun(1, round)/n, "allocs/advert")
+}
