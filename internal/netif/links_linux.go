@@ -6,8 +6,10 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,51 +22,47 @@ import (
 // (the kernel dropped notifications, say): the caller's view of the links
 // may then be stale, and subscribing again lists them afresh.
 func SubscribeLinks(ctx context.Context, fn func(Link)) error {
-	updates := make(chan netlink.LinkUpdate, 64)
-	done := make(chan struct{})
-	errc := make(chan error, 1)
-	err := netlink.LinkSubscribeWithOptions(updates, done, netlink.LinkSubscribeOptions{
-		ListExisting:  true,
-		ErrorCallback: errorTo(errc),
-	})
+	s, err := subscribeGroups(ctx, unix.RTMGRP_LINK)
 	if err != nil {
 		return fmt.Errorf("netif: subscribing to link changes: %w", err)
 	}
-	defer stop(done, updates)
-	return follow(ctx, "link", updates, errc, func(u netlink.LinkUpdate) { fn(linkOf(u)) })
-}
-
-// follow hands every update to each until ctx is done (nil) or the
-// subscription fails.
-func follow[U any](ctx context.Context, what string, updates <-chan U, errc <-chan error, each func(U)) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-errc:
-			return fmt.Errorf("netif: %s notifications: %w", what, err)
-		case u, ok := <-updates:
-			if !ok {
-				return fmt.Errorf("netif: %s notifications closed", what)
-			}
-			each(u)
-		}
+	defer s.close()
+	if err := s.dump(unix.RTM_GETLINK); err != nil {
+		return fmt.Errorf("netif: listing links: %w", err)
 	}
+	err = s.follow(ctx, func(m syscall.NetlinkMessage) {
+		if l, ok := linkOf(m); ok {
+			fn(l)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("netif: link notifications: %w", err)
+	}
+	return nil
 }
 
-// linkOf is the Link a notification describes.
-func linkOf(u netlink.LinkUpdate) Link {
-	a := u.Link.Attrs()
+// linkOf is the Link an RTM_NEWLINK or RTM_DELLINK message describes,
+// false for another message or one that does not parse.
+func linkOf(m syscall.NetlinkMessage) (Link, bool) {
+	if m.Header.Type != unix.RTM_NEWLINK && m.Header.Type != unix.RTM_DELLINK || len(m.Data) < unix.SizeofIfInfomsg {
+		return Link{}, false
+	}
+	hdr := unix.NlMsghdr{Len: m.Header.Len, Type: m.Header.Type, Flags: m.Header.Flags, Seq: m.Header.Seq, Pid: m.Header.Pid}
+	l, err := netlink.LinkDeserialize(&hdr, m.Data)
+	if err != nil {
+		return Link{}, false
+	}
+	a := l.Attrs()
 	// A bridge sends RTM_DELLINK of family AF_BRIDGE when a port leaves it
 	// (br_ifinfo_notify): the port is no longer a port, but it still exists.
-	deleted := u.Header.Type == unix.RTM_DELLINK && u.IfInfomsg.Family != unix.AF_BRIDGE
+	deleted := m.Header.Type == unix.RTM_DELLINK && m.Data[0] != unix.AF_BRIDGE
 	return Link{
 		Index:        a.Index,
 		Name:         a.Name,
 		HardwareAddr: a.HardwareAddr,
 		Up:           a.Flags&net.FlagUp != 0 && a.Flags&net.FlagRunning != 0 && !deleted,
 		Deleted:      deleted,
-	}
+	}, true
 }
 
 // SubscribeAddrs calls fn with every existing address (IPv4 and IPv6) of
@@ -76,22 +74,26 @@ func linkOf(u netlink.LinkUpdate) Link {
 // It returns nil when ctx is done and an error when the subscription fails,
 // as SubscribeLinks does.
 func SubscribeAddrs(ctx context.Context, fn func(AddrUpdate)) error {
-	updates := make(chan netlink.AddrUpdate, 64)
-	done := make(chan struct{})
-	errc := make(chan error, 1)
-	err := netlink.AddrSubscribeWithOptions(updates, done, netlink.AddrSubscribeOptions{
-		ListExisting:  true,
-		ErrorCallback: errorTo(errc),
-	})
+	s, err := subscribeGroups(ctx, unix.RTMGRP_IPV4_IFADDR|unix.RTMGRP_IPV6_IFADDR)
 	if err != nil {
 		return fmt.Errorf("netif: subscribing to address changes: %w", err)
 	}
-	defer stop(done, updates)
-	return follow(ctx, "address", updates, errc, func(u netlink.AddrUpdate) {
-		if au, ok := addrUpdateOf(u); ok {
-			fn(au)
+	defer s.close()
+	if err := s.dump(unix.RTM_GETADDR); err != nil {
+		return fmt.Errorf("netif: listing addresses: %w", err)
+	}
+	err = s.follow(ctx, func(m syscall.NetlinkMessage) {
+		if m.Header.Type != unix.RTM_NEWADDR && m.Header.Type != unix.RTM_DELADDR {
+			return
+		}
+		if u, ok := addrUpdateOf(m.Data, m.Header.Type == unix.RTM_NEWADDR); ok {
+			fn(u)
 		}
 	})
+	if err != nil {
+		return fmt.Errorf("netif: address notifications: %w", err)
+	}
+	return nil
 }
 
 // Prefixes returns the addresses as prefixes, IPv4 unmapped.
@@ -108,55 +110,50 @@ func Prefixes(as []netlink.Addr) []netip.Prefix {
 	return out
 }
 
-// addrUpdateOf is the AddrUpdate a notification describes, false for one
-// without a usable address.
-func addrUpdateOf(u netlink.AddrUpdate) (AddrUpdate, bool) {
-	ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
-	if !ok {
+// addrUpdateOf is the AddrUpdate of an RTM_NEWADDR (added) or RTM_DELADDR
+// message's body (struct ifaddrmsg and its attributes), false for one
+// without a usable address. The address is IFA_LOCAL where there is one
+// (IFA_ADDRESS is then the peer of a point-to-point address, and the
+// local address has no prefix of its own), as iproute2 shows it.
+func addrUpdateOf(b []byte, added bool) (AddrUpdate, bool) {
+	if len(b) < unix.SizeofIfAddrmsg {
 		return AddrUpdate{}, false
 	}
-	ip = ip.Unmap()
-	ones, bits := u.LinkAddress.Mask.Size()
-	if bits != ip.BitLen() {
-		// The mask was built for the address's own length; a mapped IPv4
-		// address comes with a 128-bit one.
-		if bits != 128 || !ip.Is4() || ones < 96 {
+	msg := nl.DeserializeIfAddrmsg(b)
+	attrs, err := nl.ParseRouteAttr(b[unix.SizeofIfAddrmsg:])
+	if err != nil {
+		return AddrUpdate{}, false
+	}
+	var local, address []byte
+	for _, a := range attrs {
+		switch a.Attr.Type {
+		case unix.IFA_LOCAL:
+			local = a.Value
+		case unix.IFA_ADDRESS:
+			address = a.Value
+		}
+	}
+	ip, bits := address, int(msg.Prefixlen)
+	if local != nil && (address == nil || string(local) != string(address)) {
+		ip, bits = local, 8*len(local)
+	}
+	addr, ok := netip.AddrFromSlice(ip)
+	if !ok || bits > addr.BitLen() {
+		return AddrUpdate{}, false
+	}
+	if addr.Is4In6() {
+		if bits < 96 {
 			return AddrUpdate{}, false
 		}
-		ones -= 96
+		addr, bits = addr.Unmap(), bits-96
 	}
-	return AddrUpdate{Index: u.LinkIndex, Prefix: netip.PrefixFrom(ip, ones), New: u.NewAddr}, true
+	return AddrUpdate{Index: int(msg.Index), Prefix: netip.PrefixFrom(addr, bits), New: added}, true
 }
 
-// errorTo is a subscription's error callback: it keeps the first error for
-// the loop to return.
 // Skipped says whether err, reported by a vishvananda/netlink
 // subscription's ErrorCallback, is about a message the library then
 // skipped (one from a sender other than the kernel) rather than the
 // subscription failing: no reason to subscribe again.
 func Skipped(err error) bool {
 	return strings.HasPrefix(err.Error(), "Wrong sender portid")
-}
-
-func errorTo(errc chan<- error) func(error) {
-	return func(err error) {
-		if Skipped(err) {
-			return
-		}
-		select {
-		case errc <- err:
-		default:
-		}
-	}
-}
-
-// stop ends a subscription: closing done closes its socket, and draining
-// updates lets its receiving goroutine, which may be blocked sending one,
-// see that and exit.
-func stop[T any](done chan struct{}, updates <-chan T) {
-	close(done)
-	go func() {
-		for range updates {
-		}
-	}()
 }

@@ -2,13 +2,13 @@ package netif
 
 import (
 	"context"
-	"net"
+	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/vipd/vipd/internal/testenv"
-	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // subscribe runs sub (SubscribeLinks or SubscribeAddrs) with its socket
@@ -162,32 +162,63 @@ func TestSubscribeAddrs(t *testing.T) {
 }
 
 func TestAddrUpdateOf(t *testing.T) {
+	const (
+		v4 = unix.AF_INET
+		v6 = unix.AF_INET6
+	)
 	for _, tt := range []struct {
-		in   string // an address and prefix length as the kernel gives them
-		want string // "" for none
+		name    string
+		family  uint8
+		bits    uint8
+		address string // IFA_ADDRESS, "" for none
+		local   string // IFA_LOCAL, "" for none
+		added   bool
+		want    string // "" for no update
 	}{
-		{"192.0.2.50/24", "192.0.2.50/24"},
-		{"2001:db8::50/64", "2001:db8::50/64"},
-		{"::ffff:192.0.2.50/120", "192.0.2.50/24"},
+		{"IPv4", v4, 24, "192.0.2.50", "192.0.2.50", true, "192.0.2.50/24"},
+		{"IPv4 deleted", v4, 24, "192.0.2.50", "192.0.2.50", false, "192.0.2.50/24"},
+		{"IPv4 point-to-point", v4, 32, "192.0.2.1", "192.0.2.50", true, "192.0.2.50/32"},
+		{"IPv6", v6, 64, "2001:db8::50", "", true, "2001:db8::50/64"},
+		{"IPv6 with a peer", v6, 128, "2001:db8::1", "2001:db8::50", true, "2001:db8::50/128"},
+		{"IPv4-mapped", v6, 120, "::ffff:192.0.2.50", "", true, "192.0.2.50/24"},
+		{"IPv4-mapped, short prefix", v6, 64, "::ffff:192.0.2.50", "", true, ""},
+		{"no address", v4, 24, "", "", true, ""},
+		{"prefix too long", v4, 33, "192.0.2.50", "", true, ""},
 	} {
-		p := netip.MustParsePrefix(tt.in)
-		u := nlAddrUpdate(p, 7)
-		got, ok := addrUpdateOf(u)
-		if want := (AddrUpdate{Index: 7, Prefix: netip.MustParsePrefix(tt.want), New: true}); !ok || got != want {
-			t.Errorf("addrUpdateOf(%s) = %+v, %v; want %+v", tt.in, got, ok, want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			b := ifaddrmsg(tt.family, tt.bits, 7, tt.address, tt.local)
+			got, ok := addrUpdateOf(b, tt.added)
+			if tt.want == "" {
+				if ok {
+					t.Errorf("addrUpdateOf = %+v; want none", got)
+				}
+				return
+			}
+			if want := (AddrUpdate{Index: 7, Prefix: netip.MustParsePrefix(tt.want), New: tt.added}); !ok || got != want {
+				t.Errorf("addrUpdateOf = %+v, %v; want %+v", got, ok, want)
+			}
+		})
 	}
-	if got, ok := addrUpdateOf(nlAddrUpdate(netip.Prefix{}, 7)); ok {
-		t.Errorf("addrUpdateOf(no address) = %+v; want none", got)
+	if got, ok := addrUpdateOf([]byte{unix.AF_INET, 24}, true); ok {
+		t.Errorf("addrUpdateOf(truncated) = %+v; want none", got)
 	}
 }
 
-// nlAddrUpdate is the netlink form of an address notification for p, added
-// to ifindex; the zero Prefix gives one without an address.
-func nlAddrUpdate(p netip.Prefix, ifindex int) netlink.AddrUpdate {
-	u := netlink.AddrUpdate{LinkIndex: ifindex, NewAddr: true}
-	if p.IsValid() {
-		u.LinkAddress = net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+// ifaddrmsg is the body of an address message: struct ifaddrmsg, then
+// IFA_ADDRESS and IFA_LOCAL where given.
+func ifaddrmsg(family, bits uint8, index uint32, address, local string) []byte {
+	b := []byte{family, bits, 0, 0}
+	b = binary.NativeEndian.AppendUint32(b, index)
+	attr := func(typ uint16, s string) {
+		if s == "" {
+			return
+		}
+		ip := netip.MustParseAddr(s).AsSlice()
+		b = binary.NativeEndian.AppendUint16(b, uint16(4+len(ip)))
+		b = binary.NativeEndian.AppendUint16(b, typ)
+		b = append(b, ip...)
 	}
-	return u
+	attr(unix.IFA_ADDRESS, address)
+	attr(unix.IFA_LOCAL, local)
+	return b
 }
