@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"time"
 
 	"github.com/vipd/vipd/internal/lab"
@@ -37,8 +38,12 @@ type idleResult struct {
 	roles []lab.Process
 }
 
-// idleScenario measures every daemon at each of idleIntervals.
-type idleScenario struct{ res map[idleKey]idleResult }
+// idleScenario measures every daemon at each of idleIntervals, and Go's
+// floor at each (floor: "vipd-lab wake-floor" in the Master's node).
+type idleScenario struct {
+	res   map[idleKey]idleResult
+	floor map[time.Duration]idleResult
+}
 
 // idleSettle is how long a single-instance scenario waits after the
 // takeover before its CPU window, for both daemons alike.
@@ -99,6 +104,50 @@ func idleRun(ctx context.Context, l *lab.Lab, d *daemon, interval time.Duration)
 	return idleResult{usage: [2][]lab.Usage{a, b}, roles: roles}, nil
 }
 
+// measureFloor runs "vipd-lab wake-floor" (self) in the Master's node at
+// each of idleIntervals, alone, over the same window as the daemons.
+func (sc *idleScenario) measureFloor(ctx context.Context, w io.Writer, l *lab.Lab, self string) error {
+	for _, iv := range idleIntervals {
+		fmt.Fprintf(w, "%-10s a Go program that only wakes and sends, at %v: CPU over %v\n", "floor", iv.interval, idleWindow)
+		r, err := floorRun(ctx, l, self, iv.interval)
+		if err != nil {
+			if err := gaveUp(ctx, w, err, fmt.Sprintf("%-10s at %v:", "floor", iv.interval)); err != nil {
+				return err
+			}
+			continue
+		}
+		sc.floor[iv.interval] = r
+	}
+	return nil
+}
+
+func floorRun(ctx context.Context, l *lab.Lab, self string, interval time.Duration) (idleResult, error) {
+	var r idleResult
+	n1 := l.Nodes[0]
+	to := netip.AddrPortFrom(lab.NodeAddr(2).Addr(), 9) // discard, on n2: nothing listens
+	p, err := startIn(l, n1, "floor", nil, self, wakeFloorCmd, "-interval", interval.String(), "-to", to.String())
+	if err != nil {
+		return r, err
+	}
+	defer p.stop()
+	if err := sleep(ctx, 2*time.Second); err != nil {
+		return r, err
+	}
+	roles := []lab.Process{{Role: "floor", PID: p.cmd.Process.Pid}}
+	a, err := readUsages(roles)
+	if err != nil {
+		return r, err
+	}
+	if err := sleep(ctx, idleWindow); err != nil {
+		return r, err
+	}
+	b, err := readUsages(roles)
+	if err != nil {
+		return r, err
+	}
+	return idleResult{usage: [2][]lab.Usage{a, b}, roles: roles}, nil
+}
+
 func (sc *idleScenario) rows() []row {
 	var rows []row
 	for _, iv := range idleIntervals {
@@ -113,6 +162,10 @@ func (sc *idleScenario) rows() []row {
 		}
 		name := fmt.Sprintf("1 inst. @%v: master ", iv.interval)
 		rows = append(rows, cpuRow(name+"CPU", vc, kc, vok, kok, iv.goal))
+		if f, ok := sc.floor[iv.interval]; ok {
+			rows = append(rows, cpuRow(fmt.Sprintf("1 inst. @%v: Go floor CPU", iv.interval), cpuPerSecond(f.usage[0], f.usage[1]), kc, true, kok,
+				"a Go program that only wakes and sends (vipd-lab wake-floor), in the vipd column"))
+		}
 		if iv.interval == 10*time.Millisecond {
 			rows = append(rows, memRow(name+"RSS", memSum(v.usage[1], vmRSS), memSum(k.usage[1], vmRSS),
 				fmt.Sprintf("goal ratio <= %.2f", goalRSSRatio)+keepalivedSplit(k.usage[1], k.roles, vmRSS)))

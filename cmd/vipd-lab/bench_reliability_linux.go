@@ -8,7 +8,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"slices"
+	"time"
 
 	"github.com/vipd/vipd/internal/lab"
 )
@@ -31,7 +33,7 @@ func benchReliability(ctx context.Context, env *benchEnv) (*table, error) {
 	if err != nil {
 		return nil, err
 	}
-	idle := &idleScenario{res: map[idleKey]idleResult{}}
+	idle := &idleScenario{res: map[idleKey]idleResult{}, floor: map[time.Duration]idleResult{}}
 	loss := &lossScenario{res: map[string]map[int]int{}}
 	heal := &healScenario{res: map[string]map[string][]healRun{}}
 	l, err := lab.New(lab.Config{Nodes: 3})
@@ -51,6 +53,13 @@ func benchReliability(ctx context.Context, env *benchEnv) (*table, error) {
 				return nil, err
 			}
 		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	if err := idle.measureFloor(ctx, w, l, self); err != nil {
+		return nil, err
 	}
 	return rowTable(vsKeepalived, slices.Concat(soak.costRows(), idle.rows(), soak.soakRows(), loss.rows(), heal.rows())), nil
 }

@@ -42,8 +42,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, args := args[0], args[1:]
-	if cmd == lbServerCmd {
+	switch cmd {
+	case lbServerCmd:
 		return lbServer(args, stderr)
+	case wakeFloorCmd:
+		return wakeFloor(args, stderr)
 	}
 	fs := flag.NewFlagSet("vipd-lab "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
