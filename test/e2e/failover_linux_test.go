@@ -137,12 +137,25 @@ func waitNeighOf(t *testing.T, l *lab.Lab, ip netip.Addr, want *lab.Node) {
 // startThree starts vipd on three nodes with priorities 150, 100 and 50, the
 // lowest first so that priority, not start order, decides, and waits until
 // n1 is the only holder.
+// startThree starts n3, n2 and n1 (priorities 50, 100, 150) and waits until
+// n1 alone holds the VIP. Without preemption n1 must be first: a Backup that
+// does not preempt never takes over from a Master it hears, and n2 (Master_
+// Down_Interval 361 ms) started even 20 ms before n1 (341 ms) would be Master
+// first and stay Master, as RFC 9568 §6.4.2 says it must.
 func startThree(t *testing.T, l *lab.Lab, preempt bool) {
 	t.Helper()
-	for i := 2; i >= 0; i-- {
+	n1 := l.Nodes[0]
+	if !preempt {
+		startVipd(t, l, n1, instance(150, false))
+		waitHolders(t, l, "n1 alone holds the VIP", lab.Only(n1))
+	}
+	for i := 2; i >= 1; i-- {
 		startVipd(t, l, l.Nodes[i], instance(150-50*i, preempt))
 	}
-	waitHolders(t, l, "n1 alone holds the VIP", lab.Only(l.Nodes[0]))
+	if preempt {
+		startVipd(t, l, n1, instance(150, true))
+	}
+	waitHolders(t, l, "n1 alone holds the VIP", lab.Only(n1))
 }
 
 func TestHighestPriorityWins(t *testing.T) {
