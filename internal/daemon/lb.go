@@ -511,12 +511,20 @@ type RealServerStatus struct {
 	Weight  int
 	Up      bool
 	Local   bool
+	// Connections is how many new connections it was sent (its counter
+	// in the table).
+	Connections uint64
 }
 
 // VirtualServers returns a snapshot of every virtual server, in
 // configuration order.
 func (d *Daemon) VirtualServers() []VirtualServerStatus {
 	s := &d.lbs
+	conns := map[string]uint64{}
+	cs, _ := s.connections() // a status without counts rather than none
+	for _, c := range cs {
+		conns[c.VirtualServer+" "+netip.AddrPortFrom(c.Address, c.Port).String()] = c.Total
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]VirtualServerStatus, 0, len(s.vss))
@@ -531,7 +539,8 @@ func (d *Daemon) VirtualServers() []VirtualServerStatus {
 			if up {
 				st.Healthy++
 			}
-			st.RealServers = append(st.RealServers, RealServerStatus{Address: r.cfg.Address, Port: r.cfg.Port, Weight: r.cfg.Weight, Up: up, Local: r.local})
+			st.RealServers = append(st.RealServers, RealServerStatus{Address: r.cfg.Address, Port: r.cfg.Port, Weight: r.cfg.Weight, Up: up, Local: r.local,
+				Connections: conns[v.cfg.Name+" "+r.cfg.AddrPort().String()]})
 		}
 		out = append(out, st)
 	}

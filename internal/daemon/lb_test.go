@@ -280,6 +280,9 @@ func TestVirtualServerConnections(t *testing.T) {
 		if got := n.value("vipd_real_server_connections_total", "virtual_server=apiserver"); got != 12 {
 			t.Errorf("connections of apiserver = %v, want 12", got)
 		}
+		if st := n.d.VirtualServers(); len(st) != 1 || st[0].RealServers[0].Connections != 5 || st[0].RealServers[1].Connections != 7 {
+			t.Errorf("status %+v, want 5 and 7 connections", st)
+		}
 		h.lb.mu.Lock()
 		h.lb.connsErr = errors.New("netlink: no buffer space")
 		h.lb.mu.Unlock()
