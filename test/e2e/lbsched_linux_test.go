@@ -113,6 +113,30 @@ func lbStartUDPRealServer(t *testing.T, name, ns, addr string) {
 	}()
 }
 
+// lbStartCloser is a real server that writes its name and closes first:
+// the TIME_WAIT of each connection is on the real server's side, as with
+// most request/response servers.
+func lbStartCloser(t *testing.T, name, ns, addr string) {
+	t.Helper()
+	ln, err := svcListenIn(ns, addr)
+	if err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "%s %s\n", name, c.RemoteAddr().(*net.TCPAddr).IP)
+			c.Close()
+		}
+	}()
+}
+
 // lbConnections is vipd_real_server_connections_total of a virtual server
 // on n, by real server address.
 func lbConnections(t *testing.T, n *lab.Node, vs string) map[string]float64 {
@@ -149,6 +173,7 @@ func TestLBSched(t *testing.T) {
 		ap := fmt.Sprintf("%s:%d", n.Addr.Addr(), lbRealPort)
 		lbStartRealServer(t, n.Name, n.NS, ap)
 		lbStartUDPRealServer(t, n.Name, n.NS, ap) // checked over TCP on the same port
+		lbStartCloser(t, n.Name, n.NS, fmt.Sprintf("%s:%d", n.Addr.Addr(), lbRealPort+1))
 	}
 	rsList := func(weights ...int) string {
 		var ys []string
@@ -167,7 +192,8 @@ func TestLBSched(t *testing.T) {
 			vs("sticky", 82, "    persistence: 2s\n", rsList(1, 1, 1)) +
 			vs("weighted", 83, "", weighted) +
 			vs("wrandom", 84, "    scheduler: random\n", rsList(3, 1)) +
-			vs("dns", 53, "    protocol: udp\n", rsList(1, 1, 1))}
+			vs("dns", 53, "    protocol: udp\n", rsList(1, 1, 1)) +
+			vs("churn", 85, "", fmt.Sprintf("[{address: %s, port: %d}]", rss[0].Addr.Addr(), lbRealPort+1))}
 	}
 	cfg := startSvc(t, l, n1, config(rsList(3, 1)))
 	ready := func(what string) {
@@ -175,7 +201,7 @@ func TestLBSched(t *testing.T) {
 		svcWaitState(t, cfg.Socket, "api", "master")
 		svcWaitFor(t, what, patience, func() (bool, string) {
 			vss := lbVirtualServers(t, cfg.Socket)
-			ok := len(vss) == 5
+			ok := len(vss) == 6
 			for _, v := range vss {
 				ok = ok && v.Healthy == len(v.RealServers)
 			}
@@ -269,6 +295,56 @@ func TestLBSched(t *testing.T) {
 		}
 	})
 
+	t.Run("churn", func(t *testing.T) {
+		// Short connections from several clients to one real server that
+		// closes first, as fast as they go, with a client port range so
+		// narrow that every client reuses its ports within a second: the
+		// balancer must never hand a new connection a tuple still in
+		// TIME_WAIT on the real server.
+		if out, err := exec.Command("ip", "netns", "exec", l.Client.NS, "sysctl", "-q", "-w",
+			"net.ipv4.ip_local_port_range=40000 40499").CombinedOutput(); err != nil {
+			t.Fatalf("harness: %v: %s", err, out)
+		}
+		defer exec.Command("ip", "netns", "exec", l.Client.NS, "sysctl", "-q", "-w", "net.ipv4.ip_local_port_range=32768 60999").Run()
+		srcs := lbClientAddrs()[:4]
+		type result struct {
+			n       int
+			slowest time.Duration
+			err     error
+		}
+		results := make(chan result, len(srcs))
+		deadline := time.Now().Add(4 * time.Second)
+		for _, src := range srcs {
+			go func() {
+				var r result
+				for time.Now().Before(deadline) && r.err == nil {
+					var a lbAnswer
+					var d time.Duration
+					a, d = lbConnectFrom(l, "tcp", src, addr(85))
+					r.n++
+					r.slowest = max(r.slowest, d)
+					if a.err != nil {
+						r.err = fmt.Errorf("connection %d from %v: %w", r.n, src, a.err)
+					}
+				}
+				results <- r
+			}()
+		}
+		total, worst := 0, time.Duration(0)
+		for range srcs {
+			r := <-results
+			total += r.n
+			worst = max(worst, r.slowest)
+			if r.err != nil {
+				t.Error(r.err)
+			}
+		}
+		t.Logf("churn: %d connections from %d clients in 4s, slowest connect %v", total, len(srcs), worst)
+		if worst >= time.Second {
+			t.Errorf("a connect took %v: its SYN was retransmitted", worst)
+		}
+	})
+
 	t.Run("counters", func(t *testing.T) {
 		want := func(what string, w map[string]float64) {
 			t.Helper()
@@ -294,7 +370,7 @@ func TestLBSched(t *testing.T) {
 		}
 		svcWaitFor(t, "the reload's weights", patience, func() (bool, string) {
 			vss := lbVirtualServers(t, cfg.Socket)
-			return len(vss) == 5 && vss[2].RealServers[0].Weight == 1, fmt.Sprintf("%+v", vss)
+			return len(vss) == 6 && vss[2].RealServers[0].Weight == 1, fmt.Sprintf("%+v", vss)
 		})
 		time.Sleep(100 * time.Millisecond)
 		want("the counters across the reload", map[string]float64{heavy: 30, light: 10})
