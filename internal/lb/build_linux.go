@@ -269,7 +269,17 @@ func (b *builder) base() {
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(^uint32(0)), Xor: mark},
 		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
 	)
-	b.rule(chainMasquerade, &expr.Masq{FullyRandom: true})
+	// Plain masquerade, not kube-proxy's fully-random: it keeps the
+	// client's source port where that tuple is free, so a client that
+	// reuses a port goes to the real server over the same tuple as
+	// before, which a TIME_WAIT left there accepts (RFC 6191). Fully-random
+	// (and random) map it to another tuple, freed moments earlier, whose
+	// TIME_WAIT on the real server answers the SYN as a stale duplicate:
+	// the connect stalls until the SYN is retransmitted a second later.
+	// kube-proxy takes fully-random against parallel connections racing
+	// for one port; docs/load-balancing.md has the trade and the test
+	// (e2e TestLBSched/churn).
+	b.rule(chainMasquerade, &expr.Masq{})
 }
 
 func (b *builder) idOf(name string) uint32 {

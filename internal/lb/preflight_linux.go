@@ -70,7 +70,7 @@ var probes = []struct {
 	}},
 	{"masquerade (nft_masq)", func(b *builder) {
 		b.chain("probe")
-		b.rule("probe", &expr.Masq{FullyRandom: true})
+		b.rule("probe", &expr.Masq{})
 	}},
 }
 
