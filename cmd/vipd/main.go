@@ -315,7 +315,8 @@ func (a *app) VirtualServers() []control.VirtualServer {
 			Scheduler: v.Scheduler, Quorum: v.Quorum, Healthy: v.Healthy, Up: v.Up, Error: v.Error,
 			RealServers: make([]control.RealServer, 0, len(v.RealServers))}
 		for _, r := range v.RealServers {
-			cv.RealServers = append(cv.RealServers, control.RealServer{Address: r.Address.String(), Port: r.Port, Weight: r.Weight, Up: r.Up, Local: r.Local})
+			cv.RealServers = append(cv.RealServers, control.RealServer{Address: r.Address.String(), Port: r.Port, Weight: r.Weight, Up: r.Up, Local: r.Local,
+				Connections: r.Connections})
 		}
 		out = append(out, cv)
 	}

@@ -33,6 +33,8 @@ type RealServer struct {
 	// Local says the real server is on this host: it sees the clients'
 	// addresses, where a remote one sees this host's.
 	Local bool `json:"local"`
+	// Connections is how many new connections it was sent.
+	Connections uint64 `json:"connections"`
 }
 
 // VirtualServerBackend is a Backend that also runs virtual servers: the
@@ -52,11 +54,11 @@ func StatusAll(ctx context.Context, path string) ([]Instance, []VirtualServer, e
 
 // WriteVirtualServers writes vss as a table, one line per real server:
 //
-//	VIRTUAL SERVER  ADDRESS          PROTO  STATE  HEALTHY  REAL SERVER      WEIGHT  CHECK  LOCAL
-//	apiserver       192.0.2.50:6443  tcp    up     2/3 ≥1   192.0.2.11:6443  1       up     yes
+//	VIRTUAL SERVER  ADDRESS          PROTO  STATE  HEALTHY  REAL SERVER      WEIGHT  CHECK  LOCAL  CONNS
+//	apiserver       192.0.2.50:6443  tcp    up     2/3 ≥1   192.0.2.11:6443  1       up     yes    1021
 func WriteVirtualServers(w io.Writer, vss []VirtualServer) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "VIRTUAL SERVER\tADDRESS\tPROTO\tSTATE\tHEALTHY\tREAL SERVER\tWEIGHT\tCHECK\tLOCAL")
+	fmt.Fprintln(tw, "VIRTUAL SERVER\tADDRESS\tPROTO\tSTATE\tHEALTHY\tREAL SERVER\tWEIGHT\tCHECK\tLOCAL\tCONNS")
 	for _, v := range vss {
 		state := "down"
 		if v.Up {
@@ -67,7 +69,7 @@ func WriteVirtualServers(w io.Writer, vss []VirtualServer) {
 		}
 		head := fmt.Sprintf("%s\t%s\t%s\t%s\t%d/%d ≥%d", cell(v.Name), hostPort(v.Address, v.Port), cell(v.Protocol), state, v.Healthy, len(v.RealServers), v.Quorum)
 		if len(v.RealServers) == 0 {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\n", head)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\n", head)
 		}
 		for i, r := range v.RealServers {
 			if i > 0 {
@@ -80,7 +82,7 @@ func WriteVirtualServers(w io.Writer, vss []VirtualServer) {
 			if r.Local {
 				local = "yes"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", head, hostPort(r.Address, r.Port), r.Weight, check, local)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\n", head, hostPort(r.Address, r.Port), r.Weight, check, local, r.Connections)
 		}
 	}
 	tw.Flush()

@@ -16,6 +16,7 @@ import (
 	"github.com/vipd/vipd/internal/config"
 	"github.com/vipd/vipd/internal/health"
 	"github.com/vipd/vipd/internal/lb"
+	"github.com/vipd/vipd/internal/metrics"
 )
 
 // LBTable is the kernel's load-balancing table as the daemon uses it: on
@@ -32,6 +33,9 @@ type LBTable interface {
 	Remove() error
 	// FlushConntrack deletes the connections of vs to be.
 	FlushConntrack(vs lb.VirtualServer, be lb.Backend) (uint, error)
+	// Connections reads the applied table's connection counters; nothing
+	// before the first Apply.
+	Connections() ([]lb.Connections, error)
 	// LocalAddrs lists the host's addresses: a real server at one of
 	// them is local.
 	LocalAddrs() (map[netip.Addr]bool, error)
@@ -346,13 +350,17 @@ func (s *lbSet) sync(ctx context.Context) error {
 		healthy := 0
 		for _, r := range v.rs {
 			r.local = local[r.cfg.Address]
+			be := lb.Backend{Addr: r.cfg.Address, Port: r.cfg.Port, Weight: r.cfg.Weight, Local: r.local}
 			if r.up {
 				healthy++
-				lv.Backends = append(lv.Backends, lb.Backend{Addr: r.cfg.Address, Port: r.cfg.Port, Weight: r.cfg.Weight, Local: r.local})
+				lv.Backends = append(lv.Backends, be)
+			} else {
+				lv.Down = append(lv.Down, be) // keeps its connection counter
 			}
 		}
 		up := healthy >= v.cfg.Quorum
 		if !up {
+			lv.Down = append(lv.Down, lv.Backends...)
 			lv.Backends = nil
 		}
 		if up != v.up {
@@ -462,6 +470,25 @@ func (s *lbSet) deleteRealServerMetrics(vs string, r config.RealServer) {
 	s.d.m.RealServerUp.DeleteLabelValues(vs, r.Address.String(), strconv.Itoa(int(r.Port)))
 }
 
+// connections is the nat table's connection counters, for the
+// vipd_real_server_connections_total collector. Nothing is read before the
+// table is applied: a configuration without virtual servers never touches
+// nftables.
+func (s *lbSet) connections() ([]metrics.RealServerConnections, error) {
+	s.mu.Lock()
+	applied := s.applied
+	s.mu.Unlock()
+	if !applied {
+		return nil, nil
+	}
+	cs, err := s.d.sys.LB().Connections()
+	out := make([]metrics.RealServerConnections, len(cs))
+	for i, c := range cs {
+		out[i] = metrics.RealServerConnections{VirtualServer: c.VirtualServer, Address: c.Addr, Port: c.Port, Total: c.Total}
+	}
+	return out, err
+}
+
 // VirtualServerStatus is a snapshot of one virtual server.
 type VirtualServerStatus struct {
 	Name      string
@@ -484,12 +511,20 @@ type RealServerStatus struct {
 	Weight  int
 	Up      bool
 	Local   bool
+	// Connections is how many new connections it was sent (its counter
+	// in the table).
+	Connections uint64
 }
 
 // VirtualServers returns a snapshot of every virtual server, in
 // configuration order.
 func (d *Daemon) VirtualServers() []VirtualServerStatus {
 	s := &d.lbs
+	conns := map[string]uint64{}
+	cs, _ := s.connections() // a status without counts rather than none
+	for _, c := range cs {
+		conns[c.VirtualServer+" "+netip.AddrPortFrom(c.Address, c.Port).String()] = c.Total
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]VirtualServerStatus, 0, len(s.vss))
@@ -504,7 +539,8 @@ func (d *Daemon) VirtualServers() []VirtualServerStatus {
 			if up {
 				st.Healthy++
 			}
-			st.RealServers = append(st.RealServers, RealServerStatus{Address: r.cfg.Address, Port: r.cfg.Port, Weight: r.cfg.Weight, Up: up, Local: r.local})
+			st.RealServers = append(st.RealServers, RealServerStatus{Address: r.cfg.Address, Port: r.cfg.Port, Weight: r.cfg.Weight, Up: up, Local: r.local,
+				Connections: conns[v.cfg.Name+" "+r.cfg.AddrPort().String()]})
 		}
 		out = append(out, st)
 	}

@@ -34,6 +34,7 @@ type Metrics struct {
 	VirtualServerUp      *prometheus.GaugeVec // virtual_server
 	VirtualServerHealthy *prometheus.GaugeVec // virtual_server
 	RealServerUp         *prometheus.GaugeVec // virtual_server, address, port
+	Connections          *ConnectionsCollector
 	// BGP is the BGP speaker's sessions and routes (docs/bgp.md).
 	BGP *BGPCollector
 }
@@ -78,10 +79,11 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Name: "vipd_real_server_up",
 			Help: "1 while the real server passes its health check.",
 		}, []string{"virtual_server", "address", "port"}),
+		Connections: newConnectionsCollector(),
 	}
 	reg.MustRegister(
 		m.Instances, m.Routes, m.PacketsDropped, m.CheckUp, m.CheckDuration, m.SyncGroupState, m.BuildInfo,
-		m.VirtualServerUp, m.VirtualServerHealthy, m.RealServerUp, m.BGP,
+		m.VirtualServerUp, m.VirtualServerHealthy, m.RealServerUp, m.Connections, m.BGP,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
