@@ -1,17 +1,20 @@
 package bgp
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bfd"
 	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 	"github.com/osrg/gobgp/v4/pkg/server"
 
@@ -159,6 +162,79 @@ func TestWrongASN(t *testing.T) {
 		t.Errorf("established with a wrong ASN: %+v", p)
 	} else {
 		t.Logf("reason: %s", p.Reason)
+	}
+	eventually(t, "a connect failure counted", func() bool { return sp.Peers()[0].ConnectFailures >= 1 })
+}
+
+// TestBFDOnceEstablished: a peer with bfd gets BFD packets (at its
+// interval and multiplier) once the session is up, and turning BFD on
+// does not reset the session.
+func TestBFDOnceEstablished(t *testing.T) {
+	bfdc, err := net.ListenPacket("udp", "127.0.0.2:3784")
+	if err != nil {
+		t.Skipf("BFD port: %v", err)
+	}
+	defer bfdc.Close()
+	r := newRouter(t, 65000, 65001)
+	cfg := speakerConfig(r.port, 65000)
+	cfg.Peers[0].BFD, cfg.Peers[0].BFDInterval, cfg.Peers[0].BFDMultiplier = true, 100*time.Millisecond, 4
+	sp := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	defer sp.Close()
+	eventually(t, "the session", func() bool { ps := sp.Peers(); return len(ps) == 1 && ps[0].Established() })
+	since := sp.Peers()[0].Since
+
+	// GoBGP's BFD client starts on a one-second tick.
+	var h bfd.BFDHeader
+	buf := make([]byte, 512)
+	_ = bfdc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := bfdc.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("no BFD packet: %v", err)
+	}
+	if err := h.UnmarshalBinary(buf[:n]); err != nil {
+		t.Fatal(err)
+	}
+	if h.DesiredMinTxInterval != 100000 || h.RequiredMinRxInterval != 100000 || h.DetectTimeMultiplier != 4 || h.State != bfd.StateDown {
+		t.Errorf("BFD packet %+v, want 100 ms intervals, multiplier 4, state Down", h)
+	}
+	time.Sleep(2 * pollEvery)
+	p := sp.Peers()[0]
+	if !p.Established() || !p.Since.Equal(since) {
+		t.Errorf("session reset when BFD was turned on: %+v (up since %v)", p, since)
+	}
+	// Nobody answers: BFD stays down, and a BFD that never came up is no
+	// failure of the session.
+	if p.BFD != "down" {
+		t.Errorf("BFD = %q, want down", p.BFD)
+	}
+}
+
+// TestNoAnswer: failed connection attempts are counted, and the third in
+// a row names the likely cause once.
+func TestNoAnswer(t *testing.T) {
+	var logs bytes.Buffer
+	sp := &Speaker{log: slog.New(slog.NewTextHandler(&logs, nil)), reasons: map[netip.Addr]string{}, tries: map[netip.Addr]*tries{}, wake: make(chan struct{}, 1)}
+	// As GoBGP's peer logger logs it.
+	l := slog.New(gobgpLog{Handler: sp.log.Handler(), dialFailed: sp.dialFailed}).With("component", "gobgp").
+		With(slog.String("Topic", "Peer"), slog.String("Key", "192.0.2.1"))
+	for range 4 {
+		l.Debug("failed to connect", slog.String("Error", "dial tcp 192.0.2.1:179: i/o timeout"))
+	}
+	l.Debug("sent update") // not a failure
+	peer := netip.MustParseAddr("192.0.2.1")
+	if got := sp.tries[peer].failures; got != 4 {
+		t.Errorf("failures = %d, want 4", got)
+	}
+	want := `level=WARN msg="BGP peer unreachable" peer=192.0.2.1 reason="no answer from peer (wrong password or peer down)" attempts=3`
+	if got := logs.String(); strings.Count(got, "BGP peer unreachable") != 1 || !strings.Contains(got, want) {
+		t.Errorf("log:\n%s\nwant one line with %s", got, want)
+	}
+	if r := sp.reasons[peer]; r != "no answer from peer (wrong password or peer down)" {
+		t.Errorf("reason %q", r)
+	}
+	sp.peerEvent(&apiutil.PeerState{NeighborAddress: peer, SessionState: bgp.BGP_FSM_ESTABLISHED})
+	if tr := sp.tries[peer]; tr.inARow != 0 || !tr.up {
+		t.Errorf("after established: %+v", tr)
 	}
 }
 
