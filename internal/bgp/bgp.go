@@ -593,11 +593,12 @@ func (sp *Speaker) poll() bool {
 }
 
 // syncBFD turns BFD on for an established session and off for one that
-// is not. A session's BFD starts only once it is up: FRR's bfdd starts
-// its session for the BGP neighbour anew when the TCP connection gives
-// it the local address, and a GoBGP BFD session already running would
-// take the old session's AdminDown as the peer's failure and reset the
-// fresh BGP session (docs/bgp.md).
+// is not, so that each session's BFD starts once it is up. FRR 8.4's
+// bfdd starts its session for a neighbour anew when the BGP session
+// comes up, with a new discriminator; a GoBGP BFD session already bound
+// to the old one discards the new one's packets (RFC 5880 §6.8.6),
+// expires, and resets the fresh BGP session, which then takes a connect
+// retry and more to come back (docs/bgp.md).
 func (sp *Speaker) syncBFD(c config.BGPPeer, established bool) {
 	if sp.s == nil || !c.BFD || sp.applied[c.Address] != c || sp.bfdOn[c.Address] == established {
 		return
@@ -631,6 +632,7 @@ func (sp *Speaker) logChange(old, p Peer) {
 		sp.log.Warn("BFD session down", "peer", p.Address, "to", p.BFD)
 	}
 	switch {
+	case p.Established() && old.Established():
 	case p.Established():
 		sp.log.Info("BGP session established", "peer", p.Address, "peer_asn", p.ASN)
 	case old.Established():

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -340,15 +341,31 @@ func TestBGPBFD(t *testing.T) {
 		}
 	}
 
-	// SIGKILL n1: only BFD can tell the router soon (hold time 3 s).
-	start := time.Now()
-	if err := n1.Kill(); err != nil {
+	// n1 hangs (SIGSTOP): its TCP connection stays open, so only BFD can
+	// tell the router soon (the hold time is 3 s).
+	pid, err := n1.PID()
+	if err != nil {
 		t.Fatal(err)
 	}
-	took = r.waitNexthops(anyVIP, "n1's path gone after its SIGKILL", n2.Addr.Addr())
-	t.Logf("SIGKILL → n1's path gone from the router in %v (BFD 100 ms × 3)", time.Since(start))
+	start := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	took = r.waitNexthops(anyVIP, "n1's path gone after it froze", n2.Addr.Addr())
+	t.Logf("SIGSTOP → n1's path gone from the router in %v (BFD 100 ms × 3)", took)
 	if took > 2*time.Second {
-		t.Errorf("n1's path left %v after the SIGKILL, want < 2 s with BFD", took)
+		t.Errorf("n1's path left %v after the SIGSTOP, want < 2 s with BFD (hold time 3 s)", took)
+	}
+
+	// SIGKILL n2: its kernel closes the connection, BFD or not.
+	start = time.Now()
+	if err := n2.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	took = r.waitNexthops(anyVIP, "n2's path gone after its SIGKILL")
+	t.Logf("SIGKILL → n2's path gone from the router in %v (%v after the signal)", took, time.Since(start))
+	if took > 2*time.Second {
+		t.Errorf("n2's path left %v after the SIGKILL, want < 2 s", took)
 	}
 }
 
@@ -375,15 +392,16 @@ func TestBGPWrongPassword(t *testing.T) {
 		t.Fatalf("VRRP did not make n1 Master: %v", err)
 	}
 	t.Logf("n1 Master %v after the start, with the session refused", time.Since(start))
-	// Three attempts, 5 s apart after the first, each timing out.
+	// Three attempts, each timing out after 4 s, 2 s then 5 s apart: about
+	// 24 s.
 	want := `"reason":"no answer from peer (wrong password or peer down)"`
 	var logged bool
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !logged; time.Sleep(200 * time.Millisecond) {
+	for deadline := time.Now().Add(45 * time.Second); time.Now().Before(deadline) && !logged; time.Sleep(200 * time.Millisecond) {
 		b, _ := os.ReadFile(n.LogPath())
 		logged = strings.Contains(string(b), want) && strings.Contains(string(b), `"peer":"`+routerID.String()+`"`)
 	}
 	if !logged {
-		t.Errorf("no log line with %s after 30 s", want)
+		t.Errorf("no log line with %s after 45 s", want)
 	} else {
 		t.Logf("logged %v after the start", time.Since(start))
 	}
