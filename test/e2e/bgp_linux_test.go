@@ -347,7 +347,6 @@ func TestBGPBFD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +357,7 @@ func TestBGPBFD(t *testing.T) {
 	}
 
 	// SIGKILL n2: its kernel closes the connection, BFD or not.
-	start = time.Now()
+	start := time.Now()
 	if err := n2.Kill(); err != nil {
 		t.Fatal(err)
 	}
