@@ -328,6 +328,9 @@ func TestBGPBFD(t *testing.T) {
 	if err != nil || strings.Count(out, " up ") < 2 {
 		t.Errorf("FRR's BFD sessions are not both up (%v):\n%s", err, out)
 	}
+	if out, err := r.vtysh("show bfd peer " + n1.Addr.Addr().String()); err == nil {
+		t.Logf("FRR's BFD session with n1:\n%s", out)
+	}
 	// Stays up, both paths, for a few seconds.
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 		if h := r.nexthops(anyVIP); len(h) != 2 {
