@@ -286,9 +286,11 @@ func (sp *Speaker) peerEvent(st *apiutil.PeerState) {
 		tr.up, tr.inARow = true, 0
 		return
 	}
-	// The idle hold timer ends every failed attempt: keep the reason
-	// before it (a NOTIFICATION, a refused connection).
-	if reason == "" || st.DisconnectReason == api.PeerState_DISCONNECT_REASON_IDLE_TIMER_EXPIRED {
+	// An attempt ends in idle; GoBGP gives every transition a reason
+	// (open-msg-received on the way up), and the idle hold timer ends
+	// every failed attempt: keep the reason before it (a NOTIFICATION, a
+	// refused connection).
+	if st.SessionState != bgp.BGP_FSM_IDLE || reason == "" || st.DisconnectReason == api.PeerState_DISCONNECT_REASON_IDLE_TIMER_EXPIRED {
 		return
 	}
 	if !tr.up {

@@ -245,3 +245,41 @@ func TestStateValue(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerEventFailures: only an attempt that ends in idle before the
+// session was up is a connect failure, and only its reason is kept.
+func TestPeerEventFailures(t *testing.T) {
+	peer := netip.MustParseAddr("192.0.2.1")
+	notification := apiutil.PeerState{NeighborAddress: peer, SessionState: bgp.BGP_FSM_IDLE,
+		DisconnectReason: api.PeerState_DISCONNECT_REASON_NOTIFICATION_RECEIVED, DisconnectMessage: "bad peer AS"}
+	tests := []struct {
+		name         string
+		events       []apiutil.PeerState
+		wantFailures uint64
+		wantReason   string
+	}{
+		{"on the way up", []apiutil.PeerState{
+			{NeighborAddress: peer, SessionState: bgp.BGP_FSM_OPENCONFIRM, DisconnectMessage: "open-msg-received"},
+			{NeighborAddress: peer, SessionState: bgp.BGP_FSM_ESTABLISHED},
+		}, 0, ""},
+		{"refused by a NOTIFICATION", []apiutil.PeerState{notification}, 1, "bad peer AS"},
+		{"idle hold timer after it", []apiutil.PeerState{notification,
+			{NeighborAddress: peer, SessionState: bgp.BGP_FSM_IDLE, DisconnectReason: api.PeerState_DISCONNECT_REASON_IDLE_TIMER_EXPIRED},
+		}, 1, "bad peer AS"},
+		{"an established session that ends", []apiutil.PeerState{{NeighborAddress: peer, SessionState: bgp.BGP_FSM_ESTABLISHED}, notification}, 0, "bad peer AS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sp := &Speaker{reasons: map[netip.Addr]string{}, tries: map[netip.Addr]*tries{}}
+			for _, e := range tt.events {
+				sp.peerEvent(&e)
+			}
+			if got := sp.tries[peer].failures; got != tt.wantFailures {
+				t.Errorf("failures = %d, want %d", got, tt.wantFailures)
+			}
+			if got := sp.reasons[peer]; got != tt.wantReason {
+				t.Errorf("reason %q, want %q", got, tt.wantReason)
+			}
+		})
+	}
+}
