@@ -209,6 +209,28 @@ func TestBFDOnceEstablished(t *testing.T) {
 	}
 }
 
+// TestNoGracefulRestart: the OPEN the router gets has no graceful-restart
+// capability (RFC 4724), so that it never keeps a dead node's routes.
+func TestNoGracefulRestart(t *testing.T) {
+	r := newRouter(t, 65000, 65001)
+	sp := New(speakerConfig(r.port, 65000), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	defer sp.Close()
+	eventually(t, "the session", func() bool { ps := sp.Peers(); return len(ps) == 1 && ps[0].Established() })
+	var caps []*api.Capability
+	err := r.s.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) { caps = p.State.RemoteCap })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(caps) == 0 {
+		t.Fatal("the router lists no capabilities of the speaker")
+	}
+	for _, c := range caps {
+		if c.GetGracefulRestart() != nil || c.GetLongLivedGracefulRestart() != nil {
+			t.Errorf("the speaker advertises %v", c)
+		}
+	}
+}
+
 // TestNoAnswer: failed connection attempts are counted, and the third in
 // a row names the likely cause once.
 func TestNoAnswer(t *testing.T) {
