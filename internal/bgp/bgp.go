@@ -407,7 +407,16 @@ func (sp *Speaker) syncPeers(cfg config.BGP) {
 		next[p.Address] = p
 	}
 	for addr, old := range sp.applied {
-		if p, ok := next[addr]; ok && p == old {
+		p, ok := next[addr]
+		if ok && p == old {
+			continue
+		}
+		if ok && withoutBFD(p) == withoutBFD(old) {
+			// BFD alone changed: the session stays.
+			sp.applied[addr] = p
+			if sp.bfdOn[addr] {
+				sp.setBFD(p, p.BFD)
+			}
 			continue
 		}
 		if err := sp.s.DeletePeer(context.Background(), &api.DeletePeerRequest{Address: addr.String()}); err != nil {
@@ -428,6 +437,12 @@ func (sp *Speaker) syncPeers(cfg config.BGP) {
 		delete(sp.bfdOn, p.Address)
 		sp.log.Info("BGP peer added", "peer", p.Address, "peer_asn", p.ASN)
 	}
+}
+
+// withoutBFD is p without its BFD settings.
+func withoutBFD(p config.BGPPeer) config.BGPPeer {
+	p.BFD, p.BFDInterval, p.BFDMultiplier = false, 0, 0
+	return p
 }
 
 // apiPeer is p as GoBGP wants it: unicast of p's family, no graceful
@@ -602,14 +617,21 @@ func (sp *Speaker) poll() bool {
 // expires, and resets the fresh BGP session, which then takes a connect
 // retry and more to come back (docs/bgp.md).
 func (sp *Speaker) syncBFD(c config.BGPPeer, established bool) {
-	if sp.s == nil || !c.BFD || sp.applied[c.Address] != c || sp.bfdOn[c.Address] == established {
+	on := c.BFD && established
+	if sp.s == nil || sp.applied[c.Address] != c || sp.bfdOn[c.Address] == on {
 		return
 	}
-	if _, err := sp.s.UpdatePeer(context.Background(), &api.UpdatePeerRequest{Peer: apiPeer(c, established)}); err != nil {
-		sp.log.Warn("setting BFD for BGP peer", "peer", c.Address, "bfd", established, "err", err)
+	sp.setBFD(c, on)
+}
+
+// setBFD gives c's GoBGP peer BFD with c's settings, or none; the
+// session stays.
+func (sp *Speaker) setBFD(c config.BGPPeer, on bool) {
+	if _, err := sp.s.UpdatePeer(context.Background(), &api.UpdatePeerRequest{Peer: apiPeer(c, on)}); err != nil {
+		sp.log.Warn("setting BFD for BGP peer", "peer", c.Address, "bfd", on, "err", err)
 		return
 	}
-	sp.bfdOn[c.Address] = established
+	sp.bfdOn[c.Address] = on
 }
 
 func bfdStateName(s api.BfdSessionState) string {

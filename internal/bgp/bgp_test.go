@@ -151,6 +151,69 @@ func TestReconfigureKeepsSession(t *testing.T) {
 	}
 }
 
+// TestReconfigureBFD: turning BFD on, changing its interval and turning
+// it off by a reload keep the session, and the BFD packets follow.
+func TestReconfigureBFD(t *testing.T) {
+	bfdc, err := net.ListenPacket("udp", "127.0.0.2:3784")
+	if err != nil {
+		t.Skipf("BFD port: %v", err)
+	}
+	defer bfdc.Close()
+	r := newRouter(t, 65000, 65001)
+	cfg := speakerConfig(r.port, 65000)
+	sp := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	defer sp.Close()
+	eventually(t, "the session", func() bool { ps := sp.Peers(); return len(ps) == 1 && ps[0].Established() })
+	since := sp.Peers()[0].Since
+	// nextBFD is the transmit interval of the next BFD packet, 0 for
+	// none within 3 s (GoBGP's client starts on a one-second tick).
+	nextBFD := func() uint32 {
+		t.Helper()
+		buf := make([]byte, 512)
+		_ = bfdc.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, _, err := bfdc.ReadFrom(buf)
+		if err != nil {
+			return 0
+		}
+		var h bfd.BFDHeader
+		if err := h.UnmarshalBinary(buf[:n]); err != nil {
+			t.Fatal(err)
+		}
+		return h.DesiredMinTxInterval
+	}
+	set := func(on bool, interval time.Duration) {
+		t.Helper()
+		c := cfg
+		c.Peers = slices.Clone(cfg.Peers)
+		c.Peers[0].BFD, c.Peers[0].BFDInterval, c.Peers[0].BFDMultiplier = on, interval, 3
+		sp.Reconfigure(c)
+		eventually(t, "the BFD state", func() bool { return (sp.Peers()[0].BFD != "") == on })
+	}
+	set(true, 100*time.Millisecond)
+	if got := nextBFD(); got != 100000 {
+		t.Errorf("BFD after turning it on: tx interval %d µs, want 100000", got)
+	}
+	set(true, 200*time.Millisecond)
+	// A packet or two of the old session may still be queued.
+	var got uint32
+	for i := 0; i < 5 && got != 200000; i++ {
+		got = nextBFD()
+	}
+	if got != 200000 {
+		t.Errorf("BFD after a new interval: tx interval %d µs, want 200000", got)
+	}
+	set(false, 0)
+	time.Sleep(200 * time.Millisecond)
+	for nextBFD() != 0 {
+		if time.Since(since) > time.Minute {
+			t.Fatal("BFD packets go on after BFD was turned off")
+		}
+	}
+	if p := sp.Peers()[0]; !p.Established() || !p.Since.Equal(since) {
+		t.Errorf("session reset by a BFD reload: %+v (up since %v)", p, since)
+	}
+}
+
 // TestWrongASN: the router expects another ASN; the session never comes
 // up and Peers says why.
 func TestWrongASN(t *testing.T) {
