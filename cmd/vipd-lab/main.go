@@ -23,7 +23,7 @@ const usage = `vipd-lab runs vipd in a lab of network namespaces (needs root).
 Usage:
   vipd-lab demo  --vipd PATH [--logs DIR]    a failover walk-through, ~10s
   vipd-lab bench --vipd PATH [--runs N] [--intervals 10ms,100ms,1s]
-                 [--only failover,health,reliability,scale1000,auth,lb]
+                 [--only failover,health,reliability,scale1000,auth,lb,bgp]
                                              vipd beside keepalived: failover outages (IPv4, IPv6),
                                              health-check failover, CPU and memory at scale, soak,
                                              packet loss, partition heals, 1,000 instances over

@@ -23,4 +23,5 @@ var (
 	benchScale1000   = notLinux
 	benchAuth        = notLinux
 	benchLB          = notLinux
+	benchBGP         = notLinux
 )

@@ -27,6 +27,7 @@ var scenarios = []Scenario{
 	{"scale1000", benchScale1000},
 	{"auth", benchAuth},
 	{"lb", benchLB},
+	{"bgp", benchBGP},
 }
 
 // scenarioNames are the names of scenarios, in order.

@@ -15,7 +15,7 @@ func TestSelectScenarios(t *testing.T) {
 	if len(scs) != 2 || scs[0].Name != "auth" || scs[1].Name != "failover" {
 		t.Errorf("got %v, want auth then failover", scs)
 	}
-	if got, want := strings.Join(scenarioNames(), ","), "failover,health,reliability,scale1000,auth,lb"; got != want {
+	if got, want := strings.Join(scenarioNames(), ","), "failover,health,reliability,scale1000,auth,lb,bgp"; got != want {
 		t.Errorf("names %s, want %s", got, want)
 	}
 	if _, err := selectScenarios("failover,soak"); err == nil || !strings.Contains(err.Error(), `"soak"`) {

@@ -332,7 +332,8 @@ func (a *app) BGP() *control.BGP {
 	}
 	out := &control.BGP{Peers: []control.BGPPeer{}, Announced: []string{}}
 	for _, p := range st.Peers {
-		out.Peers = append(out.Peers, control.BGPPeer{Address: p.Address.String(), ASN: p.ASN, State: p.State, Since: p.Since, Reason: p.Reason})
+		out.Peers = append(out.Peers, control.BGPPeer{Address: p.Address.String(), ASN: p.ASN, State: p.State, Since: p.Since, Reason: p.Reason,
+			BFD: p.BFD, ConnectFailures: p.ConnectFailures})
 	}
 	for _, p := range st.Announced {
 		out.Announced = append(out.Announced, p.String())

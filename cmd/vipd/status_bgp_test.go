@@ -20,7 +20,7 @@ func (b *bgpControlBackend) BGP() *control.BGP { return b.bgp }
 func TestCmdStatusBGP(t *testing.T) {
 	b := &control.BGP{
 		Peers: []control.BGPPeer{
-			{Address: "192.0.2.1", ASN: 65000, State: "established", Since: time.Now().Add(-90 * time.Second)},
+			{Address: "192.0.2.1", ASN: 65000, State: "established", Since: time.Now().Add(-90 * time.Second), BFD: "up"},
 			{Address: "192.0.2.2", ASN: 65000, State: "active", Reason: "bad-peer-as"},
 		},
 		Announced: []string{"203.0.113.10/32"},
@@ -35,9 +35,9 @@ func TestCmdStatusBGP(t *testing.T) {
 		rows = append(rows, strings.Join(strings.Fields(l), " "))
 	}
 	want := []string{
-		"BGP PEER ASN STATE FOR REASON",
-		"192.0.2.1 65000 established 1m30s -",
-		"192.0.2.2 65000 active - bad-peer-as",
+		"BGP PEER ASN STATE FOR BFD REASON",
+		"192.0.2.1 65000 established 1m30s up -",
+		"192.0.2.2 65000 active - - bad-peer-as",
 		"",
 		"ANNOUNCED",
 		"203.0.113.10/32",

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,9 +30,12 @@ const (
 	// connectRetry is GoBGP's pause between connection attempts to a
 	// peer that does not answer (its default is 120 s).
 	connectRetry = 5 * time.Second
-	// withdrawWait is how long Close leaves the withdrawals to leave
-	// before it closes the sessions.
+	// withdrawWait bounds how long Close waits for the withdrawals to
+	// be written to the sessions before it closes them.
 	withdrawWait = 200 * time.Millisecond
+	// noAnswerAfter is how many connection attempts in a row may fail
+	// before the log says the peer does not answer.
+	noAnswerAfter = 3
 )
 
 // Speaker is one GoBGP server with vipd's peers and routes. Its methods
@@ -47,10 +51,13 @@ type Speaker struct {
 	// reasons are why each peer's last session ended, from GoBGP's
 	// peer events.
 	reasons map[netip.Addr]string
-	wake    chan struct{} // cap 1
-	stop    chan struct{}
-	done    chan struct{}
-	closed  bool
+	// tries are the connection attempts of each peer, from GoBGP's
+	// events and its log.
+	tries  map[netip.Addr]*tries
+	wake   chan struct{} // cap 1
+	stop   chan struct{}
+	done   chan struct{}
+	closed bool
 
 	// The goroutine's own.
 	s         *server.BgpServer
@@ -59,12 +66,21 @@ type Speaker struct {
 	applied   map[netip.Addr]config.BGPPeer
 	announced map[netip.Prefix]bool
 	comms     []uint32
+	// bfdOn are the peers whose GoBGP configuration has BFD now.
+	bfdOn map[netip.Addr]bool
+}
+
+// tries is what a peer's connection attempts came to; Speaker.mu.
+type tries struct {
+	failures uint64
+	inARow   int  // unanswered or refused attempts since the last session
+	up       bool // a session is established now
 }
 
 // New starts a speaker for cfg. onChange, if not nil, is called from the
 // speaker's goroutine after the peers' states changed.
 func New(cfg config.BGP, log *slog.Logger, onChange func()) *Speaker {
-	sp := &Speaker{log: log, cfg: cfg, want: map[string][]netip.Prefix{}, reasons: map[netip.Addr]string{},
+	sp := &Speaker{log: log, cfg: cfg, want: map[string][]netip.Prefix{}, reasons: map[netip.Addr]string{}, tries: map[netip.Addr]*tries{},
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		applied: map[netip.Addr]config.BGPPeer{}, announced: map[netip.Prefix]bool{}}
 	go sp.run(onChange)
@@ -193,13 +209,17 @@ func (sp *Speaker) sync() {
 }
 
 func (sp *Speaker) startServer(cfg config.BGP) error {
-	s := server.NewBgpServer(server.LoggerOption(slog.New(warnOnly{sp.log.Handler()}).With("component", "gobgp"), levelWarn()))
+	h := gobgpLog{Handler: sp.log.Handler(), dialFailed: sp.dialFailed}
+	s := server.NewBgpServer(server.LoggerOption(slog.New(h).With("component", "gobgp"), levelWarn()))
 	go s.Serve()
 	err := s.StartBgp(context.Background(), &api.StartBgpRequest{Global: &api.Global{
 		Asn:      cfg.ASN,
 		RouterId: cfg.RouterID.String(),
 		// vipd only speaks: it never listens for sessions.
 		ListenPort: -1,
+		// The tables GoBGP keeps: unicast only (without this, one
+		// per family it knows).
+		Families: globalFamilies,
 	}})
 	if err != nil {
 		s.Stop()
@@ -207,19 +227,7 @@ func (sp *Speaker) startServer(cfg config.BGP) error {
 	}
 	wctx, unwatch := context.WithCancel(context.Background())
 	err = s.WatchEvent(wctx, server.WatchEventMessageCallbacks{OnPeerUpdate: func(e *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
-		st := e.Peer.State
-		reason := st.DisconnectMessage
-		if reason == "" && st.DisconnectReason != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
-			reason = st.DisconnectReason.String()
-		}
-		// The idle hold timer ends every failed attempt: keep the
-		// reason before it (a NOTIFICATION, a refused connection).
-		if reason == "" || st.DisconnectReason == api.PeerState_DISCONNECT_REASON_IDLE_TIMER_EXPIRED {
-			return
-		}
-		sp.mu.Lock()
-		sp.reasons[st.NeighborAddress] = reason
-		sp.mu.Unlock()
+		sp.peerEvent(&e.Peer.State)
 		sp.poke()
 	}}, server.WatchPeer())
 	if err != nil {
@@ -233,20 +241,125 @@ func (sp *Speaker) startServer(cfg config.BGP) error {
 	sp.applied = map[netip.Addr]config.BGPPeer{}
 	sp.announced = map[netip.Prefix]bool{}
 	sp.comms = slices.Clone(cfg.Communities)
+	sp.bfdOn = map[netip.Addr]bool{}
 	sp.log.Info("BGP speaker started", "asn", cfg.ASN, "router_id", cfg.RouterID)
 	return nil
 }
 
-// warnOnly passes GoBGP's warnings and errors to vipd's log: its
-// debug lines are per message and connection attempt.
-type warnOnly struct{ slog.Handler }
+// globalFamilies are IPv4 and IPv6 unicast, in GoBGP's numbering of
+// families (oc.AfiSafiTypeToIntMap).
+var globalFamilies = []uint32{0, 1}
 
-func (h warnOnly) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+// peerEvent records a session's new state: why it ended, and whether
+// an attempt failed before the session was up.
+func (sp *Speaker) peerEvent(st *apiutil.PeerState) {
+	reason := st.DisconnectMessage
+	if reason == "" && st.DisconnectReason != api.PeerState_DISCONNECT_REASON_UNSPECIFIED {
+		reason = st.DisconnectReason.String()
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	tr := sp.triesOf(st.NeighborAddress)
+	if st.SessionState == bgp.BGP_FSM_ESTABLISHED {
+		tr.up, tr.inARow = true, 0
+		return
+	}
+	// An attempt ends in idle; GoBGP gives every transition a reason
+	// (open-msg-received on the way up), and the idle hold timer ends
+	// every failed attempt: keep the reason before it (a NOTIFICATION, a
+	// refused connection).
+	if st.SessionState != bgp.BGP_FSM_IDLE || reason == "" || st.DisconnectReason == api.PeerState_DISCONNECT_REASON_IDLE_TIMER_EXPIRED {
+		return
+	}
+	if !tr.up {
+		tr.failures++
+	}
+	tr.up = false
+	sp.reasons[st.NeighborAddress] = reason
 }
 
-func (h warnOnly) WithAttrs(as []slog.Attr) slog.Handler { return warnOnly{h.Handler.WithAttrs(as)} }
-func (h warnOnly) WithGroup(g string) slog.Handler       { return warnOnly{h.Handler.WithGroup(g)} }
+// triesOf is addr's record; sp.mu held.
+func (sp *Speaker) triesOf(addr netip.Addr) *tries {
+	tr := sp.tries[addr]
+	if tr == nil {
+		tr = &tries{}
+		sp.tries[addr] = tr
+	}
+	return tr
+}
+
+// dialFailed counts a TCP connection to addr that failed. A peer that
+// never answers is one with another TCP MD5 password (RFC 2385 §2: it
+// drops unsigned or badly signed segments silently) or one that is
+// down, and says so in the log once.
+func (sp *Speaker) dialFailed(addr netip.Addr, err string) {
+	sp.mu.Lock()
+	tr := sp.triesOf(addr)
+	tr.failures++
+	tr.inARow++
+	n := tr.inARow
+	sp.mu.Unlock()
+	if n != noAnswerAfter {
+		return
+	}
+	reason := "no answer from peer (wrong password or peer down)"
+	if strings.Contains(err, "refused") {
+		reason = "peer refused the connection (no BGP speaker there, or it does not know this node)"
+	}
+	sp.log.Warn("BGP peer unreachable", "peer", addr, "reason", reason, "attempts", n, "err", err)
+	sp.mu.Lock()
+	sp.reasons[addr] = reason
+	sp.mu.Unlock()
+	sp.poke()
+}
+
+// gobgpLog passes GoBGP's warnings and errors to vipd's log: its debug
+// lines are per message and connection attempt. Of those it reads only
+// the failed connection attempts, for dialFailed.
+type gobgpLog struct {
+	slog.Handler
+	peer       netip.Addr // GoBGP's Key attribute, on its peers' loggers
+	dialFailed func(peer netip.Addr, err string)
+}
+
+func (h gobgpLog) Enabled(ctx context.Context, l slog.Level) bool {
+	return l == slog.LevelDebug && h.peer.IsValid() || l >= slog.LevelWarn && h.Handler.Enabled(ctx, l)
+}
+
+func (h gobgpLog) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		return h.Handler.Handle(ctx, r)
+	}
+	if r.Message == "failed to connect" && h.peer.IsValid() {
+		var err string
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "Error" {
+				err = a.Value.String()
+				return false
+			}
+			return true
+		})
+		h.dialFailed(h.peer, err)
+	}
+	return nil
+}
+
+func (h gobgpLog) WithAttrs(as []slog.Attr) slog.Handler {
+	for _, a := range as {
+		if a.Key == "Key" {
+			if addr, err := netip.ParseAddr(a.Value.String()); err == nil {
+				h.peer = addr
+			}
+		}
+	}
+	h.Handler = h.Handler.WithAttrs(as)
+	return h
+}
+
+func (h gobgpLog) WithGroup(g string) slog.Handler {
+	h.Handler = h.Handler.WithGroup(g)
+	return h
+}
 
 // levelWarn keeps GoBGP's own logging to warnings and errors.
 func levelWarn() *slog.LevelVar {
@@ -272,7 +385,16 @@ func (sp *Speaker) syncPeers(cfg config.BGP) {
 		next[p.Address] = p
 	}
 	for addr, old := range sp.applied {
-		if p, ok := next[addr]; ok && p == old {
+		p, ok := next[addr]
+		if ok && p == old {
+			continue
+		}
+		if ok && withoutBFD(p) == withoutBFD(old) {
+			// BFD alone changed: the session stays.
+			sp.applied[addr] = p
+			if sp.bfdOn[addr] {
+				sp.setBFD(p, p.BFD)
+			}
 			continue
 		}
 		if err := sp.s.DeletePeer(context.Background(), &api.DeletePeerRequest{Address: addr.String()}); err != nil {
@@ -284,18 +406,27 @@ func (sp *Speaker) syncPeers(cfg config.BGP) {
 		if _, ok := sp.applied[p.Address]; ok {
 			continue
 		}
-		if err := sp.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: apiPeer(p)}); err != nil {
+		// BFD comes once the session is established (syncBFD).
+		if err := sp.s.AddPeer(context.Background(), &api.AddPeerRequest{Peer: apiPeer(p, false)}); err != nil {
 			sp.log.Error("adding BGP peer failed", "peer", p.Address, "err", err)
 			continue
 		}
 		sp.applied[p.Address] = p
+		delete(sp.bfdOn, p.Address)
 		sp.log.Info("BGP peer added", "peer", p.Address, "peer_asn", p.ASN)
 	}
 }
 
+// withoutBFD is p without its BFD settings.
+func withoutBFD(p config.BGPPeer) config.BGPPeer {
+	p.BFD, p.BFDInterval, p.BFDMultiplier = false, 0, 0
+	return p
+}
+
 // apiPeer is p as GoBGP wants it: unicast of p's family, no graceful
-// restart (a router would keep a dead node's routes).
-func apiPeer(p config.BGPPeer) *api.Peer {
+// restart (a router would keep a dead node's routes), and BFD if p has
+// it and bfd is set.
+func apiPeer(p config.BGPPeer, bfd bool) *api.Peer {
 	hold := uint64(p.HoldTime / time.Second)
 	family := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
 	if p.Address.Is6() {
@@ -307,8 +438,14 @@ func apiPeer(p config.BGPPeer) *api.Peer {
 			HoldTime: hold, KeepaliveInterval: max(hold/3, 1), ConnectRetry: uint64(connectRetry / time.Second),
 			IdleHoldTimeAfterReset: uint64(connectRetry / time.Second),
 		}},
-		Transport: &api.Transport{RemotePort: uint32(p.Port)},
-		AfiSafis:  []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: family, Enabled: true}}},
+		Transport:       &api.Transport{RemotePort: uint32(p.Port)},
+		AfiSafis:        []*api.AfiSafi{{Config: &api.AfiSafiConfig{Family: family, Enabled: true}}},
+		GracefulRestart: &api.GracefulRestart{Enabled: false},
+	}
+	if bfd && p.BFD {
+		us := uint32(p.BFDInterval / time.Microsecond)
+		ap.Bfd = &api.BfdPeerConfig{Enabled: true, DesiredMinimumTxInterval: us, RequiredMinimumReceive: us,
+			DetectionMultiplier: uint32(p.BFDMultiplier)}
 	}
 	if p.Source.IsValid() {
 		ap.Transport.LocalAddress = p.Source.String()
@@ -399,6 +536,10 @@ func (sp *Speaker) poll() bool {
 	order := make([]config.BGPPeer, len(sp.cfg.Peers))
 	copy(order, sp.cfg.Peers)
 	reasons := maps.Clone(sp.reasons)
+	failures := map[netip.Addr]uint64{}
+	for a, tr := range sp.tries {
+		failures[a] = tr.failures
+	}
 	prev := map[netip.Addr]Peer{}
 	for _, p := range sp.peers {
 		prev[p.Address] = p
@@ -415,22 +556,30 @@ func (sp *Speaker) poll() bool {
 			sp.log.Warn("reading BGP sessions", "err", err)
 		}
 	}
+	bfd := map[string]api.BfdSessionState{}
+	if sp.s != nil {
+		sp.s.ListBfdPeer(context.Background(), func(addr string, st *api.BfdPeerState) { bfd[addr] = st.SessionState })
+	}
 	peers := make([]Peer, 0, len(order))
 	changed := len(order) != len(prev)
 	for _, c := range order {
-		p := Peer{Address: c.Address, ASN: c.ASN, State: "idle", Reason: reasons[c.Address]}
+		p := Peer{Address: c.Address, ASN: c.ASN, State: "idle", Reason: reasons[c.Address], ConnectFailures: failures[c.Address]}
 		if ap := got[c.Address.String()]; ap != nil {
 			p.State = stateName(ap.State.SessionState)
 			if p.Established() && ap.Timers != nil && ap.Timers.State != nil && ap.Timers.State.Uptime != nil {
 				p.Since = ap.Timers.State.Uptime.AsTime()
 			}
 		}
+		if c.BFD {
+			p.BFD = bfdStateName(bfd[c.Address.String()])
+		}
 		old, seen := prev[c.Address]
-		if !seen || old.State != p.State || old.Reason != p.Reason {
+		if !seen || old.State != p.State || old.Reason != p.Reason || old.BFD != p.BFD || old.ConnectFailures != p.ConnectFailures {
 			changed = true
 			sp.logChange(old, p)
 		}
 		peers = append(peers, p)
+		sp.syncBFD(c, p.Established())
 	}
 	sp.mu.Lock()
 	sp.peers = peers
@@ -438,8 +587,54 @@ func (sp *Speaker) poll() bool {
 	return changed
 }
 
+// syncBFD turns BFD on for an established session and off for one that
+// is not, so that each session's BFD starts once it is up. FRR 8.4's
+// bfdd starts its session for a neighbour anew when the BGP session
+// comes up, with a new discriminator; a GoBGP BFD session already bound
+// to the old one discards the new one's packets (RFC 5880 §6.8.6),
+// expires, and resets the fresh BGP session, which then takes a connect
+// retry and more to come back (docs/bgp.md).
+func (sp *Speaker) syncBFD(c config.BGPPeer, established bool) {
+	on := c.BFD && established
+	if sp.s == nil || sp.applied[c.Address] != c || sp.bfdOn[c.Address] == on {
+		return
+	}
+	sp.setBFD(c, on)
+}
+
+// setBFD gives c's GoBGP peer BFD with c's settings, or none; the
+// session stays.
+func (sp *Speaker) setBFD(c config.BGPPeer, on bool) {
+	if _, err := sp.s.UpdatePeer(context.Background(), &api.UpdatePeerRequest{Peer: apiPeer(c, on)}); err != nil {
+		sp.log.Warn("setting BFD for BGP peer", "peer", c.Address, "bfd", on, "err", err)
+		return
+	}
+	sp.bfdOn[c.Address] = on
+}
+
+func bfdStateName(s api.BfdSessionState) string {
+	switch s {
+	case api.BfdSessionState_BFD_SESSION_STATE_UP:
+		return "up"
+	case api.BfdSessionState_BFD_SESSION_STATE_INIT:
+		return "init"
+	case api.BfdSessionState_BFD_SESSION_STATE_ADMIN_DOWN:
+		return "admin_down"
+	}
+	return "down"
+}
+
 func (sp *Speaker) logChange(old, p Peer) {
 	switch {
+	case p.BFD == "up" && old.BFD != "up":
+		sp.log.Info("BFD session up", "peer", p.Address)
+	case old.BFD == "up" && p.BFD != "up":
+		// Only a session that was up can fail: before, Down and
+		// AdminDown are the peer still bringing its side up.
+		sp.log.Warn("BFD session down", "peer", p.Address, "to", p.BFD)
+	}
+	switch {
+	case p.Established() && old.Established():
 	case p.Established():
 		sp.log.Info("BGP session established", "peer", p.Address, "peer_asn", p.ASN)
 	case old.Established():
@@ -474,8 +669,47 @@ func (sp *Speaker) shutdown() {
 		return
 	}
 	if len(sp.announced) > 0 {
+		before := sp.sentUpdates()
 		sp.withdraw(slices.Collect(maps.Keys(sp.announced)))
-		time.Sleep(withdrawWait)
+		sp.waitWritten(before, time.Now().Add(withdrawWait))
 	}
 	sp.stopServer()
+}
+
+// sentUpdates are the UPDATEs written so far to each established
+// session.
+func (sp *Speaker) sentUpdates() map[string]uint64 {
+	out := map[string]uint64{}
+	err := sp.s.ListPeer(context.Background(), &api.ListPeerRequest{}, func(p *api.Peer) {
+		if p.State == nil || p.State.SessionState != api.PeerState_SESSION_STATE_ESTABLISHED {
+			return
+		}
+		var n uint64
+		if m := p.State.Messages; m != nil && m.Sent != nil {
+			n = m.Sent.Update
+		}
+		out[p.State.NeighborAddress] = n
+	})
+	if err != nil {
+		sp.log.Warn("reading BGP sessions", "err", err)
+	}
+	return out
+}
+
+// waitWritten waits until every session in before has written an UPDATE
+// more (GoBGP counts one once it is written to the socket) or ended, or
+// until deadline.
+func (sp *Speaker) waitWritten(before map[string]uint64, deadline time.Time) {
+	for len(before) > 0 && time.Now().Before(deadline) {
+		now := sp.sentUpdates()
+		for addr, m := range before {
+			// A session that ended has nothing more to write.
+			if n, ok := now[addr]; !ok || n > m {
+				delete(before, addr)
+			}
+		}
+		if len(before) > 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
 }

@@ -16,6 +16,14 @@ type Peer struct {
 	Since time.Time `json:"since,omitzero"`
 	// Reason is why the last session ended, as GoBGP tells it.
 	Reason string `json:"reason,omitempty"`
+	// BFD is the BFD session's state (up, init, down, admin_down); empty
+	// for a peer without bfd. BFD runs only while the BGP session is
+	// established, so it is down before.
+	BFD string `json:"bfd,omitempty"`
+	// ConnectFailures counts the attempts that did not end in an
+	// established session: connections refused or unanswered, and
+	// sessions closed before they were up (a NOTIFICATION).
+	ConnectFailures uint64 `json:"connect_failures,omitempty"`
 }
 
 // Established reports whether the session is up.

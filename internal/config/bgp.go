@@ -17,6 +17,13 @@ const (
 	minBGPHoldTime     = 3 * time.Second // RFC 4271 §4.2: 0 or at least 3 s
 	maxBGPHoldTime     = 65535 * time.Second
 	maxASN             = 4294967294 // 4294967295 is reserved (RFC 7300)
+
+	// DefaultBFDInterval is BFD's transmit and receive interval, FRR
+	// bfdd's default.
+	DefaultBFDInterval   = 300 * time.Millisecond
+	DefaultBFDMultiplier = 3
+	minBFDInterval       = 10 * time.Millisecond
+	maxBFDInterval       = 60 * time.Second
 )
 
 // BGP is the top-level bgp section: vipd's BGP speaker, which announces
@@ -44,6 +51,12 @@ type BGPPeer struct {
 	// kernel's choice.
 	Source   netip.Addr
 	HoldTime time.Duration
+	// BFD turns on BFD (RFC 5880, 5881) for the session: the peer drops
+	// the session, and this node's routes, after BFDMultiplier missed
+	// packets sent every BFDInterval.
+	BFD           bool
+	BFDInterval   time.Duration
+	BFDMultiplier uint8
 }
 
 // bgpDecoder is what the decoder remembers for the checks across the
@@ -102,7 +115,7 @@ func (d *decoder) bgpPeers(n *yaml.Node, path string) []BGPPeer {
 	var out []BGPPeer
 	seen := map[netip.Addr]int{}
 	ok := d.list(n, path, "peers", func(_ int, n *yaml.Node, path string) {
-		p := BGPPeer{Port: DefaultBGPPort, HoldTime: DefaultBGPHoldTime}
+		p := BGPPeer{Port: DefaultBGPPort, HoldTime: DefaultBGPHoldTime, BFDInterval: DefaultBFDInterval, BFDMultiplier: DefaultBFDMultiplier}
 		vals, _ := d.mapping(n, path, []field{
 			{name: "address", required: true, decode: d.addr(&p.Address)},
 			{name: "asn", required: true, decode: setInt(d, &p.ASN, 1, maxASN)},
@@ -116,7 +129,17 @@ func (d *decoder) bgpPeers(n *yaml.Node, path string) []BGPPeer {
 			{name: "multihop", decode: setInt(d, &p.Multihop, 0, 255)},
 			{name: "source", decode: d.addr(&p.Source)},
 			{name: "hold_time", decode: setDuration(d, &p.HoldTime, minBGPHoldTime, maxBGPHoldTime, time.Second)},
+			{name: "bfd", decode: setBool(d, &p.BFD)},
+			{name: "bfd_interval", decode: setDuration(d, &p.BFDInterval, minBFDInterval, maxBFDInterval, time.Millisecond)},
+			{name: "bfd_multiplier", decode: setInt(d, &p.BFDMultiplier, 1, 255)},
 		})
+		if !p.BFD {
+			for _, f := range []string{"bfd_interval", "bfd_multiplier"} {
+				if vn := vals[f]; vn != nil {
+					d.errorf(vn, join(path, f), "%s has no effect without bfd: true", f)
+				}
+			}
+		}
 		if an := vals["address"]; an != nil && p.Address.IsValid() {
 			if first, dup := seen[p.Address]; dup {
 				d.errorf(an, join(path, "address"), "peer %s is listed twice (first at line %d)", p.Address, first)

@@ -19,6 +19,9 @@ func TestBGP(t *testing.T) {
 		"      port: 1179",
 		"      multihop: 2",
 		"      hold_time: 30s",
+		"      bfd: true",
+		"      bfd_interval: 100ms",
+		"      bfd_multiplier: 5",
 		"  communities: [\"65001:100\", \"0:1\"]",
 	)))
 	if err != nil {
@@ -28,8 +31,10 @@ func TestBGP(t *testing.T) {
 		ASN:      65001,
 		RouterID: netip.MustParseAddr("192.0.2.11"),
 		Peers: []BGPPeer{
-			{Address: netip.MustParseAddr("192.0.2.1"), ASN: 65000, Port: 179, Source: netip.MustParseAddr("192.0.2.11"), HoldTime: 9 * time.Second},
-			{Address: netip.MustParseAddr("2001:db8::1"), ASN: 4200000000, Port: 1179, Multihop: 2, HoldTime: 30 * time.Second},
+			{Address: netip.MustParseAddr("192.0.2.1"), ASN: 65000, Port: 179, Source: netip.MustParseAddr("192.0.2.11"), HoldTime: 9 * time.Second,
+				BFDInterval: 300 * time.Millisecond, BFDMultiplier: 3},
+			{Address: netip.MustParseAddr("2001:db8::1"), ASN: 4200000000, Port: 1179, Multihop: 2, HoldTime: 30 * time.Second,
+				BFD: true, BFDInterval: 100 * time.Millisecond, BFDMultiplier: 5},
 		},
 		Communities: []uint32{65001<<16 | 100, 1},
 	}
@@ -82,7 +87,26 @@ func TestBGPErrors(t *testing.T) {
 			`vipd.yaml:11: bgp.communities[0]: "65536:1" is not a community: two numbers 0..65535 as in 65001:100`,
 		}},
 		{"unknown peer field", b("  peers: [{address: 192.0.2.1, asn: 65000, graceful_restart: true}]"), []string{
-			"vipd.yaml:10: bgp.peers[0].graceful_restart: unknown field (valid fields: address, asn, port, password, multihop, source, hold_time)",
+			"vipd.yaml:10: bgp.peers[0].graceful_restart: unknown field (valid fields: address, asn, port, password, multihop, source, hold_time, bfd, bfd_interval, bfd_multiplier)",
+		}},
+		{"bfd interval too short", b("  peers: [{address: 192.0.2.1, asn: 65000, bfd: true, bfd_interval: 5ms}]"), []string{
+			"vipd.yaml:10: bgp.peers[0].bfd_interval: 5ms is out of range 10ms..1m",
+		}},
+		{"bfd interval fraction", b("  peers: [{address: 192.0.2.1, asn: 65000, bfd: true, bfd_interval: 10500us}]"), []string{
+			"vipd.yaml:10: bgp.peers[0].bfd_interval: 10500us is not a multiple of 1ms",
+		}},
+		{"bfd multiplier", b("  peers: [{address: 192.0.2.1, asn: 65000, bfd: true, bfd_multiplier: 0}]"), []string{
+			"vipd.yaml:10: bgp.peers[0].bfd_multiplier: 0 is out of range 1..255",
+		}},
+		{"bfd multiplier too big", b("  peers:", "    - address: 192.0.2.1", "      asn: 65000", "      bfd: true", "      bfd_multiplier: 256"), []string{
+			"vipd.yaml:14: bgp.peers[0].bfd_multiplier: 256 is out of range 1..255",
+		}},
+		{"bfd not a bool", b("  peers: [{address: 192.0.2.1, asn: 65000, bfd: yes please}]"), []string{
+			`vipd.yaml:10: bgp.peers[0].bfd: expected true or false, got "yes please"`,
+		}},
+		{"bfd interval without bfd", b("  peers:", "    - {address: 192.0.2.1, asn: 65000, bfd_interval: 100ms, bfd_multiplier: 4}"), []string{
+			"vipd.yaml:11: bgp.peers[0].bfd_interval: bfd_interval has no effect without bfd: true",
+			"vipd.yaml:11: bgp.peers[0].bfd_multiplier: bfd_multiplier has no effect without bfd: true",
 		}},
 		{"bgp without section", inst("    bgp: true"), []string{
 			"vipd.yaml:7: instances[0].bgp: bgp: true needs the top-level bgp section (asn and peers)",

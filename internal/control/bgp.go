@@ -23,6 +23,11 @@ type BGPPeer struct {
 	State   string    `json:"state"` // idle, connect, active, opensent, openconfirm, established
 	Since   time.Time `json:"since,omitzero"`
 	Reason  string    `json:"reason,omitempty"` // why the last session ended
+	// BFD is the BFD session's state (up, init, down, admin_down);
+	// empty for a peer without BFD.
+	BFD string `json:"bfd,omitempty"`
+	// ConnectFailures counts attempts that did not establish a session.
+	ConnectFailures uint64 `json:"connect_failures,omitempty"`
 }
 
 // BGPBackend is a Backend that may run a BGP speaker; BGP returns nil
@@ -43,14 +48,14 @@ func StatusBGP(ctx context.Context, path string) (*BGP, error) {
 
 // WriteBGP writes b as two tables, the sessions and the routes:
 //
-//	BGP PEER   ASN    STATE        FOR  REASON
-//	192.0.2.1  65000  established  5m
+//	BGP PEER   ASN    STATE        FOR  BFD  REASON
+//	192.0.2.1  65000  established  5m   up
 //
 //	ANNOUNCED
 //	203.0.113.10/32
 func WriteBGP(w io.Writer, now time.Time, b *BGP) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "BGP PEER\tASN\tSTATE\tFOR\tREASON")
+	fmt.Fprintln(tw, "BGP PEER\tASN\tSTATE\tFOR\tBFD\tREASON")
 	for _, p := range b.Peers {
 		up := "-"
 		if !p.Since.IsZero() {
@@ -60,7 +65,11 @@ func WriteBGP(w io.Writer, now time.Time, b *BGP) {
 		if p.Reason != "" && p.State != "established" {
 			reason = cell(p.Reason)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", cell(p.Address), p.ASN, cell(p.State), up, reason)
+		bfd := "-"
+		if p.BFD != "" {
+			bfd = cell(p.BFD)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", cell(p.Address), p.ASN, cell(p.State), up, bfd, reason)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -177,7 +177,8 @@ func (d *Daemon) bgpStats() (metrics.BGPStats, bool) {
 		if p.Established() && !p.Since.IsZero() {
 			up = time.Since(p.Since).Seconds()
 		}
-		s.Peers = append(s.Peers, metrics.BGPPeerSample{Peer: p.Address.String(), State: bgp.StateValue(p.State), Uptime: up})
+		s.Peers = append(s.Peers, metrics.BGPPeerSample{Peer: p.Address.String(), State: bgp.StateValue(p.State), Uptime: up,
+			BFD: p.BFD != "", BFDUp: p.BFD == "up", ConnectFailures: p.ConnectFailures})
 	}
 	return s, true
 }

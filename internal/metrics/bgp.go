@@ -11,6 +11,10 @@ type BGPPeerSample struct {
 	Peer   string  // address
 	State  float64 // 0 idle … 5 established (bgp.StateValue)
 	Uptime float64 // seconds since established, 0 unless it is
+	// BFD says whether the peer has BFD, BFDUp whether it is up.
+	BFD, BFDUp bool
+	// ConnectFailures counts attempts that did not establish a session.
+	ConnectFailures uint64
 }
 
 // BGPStats is what the daemon's BGP speaker reports at a scrape.
@@ -25,7 +29,7 @@ type BGPCollector struct {
 	mu     sync.Mutex
 	source func() (BGPStats, bool)
 
-	state, uptime, routes *prometheus.Desc
+	state, uptime, routes, bfdUp, failures *prometheus.Desc
 }
 
 func newBGPCollector() *BGPCollector {
@@ -34,6 +38,10 @@ func newBGPCollector() *BGPCollector {
 			"BGP session state: 0 idle, 1 connect, 2 active, 3 opensent, 4 openconfirm, 5 established.", []string{"peer"}, nil),
 		uptime: prometheus.NewDesc("vipd_bgp_peer_uptime_seconds",
 			"How long the BGP session has been established; 0 while it is not.", []string{"peer"}, nil),
+		bfdUp: prometheus.NewDesc("vipd_bgp_peer_bfd_up",
+			"Whether the BFD session with the BGP peer is up (1) or not (0); only for peers with bfd.", []string{"peer"}, nil),
+		failures: prometheus.NewDesc("vipd_bgp_peer_connect_failures_total",
+			"Connection attempts to the BGP peer that did not establish a session: refused, unanswered, or closed by a NOTIFICATION.", []string{"peer"}, nil),
 		routes: prometheus.NewDesc("vipd_bgp_routes_announced",
 			"Routes (VIPs) vipd announces to its BGP peers now.", nil, nil),
 	}
@@ -52,6 +60,8 @@ func (c *BGPCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.state
 	ch <- c.uptime
 	ch <- c.routes
+	ch <- c.bfdUp
+	ch <- c.failures
 }
 
 // Collect implements prometheus.Collector.
@@ -69,6 +79,14 @@ func (c *BGPCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range s.Peers {
 		ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, p.State, p.Peer)
 		ch <- prometheus.MustNewConstMetric(c.uptime, prometheus.GaugeValue, p.Uptime, p.Peer)
+		ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(p.ConnectFailures), p.Peer)
+		if p.BFD {
+			up := 0.0
+			if p.BFDUp {
+				up = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.bfdUp, prometheus.GaugeValue, up, p.Peer)
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.routes, prometheus.GaugeValue, float64(s.Routes))
 }

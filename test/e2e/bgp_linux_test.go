@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -273,5 +274,155 @@ func TestBGPIPv6(t *testing.T) {
 	t.Logf("next hop %s", hops[0])
 	if err := exec.Command("ip", "netns", "exec", l.Client.NS, "ping", "-6", "-c", "1", "-W", "2", vip6.Addr().String()).Run(); err != nil {
 		t.Errorf("the router does not reach %s: %v", vip6.Addr(), err)
+	}
+}
+
+// TestBGPBFD: with BFD at 100 ms × 3 on both sides, a SIGKILLed node's
+// path leaves the router within the BFD detection time, long before the
+// 3 s hold time; and at the start the session comes up once and stays.
+func TestBGPBFD(t *testing.T) {
+	l := newLab(t, 2)
+	r := startFRRWith(t, lab.FRRConfig{NS: l.Client.NS, Dir: filepath.Join(l.Dir, "frr"), ASN: routerASN, RouterID: routerID,
+		BFD: true, BFDInterval: 100 * time.Millisecond, BFDMultiplier: 3})
+	anyVIP := netip.MustParsePrefix("198.51.100.20/32")
+	cfgOf := func(n *lab.Node) string {
+		r.neighbor(routerASN, n.Addr.Addr(), 65001)
+		if err := r.NeighborBFD(n.Addr.Addr()); err != nil {
+			t.Fatal(err)
+		}
+		return "control_socket: " + filepath.Join(l.Dir, n.Name+".sock") + "\n" +
+			"metrics: {listen: \"" + metricsListen + "\"}\n" +
+			"instances:\n  - {name: api, interface: eth0, vrid: 51, advert_interval: 100ms, vips: [\"192.0.2.50/24\"]}\n" +
+			"bgp:\n  asn: 65001\n  router_id: " + n.Addr.Addr().String() + "\n" +
+			"  peers: [{address: " + routerID.String() + ", asn: 65000, hold_time: 3s, bfd: true, bfd_interval: 100ms, bfd_multiplier: 3}]\n" +
+			"anycast:\n  - {name: dns, vips: [\"" + anyVIP.String() + "\"]}\n"
+	}
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	for _, n := range l.Nodes {
+		if err := n.StartVipd(vipdBin, cfgOf(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	took := r.waitNexthops(anyVIP, "both nodes' paths", n1.Addr.Addr(), n2.Addr.Addr())
+	t.Logf("ECMP route installed %v after the starts", took)
+	// BFD up on both sides, and the paths stayed: no reset at the start.
+	// FRR drops a session's routes at once when BFD says down, so a reset
+	// shows as a missing path here.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range l.Nodes {
+		for {
+			if v, ok := metric(t, n, "vipd_bgp_peer_bfd_up", "peer="+routerID.String()); ok && v == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				out, _ := r.vtysh("show bfd peers brief")
+				t.Fatalf("%s: vipd_bgp_peer_bfd_up is not 1 after 10 s; FRR:\n%s", n.Name, out)
+			}
+			if h := r.nexthops(anyVIP); len(h) != 2 {
+				t.Fatalf("a path left while BFD came up (a reset at the start): next hops %v", h)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	out, err := r.vtysh("show bfd peers brief")
+	if err != nil || strings.Count(out, " up ") < 2 {
+		t.Errorf("FRR's BFD sessions are not both up (%v):\n%s", err, out)
+	}
+	if out, err := r.vtysh("show bfd peer " + n1.Addr.Addr().String()); err == nil {
+		t.Logf("FRR's BFD session with n1:\n%s", out)
+	}
+	// The reset at the start came before BFD was ever up (GoBGP's BFD
+	// session expired or took the peer's Down as a failure): every
+	// node's BFD came up before anything of its session went down. Not
+	// a wait for longer: a machine busy enough to stall a node 300 ms
+	// would make BFD at 100 ms × 3 do its job and fail the test.
+	for _, n := range l.Nodes {
+		b, _ := os.ReadFile(n.LogPath())
+		log := string(b)
+		up := strings.Index(log, `"msg":"BFD session up"`)
+		for _, bad := range []string{`"msg":"Expired"`, "signaled BFD down", `"msg":"BGP session down"`} {
+			if i := strings.Index(log, bad); i >= 0 && (up < 0 || i < up) {
+				t.Errorf("%s: %s before BFD was up (a reset at the start):\n%s", n.Name, bad, tail(log, 20))
+			}
+		}
+	}
+	if h := r.nexthops(anyVIP); len(h) != 2 {
+		t.Fatalf("next hops %v before the hang, want both nodes'", h)
+	}
+
+	// n1 hangs (SIGSTOP): its TCP connection stays open, so only BFD can
+	// tell the router soon (the hold time is 3 s).
+	pid, err := n1.PID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	took = r.waitNexthops(anyVIP, "n1's path gone after it froze", n2.Addr.Addr())
+	t.Logf("SIGSTOP → n1's path gone from the router in %v (BFD 100 ms × 3)", took)
+	if took > 2*time.Second {
+		t.Errorf("n1's path left %v after the SIGSTOP, want < 2 s with BFD (hold time 3 s)", took)
+	}
+
+	// SIGKILL n2: its kernel closes the connection, BFD or not.
+	start := time.Now()
+	if err := n2.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	took = r.waitNexthops(anyVIP, "n2's path gone after its SIGKILL")
+	t.Logf("SIGKILL → n2's path gone from the router in %v (%v after the signal)", took, time.Since(start))
+	if took > 2*time.Second {
+		t.Errorf("n2's path left %v after the SIGKILL, want < 2 s", took)
+	}
+}
+
+// TestBGPWrongPassword: the router has another TCP MD5 password; the
+// connection never completes, vipd says so and counts the attempts, and
+// VRRP is unaffected.
+func TestBGPWrongPassword(t *testing.T) {
+	l := newLab(t, 1)
+	r := startFRR(t, l, l.Client.NS, routerASN, routerID)
+	n := l.Nodes[0]
+	r.neighbor(routerASN, n.Addr.Addr(), 65001)
+	r.configure(fmt.Sprintf("router bgp %d", routerASN), fmt.Sprintf("neighbor %s password router-secret", n.Addr.Addr()))
+	in := instance(150, true)
+	in.VIPs = []netip.Prefix{bgpVIP}
+	cfg := bgpVipdConfig(l, n, in, routerID, routerASN)
+	cfg = strings.Replace(cfg, "hold_time: 3s}", "hold_time: 3s, password: node-secret}", 1)
+	start := time.Now()
+	if err := n.StartVipd(vipdBin, cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
+	defer cancel()
+	if _, err := l.WaitHolders(ctx, bgpVIP, lab.Only(n)); err != nil {
+		t.Fatalf("VRRP did not make n1 Master: %v", err)
+	}
+	t.Logf("n1 Master %v after the start, with the session refused", time.Since(start))
+	// Three attempts, each timing out after 4 s, 2 s then 5 s apart: about
+	// 24 s.
+	want := `"reason":"no answer from peer (wrong password or peer down)"`
+	var logged bool
+	for deadline := time.Now().Add(45 * time.Second); time.Now().Before(deadline) && !logged; time.Sleep(200 * time.Millisecond) {
+		b, _ := os.ReadFile(n.LogPath())
+		logged = strings.Contains(string(b), want) && strings.Contains(string(b), `"peer":"`+routerID.String()+`"`)
+	}
+	if !logged {
+		t.Errorf("no log line with %s after 45 s", want)
+	} else {
+		t.Logf("logged %v after the start", time.Since(start))
+	}
+	if v, ok := metric(t, n, "vipd_bgp_peer_connect_failures_total", "peer="+routerID.String()); !ok || v < 3 {
+		t.Errorf("vipd_bgp_peer_connect_failures_total = %v (present %v), want ≥ 3", v, ok)
+	}
+	if v, ok := metric(t, n, "vipd_bgp_peer_state", "peer="+routerID.String()); !ok || v == 5 {
+		t.Errorf("vipd_bgp_peer_state = %v (present %v), want below 5", v, ok)
+	}
+	if hops := r.nexthops(bgpVIP); len(hops) != 0 {
+		t.Errorf("route at the router through a session with the wrong password: %v", hops)
+	}
+	if h, err := l.Holders(bgpVIP); err != nil || len(h) != 1 || h[0] != n {
+		t.Errorf("VIP holders %v (%v), want n1", lab.Names(h), err)
 	}
 }
