@@ -81,11 +81,12 @@ demo:
 # RUNS=N overrides the measurements per cell (default 3).
 bench:
 	$(MAKE) build
+	$(MAKE) build BGP=no BIN=$(BIN)/nobgp
 	$(GO) build -trimpath -o $(BIN)/vipd-lab ./cmd/vipd-lab
 	@command -v keepalived >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends keepalived >/dev/null; }
 	@{ command -v haproxy && command -v nginx && test -e /usr/lib/nginx/modules/ngx_stream_module.so; } >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy nginx libnginx-mod-stream >/dev/null; }
 	@test -x /usr/lib/frr/bgpd -a -x /usr/lib/frr/bfdd || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends frr >/dev/null; }
-	$(BIN)/vipd-lab bench --vipd $(BIN)/vipd $(if $(RUNS),--runs $(RUNS))
+	$(BIN)/vipd-lab bench --vipd $(BIN)/vipd --vipd-nobgp $(BIN)/nobgp/vipd $(if $(RUNS),--runs $(RUNS))
 
 clean:
 	rm -rf $(BIN)

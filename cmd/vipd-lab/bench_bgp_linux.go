@@ -197,25 +197,32 @@ func waitMetric(ctx context.Context, n *lab.Node, name string, want float64, lab
 
 // memRows adds the memory of a vipd without a bgp section, and with one
 // and a session established, each 3 s after its start, and the binary's
-// size.
+// size; then, with --vipd-nobgp, the same code built without GoBGP.
 func memRows(ctx context.Context, env *benchEnv, l *lab.Lab, n *lab.Node, r *lab.FRR, t *table) {
+	type memRun struct {
+		name, bin string
+		withBGP   bool
+	}
+	runs := []memRun{
+		{"memory, no bgp section", env.vipd, false},
+		{"memory, bgp section, 1 peer up", env.vipd, true},
+	}
+	if env.vipdNoBGP != "" {
+		runs = append(runs, memRun{"memory, built without GoBGP (BGP=no)", env.vipdNoBGP, false})
+	}
 	okFile := filepath.Join(l.Dir, "check.ok")
-	for _, withBGP := range []bool{false, true} {
-		name := "memory, no bgp section"
-		if withBGP {
-			name = "memory, bgp section, 1 peer up"
-		}
+	for _, run := range runs {
 		u, err := func() (lab.Usage, error) {
 			if err := os.WriteFile(okFile, nil, 0o644); err != nil {
 				return lab.Usage{}, err
 			}
 			defer n.Kill()
-			if err := n.StartVipd(env.vipd, bgpConfig(l, n, false, okFile, withBGP)); err != nil {
+			if err := n.StartVipd(run.bin, bgpConfig(l, n, false, okFile, run.withBGP)); err != nil {
 				return lab.Usage{}, err
 			}
 			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			if withBGP {
+			if run.withBGP {
 				if _, err := r.WaitKernelRoute(wctx, bbVIP, true); err != nil {
 					return lab.Usage{}, err
 				}
@@ -230,15 +237,17 @@ func memRows(ctx context.Context, env *benchEnv, l *lab.Lab, n *lab.Node, r *lab
 			return lab.ReadUsage(pid)
 		}()
 		if err != nil {
-			if err := gaveUp(ctx, env.w, err, name); err != nil {
+			if err := gaveUp(ctx, env.w, err, run.name); err != nil {
 				return
 			}
-			t.add(name, "-", "0/1", "")
+			t.add(run.name, "-", "0/1", "")
 			continue
 		}
-		t.add(name, fmt.Sprintf("RssAnon %s, VmRSS %s", mib(int(u.Anon/1024)), mib(int(u.RSS/1024))), "1/1", "")
+		t.add(run.name, fmt.Sprintf("RssAnon %s, VmRSS %s", mib(int(u.Anon/1024)), mib(int(u.RSS/1024))), "1/1", "")
 	}
-	if st, err := os.Stat(env.vipd); err == nil {
-		t.add("binary size", mib(int(st.Size()/1024)), "", "")
+	for _, b := range []struct{ name, bin string }{{"binary size", env.vipd}, {"binary size, BGP=no", env.vipdNoBGP}} {
+		if st, err := os.Stat(b.bin); b.bin != "" && err == nil {
+			t.add(b.name, mib(int(st.Size()/1024)), "", "")
+		}
 	}
 }

@@ -24,6 +24,7 @@ Usage:
   vipd-lab demo  --vipd PATH [--logs DIR]    a failover walk-through, ~10s
   vipd-lab bench --vipd PATH [--runs N] [--intervals 10ms,100ms,1s]
                  [--only failover,health,reliability,scale1000,auth,lb,bgp]
+                 [--vipd-nobgp PATH]           (bgp: a build without GoBGP, for its memory rows)
                                              vipd beside keepalived: failover outages (IPv4, IPv6),
                                              health-check failover, CPU and memory at scale, soak,
                                              packet loss, partition heals, 1,000 instances over
@@ -52,12 +53,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	vipd := fs.String("vipd", "bin/vipd", "vipd `binary` to run in the nodes")
 	var runs int
-	var intervals, logDir, only string
+	var intervals, logDir, only, noBGP string
 	switch cmd {
 	case "demo":
 		fs.StringVar(&logDir, "logs", "", "keep configs and daemon logs in `dir` (default: a temporary directory, removed)")
 	case "bench":
 		fs.IntVar(&runs, "runs", 3, "measurements per scenario, interval and daemon")
+		fs.StringVar(&noBGP, "vipd-nobgp", "", "vipd `binary` built without GoBGP (make build BGP=no), measured beside --vipd in the bgp part")
 		fs.StringVar(&intervals, "intervals", "10ms,100ms,1s", "comma-separated advert `intervals`")
 		fs.StringVar(&only, "only", strings.Join(scenarioNames(), ","), "comma-separated `parts` of the benchmark to run")
 	case "help", "-h", "--help":
@@ -100,6 +102,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if runs < 1 || runs > 50 {
 			err = fmt.Errorf("--runs %d: want 1 to 50", runs)
 			break
+		}
+		if noBGP != "" {
+			if env.vipdNoBGP, err = vipdBinary(noBGP); err != nil {
+				break
+			}
 		}
 		if env.vipd, err = vipdBinary(*vipd); err == nil {
 			err = bench(ctx, env, only)

@@ -43,6 +43,7 @@ func scenarioNames() []string {
 type benchEnv struct {
 	w         io.Writer
 	vipd      string // vipd's binary, an absolute path
+	vipdNoBGP string // the same built without GoBGP, or ""
 	runs      int    // measurements per cell (failover, health)
 	intervals []time.Duration
 }
