@@ -11,13 +11,13 @@ import (
 
 // Defaults of a virtual server.
 const (
-	DefaultVSProtocol   = "tcp"
-	DefaultVSMode       = "nat"
-	DefaultVSScheduler  = "round_robin"
-	DefaultVSQuorum     = 1
-	DefaultRealWeight   = 1
-	MaxRealWeight       = 256
-	DefaultRSCheckTime  = time.Second
+	DefaultVSProtocol  = "tcp"
+	DefaultVSMode      = "nat"
+	DefaultVSScheduler = "round_robin"
+	DefaultVSQuorum    = 1
+	DefaultRealWeight  = 1
+	MaxRealWeight      = 256
+	DefaultRSCheckTime = time.Second
 	// DefaultDrainTimeout is how long a proxy virtual server's connections
 	// may go on after a stop or its removal; MaxDrainTimeout bounds it
 	// below the systemd unit's TimeoutStopSec.

@@ -16,6 +16,7 @@ import (
 	"github.com/vipd/vipd/internal/config"
 	"github.com/vipd/vipd/internal/health"
 	"github.com/vipd/vipd/internal/lb"
+	"github.com/vipd/vipd/internal/proxy"
 )
 
 // LBTable is the kernel's load-balancing table as the daemon uses it: on
@@ -67,12 +68,18 @@ type lbSet struct {
 	done   chan struct{}
 	// applied says the table is in the kernel, for stop.
 	applied bool
+	// draining are the proxies closing in the background (proxy.go).
+	draining sync.WaitGroup
 }
 
 type vsState struct {
 	cfg config.VirtualServer
 	rs  []*rsState
 	up  bool // as last told to the instances
+	// px is a proxy virtual server's listener, nil until open; pxErr why
+	// it could not listen.
+	px    VirtualProxy
+	pxErr error
 }
 
 type rsState struct {
@@ -93,15 +100,17 @@ type flushReq struct {
 // CheckVirtualServers says whether the kernel can hold cfg's virtual
 // servers: a reload that cannot is refused before anything changes.
 func (d *Daemon) CheckVirtualServers(cfg *config.Config) error {
-	if len(cfg.VirtualServers) == 0 {
-		return nil
-	}
 	return d.lbs.preflight(cfg.VirtualServers)
 }
 
 // preflight checks the kernel's features and the forwarding that remote
-// real servers need.
+// real servers need, for the nat virtual servers: the proxies need
+// neither.
 func (s *lbSet) preflight(vss []config.VirtualServer) error {
+	vss = slices.DeleteFunc(slices.Clone(vss), isProxy)
+	if len(vss) == 0 {
+		return nil
+	}
 	t := s.d.sys.LB()
 	if err := t.Preflight(); err != nil {
 		return err
@@ -170,6 +179,7 @@ func (s *lbSet) apply(ctx context.Context, vss []config.VirtualServer) {
 			for _, r := range prev.rs {
 				keep[r.cfg.AddrPort()] = r
 			}
+			s.keepProxy(prev, v)
 		}
 		for _, rc := range c.RealServers {
 			r := keep[rc.AddrPort()]
@@ -195,6 +205,7 @@ func (s *lbSet) apply(ctx context.Context, vss []config.VirtualServer) {
 	}
 	for name, v := range old {
 		stop = append(stop, v.rs...)
+		s.drain(v)
 		s.d.m.DeleteVirtualServer(name)
 	}
 	s.vss = next
@@ -272,7 +283,9 @@ func (s *lbSet) realServerChanged(vsName string, r *rsState, u health.Update) {
 		return
 	}
 	r.up = u.Up
-	gone := !u.Up && unreachable(u.Result.Err)
+	// A proxy has no conntrack entries: its connections to a gone real
+	// server fail by themselves.
+	gone := !u.Up && unreachable(u.Result.Err) && !isProxy(v.cfg)
 	if gone {
 		lv := lbVirtualServer(v.cfg)
 		s.pending = append(s.pending, flushReq{vs: lv, be: lb.Backend{Addr: r.cfg.Address, Port: r.cfg.Port, Weight: r.cfg.Weight, Local: r.local}})
@@ -341,7 +354,27 @@ func (s *lbSet) sync(ctx context.Context) error {
 	var changes []change
 	s.mu.Lock()
 	vss := make([]lb.VirtualServer, 0, len(s.vss))
+	proxied := map[string][]proxy.Backend{}
 	for _, v := range s.vss {
+		if isProxy(v.cfg) {
+			healthy, bs := 0, []proxy.Backend(nil)
+			for _, r := range v.rs {
+				r.local = local[r.cfg.Address]
+				if r.up {
+					healthy++
+					bs = append(bs, proxy.Backend{Addr: r.cfg.AddrPort(), Weight: r.cfg.Weight})
+				}
+			}
+			up := healthy >= v.cfg.Quorum
+			if up {
+				proxied[v.cfg.Name] = bs
+			}
+			if up != v.up {
+				v.up = up
+				changes = append(changes, change{v.cfg.Name, up})
+			}
+			continue
+		}
 		lv := lbVirtualServer(v.cfg)
 		healthy := 0
 		for _, r := range v.rs {
@@ -363,6 +396,10 @@ func (s *lbSet) sync(ctx context.Context) error {
 	}
 	flush := s.pending
 	s.pending = nil
+	pxErr := s.updateProxies(proxied)
+	// A host whose virtual servers are all proxies never touches
+	// nftables.
+	skipTable := len(vss) == 0 && !s.applied
 	s.mu.Unlock()
 
 	// The instances hear of a change of quorum even when the table cannot
@@ -374,6 +411,9 @@ func (s *lbSet) sync(ctx context.Context) error {
 		}
 		s.metrics()
 	}()
+	if skipTable {
+		return pxErr
+	}
 	if err := t.Apply(vss); err != nil {
 		s.mu.Lock()
 		s.pending = append(flush, s.pending...)
@@ -391,7 +431,7 @@ func (s *lbSet) sync(ctx context.Context) error {
 		}
 		s.d.log.Info("flushed a gone real server's connections", "virtual_server", f.vs.Name, "real_server", netip.AddrPortFrom(f.be.Addr, f.be.Port).String(), "connections", n)
 	}
-	return nil
+	return pxErr
 }
 
 // up says whether the named virtual server is up, as last told to the
@@ -427,6 +467,7 @@ func (s *lbSet) stop() {
 	}
 	s.cancel()
 	<-s.done
+	s.stopProxies()
 	if s.applied {
 		if err := s.d.sys.LB().Remove(); err != nil {
 			s.d.log.Error("removing the load-balancing table failed; vipd cleanup removes it", "err", err)
@@ -468,6 +509,7 @@ type VirtualServerStatus struct {
 	Address   netip.Addr
 	Port      uint16
 	Protocol  string
+	Mode      string // nat or proxy
 	Scheduler string
 	Quorum    int
 	Healthy   int
@@ -484,6 +526,8 @@ type RealServerStatus struct {
 	Weight  int
 	Up      bool
 	Local   bool
+	// Connections is a proxy's live connections to the real server.
+	Connections uint64
 }
 
 // VirtualServers returns a snapshot of every virtual server, in
@@ -495,16 +539,20 @@ func (d *Daemon) VirtualServers() []VirtualServerStatus {
 	out := make([]VirtualServerStatus, 0, len(s.vss))
 	for _, v := range s.vss {
 		st := VirtualServerStatus{Name: v.cfg.Name, Address: v.cfg.Address, Port: v.cfg.Port, Protocol: v.cfg.Protocol,
-			Scheduler: v.cfg.Scheduler, Quorum: v.cfg.Quorum, Up: v.up && s.broken == nil}
+			Mode: v.cfg.Mode, Scheduler: v.cfg.Scheduler, Quorum: v.cfg.Quorum, Up: v.up && s.broken == nil}
 		if s.broken != nil {
 			st.Error = s.broken.Error()
+		} else if v.pxErr != nil {
+			st.Error = v.pxErr.Error()
 		}
+		live := liveConns(v)
 		for _, r := range v.rs {
 			up := r.up && s.broken == nil
 			if up {
 				st.Healthy++
 			}
-			st.RealServers = append(st.RealServers, RealServerStatus{Address: r.cfg.Address, Port: r.cfg.Port, Weight: r.cfg.Weight, Up: up, Local: r.local})
+			st.RealServers = append(st.RealServers, RealServerStatus{Address: r.cfg.Address, Port: r.cfg.Port, Weight: r.cfg.Weight, Up: up, Local: r.local,
+				Connections: live[r.cfg.AddrPort()]})
 		}
 		out = append(out, st)
 	}

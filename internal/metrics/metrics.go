@@ -34,6 +34,7 @@ type Metrics struct {
 	VirtualServerUp      *prometheus.GaugeVec // virtual_server
 	VirtualServerHealthy *prometheus.GaugeVec // virtual_server
 	RealServerUp         *prometheus.GaugeVec // virtual_server, address, port
+	Proxy                *ProxyCollector      // proxy virtual servers (proxy.go)
 	// BGP is the BGP speaker's sessions and routes (docs/bgp.md).
 	BGP *BGPCollector
 }
@@ -45,6 +46,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		Instances: newInstanceCollector(),
 		Routes:    newRoutesCollector(),
 		BGP:       newBGPCollector(),
+		Proxy:     newProxyCollector(),
 		PacketsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vipd_packets_dropped_total",
 			Help: "Received VRRP packets dropped, by reason.",
@@ -81,7 +83,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 	}
 	reg.MustRegister(
 		m.Instances, m.Routes, m.PacketsDropped, m.CheckUp, m.CheckDuration, m.SyncGroupState, m.BuildInfo,
-		m.VirtualServerUp, m.VirtualServerHealthy, m.RealServerUp, m.BGP,
+		m.VirtualServerUp, m.VirtualServerHealthy, m.RealServerUp, m.Proxy, m.BGP,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

@@ -97,7 +97,7 @@ type backend struct {
 
 // Proxy is one virtual server's listener and connections.
 type Proxy struct {
-	cfg Config
+	cfg atomic.Pointer[settings]
 	ln  net.Listener
 	log *slog.Logger
 
@@ -111,9 +111,14 @@ type Proxy struct {
 	closing  bool
 	idle     chan struct{} // closed when closing and the last conn ends
 
-	aff *affinity // nil without persistence
-
 	acceptDone chan struct{}
+}
+
+// settings are a Config as new connections use it, with its affinity
+// table (nil without persistence).
+type settings struct {
+	Config
+	aff *affinity
 }
 
 // Listen opens cfg.Addr with IP_FREEBIND and serves it until Close.
@@ -133,23 +138,33 @@ func Listen(cfg Config) (*Proxy, error) {
 
 // New serves ln, which Close closes.
 func New(cfg Config, ln net.Listener) *Proxy {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	p := &Proxy{ln: ln, log: cfg.Log.With("virtual_server", cfg.Name),
+		backends: map[netip.AddrPort]*backend{}, conns: map[*conn]struct{}{}, acceptDone: make(chan struct{})}
+	p.Reconfigure(cfg)
+	p.tab.Store(newTable(nil, nil))
+	go p.accept()
+	return p
+}
+
+// Reconfigure applies cfg, but for its Addr and Log, to new connections.
+// A change of Persistence forgets every client's real server.
+func (p *Proxy) Reconfigure(cfg Config) {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = DefaultConnectTimeout
 	}
 	if cfg.Tries <= 0 {
 		cfg.Tries = DefaultTries
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
+	s := &settings{Config: cfg}
+	if old := p.cfg.Load(); old != nil && old.Persistence == cfg.Persistence {
+		s.aff = old.aff
+	} else if cfg.Persistence > 0 {
+		s.aff = newAffinity(cfg.Persistence)
 	}
-	p := &Proxy{cfg: cfg, ln: ln, log: cfg.Log.With("virtual_server", cfg.Name),
-		backends: map[netip.AddrPort]*backend{}, conns: map[*conn]struct{}{}, acceptDone: make(chan struct{})}
-	if cfg.Persistence > 0 {
-		p.aff = newAffinity(cfg.Persistence)
-	}
-	p.tab.Store(newTable(nil, nil))
-	go p.accept()
-	return p
+	p.cfg.Store(s)
 }
 
 // Addr is the address the proxy listens on.
@@ -269,10 +284,11 @@ func (p *Proxy) reject(c *net.TCPConn, r Reason) {
 
 func (p *Proxy) serve(client *net.TCPConn) {
 	from := addrPort(client.RemoteAddr())
+	cfg := p.cfg.Load()
 	t := p.tab.Load()
 	first := -1
-	if p.aff != nil {
-		if a, ok := p.aff.get(from.Addr()); ok {
+	if cfg.aff != nil {
+		if a, ok := cfg.aff.get(from.Addr()); ok {
 			for i, be := range t.bs {
 				if be.addr == a && t.w[i] > 0 {
 					first = i
@@ -281,23 +297,23 @@ func (p *Proxy) serve(client *net.TCPConn) {
 		}
 	}
 	if first < 0 {
-		first = t.pick(p.cfg.Scheduler, from.Addr())
+		first = t.pick(cfg.Scheduler, from.Addr())
 	}
 	if first < 0 {
 		p.reject(client, NoBackend)
 		return
 	}
-	be, server := p.connect(t, first)
+	be, server := p.connect(cfg, t, first)
 	if server == nil {
 		p.reject(client, ConnectFailed)
 		return
 	}
-	if p.aff != nil {
-		p.aff.put(from.Addr(), be.addr)
+	if cfg.aff != nil {
+		cfg.aff.put(from.Addr(), be.addr)
 	}
-	if p.cfg.ProxyProtocol {
+	if cfg.ProxyProtocol {
 		hdr := AppendHeaderV2(nil, from, addrPort(client.LocalAddr()))
-		_ = server.SetWriteDeadline(time.Now().Add(p.cfg.ConnectTimeout))
+		_ = server.SetWriteDeadline(time.Now().Add(cfg.ConnectTimeout))
 		if _, err := server.Write(hdr); err != nil {
 			be.failures.Add(1)
 			server.Close()
@@ -321,10 +337,10 @@ func (p *Proxy) serve(client *net.TCPConn) {
 
 // connect dials the real servers of t from first on, in order, until one
 // answers or Tries have failed.
-func (p *Proxy) connect(t *table, first int) (*backend, *net.TCPConn) {
-	d := net.Dialer{Timeout: p.cfg.ConnectTimeout}
+func (p *Proxy) connect(cfg *settings, t *table, first int) (*backend, *net.TCPConn) {
+	d := net.Dialer{Timeout: cfg.ConnectTimeout}
 	tried := 0
-	for k := 0; k < len(t.bs) && tried < p.cfg.Tries; k++ {
+	for k := 0; k < len(t.bs) && tried < cfg.Tries; k++ {
 		i := (first + k) % len(t.bs)
 		if t.w[i] == 0 {
 			continue

@@ -1,0 +1,150 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	"github.com/vipd/vipd/internal/config"
+	"github.com/vipd/vipd/internal/metrics"
+	"github.com/vipd/vipd/internal/proxy"
+)
+
+// VirtualProxy is a proxy virtual server's listener and connections: on
+// Linux an internal/proxy.Proxy; in tests a record of what was asked.
+type VirtualProxy interface {
+	// Update makes bs the real servers of new connections; established
+	// ones are not touched.
+	Update(bs []proxy.Backend)
+	// Reconfigure applies a changed scheduler, persistence or PROXY
+	// protocol to new connections (the address stays).
+	Reconfigure(c proxy.Config)
+	Stats() proxy.Stats
+	// Close stops listening and lets the connections drain until ctx is
+	// done.
+	Close(ctx context.Context) error
+}
+
+// proxyConfig is v as internal/proxy takes it.
+func (s *lbSet) proxyConfig(v config.VirtualServer) proxy.Config {
+	sched, _ := proxy.ParseScheduler(v.Scheduler) // validated
+	return proxy.Config{Name: v.Name, Addr: netip.AddrPortFrom(v.Address, v.Port), Scheduler: sched,
+		Persistence: v.Persistence, ProxyProtocol: v.ProxyProtocol == "v2", Log: s.d.log}
+}
+
+func isProxy(v config.VirtualServer) bool { return v.Mode == "proxy" }
+
+// keepProxy hands prev's proxy to v when it listens on the same address
+// and port, reconfigured; otherwise prev's drains. s.mu held.
+func (s *lbSet) keepProxy(prev, v *vsState) {
+	if prev == nil || prev.px == nil {
+		return
+	}
+	if isProxy(v.cfg) && prev.cfg.Address == v.cfg.Address && prev.cfg.Port == v.cfg.Port {
+		v.px = prev.px
+		v.px.Reconfigure(s.proxyConfig(v.cfg))
+		return
+	}
+	s.drain(prev)
+}
+
+// drain closes v's proxy in the background, letting its connections go on
+// for its drain timeout; stop waits for it. s.mu held.
+func (s *lbSet) drain(v *vsState) {
+	if v.px == nil {
+		return
+	}
+	px, timeout, name := v.px, v.cfg.DrainTimeout, v.cfg.Name
+	v.px = nil
+	s.draining.Add(1)
+	go func() {
+		defer s.draining.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := px.Close(ctx); err != nil {
+			s.d.log.Warn("closing a proxy virtual server", "virtual_server", name, "err", err)
+		}
+	}()
+}
+
+// updateProxies opens the proxies not open yet and gives each its
+// healthy real servers (none below quorum). s.mu held. It returns the
+// error of a proxy that could not listen, to be tried again.
+func (s *lbSet) updateProxies(backends map[string][]proxy.Backend) error {
+	var errs []error
+	for _, v := range s.vss {
+		if !isProxy(v.cfg) {
+			continue
+		}
+		if v.px == nil {
+			px, err := s.d.sys.ListenProxy(s.proxyConfig(v.cfg))
+			if err != nil {
+				err = fmt.Errorf("virtual server %s: listening on %s: %w", v.cfg.Name, netip.AddrPortFrom(v.cfg.Address, v.cfg.Port), err)
+				if v.pxErr == nil || v.pxErr.Error() != err.Error() {
+					s.d.log.Error("proxy virtual server cannot listen; retrying", "virtual_server", v.cfg.Name, "err", err)
+				}
+				v.pxErr = err
+				errs = append(errs, err)
+				continue
+			}
+			v.px, v.pxErr = px, nil
+		}
+		v.px.Update(backends[v.cfg.Name])
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// stopProxies drains every proxy, each for its drain timeout, at once.
+func (s *lbSet) stopProxies() {
+	s.mu.Lock()
+	for _, v := range s.vss {
+		s.drain(v)
+	}
+	s.mu.Unlock()
+	s.draining.Wait()
+}
+
+// proxyStats are the proxies' counters for the metrics.
+func (s *lbSet) proxyStats() []metrics.ProxyStats {
+	type open struct {
+		name string
+		px   VirtualProxy
+	}
+	s.mu.Lock()
+	var pxs []open
+	for _, v := range s.vss {
+		if v.px != nil {
+			pxs = append(pxs, open{v.cfg.Name, v.px})
+		}
+	}
+	s.mu.Unlock()
+	out := make([]metrics.ProxyStats, 0, len(pxs))
+	for _, o := range pxs {
+		st := o.px.Stats()
+		ps := metrics.ProxyStats{VirtualServer: o.name, Retries: st.Retries, Rejected: map[string]uint64{}}
+		for _, r := range proxy.Reasons() {
+			ps.Rejected[r.String()] = st.Rejected[r]
+		}
+		for _, b := range st.Backends {
+			ps.RealServers = append(ps.RealServers, metrics.ProxyRealServer{Address: b.Addr.Addr().String(), Port: b.Addr.Port(),
+				Live: b.Live, Total: b.Total, ConnectFailures: b.ConnectFailures, BytesIn: b.BytesIn, BytesOut: b.BytesOut})
+		}
+		out = append(out, ps)
+	}
+	return out
+}
+
+// liveConns is the live connections of each real server of v's proxy.
+func liveConns(v *vsState) map[netip.AddrPort]uint64 {
+	if v.px == nil {
+		return nil
+	}
+	out := map[netip.AddrPort]uint64{}
+	for _, b := range v.px.Stats().Backends {
+		out[b.Addr] = b.Live
+	}
+	return out
+}
