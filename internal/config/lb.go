@@ -11,20 +11,23 @@ import (
 
 // Defaults of a virtual server.
 const (
-	DefaultVSProtocol  = "tcp"
-	DefaultVSMode      = "nat"
-	DefaultVSScheduler = "round_robin"
-	DefaultVSQuorum    = 1
-	DefaultRealWeight  = 1
-	MaxRealWeight      = 256
-	DefaultRSCheckTime = time.Second
-	// DefaultDrainTimeout is how long a proxy virtual server's connections
-	// may go on after a stop or its removal; MaxDrainTimeout bounds it
-	// below the systemd unit's TimeoutStopSec.
-	DefaultDrainTimeout = 5 * time.Second
-	MaxDrainTimeout     = 30 * time.Second
+	DefaultVSProtocol   = "tcp"
+	DefaultVSMode       = "nat"
+	DefaultVSScheduler  = "round_robin"
+	DefaultVSQuorum     = 1
+	DefaultRealWeight   = 1
+	MaxRealWeight       = 256
+	DefaultRSCheckTime  = time.Second
 	defaultHTTPPath     = "/"
 	maxVSWeightsReduced = 1024 // lb.MaxWeight: the size of a virtual server's map
+)
+
+// DefaultDrainTimeout is how long a proxy virtual server's connections may
+// go on after a stop or its removal; MaxDrainTimeout bounds it below the
+// systemd unit's TimeoutStopSec.
+const (
+	DefaultDrainTimeout = 5 * time.Second
+	MaxDrainTimeout     = 30 * time.Second
 )
 
 // VirtualServer is an address, port and protocol whose connections vipd
