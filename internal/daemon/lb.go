@@ -357,18 +357,25 @@ func (s *lbSet) sync(ctx context.Context) error {
 	proxied := map[string][]proxy.Backend{}
 	for _, v := range s.vss {
 		if isProxy(v.cfg) {
-			healthy, bs := 0, []proxy.Backend(nil)
+			// Every real server, the ones that take no new connections
+			// with weight 0: the proxy keeps their counters.
+			healthy, bs := 0, make([]proxy.Backend, 0, len(v.rs))
 			for _, r := range v.rs {
 				r.local = local[r.cfg.Address]
+				w := 0
 				if r.up {
 					healthy++
-					bs = append(bs, proxy.Backend{Addr: r.cfg.AddrPort(), Weight: r.cfg.Weight})
+					w = r.cfg.Weight
 				}
+				bs = append(bs, proxy.Backend{Addr: r.cfg.AddrPort(), Weight: w})
 			}
 			up := healthy >= v.cfg.Quorum
-			if up {
-				proxied[v.cfg.Name] = bs
+			if !up {
+				for i := range bs {
+					bs[i].Weight = 0
+				}
 			}
+			proxied[v.cfg.Name] = bs
 			if up != v.up {
 				v.up = up
 				changes = append(changes, change{v.cfg.Name, up})

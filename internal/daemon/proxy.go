@@ -13,8 +13,9 @@ import (
 // VirtualProxy is a proxy virtual server's listener and connections: on
 // Linux an internal/proxy.Proxy; in tests a record of what was asked.
 type VirtualProxy interface {
-	// Update makes bs the real servers of new connections; established
-	// ones are not touched.
+	// Update makes bs the real servers of the proxy, those of weight 0
+	// taking no new connections; established connections are not
+	// touched.
 	Update(bs []proxy.Backend)
 	// Reconfigure applies a changed scheduler, persistence or PROXY
 	// protocol to new connections (the address stays).
@@ -67,8 +68,8 @@ func (s *lbSet) drain(v *vsState) {
 	}()
 }
 
-// updateProxies opens the proxies not open yet and gives each its
-// healthy real servers (none below quorum). s.mu held. It returns the
+// updateProxies opens the proxies not open yet and gives each its real
+// servers, weighted while healthy (none below quorum). s.mu held. It returns the
 // error of a proxy that could not listen, to be tried again.
 func (s *lbSet) updateProxies(backends map[string][]proxy.Backend) error {
 	var errs []error

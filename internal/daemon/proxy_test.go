@@ -26,7 +26,7 @@ type fakeProxies struct {
 type fakeProxy struct {
 	mu       sync.Mutex
 	cfg      proxy.Config
-	backends []string // "addr:port weight", sorted
+	backends []string // "addr:port" of weight > 0, sorted
 	updates  int
 	closed   bool
 	drain    time.Duration // the Close context's time left
@@ -74,7 +74,9 @@ func (p *fakeProxy) Update(bs []proxy.Backend) {
 	defer p.mu.Unlock()
 	p.backends = p.backends[:0]
 	for _, b := range bs {
-		p.backends = append(p.backends, b.Addr.String())
+		if b.Weight > 0 {
+			p.backends = append(p.backends, b.Addr.String())
+		}
 	}
 	sort.Strings(p.backends)
 	p.updates++

@@ -58,8 +58,7 @@ type Config struct {
 	Log           *slog.Logger
 }
 
-// Backend is a healthy real server and its weight (0: no new
-// connections).
+// Backend is a real server and its weight (0: no new connections).
 type Backend struct {
 	Addr   netip.AddrPort
 	Weight int
@@ -170,8 +169,11 @@ func (p *Proxy) Reconfigure(cfg Config) {
 // Addr is the address the proxy listens on.
 func (p *Proxy) Addr() net.Addr { return p.ln.Addr() }
 
-// Update makes bs the real servers of new connections. Established
-// connections go on, whichever real server they are on.
+// Update makes bs the real servers of new connections, those of weight 0
+// excepted: giving every configured real server, the unhealthy ones with
+// weight 0, keeps their counters. Established connections go on,
+// whichever real server they are on; a real server left out is forgotten
+// once its last connection ends.
 func (p *Proxy) Update(bs []Backend) {
 	p.mu.Lock()
 	keep := make(map[netip.AddrPort]bool, len(bs))
