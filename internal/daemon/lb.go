@@ -332,7 +332,10 @@ func (s *lbSet) run(ctx context.Context) {
 		case <-time.After(lbDebounce):
 		}
 		if err := s.sync(ctx); err != nil {
-			s.d.log.Error("load-balancing table not replaced; retrying", "err", err)
+			// A proxy that cannot listen was logged when it began.
+			if !errors.Is(err, errProxyListen) {
+				s.d.log.Error("load-balancing table not replaced; retrying", "err", err)
+			}
 			retry.Reset(lbRetry)
 		}
 	}

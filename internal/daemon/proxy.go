@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 
@@ -25,6 +26,10 @@ type VirtualProxy interface {
 	// done.
 	Close(ctx context.Context) error
 }
+
+// errProxyListen marks a proxy that could not listen, tried again every
+// lbRetry.
+var errProxyListen = errors.New("proxy cannot listen")
 
 // proxyConfig is v as internal/proxy takes it.
 func (s *lbSet) proxyConfig(v config.VirtualServer) proxy.Config {
@@ -80,7 +85,7 @@ func (s *lbSet) updateProxies(backends map[string][]proxy.Backend) error {
 		if v.px == nil {
 			px, err := s.d.sys.ListenProxy(s.proxyConfig(v.cfg))
 			if err != nil {
-				err = fmt.Errorf("virtual server %s: listening on %s: %w", v.cfg.Name, netip.AddrPortFrom(v.cfg.Address, v.cfg.Port), err)
+				err = fmt.Errorf("%w: virtual server %s on %s: %w", errProxyListen, v.cfg.Name, netip.AddrPortFrom(v.cfg.Address, v.cfg.Port), err)
 				if v.pxErr == nil || v.pxErr.Error() != err.Error() {
 					s.d.log.Error("proxy virtual server cannot listen; retrying", "virtual_server", v.cfg.Name, "err", err)
 				}
