@@ -490,3 +490,38 @@ func TestProxyProtocolSent(t *testing.T) {
 		t.Errorf("the real server read %x, want %x", got, want)
 	}
 }
+
+// TestWeightZeroAndReconfigure: a real server of weight 0 takes no new
+// connections but keeps its counters; Reconfigure changes the scheduler
+// of the next connections.
+func TestWeightZeroAndReconfigure(t *testing.T) {
+	a := startRealServer(t, "a", sayName)
+	b := startRealServer(t, "b", sayName)
+	p := startProxy(t, Config{Scheduler: RoundRobin}, Backend{a.addr, 1}, Backend{b.addr, 1})
+	names(t, p, 2)
+	p.Update([]Backend{{a.addr, 0}, {b.addr, 1}})
+	for _, n := range names(t, p, 3) {
+		if n != "b" {
+			t.Fatalf("a real server of weight 0 got a connection")
+		}
+	}
+	waitFor(t, "connections to end", func() bool { return liveOf(p, a.addr)+liveOf(p, b.addr) == 0 })
+	var aStats *BackendStats
+	for _, s := range p.Stats().Backends {
+		if s.Addr == a.addr {
+			aStats = &s
+		}
+	}
+	if aStats == nil || aStats.Total != 1 {
+		t.Errorf("the weight-0 real server's counters: %+v, want its 1 connection", aStats)
+	}
+
+	p.Update([]Backend{{a.addr, 1}, {b.addr, 1}})
+	p.Reconfigure(Config{Scheduler: SourceHash})
+	got := names(t, p, 4)
+	for _, n := range got {
+		if n != got[0] {
+			t.Fatalf("after Reconfigure to source_hash one client went to %v", got)
+		}
+	}
+}
