@@ -1,7 +1,13 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -299,5 +305,100 @@ func TestProxyReload(t *testing.T) {
 	got := lbSpread(t, l, vip, 10)
 	if got[n3.Name] != 0 || got[n1.Name] != 5 || got[n2.Name] != 5 {
 		t.Errorf("after the reload: spread %v, want n1 and n2 only, 5 each", got)
+	}
+}
+
+// TestProxyProtocol: with proxy_protocol v2 the real server reads the
+// client's address and port, and the virtual server's, before the
+// client's bytes.
+func TestProxyProtocol(t *testing.T) {
+	r := newRigOf(t, lab.VIP, lab.Config{Nodes: 2})
+	l := r.l
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	ln, err := svcListenIn(n2.NS, fmt.Sprintf("%s:%d", n2.Addr.Addr(), lbRealPort))
+	if err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				// A health check closes without a header.
+				hdr := make([]byte, 28) // 16 + 12 for TCP over IPv4
+				if _, err := io.ReadFull(c, hdr); err != nil {
+					return
+				}
+				if !bytes.Equal(hdr[:12], []byte("\r\n\r\n\x00\r\nQUIT\n")) || hdr[12] != 0x21 || hdr[13] != 0x11 || binary.BigEndian.Uint16(hdr[14:]) != 12 {
+					fmt.Fprintf(c, "bad header %x\n", hdr)
+					return
+				}
+				src := netip.AddrPortFrom(netip.AddrFrom4([4]byte(hdr[16:20])), binary.BigEndian.Uint16(hdr[24:]))
+				dst := netip.AddrPortFrom(netip.AddrFrom4([4]byte(hdr[20:24])), binary.BigEndian.Uint16(hdr[26:]))
+				fmt.Fprintf(c, "%s %s %s\n", src, dst, c.RemoteAddr().(*net.TCPAddr).IP)
+			}()
+		}
+	}()
+	c1 := startSvc(t, l, n1, svcConfig{Instances: []svcInstance{svcInst(150, true)},
+		VirtualServers: proxyVS("web", lab.VIP.Addr(), []netip.Addr{n2.Addr.Addr()}, "proxy_protocol: v2", "check: {tcp: {}, interval: 100ms, timeout: 90ms, fall: 2, rise: 1}")})
+	svcWaitState(t, c1.Socket, "api", "master")
+	proxyHealthy(t, c1.Socket, 1)
+	vip := fmt.Sprintf("%s:%d", lab.VIP.Addr(), lbPort)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := l.Client.Dial(ctx, "tcp", vip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	want := fmt.Sprintf("%s %s %s\n", c.LocalAddr().(*net.TCPAddr).AddrPort(), vip, n1.Addr.Addr())
+	if err != nil || line != want {
+		t.Errorf("the real server read %q (%v), want %q: the client, the VIP, and the connection from n1", line, err, want)
+	}
+}
+
+// TestProxyDrainAtStop: a proxy virtual server on an address that stays
+// (the node's own, no VIP) lets an established connection go on after
+// SIGTERM for its drain_timeout, then closes it, and vipd exits.
+func TestProxyDrainAtStop(t *testing.T) {
+	r := newRigOf(t, lab.VIP, lab.Config{Nodes: 2})
+	l := r.l
+	n1, n2 := l.Nodes[0], l.Nodes[1]
+	lbStartRealServer(t, n2.Name, n2.NS, fmt.Sprintf("%s:%d", n2.Addr.Addr(), lbRealPort))
+	const drain = 2 * time.Second
+	c1 := startSvc(t, l, n1, svcConfig{Instances: []svcInstance{svcInst(150, true)},
+		VirtualServers: proxyVS("web", n1.Addr.Addr(), []netip.Addr{n2.Addr.Addr()}, "drain_timeout: "+drain.String(),
+			"check: {tcp: {}, interval: 100ms, timeout: 90ms, fall: 2, rise: 1}")})
+	svcWaitState(t, c1.Socket, "api", "master")
+	proxyHealthy(t, c1.Socket, 1)
+	h := lbHold(t, l, fmt.Sprintf("%s:%d", n1.Addr.Addr(), lbPort))
+
+	type stopped struct {
+		took time.Duration
+		err  error
+	}
+	done := make(chan stopped, 1)
+	go func() {
+		took, err := n1.Stop()
+		done <- stopped{took, err}
+	}()
+	time.Sleep(drain / 2)
+	if line, err := h.echo(); err != nil || !strings.HasPrefix(line, n2.Name+" ping") {
+		t.Errorf("halfway through the drain: %q, %v; want the connection to go on", line, err)
+	}
+	s := <-done
+	t.Logf("vipd exited %v after SIGTERM with a connection open (drain_timeout %v)", s.took.Round(time.Millisecond), drain)
+	if s.err != nil || s.took < drain || s.took > drain+3*time.Second {
+		t.Errorf("stop took %v (%v), want the %v drain and a little", s.took, s.err, drain)
+	}
+	if _, err := h.echo(); err == nil {
+		t.Error("the connection still answers after the drain")
 	}
 }
