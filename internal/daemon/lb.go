@@ -358,6 +358,7 @@ func (s *lbSet) sync(ctx context.Context) error {
 	s.mu.Lock()
 	vss := make([]lb.VirtualServer, 0, len(s.vss))
 	proxied := map[string][]proxy.Backend{}
+	var pxErr error
 	for _, v := range s.vss {
 		if isProxy(v.cfg) {
 			// Every real server, the ones that take no new connections
@@ -372,7 +373,12 @@ func (s *lbSet) sync(ctx context.Context) error {
 				}
 				bs = append(bs, proxy.Backend{Addr: r.cfg.AddrPort(), Weight: w})
 			}
-			up := healthy >= v.cfg.Quorum
+			// One that cannot listen is down, like a table that cannot
+			// be applied.
+			if err := s.openProxy(v); err != nil {
+				pxErr = err
+			}
+			up := healthy >= v.cfg.Quorum && v.px != nil
 			if !up {
 				for i := range bs {
 					bs[i].Weight = 0
@@ -406,7 +412,7 @@ func (s *lbSet) sync(ctx context.Context) error {
 	}
 	flush := s.pending
 	s.pending = nil
-	pxErr := s.updateProxies(proxied)
+	s.updateProxies(proxied)
 	// A host whose virtual servers are all proxies never touches
 	// nftables.
 	skipTable := len(vss) == 0 && !s.applied

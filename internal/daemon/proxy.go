@@ -73,34 +73,36 @@ func (s *lbSet) drain(v *vsState) {
 	}()
 }
 
-// updateProxies opens the proxies not open yet and gives each its real
-// servers, weighted while healthy (none below quorum). s.mu held. It returns the
-// error of a proxy that could not listen, to be tried again.
-func (s *lbSet) updateProxies(backends map[string][]proxy.Backend) error {
-	var errs []error
-	for _, v := range s.vss {
-		if !isProxy(v.cfg) {
-			continue
-		}
-		if v.px == nil {
-			px, err := s.d.sys.ListenProxy(s.proxyConfig(v.cfg))
-			if err != nil {
-				err = fmt.Errorf("%w: virtual server %s on %s: %w", errProxyListen, v.cfg.Name, netip.AddrPortFrom(v.cfg.Address, v.cfg.Port), err)
-				if v.pxErr == nil || v.pxErr.Error() != err.Error() {
-					s.d.log.Error("proxy virtual server cannot listen; retrying", "virtual_server", v.cfg.Name, "err", err)
-				}
-				v.pxErr = err
-				errs = append(errs, err)
-				continue
-			}
-			v.px, v.pxErr = px, nil
-		}
-		v.px.Update(backends[v.cfg.Name])
+// openProxy opens v's listener unless it is open; s.mu held. The error
+// says it could not, to be tried again.
+func (s *lbSet) openProxy(v *vsState) error {
+	if v.px != nil {
+		return nil
 	}
-	if len(errs) > 0 {
-		return errs[0]
+	px, err := s.d.sys.ListenProxy(s.proxyConfig(v.cfg))
+	if err != nil {
+		err = fmt.Errorf("%w: virtual server %s on %s: %w", errProxyListen, v.cfg.Name, netip.AddrPortFrom(v.cfg.Address, v.cfg.Port), err)
+		if v.pxErr == nil || v.pxErr.Error() != err.Error() {
+			s.d.log.Error("proxy virtual server cannot listen; it is down, retrying", "virtual_server", v.cfg.Name, "err", err)
+		}
+		v.pxErr = err
+		return err
 	}
+	if v.pxErr != nil {
+		s.d.log.Info("proxy virtual server listening", "virtual_server", v.cfg.Name)
+	}
+	v.px, v.pxErr = px, nil
 	return nil
+}
+
+// updateProxies gives each open proxy its real servers, weighted while
+// healthy (none below quorum); s.mu held.
+func (s *lbSet) updateProxies(backends map[string][]proxy.Backend) {
+	for _, v := range s.vss {
+		if v.px != nil {
+			v.px.Update(backends[v.cfg.Name])
+		}
+	}
 }
 
 // stopProxies drains every proxy, each for its drain timeout, at once.

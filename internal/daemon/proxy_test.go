@@ -195,7 +195,7 @@ func TestProxyVirtualServer(t *testing.T) {
 
 // TestProxyReload: real servers come and go in the same proxy (its
 // connections untouched); a new scheduler is applied in place; a removed
-// virtual server drains; a listener that fails is retried.
+// virtual server drains; one that cannot listen is down, and retried.
 func TestProxyReload(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		seg := &segment{}
@@ -231,9 +231,9 @@ func TestProxyReload(t *testing.T) {
 		h.px.listenErr = errors.New("bind: address already in use")
 		h.px.mu.Unlock()
 		n.d.Reload(lbConfig(150, nil, next))
-		waitFor(t, time.Second, "the error in the status", func() bool {
+		waitFor(t, time.Second, "the error in the status, the virtual server down", func() bool {
 			st := n.d.VirtualServers()
-			return len(st) == 1 && st[0].Error != ""
+			return len(st) == 1 && st[0].Error != "" && !st[0].Up
 		})
 		h.px.mu.Lock()
 		h.px.listenErr = nil
@@ -242,8 +242,8 @@ func TestProxyReload(t *testing.T) {
 			p := h.px.last("apiserver")
 			return p != first && p != nil && len(backends()) == 2
 		})
-		if st := n.d.VirtualServers(); st[0].Error != "" {
-			t.Errorf("error left after the retry: %s", st[0].Error)
+		if st := n.d.VirtualServers(); st[0].Error != "" || !st[0].Up {
+			t.Errorf("after the retry: error %q, up %v", st[0].Error, st[0].Up)
 		}
 	})
 }
