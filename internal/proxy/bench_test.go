@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net"
 	"testing"
@@ -28,7 +29,8 @@ func BenchmarkConnection(b *testing.B) {
 			}()
 		}
 	}()
-	pln, err := net.Listen("tcp4", "127.0.0.1:0")
+	lc := listenConfig()
+	pln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,7 +2,7 @@
 
 package proxy
 
-import "syscall"
+import "net"
 
-// freebind does nothing: elsewhere the address must be the host's.
-func freebind(string, string, syscall.RawConn) error { return nil }
+// listenConfig is Go's default: elsewhere the address must be the host's.
+func listenConfig() net.ListenConfig { return net.ListenConfig{} }

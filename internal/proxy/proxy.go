@@ -127,7 +127,7 @@ func Listen(cfg Config) (*Proxy, error) {
 	if cfg.Addr.Addr().Is6() {
 		network = "tcp6"
 	}
-	lc := net.ListenConfig{Control: freebind}
+	lc := listenConfig()
 	ln, err := lc.Listen(context.Background(), network, cfg.Addr.String())
 	if err != nil {
 		return nil, err
