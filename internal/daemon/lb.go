@@ -80,6 +80,9 @@ type vsState struct {
 	// it could not listen.
 	px    VirtualProxy
 	pxErr error
+	// resets are real servers found gone whose proxied connections are
+	// reset after the next update (proxy.go).
+	resets []netip.AddrPort
 }
 
 type rsState struct {
@@ -283,10 +286,10 @@ func (s *lbSet) realServerChanged(vsName string, r *rsState, u health.Update) {
 		return
 	}
 	r.up = u.Up
-	// A proxy has no conntrack entries: its connections to a gone real
-	// server fail by themselves.
-	gone := !u.Up && unreachable(u.Result.Err) && !isProxy(v.cfg)
-	if gone {
+	gone := !u.Up && unreachable(u.Result.Err)
+	if gone && isProxy(v.cfg) {
+		gone = v.resetGone(r, u.Result.Err)
+	} else if gone {
 		lv := lbVirtualServer(v.cfg)
 		s.pending = append(s.pending, flushReq{vs: lv, be: lb.Backend{Addr: r.cfg.Address, Port: r.cfg.Port, Weight: r.cfg.Weight, Local: r.local}})
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"syscall"
 
 	"github.com/vipd/vipd/internal/config"
 	"github.com/vipd/vipd/internal/metrics"
@@ -22,6 +23,9 @@ type VirtualProxy interface {
 	// protocol to new connections (the address stays).
 	Reconfigure(c proxy.Config)
 	Stats() proxy.Stats
+	// Reset closes the connections to the real server at addr, with a
+	// reset towards their clients.
+	Reset(addr netip.AddrPort) int
 	// Close stops listening and lets the connections drain until ctx is
 	// done.
 	Close(ctx context.Context) error
@@ -96,13 +100,36 @@ func (s *lbSet) openProxy(v *vsState) error {
 }
 
 // updateProxies gives each open proxy its real servers, weighted while
-// healthy (none below quorum); s.mu held.
+// healthy (none below quorum), then resets the connections of the real
+// servers found gone; s.mu held.
 func (s *lbSet) updateProxies(backends map[string][]proxy.Backend) {
 	for _, v := range s.vss {
-		if v.px != nil {
-			v.px.Update(backends[v.cfg.Name])
+		if v.px == nil {
+			v.resets = nil
+			continue
 		}
+		v.px.Update(backends[v.cfg.Name])
+		for _, a := range v.resets {
+			n := v.px.Reset(a)
+			s.d.log.Info("reset a gone real server's connections", "virtual_server", v.cfg.Name, "real_server", a.String(), "connections", n)
+		}
+		v.resets = nil
 	}
+}
+
+// resetGone notes that r, a real server of proxy v, failed its check with
+// err, and says whether it is gone: unroutable or silent, as a host that
+// went away. Its proxied connections would hang until keepalive gives up,
+// so they are reset after the next update, as nat flushes conntrack. A
+// refused connect is not gone: the host is up, and its kernel has reset
+// the connections of a process that died; a real server that stopped
+// accepting keeps its connections to finish them. s.mu held.
+func (v *vsState) resetGone(r *rsState, err error) bool {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return false
+	}
+	v.resets = append(v.resets, r.cfg.AddrPort())
+	return true
 }
 
 // stopProxies drains every proxy, each for its drain timeout, at once.

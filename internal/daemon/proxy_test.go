@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vipd/vipd/internal/config"
+	"github.com/vipd/vipd/internal/health"
 	"github.com/vipd/vipd/internal/proxy"
 )
 
@@ -31,6 +32,7 @@ type fakeProxy struct {
 	closed   bool
 	drain    time.Duration // the Close context's time left
 	live     map[netip.AddrPort]uint64
+	resets   []string
 }
 
 var _ VirtualProxy = (*fakeProxy)(nil)
@@ -97,6 +99,13 @@ func (p *fakeProxy) Stats() proxy.Stats {
 		s.Backends = append(s.Backends, proxy.BackendStats{Addr: a, Live: n, Total: 10 * n})
 	}
 	return s
+}
+
+func (p *fakeProxy) Reset(a netip.AddrPort) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.resets = append(p.resets, a.String())
+	return 1
 }
 
 func (p *fakeProxy) Close(ctx context.Context) error {
@@ -179,6 +188,19 @@ func TestProxyVirtualServer(t *testing.T) {
 		if f := h.lb.flushes(); len(f) != 0 {
 			t.Errorf("a proxy's gone real servers flushed conntrack: %v", f)
 		}
+		p.mu.Lock()
+		resets := slices.Clone(p.resets)
+		p.mu.Unlock()
+		if len(resets) != 0 {
+			t.Errorf("refused real servers had their connections reset: %v", resets)
+		}
+		// Silent (a host gone): its connections are reset after the update.
+		rs["192.0.2.13:6443"].set(health.ErrTimeout)
+		waitFor(t, time.Second, "192.0.2.13's connections reset", func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return slices.Equal(p.resets, []string{"192.0.2.13:6443"}) && !slices.Contains(p.backends, "192.0.2.13:6443")
+		})
 
 		n.stop()
 		_, _, closed, drain := p.state()

@@ -224,6 +224,24 @@ func (p *Proxy) Stats() Stats {
 	return s
 }
 
+// Reset closes the connections to the real server at addr, with a reset
+// towards their clients so that they reconnect at once: for a real server
+// found gone, whose connections would otherwise hang until keepalive
+// gives up. It returns how many there were.
+func (p *Proxy) Reset(addr netip.AddrPort) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for c := range p.conns {
+		if c.be.addr == addr {
+			_ = c.client.SetLinger(0)
+			c.abort()
+			n++
+		}
+	}
+	return n
+}
+
 // Close stops accepting, waits for the connections to end until ctx is
 // done, and then closes those left.
 func (p *Proxy) Close(ctx context.Context) error {
@@ -324,7 +342,7 @@ func (p *Proxy) serve(client *net.TCPConn) {
 		}
 		_ = server.SetWriteDeadline(time.Time{})
 	}
-	c := &conn{client: client, server: server}
+	c := &conn{client: client, server: server, be: be}
 	be.total.Add(1)
 	be.live.Add(1)
 	if !p.track(c) {
@@ -397,6 +415,7 @@ const copyChunk = 1 << 20
 // conn is a client's connection and its real server's.
 type conn struct {
 	client, server *net.TCPConn
+	be             *backend
 }
 
 // run moves bytes both ways until both directions end. A direction that

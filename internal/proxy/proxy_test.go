@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -523,5 +524,32 @@ func TestWeightZeroAndReconfigure(t *testing.T) {
 		if n != got[0] {
 			t.Fatalf("after Reconfigure to source_hash one client went to %v", got)
 		}
+	}
+}
+
+func TestReset(t *testing.T) {
+	a := startRealServer(t, "a", holdOpen)
+	b := startRealServer(t, "b", holdOpen)
+	p := startProxy(t, Config{}, Backend{a.addr, 1}, Backend{b.addr, 1})
+	held := map[string]net.Conn{}
+	for range 2 {
+		c, err := net.Dial("tcp", p.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		held[strings.TrimSpace(line)] = c
+	}
+	if n := p.Reset(a.addr); n != 1 {
+		t.Errorf("Reset closed %d connections, want 1", n)
+	}
+	held["a"].SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := held["a"].Read(make([]byte, 1)); err == nil || !strings.Contains(err.Error(), "reset") {
+		t.Errorf("the client of the reset real server read %v, want a reset", err)
+	}
+	held["b"].SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := held["b"].Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the other connection: %v, want it open", err)
 	}
 }

@@ -402,3 +402,46 @@ func TestProxyDrainAtStop(t *testing.T) {
 		t.Error("the connection still answers after the drain")
 	}
 }
+
+// TestProxyRealServerGone: a real server whose host goes silent (its cable
+// cut) fails its check by timeout; its proxied connections, which would
+// hang until keepalive gave up, are reset, and the others go on.
+func TestProxyRealServerGone(t *testing.T) {
+	r := newRigOf(t, lab.VIP, lab.Config{Nodes: 3})
+	l := r.l
+	n1, n2, n3 := l.Nodes[0], l.Nodes[1], l.Nodes[2]
+	for _, n := range l.Nodes[1:] {
+		lbStartRealServer(t, n.Name, n.NS, fmt.Sprintf("%s:%d", n.Addr.Addr(), lbRealPort))
+	}
+	c1 := startSvc(t, l, n1, svcConfig{Instances: []svcInstance{svcInst(150, true)},
+		VirtualServers: proxyVS("web", lab.VIP.Addr(), nodeAddrs(l.Nodes[1:]), "check: {tcp: {}, interval: 100ms, timeout: 90ms, fall: 2, rise: 1}")})
+	svcWaitState(t, c1.Socket, "api", "master")
+	proxyHealthy(t, c1.Socket, 2)
+	vip := fmt.Sprintf("%s:%d", lab.VIP.Addr(), lbPort)
+	held := map[string]*lbHeld{}
+	for i := 0; i < 8 && len(held) < 2; i++ {
+		h := lbHold(t, l, vip)
+		if held[h.name] == nil {
+			held[h.name] = h
+		}
+	}
+	if len(held) != 2 {
+		t.Fatalf("connections held to %d real servers, want 2", len(held))
+	}
+	if err := n3.CutLink(); err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	svcWaitFor(t, "the gone real server's connections reset", patience, func() (bool, string) {
+		recs := svcLogRecords(t, n1, "reset a gone real server's connections")
+		return len(recs) > 0, fmt.Sprint(recs)
+	})
+	start := time.Now()
+	if line, err := held[n3.Name].echo(); err == nil || !strings.Contains(err.Error(), "reset") {
+		t.Errorf("the connection to the gone real server: %q, %v; want a reset", line, err)
+	} else {
+		t.Logf("the connection to the gone real server failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	if line, err := held[n2.Name].echo(); err != nil || !strings.HasPrefix(line, n2.Name+" ping") {
+		t.Errorf("the connection to %s: %q, %v; want it untouched", n2.Name, line, err)
+	}
+}
