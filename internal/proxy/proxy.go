@@ -173,7 +173,7 @@ func (p *Proxy) Addr() net.Addr { return p.ln.Addr() }
 // excepted: giving every configured real server, the unhealthy ones with
 // weight 0, keeps their counters. Established connections go on,
 // whichever real server they are on; a real server left out is forgotten
-// once its last connection ends.
+// by the first Update after its last connection ended.
 func (p *Proxy) Update(bs []Backend) {
 	p.mu.Lock()
 	keep := make(map[netip.AddrPort]bool, len(bs))
