@@ -90,18 +90,7 @@ func idleRun(ctx context.Context, l *lab.Lab, d *daemon, interval time.Duration)
 	if err != nil {
 		return r, err
 	}
-	a, err := readUsages(roles)
-	if err != nil {
-		return r, err
-	}
-	if err := sleep(ctx, idleWindow); err != nil {
-		return r, err
-	}
-	b, err := readUsages(roles)
-	if err != nil {
-		return r, err
-	}
-	return idleResult{usage: [2][]lab.Usage{a, b}, roles: roles}, nil
+	return idleWindowOf(ctx, roles)
 }
 
 // measureFloor runs "vipd-lab wake-floor" (self) in the Master's node at
@@ -134,18 +123,7 @@ func floorRun(ctx context.Context, l *lab.Lab, self string, interval time.Durati
 		return r, err
 	}
 	roles := []lab.Process{{Role: "floor", PID: p.cmd.Process.Pid}}
-	a, err := readUsages(roles)
-	if err != nil {
-		return r, err
-	}
-	if err := sleep(ctx, idleWindow); err != nil {
-		return r, err
-	}
-	b, err := readUsages(roles)
-	if err != nil {
-		return r, err
-	}
-	return idleResult{usage: [2][]lab.Usage{a, b}, roles: roles}, nil
+	return idleWindowOf(ctx, roles)
 }
 
 func (sc *idleScenario) rows() []row {
@@ -172,4 +150,20 @@ func (sc *idleScenario) rows() []row {
 		}
 	}
 	return rows
+}
+
+// idleWindowOf reads roles' usage, then again after idleWindow.
+func idleWindowOf(ctx context.Context, roles []lab.Process) (idleResult, error) {
+	a, err := readUsages(roles)
+	if err != nil {
+		return idleResult{}, err
+	}
+	if err := sleep(ctx, idleWindow); err != nil {
+		return idleResult{}, err
+	}
+	b, err := readUsages(roles)
+	if err != nil {
+		return idleResult{}, err
+	}
+	return idleResult{usage: [2][]lab.Usage{a, b}, roles: roles}, nil
 }

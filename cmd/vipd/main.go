@@ -315,9 +315,10 @@ func (a *app) VirtualServers() []control.VirtualServer {
 			Scheduler: v.Scheduler, Quorum: v.Quorum, Healthy: v.Healthy, Up: v.Up, Error: v.Error,
 			RealServers: make([]control.RealServer, 0, len(v.RealServers))}
 		for _, r := range v.RealServers {
-			cr := control.RealServer{Address: r.Address.String(), Port: r.Port, Weight: r.Weight, Up: r.Up, Local: r.Local}
+			cr := control.RealServer{Address: r.Address.String(), Port: r.Port, Weight: r.Weight, Up: r.Up, Local: r.Local,
+				Connections: r.Connections}
 			if v.Mode == "proxy" {
-				cr.LiveConnections = &r.Connections
+				cr.LiveConnections = &r.Live
 			}
 			cv.RealServers = append(cv.RealServers, cr)
 		}

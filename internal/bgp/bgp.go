@@ -1,3 +1,5 @@
+//go:build !nobgp
+
 package bgp
 
 import (
@@ -31,22 +33,6 @@ const (
 	// before it closes the sessions.
 	withdrawWait = 200 * time.Millisecond
 )
-
-// Peer is what a session is now.
-type Peer struct {
-	Address netip.Addr `json:"address"`
-	ASN     uint32     `json:"asn"`
-	// State is GoBGP's name of the session state: idle, connect,
-	// active, opensent, openconfirm, established.
-	State string `json:"state"`
-	// Since is when the session was established; zero unless it is.
-	Since time.Time `json:"since,omitzero"`
-	// Reason is why the last session ended, as GoBGP tells it.
-	Reason string `json:"reason,omitempty"`
-}
-
-// Established reports whether the session is up.
-func (p Peer) Established() bool { return p.State == "established" }
 
 // Speaker is one GoBGP server with vipd's peers and routes. Its methods
 // never wait for the network: they record what is wanted and wake the
@@ -479,24 +465,6 @@ func stateName(s api.PeerState_SessionState) string {
 		return "established"
 	}
 	return fmt.Sprintf("unknown(%d)", s)
-}
-
-// StateValue is the number vipd_bgp_peer_state exports for a state name:
-// 0 idle, 1 connect, 2 active, 3 opensent, 4 openconfirm, 5 established.
-func StateValue(state string) float64 {
-	switch state {
-	case "connect":
-		return 1
-	case "active":
-		return 2
-	case "opensent":
-		return 3
-	case "openconfirm":
-		return 4
-	case "established":
-		return 5
-	}
-	return 0
 }
 
 // shutdown withdraws everything, waits for the UPDATEs to leave, and

@@ -57,6 +57,10 @@ type bgpDecoder struct {
 // bgp decodes the top-level bgp section.
 func (d *decoder) bgp(n *yaml.Node, path string) *BGP {
 	d.bgpd.section = n
+	if !BGPLinked {
+		d.errorf(n, path, "this vipd was built without BGP (go build -tags nobgp); use a build without that tag")
+		return nil
+	}
 	b := &BGP{}
 	vals, _ := d.mapping(n, path, []field{
 		{name: "asn", required: true, decode: setInt(d, &b.ASN, 1, maxASN)},

@@ -34,6 +34,8 @@ type RealServer struct {
 	// Local says the real server is on this host: it sees the clients'
 	// addresses, where a remote one sees this host's.
 	Local bool `json:"local"`
+	// Connections is how many new connections it was sent.
+	Connections uint64 `json:"connections"`
 	// LiveConnections is what a proxy virtual server carries to the real
 	// server now; absent with nat.
 	LiveConnections *uint64 `json:"live_connections,omitempty"`
@@ -56,11 +58,11 @@ func StatusAll(ctx context.Context, path string) ([]Instance, []VirtualServer, e
 
 // WriteVirtualServers writes vss as a table, one line per real server:
 //
-//	VIRTUAL SERVER  ADDRESS          PROTO  MODE   STATE  HEALTHY  REAL SERVER      WEIGHT  CHECK  LOCAL  LIVE
-//	apiserver       192.0.2.50:6443  tcp    proxy  up     2/3 ≥1   192.0.2.11:6443  1       up     yes    12
+//	VIRTUAL SERVER  ADDRESS          PROTO  MODE   STATE  HEALTHY  REAL SERVER      WEIGHT  CHECK  LOCAL  CONNS  LIVE
+//	apiserver       192.0.2.50:6443  tcp    proxy  up     2/3 ≥1   192.0.2.11:6443  1       up     yes    1021   12
 func WriteVirtualServers(w io.Writer, vss []VirtualServer) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "VIRTUAL SERVER\tADDRESS\tPROTO\tMODE\tSTATE\tHEALTHY\tREAL SERVER\tWEIGHT\tCHECK\tLOCAL\tLIVE")
+	fmt.Fprintln(tw, "VIRTUAL SERVER\tADDRESS\tPROTO\tMODE\tSTATE\tHEALTHY\tREAL SERVER\tWEIGHT\tCHECK\tLOCAL\tCONNS\tLIVE")
 	for _, v := range vss {
 		state := "down"
 		if v.Up {
@@ -75,7 +77,7 @@ func WriteVirtualServers(w io.Writer, vss []VirtualServer) {
 		}
 		head := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%d/%d ≥%d", cell(v.Name), hostPort(v.Address, v.Port), cell(v.Protocol), mode, state, v.Healthy, len(v.RealServers), v.Quorum)
 		if len(v.RealServers) == 0 {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\n", head)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\n", head)
 		}
 		for i, r := range v.RealServers {
 			if i > 0 {
@@ -92,7 +94,7 @@ func WriteVirtualServers(w io.Writer, vss []VirtualServer) {
 			if r.Local {
 				local = "yes"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", head, hostPort(r.Address, r.Port), r.Weight, check, local, live)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\n", head, hostPort(r.Address, r.Port), r.Weight, check, local, r.Connections, live)
 		}
 	}
 	tw.Flush()

@@ -25,11 +25,6 @@ type RouteAnnouncer interface {
 	Close()
 }
 
-var _ RouteAnnouncer = (*bgp.Speaker)(nil)
-
-// newSpeaker is the real RouteAnnouncer.
-func newSpeaker(cfg config.BGP, log *slog.Logger) RouteAnnouncer { return bgp.New(cfg, log, nil) }
-
 // bgpSet is the daemon's BGP speaker, started only when the
 // configuration has a bgp section: without one nothing of GoBGP runs.
 type bgpSet struct {

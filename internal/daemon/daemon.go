@@ -90,6 +90,8 @@ func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *
 	m.BGP.SetSource(d.bgpStats)
 	m.Instances.SetSource(d.samples)
 	m.Routes.SetSource(sys.Routes().Stats)
+	m.Connections.AddSource(d.lbs.connections)
+	m.Connections.AddSource(d.lbs.proxyConnections)
 	m.Proxy.SetSource(d.lbs.proxyStats)
 	return d
 }

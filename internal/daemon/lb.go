@@ -16,6 +16,7 @@ import (
 	"github.com/vipd/vipd/internal/config"
 	"github.com/vipd/vipd/internal/health"
 	"github.com/vipd/vipd/internal/lb"
+	"github.com/vipd/vipd/internal/metrics"
 	"github.com/vipd/vipd/internal/proxy"
 )
 
@@ -33,6 +34,9 @@ type LBTable interface {
 	Remove() error
 	// FlushConntrack deletes the connections of vs to be.
 	FlushConntrack(vs lb.VirtualServer, be lb.Backend) (uint, error)
+	// Connections reads the applied table's connection counters; nothing
+	// before the first Apply.
+	Connections() ([]lb.Connections, error)
 	// LocalAddrs lists the host's addresses: a real server at one of
 	// them is local.
 	LocalAddrs() (map[netip.Addr]bool, error)
@@ -398,13 +402,17 @@ func (s *lbSet) sync(ctx context.Context) error {
 		healthy := 0
 		for _, r := range v.rs {
 			r.local = local[r.cfg.Address]
+			be := lb.Backend{Addr: r.cfg.Address, Port: r.cfg.Port, Weight: r.cfg.Weight, Local: r.local}
 			if r.up {
 				healthy++
-				lv.Backends = append(lv.Backends, lb.Backend{Addr: r.cfg.Address, Port: r.cfg.Port, Weight: r.cfg.Weight, Local: r.local})
+				lv.Backends = append(lv.Backends, be)
+			} else {
+				lv.Down = append(lv.Down, be) // keeps its connection counter
 			}
 		}
 		up := healthy >= v.cfg.Quorum
 		if !up {
+			lv.Down = append(lv.Down, lv.Backends...)
 			lv.Backends = nil
 		}
 		if up != v.up {
@@ -522,6 +530,25 @@ func (s *lbSet) deleteRealServerMetrics(vs string, r config.RealServer) {
 	s.d.m.RealServerUp.DeleteLabelValues(vs, r.Address.String(), strconv.Itoa(int(r.Port)))
 }
 
+// connections is the nat table's connection counters, for the
+// vipd_real_server_connections_total collector. Nothing is read before the
+// table is applied: a configuration without virtual servers never touches
+// nftables.
+func (s *lbSet) connections() ([]metrics.RealServerConnections, error) {
+	s.mu.Lock()
+	applied := s.applied
+	s.mu.Unlock()
+	if !applied {
+		return nil, nil
+	}
+	cs, err := s.d.sys.LB().Connections()
+	out := make([]metrics.RealServerConnections, len(cs))
+	for i, c := range cs {
+		out[i] = metrics.RealServerConnections{VirtualServer: c.VirtualServer, Address: c.Addr, Port: c.Port, Total: c.Total}
+	}
+	return out, err
+}
+
 // VirtualServerStatus is a snapshot of one virtual server.
 type VirtualServerStatus struct {
 	Name      string
@@ -545,14 +572,23 @@ type RealServerStatus struct {
 	Weight  int
 	Up      bool
 	Local   bool
-	// Connections is a proxy's live connections to the real server.
+	// Connections is how many new connections it was sent (its counter
+	// in the table, or the proxy's total).
 	Connections uint64
+	// Live is a proxy's connections to the real server now.
+	Live uint64
 }
 
 // VirtualServers returns a snapshot of every virtual server, in
 // configuration order.
 func (d *Daemon) VirtualServers() []VirtualServerStatus {
 	s := &d.lbs
+	conns := map[string]uint64{}
+	cs, _ := s.connections() // a status without counts rather than none
+	pcs, _ := s.proxyConnections()
+	for _, c := range append(cs, pcs...) {
+		conns[c.VirtualServer+" "+netip.AddrPortFrom(c.Address, c.Port).String()] = c.Total
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]VirtualServerStatus, 0, len(s.vss))
@@ -571,7 +607,7 @@ func (d *Daemon) VirtualServers() []VirtualServerStatus {
 				st.Healthy++
 			}
 			st.RealServers = append(st.RealServers, RealServerStatus{Address: r.cfg.Address, Port: r.cfg.Port, Weight: r.cfg.Weight, Up: up, Local: r.local,
-				Connections: live[r.cfg.AddrPort()]})
+				Connections: conns[v.cfg.Name+" "+r.cfg.AddrPort().String()], Live: live[r.cfg.AddrPort()]})
 		}
 		out = append(out, st)
 	}

@@ -31,10 +31,13 @@ type fakeLB struct {
 	removed   int
 	flushed   []string // "vs addr:port"
 	local     map[netip.Addr]bool
-	preflight error           // what Preflight returns
-	forward   error           // what CheckForwarding returns
-	applyErr  error           // what Apply returns
-	locals    map[string]bool // backend "addr:port" → Local, as last applied
+	preflight error               // what Preflight returns
+	forward   error               // what CheckForwarding returns
+	applyErr  error               // what Apply returns
+	locals    map[string]bool     // backend "addr:port" → Local, as last applied
+	down      map[string][]string // virtual server → "addr:port" of its Down, sorted
+	conns     []lb.Connections    // what Connections returns once applied
+	connsErr  error
 }
 
 var _ LBTable = (*fakeLB)(nil)
@@ -64,7 +67,12 @@ func (f *fakeLB) Apply(vss []lb.VirtualServer) error {
 	}
 	f.table = map[string][]string{}
 	f.locals = map[string]bool{}
+	f.down = map[string][]string{}
 	for _, v := range vss {
+		for _, b := range v.Down {
+			f.down[v.Name] = append(f.down[v.Name], netip.AddrPortFrom(b.Addr, b.Port).String())
+		}
+		sort.Strings(f.down[v.Name])
 		bs := []string{}
 		for _, b := range v.Backends {
 			ap := netip.AddrPortFrom(b.Addr, b.Port).String()
@@ -93,6 +101,15 @@ func (f *fakeLB) FlushConntrack(vs lb.VirtualServer, be lb.Backend) (uint, error
 	defer f.mu.Unlock()
 	f.flushed = append(f.flushed, vs.Name+" "+netip.AddrPortFrom(be.Addr, be.Port).String())
 	return 1, nil
+}
+
+func (f *fakeLB) Connections() ([]lb.Connections, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.present {
+		return nil, nil
+	}
+	return slices.Clone(f.conns), f.connsErr
 }
 
 func (f *fakeLB) LocalAddrs() (map[netip.Addr]bool, error) {
@@ -227,6 +244,51 @@ func TestVirtualServerFollowsRealServers(t *testing.T) {
 		defer h.lb.mu.Unlock()
 		if h.lb.present || h.lb.removed != 1 {
 			t.Errorf("after a clean stop: table present %v, removed %d times", h.lb.present, h.lb.removed)
+		}
+	})
+}
+
+// Real servers out of the schedule are passed as Down, so that the table
+// keeps their counters, and the counters are exported at every scrape.
+func TestVirtualServerConnections(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		seg := &segment{}
+		h := newHost(seg, "192.0.2.21")
+		rs := realServers{}
+		rs["192.0.2.12:6443"] = &rsProbe{err: errRefused}
+		n := startConfig(t, h, lbConfig(150, nil, vsConfig(2, "192.0.2.11", "192.0.2.12")), rs.option)
+		down := func() []string {
+			h.lb.mu.Lock()
+			defer h.lb.mu.Unlock()
+			return h.lb.down["apiserver"]
+		}
+		// Below quorum 2: no backends, both counted as down.
+		waitFor(t, time.Second, "both real servers down", func() bool {
+			return slices.Equal(down(), []string{"192.0.2.11:6443", "192.0.2.12:6443"})
+		})
+		rs["192.0.2.12:6443"].set(nil)
+		waitFor(t, time.Second, "both in the schedule", func() bool { return len(h.lb.backends("apiserver")) == 2 && len(down()) == 0 })
+		h.lb.mu.Lock()
+		h.lb.conns = []lb.Connections{
+			{VirtualServer: "apiserver", Addr: netip.MustParseAddr("192.0.2.11"), Port: 6443, Total: 5},
+			{VirtualServer: "apiserver", Addr: netip.MustParseAddr("192.0.2.12"), Port: 6443, Total: 7},
+		}
+		h.lb.mu.Unlock()
+		if got := n.value("vipd_real_server_connections_total", "virtual_server=apiserver", "address=192.0.2.12", "port=6443"); got != 7 {
+			t.Errorf("connections of 192.0.2.12 = %v, want 7", got)
+		}
+		if got := n.value("vipd_real_server_connections_total", "virtual_server=apiserver"); got != 12 {
+			t.Errorf("connections of apiserver = %v, want 12", got)
+		}
+		if st := n.d.VirtualServers(); len(st) != 1 || st[0].RealServers[0].Connections != 5 || st[0].RealServers[1].Connections != 7 {
+			t.Errorf("status %+v, want 5 and 7 connections", st)
+		}
+		h.lb.mu.Lock()
+		h.lb.connsErr = errors.New("netlink: no buffer space")
+		h.lb.mu.Unlock()
+		n.value("vipd_real_server_connections_total")
+		if got := n.value("vipd_real_server_connections_read_errors_total"); got != 2 {
+			t.Errorf("read errors = %v after two failed scrapes, want 2", got)
 		}
 	})
 }

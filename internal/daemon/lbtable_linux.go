@@ -73,6 +73,18 @@ func (t *linuxLB) FlushConntrack(vs lb.VirtualServer, be lb.Backend) (uint, erro
 	return l.FlushConntrack(vs, be)
 }
 
+// Connections reads the table's counters; nothing while the table was
+// never opened.
+func (t *linuxLB) Connections() ([]lb.Connections, error) {
+	t.mu.Lock()
+	l := t.l
+	t.mu.Unlock()
+	if l == nil {
+		return nil, nil
+	}
+	return l.Connections()
+}
+
 // LocalAddrs lists every address of the host (of its network namespace),
 // as internal/netif reads them.
 func (*linuxLB) LocalAddrs() (map[netip.Addr]bool, error) {

@@ -223,24 +223,29 @@ func TestManyInstances(t *testing.T) {
 	})
 }
 
-// BenchmarkLoopBackups steps 255 Backups through one advert interval of
-// their Masters: one advert each, as the loop's reader hands them over.
-func BenchmarkLoopBackups(b *testing.B) {
-	const n = 255
-	seg := &segment{}
-	h := newHost(seg, "192.0.2.12")
-	d := New(manyConfig(n, 100, 100*time.Millisecond), h, metrics.New(prometheus.NewRegistry(), "bench"), slog.New(slog.NewTextHandler(io.Discard, nil)))
+// benchLoop is a loop on a simulated segment, its sockets open, with n
+// instances at priority prio and 100 ms adverts on the host addr, and the
+// time it was opened at; its timer is left to the benchmark.
+func benchLoop(b *testing.B, n int, addr string, prio uint8) (*loop, time.Time) {
+	h := newHost(&segment{}, addr)
+	d := New(manyConfig(n, prio, 100*time.Millisecond), h, metrics.New(prometheus.NewRegistry(), "bench"), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	l := newLoop(d, "eth0", "ipv4")
 	l.timer = time.NewTimer(time.Hour)
 	now := time.Now()
 	l.tryOpen(now)
-	defer l.closeSockets()
+	b.Cleanup(l.closeSockets)
 	for _, ic := range d.cfg.Instances {
-		cell := &statusCell{}
-		l.add(ic, cell)
+		l.add(ic, &statusCell{})
 	}
+	return l, now
+}
+
+// BenchmarkLoopBackups steps 255 Backups through one advert interval of
+// their Masters: one advert each, as the loop's reader hands them over.
+func BenchmarkLoopBackups(b *testing.B) {
+	const n = 255
+	l, at := benchLoop(b, n, "192.0.2.12", 100)
 	master := netip.MustParseAddr("192.0.2.11")
-	at := now
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -293,18 +298,7 @@ func TestRestartedMasterHandsOver(t *testing.T) {
 // sends one advert, in batches as the timer finds them due.
 func BenchmarkLoopMasters(b *testing.B) {
 	const n = 255
-	seg := &segment{}
-	h := newHost(seg, "192.0.2.11")
-	d := New(manyConfig(n, 150, 100*time.Millisecond), h, metrics.New(prometheus.NewRegistry(), "bench"), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	l := newLoop(d, "eth0", "ipv4")
-	l.timer = time.NewTimer(time.Hour)
-	now := time.Now()
-	l.tryOpen(now)
-	defer l.closeSockets()
-	for _, ic := range d.cfg.Instances {
-		l.add(ic, &statusCell{})
-	}
-	at := now
+	l, at := benchLoop(b, n, "192.0.2.11", 150)
 	round := func() {
 		end := at.Add(100 * time.Millisecond)
 		for len(l.heap) > 0 && !l.heap[0].heapAt.After(end) {

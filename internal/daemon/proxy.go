@@ -172,6 +172,22 @@ func (s *lbSet) proxyStats() []metrics.ProxyStats {
 	return out
 }
 
+// proxyConnections are the proxies' connection totals per real server,
+// for vipd_real_server_connections_total beside the nat table's.
+func (s *lbSet) proxyConnections() ([]metrics.RealServerConnections, error) {
+	var out []metrics.RealServerConnections
+	for _, v := range s.proxyStats() {
+		for _, r := range v.RealServers {
+			a, err := netip.ParseAddr(r.Address)
+			if err != nil {
+				continue
+			}
+			out = append(out, metrics.RealServerConnections{VirtualServer: v.VirtualServer, Address: a, Port: r.Port, Total: r.Total})
+		}
+	}
+	return out, nil
+}
+
 // liveConns is the live connections of each real server of v's proxy.
 func liveConns(v *vsState) map[netip.AddrPort]uint64 {
 	if v.px == nil {

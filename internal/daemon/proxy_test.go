@@ -176,11 +176,14 @@ func TestProxyVirtualServer(t *testing.T) {
 		p.live = map[netip.AddrPort]uint64{netip.MustParseAddrPort("192.0.2.11:6443"): 4}
 		p.mu.Unlock()
 		st := n.d.VirtualServers()
-		if len(st) != 1 || st[0].Mode != "proxy" || !st[0].Up || st[0].Error != "" || st[0].RealServers[0].Connections != 4 || st[0].RealServers[1].Connections != 0 {
+		if len(st) != 1 || st[0].Mode != "proxy" || !st[0].Up || st[0].Error != "" || st[0].RealServers[0].Live != 4 || st[0].RealServers[0].Connections != 40 || st[0].RealServers[1].Live != 0 {
 			t.Errorf("status %+v", st)
 		}
 		if got := n.value("vipd_real_server_connections", "virtual_server=apiserver", "address=192.0.2.11"); got != 4 {
 			t.Errorf("vipd_real_server_connections = %v, want 4", got)
+		}
+		if got := n.value("vipd_real_server_connections_total", "virtual_server=apiserver", "address=192.0.2.11"); got != 40 {
+			t.Errorf("vipd_real_server_connections_total = %v, want the proxy's 40", got)
 		}
 		if got := n.value("vipd_virtual_server_retries_total", "virtual_server=apiserver"); got != 7 {
 			t.Errorf("vipd_virtual_server_retries_total = %v, want 7", got)

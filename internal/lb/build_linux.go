@@ -2,6 +2,8 @@ package lb
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,6 +37,7 @@ const (
 	mapNoBackends4  = "no-backends4"
 	mapNoBackends6  = "no-backends6"
 	affinityPrefix  = "affinity/"
+	counterPrefix   = "conns/"
 )
 
 // affinitySize is how many clients a real server's affinity set holds (the
@@ -48,10 +51,34 @@ const hashSeed = 0x76697064 // "vipd"
 
 // Ruleset is the content of vipd's table, in the order it is added.
 type Ruleset struct {
-	Table  *nftables.Table
-	Chains []*nftables.Chain
-	Sets   []Set // named sets and maps first, then the rules' anonymous maps
-	Rules  []*nftables.Rule
+	Table    *nftables.Table
+	Chains   []*nftables.Chain
+	Sets     []Set // named sets and maps first, then the rules' anonymous maps
+	Counters []Counter
+	Rules    []*nftables.Rule
+}
+
+// Counter is a real server's connection counter: a named counter object
+// that the real server's chain increments, before it DNATs, for every new
+// connection it sends there (nat chains see only a connection's first
+// packet, so its packet count is the connection count). Every real server
+// of a virtual server has one, in the schedule or not, so that its count
+// outlives a failed check.
+type Counter struct {
+	Name          string // the object's, in Table
+	VirtualServer string
+	Addr          netip.Addr
+	Port          uint16
+}
+
+// Counter returns the counter named name, or nil.
+func (r *Ruleset) Counter(name string) *Counter {
+	for i := range r.Counters {
+		if r.Counters[i].Name == name {
+			return &r.Counters[i]
+		}
+	}
+	return nil
 }
 
 // Set is a set or map and its elements.
@@ -242,7 +269,17 @@ func (b *builder) base() {
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(^uint32(0)), Xor: mark},
 		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
 	)
-	b.rule(chainMasquerade, &expr.Masq{FullyRandom: true})
+	// Plain masquerade, not kube-proxy's fully-random: it keeps the
+	// client's source port where that tuple is free, so a client that
+	// reuses a port goes to the real server over the same tuple as
+	// before, which a TIME_WAIT left there accepts (RFC 6191). Fully-random
+	// (and random) map it to another tuple, freed moments earlier, whose
+	// TIME_WAIT on the real server answers the SYN as a stale duplicate:
+	// the connect stalls until the SYN is retransmitted a second later.
+	// kube-proxy takes fully-random against parallel connections racing
+	// for one port; docs/load-balancing.md has the trade and the test
+	// (e2e TestLBSched/churn).
+	b.rule(chainMasquerade, &expr.Masq{})
 }
 
 func (b *builder) idOf(name string) uint32 {
@@ -294,6 +331,9 @@ func ctStateNew() []expr.Any {
 func jump(chain string) *expr.Verdict { return &expr.Verdict{Kind: expr.VerdictJump, Chain: chain} }
 func goTo(chain string) *expr.Verdict { return &expr.Verdict{Kind: expr.VerdictGoto, Chain: chain} }
 func vsChain(v VirtualServer) string  { return "vs/" + v.Name }
+func counterName(v VirtualServer, be Backend) string {
+	return counterPrefix + v.Name + "/" + endpoint(be)
+}
 func affinitySet(v VirtualServer, be Backend) string {
 	return affinityPrefix + v.Name + "/" + endpoint(be)
 }
@@ -339,6 +379,9 @@ func addrLen(v6 bool) uint32 {
 
 func (b *builder) virtualServer(v VirtualServer) {
 	v6 := v.Addr.Is6()
+	for _, be := range slices.Concat(v.Backends, v.Down) {
+		b.rs.Counters = append(b.rs.Counters, Counter{Name: counterName(v, be), VirtualServer: v.Name, Addr: be.Addr, Port: be.Port})
+	}
 	order := schedule(v.Backends)
 	if len(order) == 0 {
 		b.addElement(mapNoBackends4, mapNoBackends6, v6, nftables.SetElement{
@@ -426,6 +469,7 @@ func (b *builder) virtualServer(v VirtualServer) {
 				&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
 			)
 		}
+		exprs = append(exprs, &expr.Objref{Type: unix.NFT_OBJECT_COUNTER, Name: counterName(v, be)})
 		exprs = append(exprs, dnat(be)...)
 		b.rule(backendChain(v, be), exprs...)
 	}

@@ -139,8 +139,10 @@ func TestBuildBackends(t *testing.T) {
 	local.Local = true
 	v := vs4(remote, local)
 	rs := build(t, v)
+	// Every new connection is counted, then DNATed.
 	dnat := func(a string) []expr.Any {
 		return []expr.Any{
+			&expr.Objref{Type: unix.NFT_OBJECT_COUNTER, Name: "conns/web/" + a + "/8080"},
 			&expr.Immediate{Register: 1, Data: netip.MustParseAddr(a).AsSlice()},
 			&expr.Immediate{Register: 2, Data: []byte{0x1f, 0x90}},
 			&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
@@ -215,6 +217,41 @@ func TestBuildNoBackends(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("reject chain (-want +got):\n%s", diff)
+	}
+}
+
+func TestBuildCounters(t *testing.T) {
+	v := vs4(be("192.0.2.11", 1), be("192.0.2.12", 0))
+	v.Down = []Backend{be("192.0.2.13", 1)}
+	w := VirtualServer{Name: "web6", Addr: netip.MustParseAddr("2001:db8::50"), Port: 443, Protocol: TCP,
+		Down: []Backend{{Addr: netip.MustParseAddr("2001:db8::11"), Port: 8443}}}
+	rs := build(t, v, w)
+	// Every real server has one, in the schedule (weight > 0), out of it
+	// (weight 0) or down, and a virtual server without healthy ones too.
+	want := []Counter{
+		{Name: "conns/web/192.0.2.11/8080", VirtualServer: "web", Addr: netip.MustParseAddr("192.0.2.11"), Port: 8080},
+		{Name: "conns/web/192.0.2.12/8080", VirtualServer: "web", Addr: netip.MustParseAddr("192.0.2.12"), Port: 8080},
+		{Name: "conns/web/192.0.2.13/8080", VirtualServer: "web", Addr: netip.MustParseAddr("192.0.2.13"), Port: 8080},
+		{Name: "conns/web6/2001.db8..11/8443", VirtualServer: "web6", Addr: netip.MustParseAddr("2001:db8::11"), Port: 8443},
+	}
+	if diff := cmp.Diff(want, rs.Counters, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+		t.Errorf("counters (-want +got):\n%s", diff)
+	}
+	// Only the scheduled real server's chain refers to one, and every
+	// reference resolves.
+	refs := 0
+	for _, r := range rs.Rules {
+		for _, e := range r.Exprs {
+			if o, ok := e.(*expr.Objref); ok {
+				refs++
+				if r.Chain.Name != "vs/web/192.0.2.11/8080" || o.Name != "conns/web/192.0.2.11/8080" || rs.Counter(o.Name) == nil {
+					t.Errorf("chain %s counts into %q", r.Chain.Name, o.Name)
+				}
+			}
+		}
+	}
+	if refs != 1 {
+		t.Errorf("%d counter references, want 1", refs)
 	}
 }
 
@@ -369,8 +406,9 @@ func TestBuildBase(t *testing.T) {
 	if m := r[0].Exprs[1].(*expr.Bitwise).Mask; binaryutil.NativeEndian.Uint32(m) != 0x100 {
 		t.Errorf("masquerade checks mark %x", m)
 	}
-	if _, ok := r[2].Exprs[0].(*expr.Masq); !ok {
-		t.Errorf("last masquerade rule %#v", r[2].Exprs)
+	// Not fully-random: see base.
+	if diff := cmp.Diff([]expr.Any{&expr.Masq{}}, r[2].Exprs); diff != "" {
+		t.Errorf("last masquerade rule (-want +got):\n%s", diff)
 	}
 }
 
@@ -424,6 +462,9 @@ func TestApplyBatch(t *testing.T) {
 		if len(s.Elements) > 0 {
 			want = append(want, unix.NFT_MSG_NEWSETELEM)
 		}
+	}
+	for range rs.Counters {
+		want = append(want, unix.NFT_MSG_NEWOBJ)
 	}
 	for range rs.Rules {
 		want = append(want, unix.NFT_MSG_NEWRULE)

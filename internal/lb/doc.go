@@ -31,9 +31,12 @@
 //   - A real server's chain refreshes the client in its affinity set, marks
 //     the packet for masquerading when the real server is on another host,
 //     and DNATs to it. A local real server sees the client's address.
+//   - A real server's chain also counts the connection in the real
+//     server's named counter (conns/VS/ENDPOINT), which every configured
+//     real server has, in the schedule or not (VirtualServer.Down).
 //   - nat-postrouting masquerades marked packets (DefaultMark, or
 //     Options.Mark) and clears the mark, so a remote real server's replies
-//     come back through this host.
+//     come back through this host. Not fully-random: see base.
 //   - A virtual server without a healthy real server is in no-backends4 or
 //     no-backends6 instead, which the filter chains on input, forward and
 //     output (the hooks where reject is allowed, before DNAT) consult for
@@ -51,10 +54,11 @@
 // next packets are balanced anew and reset, and the clients reconnect at
 // once.
 //
-// Affinity sets live in the table, so replacing it would forget every
-// client's real server; Apply copies the entries of the real servers that
-// remain (with their remaining lifetime) into the new table in the same
-// batch.
+// Affinity sets and counters live in the table, so replacing it would
+// forget every client's real server and every count; Apply copies the
+// entries of the real servers that remain (with their remaining lifetime)
+// and the counts into the new table in the same batch. Connections reads
+// the counts.
 //
 // # Forwarding
 //

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -24,6 +25,8 @@ type Linux struct {
 	dial func() (*nftables.Conn, error)
 	ct   *netlink.Handle
 	ns   netns.NsHandle
+	// counters are the applied table's, by object name, for Connections.
+	counters map[string]Counter
 }
 
 // opTimeout bounds every conntrack netlink request.
@@ -71,8 +74,12 @@ func (l *Linux) Close() error {
 
 // Apply replaces vipd's table with rs in one batch: the kernel runs either
 // the old rules or the new ones, never a mix. Affinity entries of real
-// servers that are in both are carried over with their remaining lifetime.
-// A client that gains one while Apply runs may lose it.
+// servers that are in both are carried over with their remaining lifetime,
+// and so are connection counters: the new table's start at the old one's
+// values, which makes them outlive a reload and a restart that finds a
+// crashed run's table. A client that gains an affinity entry, or a
+// connection counted, between the read of the old table and the commit
+// (the time the batch takes) may lose it.
 func (l *Linux) Apply(rs *Ruleset) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -81,20 +88,76 @@ func (l *Linux) Apply(rs *Ruleset) error {
 		return fmt.Errorf("lb: nftables netlink: %w", err)
 	}
 	carried := affinities(c, rs)
+	counts := counts(c, rs.Table)
 	// Adding first makes the delete succeed when there is no table yet.
 	c.AddTable(rs.Table)
 	c.DelTable(rs.Table)
-	if err := add(c, rs, carried); err != nil {
+	if err := add(c, rs, carried, counts); err != nil {
 		return err
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("lb: replace table %s: %w", rs.Table.Name, err)
 	}
+	l.counters = make(map[string]Counter, len(rs.Counters))
+	for _, ct := range rs.Counters {
+		l.counters[ct.Name] = ct
+	}
 	return nil
 }
 
-// add queues rs's table and contents, with extra elements for its sets.
-func add(c *nftables.Conn, rs *Ruleset, extra map[string][]nftables.SetElement) error {
+// counts reads the packet counts of the named counters in table t. An
+// error (there is no table yet) means nothing to carry over.
+func counts(c *nftables.Conn, t *nftables.Table) map[string]uint64 {
+	objs, err := c.GetNamedObjects(t)
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]uint64, len(objs))
+	for _, o := range objs {
+		if n, ok := o.(*nftables.NamedObj); ok && n.Type == nftables.ObjTypeCounter {
+			if ctr, ok := n.Obj.(*expr.Counter); ok {
+				out[n.Name] = ctr.Packets
+			}
+		}
+	}
+	return out
+}
+
+// Connections reads the connection counters of the table Apply last put
+// in the kernel; nothing before the first Apply.
+func (l *Linux) Connections() ([]Connections, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.counters) == 0 {
+		return nil, nil
+	}
+	c, err := l.dial()
+	if err != nil {
+		return nil, fmt.Errorf("lb: nftables netlink: %w", err)
+	}
+	objs, err := c.GetNamedObjects(&nftables.Table{Name: Table, Family: nftables.TableFamilyINet})
+	if err != nil {
+		return nil, fmt.Errorf("lb: read counters of table %s: %w", Table, err)
+	}
+	out := make([]Connections, 0, len(l.counters))
+	for _, o := range objs {
+		n, ok := o.(*nftables.NamedObj)
+		if !ok || n.Type != nftables.ObjTypeCounter {
+			continue
+		}
+		ct, ok := l.counters[n.Name]
+		ctr, isCounter := n.Obj.(*expr.Counter)
+		if !ok || !isCounter {
+			continue
+		}
+		out = append(out, Connections{VirtualServer: ct.VirtualServer, Addr: ct.Addr, Port: ct.Port, Total: ctr.Packets})
+	}
+	return out, nil
+}
+
+// add queues rs's table and contents, with extra elements for its sets
+// and initial packet counts for its counters.
+func add(c *nftables.Conn, rs *Ruleset, extra map[string][]nftables.SetElement, counts map[string]uint64) error {
 	c.AddTable(rs.Table)
 	for _, ch := range rs.Chains {
 		c.AddChain(ch)
@@ -107,6 +170,10 @@ func add(c *nftables.Conn, rs *Ruleset, extra map[string][]nftables.SetElement) 
 		if err := c.AddSet(s.Set, elems); err != nil {
 			return fmt.Errorf("lb: set %s: %w", s.Name, err)
 		}
+	}
+	for _, ct := range rs.Counters {
+		c.AddObj(&nftables.NamedObj{Table: rs.Table, Name: ct.Name, Type: nftables.ObjTypeCounter,
+			Obj: &expr.Counter{Packets: counts[ct.Name]}})
 	}
 	for _, r := range rs.Rules {
 		c.AddRule(r)
@@ -152,6 +219,7 @@ func (l *Linux) Remove() error {
 	if err != nil {
 		return fmt.Errorf("lb: nftables netlink: %w", err)
 	}
+	l.counters = nil
 	t := &nftables.Table{Name: Table, Family: nftables.TableFamilyINet}
 	c.AddTable(t)
 	c.DelTable(t)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -74,6 +75,11 @@ type VirtualServer struct {
 	// Backends are the real servers that are healthy now. None means new
 	// connections are refused.
 	Backends []Backend
+	// Down are the virtual server's other real servers: out of the
+	// schedule (failing their check, or the virtual server below its
+	// quorum) but still configured, so that they keep their connection
+	// counters. Only Addr and Port matter.
+	Down []Backend
 }
 
 // Backend is a real server of a virtual server.
@@ -87,6 +93,15 @@ type Backend struct {
 	// Local says Addr is an address of this host: the real server then
 	// sees the client's address, where a remote one sees this host's.
 	Local bool
+}
+
+// Connections is how many new connections to a virtual server were sent
+// to one of its real servers.
+type Connections struct {
+	VirtualServer string
+	Addr          netip.Addr
+	Port          uint16
+	Total         uint64
 }
 
 // MaxWeight bounds the sum of a virtual server's weights after dividing
@@ -137,7 +152,8 @@ func (v VirtualServer) Validate() error {
 		return fmt.Errorf("lb: virtual server %s: persistence %v is neither 0 nor at least 1s", v.Name, v.Persistence)
 	}
 	seen := make(map[netip.AddrPort]bool)
-	for _, b := range v.Backends {
+	// Down real servers are only counted: their weight does not matter.
+	for i, b := range slices.Concat(v.Backends, v.Down) {
 		ap := netip.AddrPortFrom(b.Addr, b.Port)
 		switch {
 		case !b.Addr.IsValid() || b.Addr.Zone() != "" || b.Addr.Is4In6():
@@ -146,7 +162,7 @@ func (v VirtualServer) Validate() error {
 			return fmt.Errorf("%w: %s: %v", ErrFamily, v.Name, b.Addr)
 		case b.Port == 0:
 			return fmt.Errorf("lb: virtual server %s: real server %v: port 0", v.Name, b.Addr)
-		case b.Weight < 0:
+		case b.Weight < 0 && i < len(v.Backends):
 			return fmt.Errorf("lb: virtual server %s: real server %v: negative weight", v.Name, ap)
 		case seen[ap]:
 			return fmt.Errorf("lb: virtual server %s: real server %v twice", v.Name, ap)

@@ -41,6 +41,9 @@ func (*Linux) Remove() error { return errLinux }
 // Preflight fails.
 func (*Linux) Preflight() error { return errLinux }
 
+// Connections fails.
+func (*Linux) Connections() ([]Connections, error) { return nil, errLinux }
+
 // FlushConntrack fails.
 func (*Linux) FlushConntrack(VirtualServer, Backend) (uint, error) { return 0, errLinux }
 

@@ -38,6 +38,10 @@ func TestValidate(t *testing.T) {
 		{"negative persistence", func(v *VirtualServer) { v.Persistence = -time.Second }, "persistence"},
 		{"family", func(v *VirtualServer) { v.Backends = []Backend{be("2001:db8::11", 1)} }, "family"},
 		{"backend port 0", func(v *VirtualServer) { v.Backends[0].Port = 0 }, "port 0"},
+		{"down", func(v *VirtualServer) { v.Down = []Backend{be("192.0.2.12", -1)} }, ""},
+		{"down twice", func(v *VirtualServer) { v.Down = []Backend{be("192.0.2.11", 1)} }, "twice"},
+		{"down family", func(v *VirtualServer) { v.Down = []Backend{be("2001:db8::11", 1)} }, "family"},
+		{"down port 0", func(v *VirtualServer) { v.Down = []Backend{{Addr: netip.MustParseAddr("192.0.2.12")}} }, "port 0"},
 		{"negative weight", func(v *VirtualServer) { v.Backends[0].Weight = -1 }, "negative weight"},
 		{"twice", func(v *VirtualServer) { v.Backends = append(v.Backends, v.Backends[0]) }, "twice"},
 		{"weights too large", func(v *VirtualServer) {

@@ -431,6 +431,68 @@ func TestNetns(t *testing.T) {
 		want(t, "from the balancer itself", got, map[string]int{"rs1": 10, "rs2": 10, "rs3": 10})
 	})
 
+	t.Run("counters", func(t *testing.T) {
+		// A name no earlier subtest used: its counters start at 0.
+		vs := VirtualServer{Name: "counted", Addr: vip4, Port: 80, Protocol: TCP, Backends: remotes(false, 1, 1, 1)}
+		check := func(l *Linux, what string, want map[string]uint64) {
+			t.Helper()
+			cs, err := l.Connections()
+			if err != nil {
+				t.Fatalf("%s: Connections: %v", what, err)
+			}
+			got := make(map[string]uint64)
+			for _, c := range cs {
+				if c.VirtualServer != vs.Name || c.Port != rsPort {
+					t.Errorf("%s: %+v", what, c)
+				}
+				got[c.Addr.String()] = c.Total
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%s: connections %v, want %v", what, got, want)
+			}
+		}
+		r1, r2, r3 := rsAddr(1, false).String(), rsAddr(2, false).String(), rsAddr(3, false).String()
+		lb.apply(t, vs)
+		count(t, lb.client, "tcp", netip.Addr{}, web, 27)
+		count(t, lb.lb, "tcp", netip.Addr{}, web, 3) // from the host: counted too
+		check(lb.l, "after 30", map[string]uint64{r1: 10, r2: 10, r3: 10})
+		// Out of the schedule, rs3 keeps its count; the others' carry over
+		// the replacement.
+		down := vs
+		down.Backends, down.Down = vs.Backends[:2], vs.Backends[2:]
+		lb.apply(t, down)
+		count(t, lb.client, "tcp", netip.Addr{}, web, 20)
+		check(lb.l, "rs3 down", map[string]uint64{r1: 20, r2: 20, r3: 10})
+		lb.list(t)
+		// A new process finding the table (a restart after SIGKILL)
+		// carries the counts too.
+		h, err := netns.GetFromName(lb.lb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer h.Close()
+		l2, err := NewLinuxAt(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l2.Close()
+		check(l2, "before its first Apply", map[string]uint64{})
+		rs, err := Build([]VirtualServer{vs}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l2.Apply(rs); err != nil {
+			t.Fatal(err)
+		}
+		check(l2, "restarted", map[string]uint64{r1: 20, r2: 20, r3: 10})
+		if err := l2.Remove(); err != nil {
+			t.Fatal(err)
+		}
+		check(l2, "removed", map[string]uint64{})
+		// The other process's table is gone: nothing to count.
+		check(lb.l, "removed by another", map[string]uint64{})
+	})
+
 	t.Run("no_backends", func(t *testing.T) {
 		lb.apply(t,
 			VirtualServer{Name: "web", Addr: vip4, Port: 80, Protocol: TCP},

@@ -59,13 +59,18 @@ var probes = []struct {
 		b.chain("probe")
 		b.rule("probe", &expr.Reject{Type: unix.NFT_REJECT_TCP_RST})
 	}},
+	{"named counters (nft_counter, nft_objref)", func(b *builder) {
+		b.chain("probe")
+		b.rs.Counters = append(b.rs.Counters, Counter{Name: "c"})
+		b.rule("probe", &expr.Objref{Type: unix.NFT_OBJECT_COUNTER, Name: "c"})
+	}},
 	{"DNAT (nft_nat)", func(b *builder) {
 		b.chain("probe")
 		b.rule("probe", dnat(Backend{Addr: netip.MustParseAddr("192.0.2.1"), Port: 1})...)
 	}},
 	{"masquerade (nft_masq)", func(b *builder) {
 		b.chain("probe")
-		b.rule("probe", &expr.Masq{FullyRandom: true})
+		b.rule("probe", &expr.Masq{})
 	}},
 }
 
@@ -84,7 +89,7 @@ func (l *Linux) Preflight() error {
 		}
 		b := newBuilder(probeTable, DefaultMark)
 		p.build(b)
-		if err := add(c, b.rs, nil); err != nil {
+		if err := add(c, b.rs, nil, nil); err != nil {
 			return err
 		}
 		c.DelTable(b.rs.Table)

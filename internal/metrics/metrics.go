@@ -34,7 +34,8 @@ type Metrics struct {
 	VirtualServerUp      *prometheus.GaugeVec // virtual_server
 	VirtualServerHealthy *prometheus.GaugeVec // virtual_server
 	RealServerUp         *prometheus.GaugeVec // virtual_server, address, port
-	Proxy                *ProxyCollector      // proxy virtual servers (proxy.go)
+	Connections          *ConnectionsCollector
+	Proxy                *ProxyCollector // proxy virtual servers (proxy.go)
 	// BGP is the BGP speaker's sessions and routes (docs/bgp.md).
 	BGP *BGPCollector
 }
@@ -80,10 +81,11 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Name: "vipd_real_server_up",
 			Help: "1 while the real server passes its health check.",
 		}, []string{"virtual_server", "address", "port"}),
+		Connections: newConnectionsCollector(),
 	}
 	reg.MustRegister(
 		m.Instances, m.Routes, m.PacketsDropped, m.CheckUp, m.CheckDuration, m.SyncGroupState, m.BuildInfo,
-		m.VirtualServerUp, m.VirtualServerHealthy, m.RealServerUp, m.Proxy, m.BGP,
+		m.VirtualServerUp, m.VirtualServerHealthy, m.RealServerUp, m.Connections, m.Proxy, m.BGP,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

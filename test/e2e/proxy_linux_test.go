@@ -85,6 +85,13 @@ func TestProxySpread(t *testing.T) {
 	if a := lbConnect(l, vip); a.err != nil || a.peer != n1.Addr.Addr().String() {
 		t.Errorf("the real server saw the client as %q (%v), want the proxy node's %s", a.peer, a.err, n1.Addr.Addr())
 	}
+	total := 0.0
+	for _, n := range l.Nodes[1:] {
+		total += svcMetric(t, n1, metricsListen, "vipd_real_server_connections_total", "virtual_server", "web", "address", n.Addr.Addr().String())
+	}
+	if total != 31 {
+		t.Errorf("vipd_real_server_connections_total adds up to %v, want the 31 connections", total)
+	}
 
 	svcWriteConfig(t, n1, config("least_conn").YAML())
 	if code, out, errOut := svcRunVipd(t, "reload", "--socket", c1.Socket); code != 0 {

@@ -90,8 +90,14 @@ func makeCmd(t testing.TB, args ...string) string {
 // of a release (the Makefile's TAGS), and returns the binary's path.
 func buildVipd(t testing.TB, dir string) string {
 	t.Helper()
+	return buildVipdTags(t, dir, "nethttpomithttp2")
+}
+
+// buildVipdTags is buildVipd with the build tags tags (comma-separated).
+func buildVipdTags(t testing.TB, dir, tags string) string {
+	t.Helper()
 	bin := filepath.Join(dir, "vipd")
-	cmd := exec.Command("go", "build", "-tags", "nethttpomithttp2", "-o", bin, "./cmd/vipd")
+	cmd := exec.Command("go", "build", "-tags", tags, "-o", bin, "./cmd/vipd")
 	cmd.Dir = moduleRoot(t)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
