@@ -311,12 +311,16 @@ func (a *app) VirtualServers() []control.VirtualServer {
 	st := a.d.VirtualServers()
 	out := make([]control.VirtualServer, 0, len(st))
 	for _, v := range st {
-		cv := control.VirtualServer{Name: v.Name, Address: v.Address.String(), Port: v.Port, Protocol: v.Protocol,
+		cv := control.VirtualServer{Name: v.Name, Address: v.Address.String(), Port: v.Port, Protocol: v.Protocol, Mode: v.Mode,
 			Scheduler: v.Scheduler, Quorum: v.Quorum, Healthy: v.Healthy, Up: v.Up, Error: v.Error,
 			RealServers: make([]control.RealServer, 0, len(v.RealServers))}
 		for _, r := range v.RealServers {
-			cv.RealServers = append(cv.RealServers, control.RealServer{Address: r.Address.String(), Port: r.Port, Weight: r.Weight, Up: r.Up, Local: r.Local,
-				Connections: r.Connections})
+			cr := control.RealServer{Address: r.Address.String(), Port: r.Port, Weight: r.Weight, Up: r.Up, Local: r.Local,
+				Connections: r.Connections}
+			if v.Mode == "proxy" {
+				cr.LiveConnections = &r.Live
+			}
+			cv.RealServers = append(cv.RealServers, cr)
 		}
 		out = append(out, cv)
 	}

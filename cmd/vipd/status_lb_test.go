@@ -17,15 +17,16 @@ type lbControlBackend struct {
 func (b *lbControlBackend) VirtualServers() []control.VirtualServer { return b.vss }
 
 func statusVirtualServers() []control.VirtualServer {
+	live := uint64(12)
 	return []control.VirtualServer{{
-		Name: "apiserver", Address: "192.0.2.50", Port: 6443, Protocol: "tcp", Scheduler: "round_robin",
+		Name: "apiserver", Address: "192.0.2.50", Port: 6443, Protocol: "tcp", Mode: "proxy", Scheduler: "least_conn",
 		Quorum: 1, Healthy: 1, Up: true,
 		RealServers: []control.RealServer{
-			{Address: "192.0.2.11", Port: 6443, Weight: 1, Up: true, Local: true, Connections: 1021},
-			{Address: "192.0.2.12", Port: 6443, Weight: 2},
+			{Address: "192.0.2.11", Port: 6443, Weight: 1, Up: true, Local: true, Connections: 1021, LiveConnections: &live},
+			{Address: "192.0.2.12", Port: 6443, Weight: 2, LiveConnections: new(uint64)},
 		},
 	}, {
-		Name: "dns", Address: "2001:db8::53", Port: 53, Protocol: "udp", Scheduler: "random", Quorum: 1,
+		Name: "dns", Address: "2001:db8::53", Port: 53, Protocol: "udp", Mode: "nat", Scheduler: "random", Quorum: 1,
 		Error:       "lb: real servers on another host need forwarding: virtual server dns: set net.ipv6.conf.all.forwarding=1",
 		RealServers: []control.RealServer{{Address: "2001:db8::11", Port: 53, Weight: 1}},
 	}}
@@ -44,10 +45,10 @@ func TestCmdStatusVirtualServers(t *testing.T) {
 	}
 	want := []string{
 		"",
-		"VIRTUAL SERVER ADDRESS PROTO STATE HEALTHY REAL SERVER WEIGHT CHECK LOCAL CONNS",
-		"apiserver 192.0.2.50:6443 tcp up 1/2 ≥1 192.0.2.11:6443 1 up yes 1021",
-		"192.0.2.12:6443 2 down no 0",
-		"dns [2001:db8::53]:53 udp error 0/1 ≥1 [2001:db8::11]:53 1 down no 0",
+		"VIRTUAL SERVER ADDRESS PROTO MODE STATE HEALTHY REAL SERVER WEIGHT CHECK LOCAL CONNS LIVE",
+		"apiserver 192.0.2.50:6443 tcp proxy up 1/2 ≥1 192.0.2.11:6443 1 up yes 1021 12",
+		"192.0.2.12:6443 2 down no 0 0",
+		"dns [2001:db8::53]:53 udp nat error 0/1 ≥1 [2001:db8::11]:53 1 down no 0 -",
 		"dns: lb: real servers on another host need forwarding: virtual server dns: set net.ipv6.conf.all.forwarding=1",
 	}
 	if len(rows) != 2+len(want) || strings.Join(rows[2:], "\n") != strings.Join(want, "\n") {
@@ -65,7 +66,8 @@ func TestCmdStatusVirtualServers(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &vss); code != 0 || err != nil || len(vss) != 2 || !vss[0].RealServers[0].Local || vss[1].Error == "" {
 		t.Errorf("--json --virtual-servers: exit %d, %v, output:\n%s", code, err, out)
 	}
-	if !strings.Contains(out, `"real_servers": [`) || !strings.Contains(out, `"healthy": 1,`) || !strings.Contains(out, `"connections": 1021`) {
+	if !strings.Contains(out, `"real_servers": [`) || !strings.Contains(out, `"healthy": 1,`) || !strings.Contains(out, `"connections": 1021`) ||
+		!strings.Contains(out, `"mode": "proxy",`) || !strings.Contains(out, `"live_connections": 12`) || strings.Count(out, `"live_connections"`) != 2 {
 		t.Errorf("JSON field names:\n%s", out)
 	}
 

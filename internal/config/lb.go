@@ -22,16 +22,26 @@ const (
 	maxVSWeightsReduced = 1024 // lb.MaxWeight: the size of a virtual server's map
 )
 
+// DefaultDrainTimeout is how long a proxy virtual server's connections may
+// go on after a stop or its removal; MaxDrainTimeout bounds it below the
+// systemd unit's TimeoutStopSec.
+const (
+	DefaultDrainTimeout = 5 * time.Second
+	MaxDrainTimeout     = 30 * time.Second
+)
+
 // VirtualServer is an address, port and protocol whose connections vipd
 // spreads over the healthy real servers, in the kernel (mode nat, with
-// nftables; internal/lb).
+// nftables; internal/lb) or in a userspace proxy (mode proxy, TCP only;
+// internal/proxy).
 type VirtualServer struct {
 	Name     string
 	Address  netip.Addr
 	Port     uint16
 	Protocol string // "tcp" or "udp"
-	Mode     string // "nat"
-	// Scheduler is round_robin, random or source_hash.
+	Mode     string // "nat" or "proxy"
+	// Scheduler is round_robin, random, source_hash or (proxy)
+	// least_conn.
 	Scheduler string
 	// Persistence, when not 0, sends a client back to its last real
 	// server for that long after its last connection.
@@ -41,6 +51,12 @@ type VirtualServer struct {
 	Quorum      int
 	Check       RealServerCheck
 	RealServers []RealServer
+	// DrainTimeout (proxy) bounds how long established connections go on
+	// after a stop or the virtual server's removal; 0 with nat.
+	DrainTimeout time.Duration
+	// ProxyProtocol (proxy) is "v2" to send each real server a PROXY
+	// protocol v2 header with the client's address; "" for none.
+	ProxyProtocol string
 }
 
 // RealServerCheck is the health check run against each real server of a
@@ -157,27 +173,18 @@ func (d *decoder) virtualServer(n *yaml.Node, path string) (VirtualServer, vsAt)
 		{name: "port", required: true, decode: setInt(d, &v.Port, 1, 65535)},
 		{name: "protocol", decode: setString(d, &v.Protocol, oneOf("tcp", "udp"))},
 		{name: "mode", decode: setString(d, &v.Mode, func(s string) error {
-			switch s {
-			case "nat":
+			if s == "nat" || s == "proxy" {
 				return nil
-			case "proxy":
-				return fmt.Errorf("proxy mode is not available yet; nat is the supported mode (connections balanced in the kernel)")
 			}
-			return fmt.Errorf("%q is not a mode: nat is the supported mode", short(s))
+			return fmt.Errorf("%q is not a mode: nat (in the kernel) or proxy (userspace)", short(s))
 		})},
-		{name: "scheduler", decode: setString(d, &v.Scheduler, func(s string) error {
-			switch s {
-			case "round_robin", "random", "source_hash":
-				return nil
-			case "least_conn":
-				return fmt.Errorf("least_conn needs proxy mode, which is not available yet; with nat use round_robin, random or source_hash")
-			}
-			return fmt.Errorf("%q is not one of round_robin, random, source_hash", short(s))
-		})},
+		{name: "scheduler", decode: setString(d, &v.Scheduler, oneOf("round_robin", "random", "source_hash", "least_conn"))},
 		{name: "persistence", decode: func(n *yaml.Node, path string) {
 			setDuration(d, &v.Persistence, 0, 24*time.Hour, time.Second)(n, path)
 		}},
 		{name: "quorum", decode: setInt(d, &v.Quorum, 1, 1024)},
+		{name: "drain_timeout", decode: setDuration(d, &v.DrainTimeout, 0, MaxDrainTimeout, 0)},
+		{name: "proxy_protocol", decode: setString(d, &v.ProxyProtocol, oneOf("v2"))},
 		{name: "check", decode: func(n *yaml.Node, path string) { d.realServerCheck(n, path, &v.Check) }},
 		{name: "real_servers", required: true, decode: func(n *yaml.Node, path string) {
 			v.RealServers, rsNodes = d.realServers(n, path)
@@ -186,7 +193,8 @@ func (d *decoder) virtualServer(n *yaml.Node, path string) (VirtualServer, vsAt)
 	if v.Check.Timeout == 0 {
 		v.Check.Timeout = v.Check.Interval / 2
 	}
-	if v.Address.IsValid() {
+	d.checkVSMode(&v, src)
+	if v.Address.IsValid() && v.Mode != "proxy" {
 		for i, r := range v.RealServers {
 			if r.Address.Is4() != v.Address.Is4() {
 				d.errorf(rsNodes[i].node, rsNodes[i].path+".address", "%s is %s but the virtual server's address %s is %s: NAT does not translate between families",
@@ -219,6 +227,29 @@ func (d *decoder) virtualServer(n *yaml.Node, path string) (VirtualServer, vsAt)
 		d.errorf(src.vals["real_servers"], path+".real_servers", "the weights add up to %d after dividing by their greatest common divisor, more than %d", total, maxVSWeightsReduced)
 	}
 	return v, src
+}
+
+// checkVSMode checks the fields that only one mode takes, and gives a
+// proxy its drain timeout.
+func (d *decoder) checkVSMode(v *VirtualServer, src vsAt) {
+	if v.Mode == "proxy" {
+		if n := src.vals["protocol"]; n != nil && v.Protocol == "udp" {
+			d.errorf(n, src.path+".protocol", "udp needs mode nat: the proxy carries TCP only")
+		}
+		if src.vals["drain_timeout"] == nil {
+			v.DrainTimeout = DefaultDrainTimeout
+		}
+		return
+	}
+	if n := src.vals["scheduler"]; n != nil && v.Scheduler == "least_conn" {
+		d.errorf(n, src.path+".scheduler", "least_conn needs mode proxy, which counts connections; with nat use round_robin, random or source_hash")
+	}
+	for _, f := range []string{"drain_timeout", "proxy_protocol"} {
+		if n := src.vals[f]; n != nil {
+			d.errorf(n, src.path+"."+f, "%s needs mode proxy: with nat the kernel carries the connections", f)
+		}
+	}
+	v.DrainTimeout, v.ProxyProtocol = 0, ""
 }
 
 func oneOf(vals ...string) func(string) error {

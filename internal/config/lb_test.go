@@ -106,6 +106,29 @@ func TestVirtualServerDefaults(t *testing.T) {
 	}
 }
 
+func TestVirtualServerProxy(t *testing.T) {
+	cfg, err := Parse("vipd.yaml", []byte(withVS(nil,
+		"  - name: apiserver",
+		"    address: 192.0.2.50",
+		"    port: 6443",
+		"    mode: proxy",
+		"    scheduler: least_conn",
+		"    proxy_protocol: v2",
+		"    real_servers: [{address: 192.0.2.11}]",
+		"  - {name: other, address: 192.0.2.50, port: 443, mode: proxy, drain_timeout: 20s, real_servers: [{address: 192.0.2.11}]}",
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.VirtualServers[0], cfg.VirtualServers[1]
+	if a.Mode != "proxy" || a.Scheduler != "least_conn" || a.DrainTimeout != DefaultDrainTimeout || a.ProxyProtocol != "v2" {
+		t.Errorf("proxy virtual server: %+v", a)
+	}
+	if b.DrainTimeout != 20*time.Second || b.ProxyProtocol != "" {
+		t.Errorf("drain_timeout 20s: %+v", b)
+	}
+}
+
 func TestVirtualServerErrors(t *testing.T) {
 	vs := func(extra ...string) string {
 		return withVS(nil, append([]string{
@@ -126,19 +149,33 @@ func TestVirtualServerErrors(t *testing.T) {
 		want []string
 	}{
 		{"unknown field", vs("    backends: []"), []string{
-			"vipd.yaml:14: virtual_servers[0].backends: unknown field (valid fields: name, address, port, protocol, mode, scheduler, persistence, quorum, check, real_servers)",
+			"vipd.yaml:14: virtual_servers[0].backends: unknown field (valid fields: name, address, port, protocol, mode, scheduler, persistence, quorum, drain_timeout, proxy_protocol, check, real_servers)",
 		}},
-		{"proxy mode", vs("    mode: proxy"), []string{
-			"vipd.yaml:14: virtual_servers[0].mode: proxy mode is not available yet; nat is the supported mode (connections balanced in the kernel)",
-		}},
+		{"proxy mode", vs("    mode: proxy", "    scheduler: least_conn", "    drain_timeout: 0s", "    proxy_protocol: v2"), nil},
+		{"proxy mode across families", swap("{address: 192.0.2.12}", "{address: '2001:db8::12'}\n    mode: proxy"), nil},
 		{"bad mode", vs("    mode: dr"), []string{
-			`vipd.yaml:14: virtual_servers[0].mode: "dr" is not a mode: nat is the supported mode`,
+			`vipd.yaml:14: virtual_servers[0].mode: "dr" is not a mode: nat (in the kernel) or proxy (userspace)`,
 		}},
-		{"least_conn", vs("    scheduler: least_conn"), []string{
-			"vipd.yaml:14: virtual_servers[0].scheduler: least_conn needs proxy mode, which is not available yet; with nat use round_robin, random or source_hash",
+		{"least_conn with nat", vs("    scheduler: least_conn"), []string{
+			"vipd.yaml:14: virtual_servers[0].scheduler: least_conn needs mode proxy, which counts connections; with nat use round_robin, random or source_hash",
 		}},
 		{"bad scheduler", vs("    scheduler: wrr"), []string{
-			`vipd.yaml:14: virtual_servers[0].scheduler: "wrr" is not one of round_robin, random, source_hash`,
+			`vipd.yaml:14: virtual_servers[0].scheduler: "wrr" is not one of round_robin, random, source_hash, least_conn`,
+		}},
+		{"udp with proxy", vs("    mode: proxy", "    protocol: udp"), []string{
+			"vipd.yaml:15: virtual_servers[0].protocol: udp needs mode nat: the proxy carries TCP only",
+		}},
+		{"drain_timeout with nat", vs("    mode: nat", "    drain_timeout: 10s"), []string{
+			"vipd.yaml:15: virtual_servers[0].drain_timeout: drain_timeout needs mode proxy: with nat the kernel carries the connections",
+		}},
+		{"proxy_protocol with nat", vs("    proxy_protocol: v2"), []string{
+			"vipd.yaml:14: virtual_servers[0].proxy_protocol: proxy_protocol needs mode proxy: with nat the kernel carries the connections",
+		}},
+		{"drain_timeout too long", vs("    mode: proxy", "    drain_timeout: 31s"), []string{
+			"vipd.yaml:15: virtual_servers[0].drain_timeout: 31s is out of range 0s..30s",
+		}},
+		{"proxy_protocol v1", vs("    mode: proxy", "    proxy_protocol: v1"), []string{
+			`vipd.yaml:15: virtual_servers[0].proxy_protocol: "v1" is not one of v2`,
 		}},
 		{"bad protocol", vs("    protocol: sctp"), []string{
 			`vipd.yaml:14: virtual_servers[0].protocol: "sctp" is not one of tcp, udp`,

@@ -15,6 +15,7 @@ type VirtualServer struct {
 	Address   string `json:"address"`
 	Port      uint16 `json:"port"`
 	Protocol  string `json:"protocol"` // "tcp" or "udp"
+	Mode      string `json:"mode"`     // "nat" or "proxy"
 	Scheduler string `json:"scheduler"`
 	Quorum    int    `json:"quorum"`
 	Healthy   int    `json:"healthy"` // real servers passing their check
@@ -35,6 +36,9 @@ type RealServer struct {
 	Local bool `json:"local"`
 	// Connections is how many new connections it was sent.
 	Connections uint64 `json:"connections"`
+	// LiveConnections is what a proxy virtual server carries to the real
+	// server now; absent with nat.
+	LiveConnections *uint64 `json:"live_connections,omitempty"`
 }
 
 // VirtualServerBackend is a Backend that also runs virtual servers: the
@@ -54,11 +58,11 @@ func StatusAll(ctx context.Context, path string) ([]Instance, []VirtualServer, e
 
 // WriteVirtualServers writes vss as a table, one line per real server:
 //
-//	VIRTUAL SERVER  ADDRESS          PROTO  STATE  HEALTHY  REAL SERVER      WEIGHT  CHECK  LOCAL  CONNS
-//	apiserver       192.0.2.50:6443  tcp    up     2/3 ≥1   192.0.2.11:6443  1       up     yes    1021
+//	VIRTUAL SERVER  ADDRESS          PROTO  MODE   STATE  HEALTHY  REAL SERVER      WEIGHT  CHECK  LOCAL  CONNS  LIVE
+//	apiserver       192.0.2.50:6443  tcp    proxy  up     2/3 ≥1   192.0.2.11:6443  1       up     yes    1021   12
 func WriteVirtualServers(w io.Writer, vss []VirtualServer) {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "VIRTUAL SERVER\tADDRESS\tPROTO\tSTATE\tHEALTHY\tREAL SERVER\tWEIGHT\tCHECK\tLOCAL\tCONNS")
+	fmt.Fprintln(tw, "VIRTUAL SERVER\tADDRESS\tPROTO\tMODE\tSTATE\tHEALTHY\tREAL SERVER\tWEIGHT\tCHECK\tLOCAL\tCONNS\tLIVE")
 	for _, v := range vss {
 		state := "down"
 		if v.Up {
@@ -67,13 +71,21 @@ func WriteVirtualServers(w io.Writer, vss []VirtualServer) {
 		if v.Error != "" {
 			state = "error"
 		}
-		head := fmt.Sprintf("%s\t%s\t%s\t%s\t%d/%d ≥%d", cell(v.Name), hostPort(v.Address, v.Port), cell(v.Protocol), state, v.Healthy, len(v.RealServers), v.Quorum)
+		mode := cell(v.Mode)
+		if mode == "" {
+			mode = "nat"
+		}
+		head := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%d/%d ≥%d", cell(v.Name), hostPort(v.Address, v.Port), cell(v.Protocol), mode, state, v.Healthy, len(v.RealServers), v.Quorum)
 		if len(v.RealServers) == 0 {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\n", head)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\n", head)
 		}
 		for i, r := range v.RealServers {
 			if i > 0 {
-				head = "\t\t\t\t"
+				head = "\t\t\t\t\t"
+			}
+			live := "-"
+			if r.LiveConnections != nil {
+				live = strconv.FormatUint(*r.LiveConnections, 10)
 			}
 			check, local := "down", "no"
 			if r.Up {
@@ -82,7 +94,7 @@ func WriteVirtualServers(w io.Writer, vss []VirtualServer) {
 			if r.Local {
 				local = "yes"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\n", head, hostPort(r.Address, r.Port), r.Weight, check, local, r.Connections)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%s\n", head, hostPort(r.Address, r.Port), r.Weight, check, local, r.Connections, live)
 		}
 	}
 	tw.Flush()

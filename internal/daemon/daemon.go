@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,6 +91,8 @@ func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *
 	m.Instances.SetSource(d.samples)
 	m.Routes.SetSource(sys.Routes().Stats)
 	m.Connections.AddSource(d.lbs.connections)
+	m.Connections.AddSource(d.lbs.proxyConnections)
+	m.Proxy.SetSource(d.lbs.proxyStats)
 	return d
 }
 
@@ -496,9 +499,9 @@ func Cleanup(cfg *config.Config, sys System, log *slog.Logger) error {
 	}
 	// The load-balancing table is removed whatever the configuration says,
 	// since a crashed run's may have had virtual servers; a kernel without
-	// nftables is an error only for a configuration that needs it.
+	// nftables is an error only for a configuration that needs it (nat).
 	if err := sys.LB().Remove(); err != nil {
-		if len(cfg.VirtualServers) > 0 {
+		if slices.ContainsFunc(cfg.VirtualServers, func(v config.VirtualServer) bool { return !isProxy(v) }) {
 			log.Error("removing the load-balancing table failed", "err", err)
 			errs = append(errs, fmt.Errorf("load-balancing table: %w", err))
 		} else {

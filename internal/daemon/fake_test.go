@@ -63,6 +63,7 @@ type host struct {
 	addrc     chan netif.AddrUpdate
 	routes    fakeRoutes
 	lb        fakeLB
+	px        fakeProxies // proxy_test.go
 }
 
 type fakeLink struct {

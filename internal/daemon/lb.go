@@ -17,6 +17,7 @@ import (
 	"github.com/vipd/vipd/internal/health"
 	"github.com/vipd/vipd/internal/lb"
 	"github.com/vipd/vipd/internal/metrics"
+	"github.com/vipd/vipd/internal/proxy"
 )
 
 // LBTable is the kernel's load-balancing table as the daemon uses it: on
@@ -71,12 +72,21 @@ type lbSet struct {
 	done   chan struct{}
 	// applied says the table is in the kernel, for stop.
 	applied bool
+	// draining are the proxies closing in the background (proxy.go).
+	draining sync.WaitGroup
 }
 
 type vsState struct {
 	cfg config.VirtualServer
 	rs  []*rsState
 	up  bool // as last told to the instances
+	// px is a proxy virtual server's listener, nil until open; pxErr why
+	// it could not listen.
+	px    VirtualProxy
+	pxErr error
+	// resets are real servers found gone whose proxied connections are
+	// reset after the next update (proxy.go).
+	resets []netip.AddrPort
 }
 
 type rsState struct {
@@ -97,15 +107,17 @@ type flushReq struct {
 // CheckVirtualServers says whether the kernel can hold cfg's virtual
 // servers: a reload that cannot is refused before anything changes.
 func (d *Daemon) CheckVirtualServers(cfg *config.Config) error {
-	if len(cfg.VirtualServers) == 0 {
-		return nil
-	}
 	return d.lbs.preflight(cfg.VirtualServers)
 }
 
 // preflight checks the kernel's features and the forwarding that remote
-// real servers need.
+// real servers need, for the nat virtual servers: the proxies need
+// neither.
 func (s *lbSet) preflight(vss []config.VirtualServer) error {
+	vss = slices.DeleteFunc(slices.Clone(vss), isProxy)
+	if len(vss) == 0 {
+		return nil
+	}
 	t := s.d.sys.LB()
 	if err := t.Preflight(); err != nil {
 		return err
@@ -174,6 +186,7 @@ func (s *lbSet) apply(ctx context.Context, vss []config.VirtualServer) {
 			for _, r := range prev.rs {
 				keep[r.cfg.AddrPort()] = r
 			}
+			s.keepProxy(prev, v)
 		}
 		for _, rc := range c.RealServers {
 			r := keep[rc.AddrPort()]
@@ -199,6 +212,7 @@ func (s *lbSet) apply(ctx context.Context, vss []config.VirtualServer) {
 	}
 	for name, v := range old {
 		stop = append(stop, v.rs...)
+		s.drain(v)
 		s.d.m.DeleteVirtualServer(name)
 	}
 	s.vss = next
@@ -277,7 +291,9 @@ func (s *lbSet) realServerChanged(vsName string, r *rsState, u health.Update) {
 	}
 	r.up = u.Up
 	gone := !u.Up && unreachable(u.Result.Err)
-	if gone {
+	if gone && isProxy(v.cfg) {
+		gone = v.resetGone(r, u.Result.Err)
+	} else if gone {
 		lv := lbVirtualServer(v.cfg)
 		s.pending = append(s.pending, flushReq{vs: lv, be: lb.Backend{Addr: r.cfg.Address, Port: r.cfg.Port, Weight: r.cfg.Weight, Local: r.local}})
 	}
@@ -323,7 +339,10 @@ func (s *lbSet) run(ctx context.Context) {
 		case <-time.After(lbDebounce):
 		}
 		if err := s.sync(ctx); err != nil {
-			s.d.log.Error("load-balancing table not replaced; retrying", "err", err)
+			// A proxy that cannot listen was logged when it began.
+			if !errors.Is(err, errProxyListen) {
+				s.d.log.Error("load-balancing table not replaced; retrying", "err", err)
+			}
 			retry.Reset(lbRetry)
 		}
 	}
@@ -345,7 +364,40 @@ func (s *lbSet) sync(ctx context.Context) error {
 	var changes []change
 	s.mu.Lock()
 	vss := make([]lb.VirtualServer, 0, len(s.vss))
+	proxied := map[string][]proxy.Backend{}
+	var pxErr error
 	for _, v := range s.vss {
+		if isProxy(v.cfg) {
+			// Every real server, the ones that take no new connections
+			// with weight 0: the proxy keeps their counters.
+			healthy, bs := 0, make([]proxy.Backend, 0, len(v.rs))
+			for _, r := range v.rs {
+				r.local = local[r.cfg.Address]
+				w := 0
+				if r.up {
+					healthy++
+					w = r.cfg.Weight
+				}
+				bs = append(bs, proxy.Backend{Addr: r.cfg.AddrPort(), Weight: w})
+			}
+			// One that cannot listen is down, like a table that cannot
+			// be applied.
+			if err := s.openProxy(v); err != nil {
+				pxErr = err
+			}
+			up := healthy >= v.cfg.Quorum && v.px != nil
+			if !up {
+				for i := range bs {
+					bs[i].Weight = 0
+				}
+			}
+			proxied[v.cfg.Name] = bs
+			if up != v.up {
+				v.up = up
+				changes = append(changes, change{v.cfg.Name, up})
+			}
+			continue
+		}
 		lv := lbVirtualServer(v.cfg)
 		healthy := 0
 		for _, r := range v.rs {
@@ -371,6 +423,10 @@ func (s *lbSet) sync(ctx context.Context) error {
 	}
 	flush := s.pending
 	s.pending = nil
+	s.updateProxies(proxied)
+	// A host whose virtual servers are all proxies never touches
+	// nftables.
+	skipTable := len(vss) == 0 && !s.applied
 	s.mu.Unlock()
 
 	// The instances hear of a change of quorum even when the table cannot
@@ -382,6 +438,9 @@ func (s *lbSet) sync(ctx context.Context) error {
 		}
 		s.metrics()
 	}()
+	if skipTable {
+		return pxErr
+	}
 	if err := t.Apply(vss); err != nil {
 		s.mu.Lock()
 		s.pending = append(flush, s.pending...)
@@ -399,7 +458,7 @@ func (s *lbSet) sync(ctx context.Context) error {
 		}
 		s.d.log.Info("flushed a gone real server's connections", "virtual_server", f.vs.Name, "real_server", netip.AddrPortFrom(f.be.Addr, f.be.Port).String(), "connections", n)
 	}
-	return nil
+	return pxErr
 }
 
 // up says whether the named virtual server is up, as last told to the
@@ -435,6 +494,7 @@ func (s *lbSet) stop() {
 	}
 	s.cancel()
 	<-s.done
+	s.stopProxies()
 	if s.applied {
 		if err := s.d.sys.LB().Remove(); err != nil {
 			s.d.log.Error("removing the load-balancing table failed; vipd cleanup removes it", "err", err)
@@ -495,6 +555,7 @@ type VirtualServerStatus struct {
 	Address   netip.Addr
 	Port      uint16
 	Protocol  string
+	Mode      string // nat or proxy
 	Scheduler string
 	Quorum    int
 	Healthy   int
@@ -512,8 +573,10 @@ type RealServerStatus struct {
 	Up      bool
 	Local   bool
 	// Connections is how many new connections it was sent (its counter
-	// in the table).
+	// in the table, or the proxy's total).
 	Connections uint64
+	// Live is a proxy's connections to the real server now.
+	Live uint64
 }
 
 // VirtualServers returns a snapshot of every virtual server, in
@@ -522,7 +585,8 @@ func (d *Daemon) VirtualServers() []VirtualServerStatus {
 	s := &d.lbs
 	conns := map[string]uint64{}
 	cs, _ := s.connections() // a status without counts rather than none
-	for _, c := range cs {
+	pcs, _ := s.proxyConnections()
+	for _, c := range append(cs, pcs...) {
 		conns[c.VirtualServer+" "+netip.AddrPortFrom(c.Address, c.Port).String()] = c.Total
 	}
 	s.mu.Lock()
@@ -530,17 +594,20 @@ func (d *Daemon) VirtualServers() []VirtualServerStatus {
 	out := make([]VirtualServerStatus, 0, len(s.vss))
 	for _, v := range s.vss {
 		st := VirtualServerStatus{Name: v.cfg.Name, Address: v.cfg.Address, Port: v.cfg.Port, Protocol: v.cfg.Protocol,
-			Scheduler: v.cfg.Scheduler, Quorum: v.cfg.Quorum, Up: v.up && s.broken == nil}
+			Mode: v.cfg.Mode, Scheduler: v.cfg.Scheduler, Quorum: v.cfg.Quorum, Up: v.up && s.broken == nil}
 		if s.broken != nil {
 			st.Error = s.broken.Error()
+		} else if v.pxErr != nil {
+			st.Error = v.pxErr.Error()
 		}
+		live := liveConns(v)
 		for _, r := range v.rs {
 			up := r.up && s.broken == nil
 			if up {
 				st.Healthy++
 			}
 			st.RealServers = append(st.RealServers, RealServerStatus{Address: r.cfg.Address, Port: r.cfg.Port, Weight: r.cfg.Weight, Up: up, Local: r.local,
-				Connections: conns[v.cfg.Name+" "+r.cfg.AddrPort().String()]})
+				Connections: conns[v.cfg.Name+" "+r.cfg.AddrPort().String()], Live: live[r.cfg.AddrPort()]})
 		}
 		out = append(out, st)
 	}

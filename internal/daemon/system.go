@@ -7,6 +7,7 @@ import (
 	"github.com/vipd/vipd/internal/config"
 	"github.com/vipd/vipd/internal/metrics"
 	"github.com/vipd/vipd/internal/netif"
+	"github.com/vipd/vipd/internal/proxy"
 	"github.com/vipd/vipd/internal/transport"
 )
 
@@ -48,6 +49,8 @@ type System interface {
 	CleanupVMACs() error
 	// LB is the kernel's load-balancing table (lb.go).
 	LB() LBTable
+	// ListenProxy opens a proxy virtual server (proxy.go).
+	ListenProxy(c proxy.Config) (VirtualProxy, error)
 }
 
 // VMACSpec describes an instance's virtual MAC interface: a macvlan named

@@ -175,11 +175,11 @@ var schedulers = map[string]struct {
 	"wrr": {"round_robin", "", false},
 	"sh":  {"source_hash", "", false},
 	"mh":  {"source_hash", "vipd's source_hash is not consistent: a change of the healthy real servers moves most clients", true},
-	// vipd's least_conn needs mode: proxy, which this vipd does not have.
-	"lc":    {"round_robin", leastConn, true},
-	"wlc":   {"round_robin", leastConn, true},
-	"sed":   {"round_robin", leastConn, true},
-	"nq":    {"round_robin", leastConn, true},
+	// vipd's least_conn is weighted and needs mode: proxy (lbAlgo).
+	"lc":    {"least_conn", "", false},
+	"wlc":   {"least_conn", "", false},
+	"sed":   {"least_conn", "vipd has no shortest-expected-delay scheduler: converted as least_conn, weighted least connections", true},
+	"nq":    {"least_conn", "vipd has no never-queue scheduler: converted as least_conn, weighted least connections", true},
 	"lblc":  {"round_robin", "vipd has no locality-based scheduling: converted as round_robin", true},
 	"lblcr": {"round_robin", "vipd has no locality-based scheduling: converted as round_robin", true},
 	"dh":    {"round_robin", "vipd has no destination hashing: converted as round_robin", true},
@@ -188,7 +188,13 @@ var schedulers = map[string]struct {
 	"twos":  {"round_robin", "vipd has no two-choice scheduler: converted as round_robin", true},
 }
 
-const leastConn = "vipd counts connections only in mode: proxy (a userspace proxy, scheduler: least_conn), which this vipd does not have: converted as round_robin in nat mode"
+// proxyNote says what a virtual server converted to mode proxy changes
+// for its real servers.
+const proxyNote = "least_conn counts connections, which vipd does in mode proxy (a userspace proxy): real servers see this host's address, not the client's as with LVS NAT"
+
+// leastConnUDP is why a UDP virtual server with a connection-counting
+// lb_algo stays in nat mode.
+const leastConnUDP = "vipd counts connections only in mode proxy, which carries TCP only: converted as round_robin in nat mode"
 
 var vsKeywords = keywords[*vsIn]{
 	"delay_loop": func(c *converter, v *vsIn, s *Stmt) string {
@@ -389,8 +395,8 @@ func (c *converter) virtualServer(s *Stmt) string {
 	if first, dup := c.vsKeys[key]; dup {
 		return c.notConverted(&Stmt{Pos: s.Pos, Keyword: s.Keyword, Raw: s.Raw, seq: s.seq}, "", "the same address, port and protocol as the virtual_server at "+first.String()+"")
 	}
-	c.lbKind(v, out)
 	c.lbAlgo(v, out)
+	c.lbKind(v, out)
 	if v.persist != nil {
 		d := kaPersistence
 		if len(v.persist.Args) > 0 {
@@ -416,34 +422,57 @@ func (c *converter) virtualServer(s *Stmt) string {
 	return ""
 }
 
-// lbKind: vipd does NAT (or, later, a userspace proxy); DR and TUN need
+// lbKind: vipd does NAT or a userspace proxy; DR and TUN need
 // the real servers to answer the client directly, which vipd cannot set
 // up.
 func (c *converter) lbKind(v *vsIn, out *outVS) {
 	switch s := v.kindStmt; {
+	case s == nil && out.mode == "proxy":
+		out.note("mode", "keepalived's default lb_kind is NAT; "+proxyNote)
 	case s == nil:
 		out.note("mode", "keepalived's default lb_kind is NAT")
+	case v.kind == "NAT" && out.mode == "proxy":
+		out.note("mode", c.same(s, proxyNote))
 	case v.kind == "NAT":
 		out.note("mode", c.same(s, ""))
 	case v.kind == "DR" || v.kind == "TUN":
-		out.note("mode", c.report(s, Finding{Subject: v.subject, What: s.Line(), Msg: "vipd does NAT (or a userspace proxy), not direct routing or tunnelling: converted as nat. Replies now go back through this host: remote real servers see this host's address (masquerade), and no longer need the VIP on their loopback", Note: "vipd does NAT, not " + v.kind + ": remote real servers see this host's address, and need no VIP on their loopback"}))
+		how, note, does := "remote real servers see this host's address (masquerade)", "remote real servers see this host's address", "NAT"
+		if out.mode == "proxy" {
+			how, does = "real servers see this host's address (the proxy's own connection)", "a userspace proxy"
+			note = how
+		}
+		out.note("mode", c.report(s, Finding{Subject: v.subject, What: s.Line(), Msg: "vipd does NAT (or a userspace proxy), not direct routing or tunnelling: converted as " + out.mode + ". Replies now go back through this host: " + how + ", and no longer need the VIP on their loopback", Note: "vipd does " + does + ", not " + v.kind + ": " + note + ", and need no VIP on their loopback"}))
 	default:
 		out.note("mode", c.report(s, Finding{Subject: v.subject, What: s.Line(), Kind: Ignored, Msg: "unknown lb_kind: converted as nat"}))
 	}
 }
 
+// lbAlgo converts lb_algo; the connection-counting ones (keepalived's
+// default wlc among them) make a TCP virtual server a proxy.
 func (c *converter) lbAlgo(v *vsIn, out *outVS) {
 	out.scheduler = "round_robin"
 	s := v.algoStmt
 	if s == nil {
-		out.note("scheduler", "keepalived's default lb_algo is wlc; "+leastConn)
-		c.warn(v.stmt, v.subject, "no lb_algo", "keepalived's default is wlc: %s", leastConn)
+		if out.protocol == "udp" {
+			out.note("scheduler", "keepalived's default lb_algo is wlc; "+leastConnUDP)
+			c.warn(v.stmt, v.subject, "no lb_algo", "keepalived's default is wlc: %s", leastConnUDP)
+			return
+		}
+		out.scheduler, out.mode = "least_conn", "proxy"
+		out.note("scheduler", "keepalived's default lb_algo is wlc")
 		return
 	}
 	m, ok := schedulers[v.algo]
 	if !ok {
 		out.note("scheduler", c.report(s, Finding{Subject: v.subject, What: s.Line(), Kind: Ignored, Msg: "unknown lb_algo: converted as round_robin"}))
 		return
+	}
+	if m.scheduler == "least_conn" {
+		if out.protocol == "udp" {
+			out.note("scheduler", c.report(s, Finding{Subject: v.subject, What: s.Line(), Msg: leastConnUDP, Note: leastConnUDP}))
+			return
+		}
+		out.mode = "proxy"
 	}
 	out.scheduler = m.scheduler
 	switch {

@@ -35,6 +35,7 @@ type Metrics struct {
 	VirtualServerHealthy *prometheus.GaugeVec // virtual_server
 	RealServerUp         *prometheus.GaugeVec // virtual_server, address, port
 	Connections          *ConnectionsCollector
+	Proxy                *ProxyCollector // proxy virtual servers (proxy.go)
 	// BGP is the BGP speaker's sessions and routes (docs/bgp.md).
 	BGP *BGPCollector
 }
@@ -46,6 +47,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		Instances: newInstanceCollector(),
 		Routes:    newRoutesCollector(),
 		BGP:       newBGPCollector(),
+		Proxy:     newProxyCollector(),
 		PacketsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vipd_packets_dropped_total",
 			Help: "Received VRRP packets dropped, by reason.",
@@ -83,7 +85,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 	}
 	reg.MustRegister(
 		m.Instances, m.Routes, m.PacketsDropped, m.CheckUp, m.CheckDuration, m.SyncGroupState, m.BuildInfo,
-		m.VirtualServerUp, m.VirtualServerHealthy, m.RealServerUp, m.Connections, m.BGP,
+		m.VirtualServerUp, m.VirtualServerHealthy, m.RealServerUp, m.Connections, m.Proxy, m.BGP,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
