@@ -32,11 +32,18 @@ type anycastSet struct {
 
 func anycastOwner(name string) string { return "anycast:" + name }
 
+// newAnycastSet is d's anycast groups, not yet started. Its mailbox exists
+// from here on: checks, which poke it, start before it does.
+func newAnycastSet(d *Daemon) anycastSet {
+	return anycastSet{d: d, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+}
+
 // start removes what a crashed run left on lo, then runs the groups of
 // cfg.
 func (a *anycastSet) start(cfg []config.Anycast) {
+	a.mu.Lock()
 	a.cfg, a.up = cfg, map[string]bool{}
-	a.wake, a.stop, a.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+	a.mu.Unlock()
 	if len(cfg) > 0 {
 		a.removeFromLo(cfg)
 		if s, ok := a.d.sys.(anycastSysctls); ok {

@@ -86,7 +86,7 @@ func New(cfg *config.Config, sys System, m *metrics.Metrics, log *slog.Logger) *
 	d.checks.d = d
 	d.lbs.d = d
 	d.bgp.d, d.bgp.newA = d, newSpeaker
-	d.any.d = d
+	d.any = newAnycastSet(d)
 	m.BGP.SetSource(d.bgpStats)
 	m.Instances.SetSource(d.samples)
 	m.Routes.SetSource(sys.Routes().Stats)
