@@ -195,8 +195,13 @@ func waitMetric(ctx context.Context, n *lab.Node, name string, want float64, lab
 	}
 }
 
+// memSettle is how long after its start a daemon's memory is read: vipd
+// returns what its start-up left behind once its elections have settled
+// (cmd/vipd's returnIdleMemory, a few seconds at a 1 s interval).
+const memSettle = 13 * time.Second
+
 // memRows adds the memory of a vipd without a bgp section, and with one
-// and a session established, each 3 s after its start, and the binary's
+// and a session established, each memSettle after its start, and the binary's
 // size; then, with --vipd-nobgp, the same code built without GoBGP.
 func memRows(ctx context.Context, env *benchEnv, l *lab.Lab, n *lab.Node, r *lab.FRR, t *table) {
 	type memRun struct {
@@ -227,7 +232,7 @@ func memRows(ctx context.Context, env *benchEnv, l *lab.Lab, n *lab.Node, r *lab
 					return lab.Usage{}, err
 				}
 			}
-			if err := sleep(wctx, 3*time.Second); err != nil {
+			if err := sleep(wctx, memSettle); err != nil {
 				return lab.Usage{}, err
 			}
 			pid, err := n.PID()
