@@ -3,7 +3,8 @@
 // with IP_FREEBIND so that it listens while the address is on another node,
 // that connects each client to a healthy real server picked by a scheduler,
 // tries the next real servers when a connect fails, and moves the bytes
-// with splice (TCPConn.ReadFrom).
+// through a small buffer while they fit in it, then with splice
+// (TCPConn.ReadFrom).
 //
 // Update swaps the set of real servers atomically: connections already
 // established, to any real server, are never touched by it. Close stops

@@ -433,20 +433,51 @@ func (c *conn) run(be *backend) {
 	c.server.Close()
 }
 
-// pipe copies src to dst with splice, counting into n.
+// smallBuf is the buffer a direction starts with: reads that fit in it
+// go through it, and the first read that fills it hands the direction
+// over to splice.
+const smallBuf = 4 << 10
+
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallBuf); return &b }}
+
+// pipe copies src to dst, counting into n: through a small buffer while
+// what comes fits in it (a request, a reply: one read and one write each,
+// where splice takes two calls and a pipe), then with splice once a read
+// fills it (a stream, which splice moves without copying it through
+// userspace).
 func (c *conn) pipe(dst, src *net.TCPConn, n *atomic.Uint64) {
-	for {
-		k, err := io.CopyN(dst, src, copyChunk)
+	bp := smallBufs.Get().(*[]byte)
+	bulk, err := c.copySmall(dst, src, *bp, n)
+	smallBufs.Put(bp)
+	for bulk && err == nil {
+		var k int64
+		k, err = io.CopyN(dst, src, copyChunk)
 		n.Add(uint64(k))
-		if err == nil {
-			continue
-		}
-		if errors.Is(err, io.EOF) {
-			_ = dst.CloseWrite()
-			return
-		}
-		c.abort()
+	}
+	if errors.Is(err, io.EOF) {
+		_ = dst.CloseWrite()
 		return
+	}
+	c.abort()
+}
+
+// copySmall copies src to dst through buf until src ends (io.EOF) or
+// fails, or until a read fills buf, which makes the stream bulk.
+func (c *conn) copySmall(dst, src *net.TCPConn, buf []byte, n *atomic.Uint64) (bulk bool, err error) {
+	for {
+		k, rerr := src.Read(buf)
+		if k > 0 {
+			if _, werr := dst.Write(buf[:k]); werr != nil {
+				return false, werr
+			}
+			n.Add(uint64(k))
+		}
+		switch {
+		case rerr != nil:
+			return false, rerr
+		case k == len(buf):
+			return true, nil
+		}
 	}
 }
 

@@ -553,3 +553,48 @@ func TestReset(t *testing.T) {
 		t.Errorf("the other connection: %v, want it open", err)
 	}
 }
+
+// TestSmallThenBulk sends a short exchange, which goes through the small
+// buffer, then a stream larger than it and than a splice chunk, both ways
+// through an echoing real server: every byte arrives, in order, and is
+// counted once.
+func TestSmallThenBulk(t *testing.T) {
+	rs := startRealServer(t, "echo", func(_ *realServer, c net.Conn) {
+		io.Copy(c, c)
+		c.(*net.TCPConn).CloseWrite()
+	})
+	p := startProxy(t, Config{}, Backend{rs.addr, 1})
+	c, err := net.Dial("tcp", p.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	hello := []byte("hello, real server\n")
+	if _, err := c.Write(hello); err != nil {
+		t.Fatal(err)
+	}
+	echo := make([]byte, len(hello))
+	if _, err := io.ReadFull(c, echo); err != nil || !bytes.Equal(echo, hello) {
+		t.Fatalf("echo %q, %v", echo, err)
+	}
+	stream := make([]byte, 3*copyChunk+12345)
+	for i := range stream {
+		stream[i] = byte(i*7 + i>>13)
+	}
+	go func() {
+		c.Write(stream)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, stream) {
+		t.Fatalf("the stream came back with %d of %d bytes, equal %v (%v)", len(got), len(stream), bytes.Equal(got, stream), err)
+	}
+	want := uint64(len(hello) + len(stream))
+	waitFor(t, "the connection counted out", func() bool { return liveOf(p, rs.addr) == 0 })
+	for _, b := range p.Stats().Backends {
+		if b.BytesIn != want || b.BytesOut != want {
+			t.Errorf("stats %+v, want %d bytes each way", b, want)
+		}
+	}
+}
