@@ -25,6 +25,9 @@ type subscription struct {
 	stop func() bool // unregisters the close at ctx's end
 }
 
+// subscribeBuffer is a subscription socket's receive buffer.
+const subscribeBuffer = 4 << 20
+
 // subscribeGroups opens a subscription to the legacy rtnetlink groups in
 // mask (unix.RTMGRP_*). It is closed when ctx is done, which ends a
 // receive in progress.
@@ -32,6 +35,15 @@ func subscribeGroups(ctx context.Context, mask uint32) (*subscription, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
+	}
+	// Room for a burst: a node that takes 1,000 VIPs at once is sent
+	// 1,000 notifications while its reader may be busy, which overflow
+	// the default buffer (ENOBUFS: notifications lost, the subscription
+	// starts over). As iproute2's monitor does; past rmem_max only with
+	// CAP_NET_ADMIN, else as much as rmem_max allows. Memory is taken
+	// only while notifications wait in it.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, subscribeBuffer) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, subscribeBuffer)
 	}
 	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: mask}); err != nil {
 		unix.Close(fd)
