@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/vipd/vipd/internal/config"
+	"github.com/vipd/vipd/internal/lb"
 	"github.com/vipd/vipd/internal/metrics"
 	"github.com/vipd/vipd/internal/proxy"
 )
@@ -37,7 +38,7 @@ var errProxyListen = errors.New("proxy cannot listen")
 
 // proxyConfig is v as internal/proxy takes it.
 func (s *lbSet) proxyConfig(v config.VirtualServer) proxy.Config {
-	sched, _ := proxy.ParseScheduler(v.Scheduler) // validated
+	sched, _ := lb.ParseScheduler(v.Scheduler) // validated
 	return proxy.Config{Name: v.Name, Addr: netip.AddrPortFrom(v.Address, v.Port), Scheduler: sched,
 		Persistence: v.Persistence, ProxyProtocol: v.ProxyProtocol == "v2", Log: s.d.log}
 }

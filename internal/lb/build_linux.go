@@ -510,28 +510,7 @@ func dnat(be Backend) []expr.Any {
 	}
 }
 
-// schedule returns the indexes into bs of the scheduler's map: each real
-// server of positive weight w/g times, g the weights' greatest common
-// divisor, interleaved smoothly (nginx's weighted round robin), so that
-// round_robin with weights 2 and 1 goes A, B, A rather than A, A, B. It is
-// for validated virtual servers (total <= MaxWeight).
-func schedule(bs []Backend) []int {
-	w, total := reduce(bs)
-	cur := make([]int, len(bs))
-	out := make([]int, 0, total)
-	for range total {
-		best := -1
-		for i := range bs {
-			if w[i] == 0 {
-				continue
-			}
-			cur[i] += w[i]
-			if best < 0 || cur[i] > cur[best] {
-				best = i
-			}
-		}
-		cur[best] -= total
-		out = append(out, best)
-	}
-	return out
-}
+// schedule returns the indexes into bs of the scheduler's map (Schedule
+// over their weights). It is for validated virtual servers (total <=
+// MaxWeight).
+func schedule(bs []Backend) []int { return Schedule(weightsOf(bs)) }

@@ -35,12 +35,16 @@ const (
 	RoundRobin Scheduler = iota // each real server in turn, by weight
 	Random                      // uniformly at random, by weight
 	SourceHash                  // by a hash of the client address, by weight
+	// LeastConn is the proxy's alone (internal/proxy): the kernel's map
+	// cannot count live connections.
+	LeastConn // the fewest live connections per unit of weight
 )
 
 var schedulerNames = [...]string{
 	RoundRobin: "round_robin",
 	Random:     "random",
 	SourceHash: "source_hash",
+	LeastConn:  "least_conn",
 }
 
 func (s Scheduler) String() string {
@@ -145,7 +149,7 @@ func (v VirtualServer) Validate() error {
 	if v.Protocol != TCP && v.Protocol != UDP {
 		return fmt.Errorf("lb: virtual server %s: unsupported protocol %v", v.Name, v.Protocol)
 	}
-	if int(v.Scheduler) >= len(schedulerNames) {
+	if int(v.Scheduler) >= len(schedulerNames) || v.Scheduler == LeastConn {
 		return fmt.Errorf("lb: virtual server %s: unknown scheduler %v", v.Name, v.Scheduler)
 	}
 	if v.Persistence < 0 || (v.Persistence > 0 && v.Persistence < time.Second) {
@@ -185,26 +189,64 @@ type key struct {
 
 func (v VirtualServer) key() key { return key{v.Addr, v.Protocol, v.Port} }
 
-// reduce returns the weights divided by their greatest common divisor
+// reduce returns bs's weights divided by their greatest common divisor
 // (0 for non-positive ones) and their sum.
-func reduce(bs []Backend) (w []int, total int) {
+func reduce(bs []Backend) (w []int, total int) { return Reduce(weightsOf(bs)) }
+
+func weightsOf(bs []Backend) []int {
+	ws := make([]int, len(bs))
+	for i, b := range bs {
+		ws[i] = b.Weight
+	}
+	return ws
+}
+
+// Reduce returns the weights ws divided by their greatest common divisor
+// (0 for non-positive ones) and their sum.
+func Reduce(ws []int) (w []int, total int) {
 	g := 0
-	for _, b := range bs {
-		if b.Weight > 0 {
-			g = gcd(g, b.Weight)
+	for _, x := range ws {
+		if x > 0 {
+			g = gcd(g, x)
 		}
 	}
-	w = make([]int, len(bs))
+	w = make([]int, len(ws))
 	if g == 0 {
 		return w, 0
 	}
-	for i, b := range bs {
-		if b.Weight > 0 {
-			w[i] = b.Weight / g
+	for i, x := range ws {
+		if x > 0 {
+			w[i] = x / g
 			total += w[i]
 		}
 	}
 	return w, total
+}
+
+// Schedule returns the order of a weighted schedule over ws: the index of
+// each weight w > 0 w/g times, g the weights' greatest common divisor,
+// interleaved smoothly (nginx's weighted round robin), so that weights 2
+// and 1 go A, B, A rather than A, A, B. The nat map and the proxy both
+// follow it.
+func Schedule(ws []int) []int {
+	w, total := Reduce(ws)
+	cur := make([]int, len(w))
+	out := make([]int, 0, total)
+	for range total {
+		best := -1
+		for i := range w {
+			if w[i] == 0 {
+				continue
+			}
+			cur[i] += w[i]
+			if best < 0 || cur[i] > cur[best] {
+				best = i
+			}
+		}
+		cur[best] -= total
+		out = append(out, best)
+	}
+	return out
 }
 
 func gcd(a, b int) int {

@@ -1,47 +1,25 @@
 package proxy
 
 import (
-	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
 	"net/netip"
 	"sync/atomic"
+
+	"github.com/vipd/vipd/internal/lb"
 )
 
-// Scheduler picks the real server for a new connection.
-type Scheduler uint8
+// Scheduler picks the real server for a new connection: internal/lb's,
+// least_conn included, which only the proxy can follow.
+type Scheduler = lb.Scheduler
 
 // Schedulers, named as in the configuration.
 const (
-	RoundRobin Scheduler = iota // each real server in turn, by weight
-	Random                      // at random, by weight
-	SourceHash                  // by a hash of the client's address, by weight
-	LeastConn                   // the fewest live connections per unit of weight
+	RoundRobin = lb.RoundRobin
+	Random     = lb.Random
+	SourceHash = lb.SourceHash
+	LeastConn  = lb.LeastConn
 )
-
-var schedulerNames = [...]string{
-	RoundRobin: "round_robin",
-	Random:     "random",
-	SourceHash: "source_hash",
-	LeastConn:  "least_conn",
-}
-
-func (s Scheduler) String() string {
-	if int(s) < len(schedulerNames) {
-		return schedulerNames[s]
-	}
-	return fmt.Sprintf("scheduler%d", uint8(s))
-}
-
-// ParseScheduler returns the scheduler with the configuration name s.
-func ParseScheduler(s string) (Scheduler, error) {
-	for i, n := range schedulerNames {
-		if n == s {
-			return Scheduler(i), nil
-		}
-	}
-	return 0, fmt.Errorf("proxy: unknown scheduler %q", s)
-}
 
 // table is an immutable set of healthy real servers, swapped whole by
 // Update, so that picking one takes no lock.
@@ -53,54 +31,10 @@ type table struct {
 }
 
 func newTable(bs []*backend, weights []int) *table {
-	t := &table{bs: bs, w: reduce(weights)}
-	total := 0
-	for _, w := range t.w {
-		total += w
-	}
-	// Smooth weighted round robin (nginx's), as internal/lb's map: with
-	// weights 2 and 1 the order is A, B, A rather than A, A, B.
-	cur := make([]int, len(bs))
-	for range total {
-		best := -1
-		for i := range bs {
-			if t.w[i] == 0 {
-				continue
-			}
-			cur[i] += t.w[i]
-			if best < 0 || cur[i] > cur[best] {
-				best = i
-			}
-		}
-		cur[best] -= total
-		t.seq = append(t.seq, best)
-	}
-	return t
-}
-
-// reduce divides positive weights by their greatest common divisor; the
-// others become 0 (out of the schedule).
-func reduce(ws []int) []int {
-	g := 0
-	for _, w := range ws {
-		if w > 0 {
-			a, b := g, w
-			for b != 0 {
-				a, b = b, a%b
-			}
-			g = a
-		}
-	}
-	out := make([]int, len(ws))
-	if g == 0 {
-		return out
-	}
-	for i, w := range ws {
-		if w > 0 {
-			out[i] = w / g
-		}
-	}
-	return out
+	w, _ := lb.Reduce(weights)
+	// The nat map's order: with weights 2 and 1, A, B, A rather than
+	// A, A, B.
+	return &table{bs: bs, w: w, seq: lb.Schedule(weights)}
 }
 
 // pick returns the index in t.bs of the first real server to try for a
