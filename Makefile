@@ -77,7 +77,8 @@ demo:
 # vipd beside keepalived: failover outages, health-check failover, CPU and
 # memory at scale, soak, packet loss, partition heals, 1,000 instances; then
 # auth_hmac's cost and a forged flood; load balancing beside HAProxy and nginx
-# stream (root; ~19 minutes).
+# stream; BGP route withdrawal against FRR, with and without GoBGP linked
+# (root; ~21 minutes).
 # RUNS=N overrides the measurements per cell (default 3).
 bench:
 	$(MAKE) build

@@ -30,7 +30,7 @@ Usage:
                                              packet loss, partition heals, 1,000 instances over
                                              4 interfaces; then auth_hmac's cost and a forged
                                              flood (vipd alone); load balancing beside HAProxy and
-                                             nginx stream; ~19 minutes
+                                             nginx stream; BGP withdrawal against FRR; ~21 minutes
 `
 
 func main() {
